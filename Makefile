@@ -1,0 +1,72 @@
+# Two commands: `make run` (demo city on SQLite at http://127.0.0.1:5000) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export FLASK_APP := wsgi
+VENDOR := lms/static/vendor
+MO := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
+
+.PHONY: run test test-sqlite test-pg bench lint setup system-deps test-deps assets translations \
+        extract-messages clean
+
+run: setup
+	$(PY) -m flask db upgrade
+	$(PY) -m flask lms demo
+	LMS_COOKIE_SECURE=0 $(PY) -m flask run --host 127.0.0.1 --port 5000
+
+test: setup test-deps lint test-sqlite test-pg
+
+test-sqlite:
+	@echo "== test suite on SQLite =="
+	env -u DATABASE_URL $(PY) -m pytest
+
+test-pg:
+	@echo "== test suite on PostgreSQL =="
+	source scripts/pgtest.sh && pg_test_db && trap pg_test_db_drop EXIT && $(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check lms tests
+
+bench: setup
+	$(PY) tests/bench/bench_roster.py
+
+setup: system-deps $(VENV)/.installed assets translations
+
+system-deps:
+	@scripts/system-deps.sh run
+
+test-deps: $(VENV)/.installed-test
+	@scripts/system-deps.sh test
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e ".[test]"
+	touch $@
+
+assets: $(VENDOR)/.stamp
+
+$(VENDOR)/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/bootstrap $(VENDOR)/bootstrap-icons
+	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js $(VENDOR)/bootstrap/
+	cp -r node_modules/bootstrap-icons/font/bootstrap-icons.min.css node_modules/bootstrap-icons/font/fonts $(VENDOR)/bootstrap-icons/
+	touch $@
+
+translations: $(MO)
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(VENV)/bin/pybabel compile -q -d translations -l $* -i $< -o $@
+
+extract-messages: $(VENV)/.installed
+	$(VENV)/bin/pybabel extract -q -F babel.cfg -k _l -o translations/messages.pot .
+	$(VENV)/bin/pybabel update -q -i translations/messages.pot -d translations --no-fuzzy-matching
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) translations/*/LC_MESSAGES/*.mo

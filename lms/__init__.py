@@ -1,0 +1,132 @@
+"""The childcare-staff training and certification system."""
+
+from __future__ import annotations
+
+from flask import Flask, g, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from lms import config
+from lms.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+#: every blueprint, listed once (no discovery by walking the file system)
+BLUEPRINTS = (
+    "lms.core.views:bp",
+    "lms.auth.views:bp",
+    "lms.registry.views:bp",
+)
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(config.instance_path()), instance_relative_config=True)
+    app.config.update(config.from_environment())
+    if overrides:
+        app.config.update(overrides)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config.ROOT / "migrations"), compare_type=True,
+                     render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    _init_login(app)
+    _init_i18n(app)
+    _import_models()
+
+    for dotted in BLUEPRINTS:
+        module, name = dotted.split(":")
+        app.register_blueprint(getattr(__import__(module, fromlist=[name]), name))
+
+    from lms.core.permissions import unguarded_endpoints
+    missing = unguarded_endpoints(app)
+    if missing:
+        raise RuntimeError(f"views without a declared permission: {missing}")
+
+    _init_request_cycle(app)
+    _register_cli(app)
+    from lms.auth.service import register_login_resolver
+    from lms.registry.service import resolve_login
+    register_login_resolver(resolve_login)
+    return app
+
+
+def _import_models() -> None:
+    # Every table must be known to the metadata (migrations, create_all, flask db check).
+    import lms.auth.models  # noqa: F401
+    import lms.core.models  # noqa: F401
+    import lms.registry.models  # noqa: F401
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+def _init_login(app: Flask) -> None:
+    from lms.auth.models import Anonymous, User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.anonymous_user = Anonymous
+    login_manager.session_protection = "basic"
+    from flask_babel import lazy_gettext as _l
+    login_manager.login_message = _l("Please sign in to see this page.")
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_user(token: str):
+        # "id:session_token": a rotated token (logout, password change, disabling)
+        # makes every earlier copy of the cookie useless.
+        user_id, _, session_token = token.partition(":")
+        if not user_id.isdigit() or not session_token:
+            return None
+        user = db.session.get(User, int(user_id))
+        if user is None or not user.is_enabled or user.session_token != session_token:
+            return None
+        return user
+
+
+def _init_i18n(app: Flask) -> None:
+    from lms.core.i18n import select_locale, select_timezone
+
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+
+
+def _init_request_cycle(app: Flask) -> None:
+    from lms.core import web
+
+    @app.before_request
+    def remember_origin():
+        g.audit_origin = request.remote_addr or ""
+
+    @app.before_request
+    def force_password_change():
+        if (current_user.is_authenticated and current_user.must_change_password
+                and request.endpoint not in web.ALLOWED_BEFORE_PASSWORD_CHANGE):
+            return redirect(url_for("auth.change_password"))
+        return None
+
+    @app.after_request
+    def finish(response):
+        # One commit per request, here; services only flush.
+        if response.status_code < 400 and not g.get("rolled_back"):
+            db.session.commit()
+        else:
+            db.session.rollback()
+        return web.security_headers(app, response)
+
+    web.init_templates(app)
+    web.init_error_pages(app)
+
+
+def _register_cli(app: Flask) -> None:
+    from lms.cli import lms_group
+    from lms.registry.cli import registry_group
+
+    app.cli.add_command(lms_group)
+    app.cli.add_command(registry_group)

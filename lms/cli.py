@@ -1,0 +1,41 @@
+"""Operator commands: `flask lms ...`."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+
+from lms.extensions import db
+
+
+@click.group("lms")
+def lms_group():
+    """Set up and run the system."""
+
+
+@lms_group.command("init")
+@with_appcontext
+def init_command():
+    """Load reference data (qualification types, default post rules); safe to repeat."""
+    from lms.registry.service import ensure_reference_data
+
+    ensure_reference_data()
+    db.session.commit()
+    click.echo("reference data ready")
+
+
+@lms_group.command("demo")
+@with_appcontext
+def demo_command():
+    """Build the demo city once (running it again changes nothing)."""
+    from lms.demo import build_demo_city
+    from lms.registry.service import ensure_reference_data
+
+    ensure_reference_data()
+    summary = build_demo_city()
+    db.session.commit()
+    if summary.get("created"):
+        click.echo("demo city created: " + ", ".join(
+            f"{k}={v}" for k, v in summary.items() if isinstance(v, int) and not isinstance(v, bool)))
+    else:
+        click.echo("demo city already present; nothing changed")

@@ -1,0 +1,69 @@
+"""Settings from the environment. Nothing secret lives in the code."""
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPPORTED_LOCALES = ("zh_Hans_CN", "zh_Hant_TW", "en")
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("LMS_INSTANCE_PATH", ROOT / "instance"))
+
+
+def load_secret_key(folder: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once into instance/."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    folder.mkdir(parents=True, exist_ok=True)
+    key_file = folder / "secret_key"
+    if not key_file.exists():
+        # O_EXCL: two workers starting together never write two different keys.
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+    return key_file.read_text().strip()
+
+
+def from_environment() -> dict:
+    folder = instance_path()
+    folder.mkdir(parents=True, exist_ok=True)
+    default_db = f"sqlite:///{folder / 'lms.sqlite3'}"
+    locale = os.environ.get("LMS_DEFAULT_LOCALE", "zh_Hans_CN")
+    if locale not in SUPPORTED_LOCALES:
+        raise RuntimeError(f"LMS_DEFAULT_LOCALE must be one of {SUPPORTED_LOCALES}")
+    return {
+        "SECRET_KEY": load_secret_key(folder),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", default_db),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "BABEL_DEFAULT_LOCALE": locale,
+        "BABEL_DEFAULT_TIMEZONE": os.environ.get("LMS_TIMEZONE", "Asia/Shanghai"),
+        "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        # Secure by default; `make run` turns it off for plain http on 127.0.0.1.
+        "SESSION_COOKIE_SECURE": _bool("LMS_COOKIE_SECURE", True),
+        "SESSION_COOKIE_NAME": "lms_session",
+        "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+        "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+        "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_ENABLED": _bool("LMS_RATELIMIT", True),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "LOGIN_RATE_LIMIT": os.environ.get("LMS_LOGIN_RATE_LIMIT", "20 per minute"),
+        "LOGIN_MAX_FAILURES": 5,
+        "LOGIN_LOCK_MINUTES": 15,
+        "ROSTER_MAX_ROWS": int(os.environ.get("LMS_ROSTER_MAX_ROWS", "200000")),
+    }

@@ -1,0 +1,21 @@
+"""Domain errors: raised by services, shown to users by views."""
+
+
+class DomainError(Exception):
+    """A rule was broken. `message` is already translated (or lazily translatable)."""
+
+    def __init__(self, message, *, field: str | None = None):
+        super().__init__(str(message))
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+class NotFound(DomainError):
+    pass
+
+
+class PermissionDenied(DomainError):
+    pass

@@ -1,0 +1,547 @@
+"""Reading and writing .xlsx files safely.
+
+Uploaded spreadsheets are hostile until proven otherwise. python-calamine is fast, but it
+allocates one grid cell per position between the smallest and the largest cell reference it
+meets, and a failed allocation aborts the whole process (it is not an exception). So every
+upload goes through :func:`inspect_xlsx` first, which looks only at the ZIP central directory
+and then streams the first worksheet's XML through a few byte regexes, bounding everything
+calamine would use to size its grid. Only then does :func:`read_rows` hand the bytes to
+calamine.
+
+What calamine 0.37 (python-calamine 0.9) does, checked by hand, and what the scanner mirrors:
+
+* cell positions come from the raw ``r`` attribute of ``<c>`` (letters then digits, either
+  case, no entity decoding); a ``<c>`` without ``r`` sits right of the previous cell; a
+  ``</row>`` moves to the next row and back to column A; ``<row r="...">`` sets the row.
+  Element names are compared without their namespace prefix.
+* the first sheet is the first ``<sheet>`` element of ``xl/workbook.xml``; its relationship
+  id is looked up, as raw bytes, in ``xl/_rels/workbook.xml.rels`` (the last duplicate id
+  wins); a target starting with ``/`` is taken from the package root, any other target is
+  prefixed with ``xl/``; ZIP member names are matched ignoring ASCII case.
+* ZIP members are never inflated past their declared size (the zip crate errors out), so the
+  declared sizes in the central directory bound what calamine can inflate.
+
+The scanner errs on the safe side: whatever it cannot interpret the way calamine would is
+either counted (which can only make it stricter) or rejected.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import io
+import math
+import re
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import python_calamine
+import xlsxwriter
+from flask_babel import lazy_gettext as _l
+
+from lms.core.errors import DomainError
+
+__all__ = ["ExcelError", "Limits", "inspect_xlsx", "read_rows", "write_xlsx"]
+
+
+class ExcelError(DomainError):
+    """An uploaded file is not a spreadsheet we are willing to read."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_file_bytes: int = 20 * 1024 * 1024
+    max_members: int = 200  # zip entries
+    max_uncompressed_bytes: int = 300 * 1024 * 1024  # total declared
+    max_member_bytes: int = 250 * 1024 * 1024
+    max_ratio: int = 100  # uncompressed/compressed, for members over 1 MB uncompressed
+    max_rows: int = 200_000
+    max_columns: int = 50
+
+
+_DEFAULT_LIMITS = Limits()
+
+_MB = 1024 * 1024
+_CHUNK = 1 << 20
+_RATIO_FLOOR = 1 * _MB  # the ratio bound only applies to members bigger than this
+_MAX_SMALL_PART = 16 * _MB  # xl/workbook.xml and its .rels are read whole, up to this size
+_MAX_TAIL = 4 * _MB  # longest stretch of sheet XML without a "<" we accept
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_MAGIC = b"PK\x03\x04"
+_SHEET_FALLBACK = "xl/worksheets/sheet1.xml"
+# members whose presence would let calamine fall back to its .xlsb or .ods reader (it tries
+# the formats in turn), which the scanner below knows nothing about
+_FOREIGN_PARTS = frozenset({"xl/workbook.bin", "content.xml", "mimetype"})
+
+# --- user-facing messages (English msgids, translated lazily) ---------------------------------
+
+
+def _msg_not_xlsx():
+    return _l("This is not an .xlsx file. Please upload an Excel workbook saved as .xlsx.")
+
+
+def _msg_ole2():
+    return _l(
+        "This is an old Excel (.xls) file or a password-protected workbook. Open it in "
+        "Excel and save it as .xlsx (or remove the password), then upload it again."
+    )
+
+
+def _msg_damaged():
+    return _l(
+        "The file is damaged or is not a valid .xlsx workbook. Open it in Excel, save it "
+        "again as .xlsx and upload it again."
+    )
+
+
+def _msg_bomb():
+    return _l(
+        "The file unpacks to far more data than a spreadsheet of this kind should contain, "
+        "so it was not opened."
+    )
+
+
+def _msg_rows(limit: int):
+    return _l("The sheet has more than %(limit)s rows.", limit=limit)
+
+
+def _msg_columns(limit: int):
+    return _l("The sheet has more than %(limit)s columns.", limit=limit)
+
+
+def _size_mb(n: int) -> str:
+    value = n / _MB
+    return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+
+
+# --- inspection -------------------------------------------------------------------------------
+
+
+def inspect_xlsx(data: bytes, limits: Limits = _DEFAULT_LIMITS) -> None:
+    """Raise :class:`ExcelError` unless ``data`` is an .xlsx that is safe to give calamine.
+
+    Checks, in order: empty; old .xls / encrypted (OLE2); not a ZIP; file size; ZIP central
+    directory (number of members, declared sizes, compression ratio, encryption, duplicate
+    names); workbook parts present; then streams the first worksheet's XML and bounds its
+    dimension, every cell/row reference, the number of rows and the cells per row.
+    """
+    if not data:
+        raise ExcelError(_l("The file is empty."))
+    if data[:4] == _OLE2_MAGIC[:4]:
+        raise ExcelError(_msg_ole2())
+    if not data.startswith(_ZIP_MAGIC):
+        raise ExcelError(_msg_not_xlsx())
+    if len(data) > limits.max_file_bytes:
+        raise ExcelError(
+            _l("The file is larger than %(limit)s MB.", limit=_size_mb(limits.max_file_bytes))
+        )
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except Exception:  # BadZipFile, but also OSError/ValueError/EOFError on mangled input
+        raise ExcelError(_msg_not_xlsx()) from None
+    with zf:
+        members = _check_directory(zf, infos, limits)
+        for info in _first_sheet_members(zf, members):
+            _scan_sheet(zf, info, limits)
+
+
+def _check_directory(
+    zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Limits
+) -> dict[str, zipfile.ZipInfo]:
+    """Central-directory checks. Returns the members keyed by their lower-cased name."""
+    if not infos:
+        raise ExcelError(_msg_not_xlsx())
+    if len(infos) > limits.max_members:
+        raise ExcelError(
+            _l(
+                "The file contains more than %(limit)s internal parts; it does not look like "
+                "a normal spreadsheet.",
+                limit=limits.max_members,
+            )
+        )
+    if zf.comment:
+        raise ExcelError(_msg_damaged())
+    members: dict[str, zipfile.ZipInfo] = {}
+    total = 0
+    for info in infos:
+        key = info.filename.lower()
+        if key in members:  # calamine matches names ignoring case: ambiguous, refuse
+            raise ExcelError(_msg_damaged())
+        members[key] = info
+        if info.flag_bits & 0x1:
+            raise ExcelError(_msg_ole2())
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ExcelError(_msg_damaged())
+        if info.file_size > limits.max_member_bytes:
+            raise ExcelError(_msg_bomb())
+        total += info.file_size
+        if total > limits.max_uncompressed_bytes:
+            raise ExcelError(_msg_bomb())
+        if (
+            info.file_size > _RATIO_FLOOR
+            and info.file_size > limits.max_ratio * max(info.compress_size, 1)
+        ):
+            raise ExcelError(_msg_bomb())
+    if "xl/workbook.xml" not in members:
+        if any(name in members for name in _FOREIGN_PARTS):
+            raise ExcelError(_msg_not_xlsx())
+        raise ExcelError(
+            _l("The file is a ZIP archive but not an Excel workbook (.xlsx).")
+        )
+    if any(name in members for name in _FOREIGN_PARTS):
+        raise ExcelError(_msg_damaged())
+    return members
+
+
+# --- XML helpers ------------------------------------------------------------------------------
+#
+# The byte regexes below are only trusted on XML that passed _WELL_FORMED: a sequence of text
+# without "<" and of tags "<...>" whose quoted attribute values contain no "<" (quotes are
+# tracked the way quick-xml tracks them, so a ">" inside a quoted value does not end the tag).
+# On such XML every "<" starts a tag for quick-xml too, which is what makes it safe to look
+# for tags by their first bytes and to cut the stream just before any "<". Comments, CDATA
+# and processing instructions (which quick-xml skips) are removed before looking at tags;
+# anything else starting with "<!" (a DOCTYPE) is refused.
+
+_WELL_FORMED = re.compile(rb"""(?:[^<]*+<(?:[^"'<>]++|"[^"<]*+"|'[^'<]*+')*+>)*+[^<]*+""")
+_XML_NOISE = re.compile(rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>", re.DOTALL)
+# XML name characters that may precede an attribute name without separating it from it (so
+# that "foo:r=" or "xr=" is not taken for an attribute named "r")
+_NAME_CHAR = rb"[\w.:\-\x80-\xff]"
+# optional namespace prefix; quick-xml compares element names without it. _PREFIX allows
+# several colons (matching more names can only make the scan stricter); _PREFIX_ONE allows
+# exactly one, for the one token whose over-matching would make the scan laxer (row end).
+_PREFIX = rb"""(?:[^\s<>/="']*:)?"""
+_PREFIX_ONE = rb"""(?:[^\s<>/="':]*:)?"""
+
+_START_TAG = re.compile(rb"<(" + _PREFIX + rb"""[^\s<>/="':]+)((?:\s*[^\s=/>"'<]+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*)\s*/?>""")
+_ATTR = re.compile(rb"""([^\s=/>"'<]+)\s*=\s*(?:"([^"<]*)"|'([^'<]*)')""")
+
+
+def _clean_xml(text: bytes) -> bytes:
+    """Check the structure described above and drop comments, CDATA and PIs."""
+    if not _WELL_FORMED.fullmatch(text):
+        raise ExcelError(_msg_damaged())
+    if b"<!" in text or b"<?" in text:
+        text = _XML_NOISE.sub(b"", text)
+        if b"<!" in text or b"<?" in text:
+            raise ExcelError(_msg_damaged())
+    return text
+
+
+def _start_tags(text: bytes, local_name: bytes):
+    """(attributes) of every start tag named ``local_name`` (any prefix), in order."""
+    for m in re.finditer(rb"<(?=" + _PREFIX + re.escape(local_name) + rb"[\s/>])", text):
+        tag = _START_TAG.match(text, m.start())
+        if tag is None:
+            raise ExcelError(_msg_damaged())
+        if tag.group(1).count(b":") > 1:  # quick-xml and we might disagree on its name
+            raise ExcelError(_msg_damaged())
+        if _local(tag.group(1)) != local_name:
+            continue
+        yield [
+            (a.group(1), a.group(2) if a.group(2) is not None else a.group(3))
+            for a in _ATTR.finditer(tag.group(2))
+        ]
+
+
+def _local(name: bytes) -> bytes:
+    return name.rsplit(b":", 1)[-1]
+
+
+def _read_small(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """Read a small XML part whole (up to _MAX_SMALL_PART) and clean it."""
+    if info.file_size > _MAX_SMALL_PART:
+        raise ExcelError(_msg_damaged())
+    try:
+        with zf.open(info) as fh:
+            text = fh.read(_MAX_SMALL_PART + 1)
+    except Exception:  # BadZipFile (CRC), zlib.error, EOFError...
+        raise ExcelError(_msg_damaged()) from None
+    if len(text) != info.file_size or b"\x00" in text:
+        raise ExcelError(_msg_damaged())
+    return _clean_xml(text)
+
+
+def _first_sheet_members(
+    zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo]
+) -> list[zipfile.ZipInfo]:
+    """The member(s) calamine may read as the first sheet.
+
+    Normally exactly one. Where the workbook is ambiguous (a ``<sheet>`` carrying several
+    ids, an id declared twice), every candidate is returned so that all of them get scanned.
+    """
+    workbook = _read_small(zf, members["xl/workbook.xml"])
+    rels_info = members.get("xl/_rels/workbook.xml.rels")
+    candidates: list[str] = []
+    first_sheet = next(_start_tags(workbook, b"sheet"), None)
+    if rels_info is not None and first_sheet is not None:
+        targets: dict[bytes, set[bytes]] = {}
+        for attrs in _start_tags(_read_small(zf, rels_info), b"Relationship"):
+            ids = [v for k, v in attrs if _local(k) == b"Id"]
+            tos = [v for k, v in attrs if _local(k) == b"Target"]
+            for rid in ids:
+                targets.setdefault(rid, set()).update(tos)
+        for key, value in first_sheet:
+            if _local(key).lower() != b"id":
+                continue
+            for target in targets.get(value, ()):
+                path = target.decode("utf-8", "replace")
+                candidates.append(path[1:] if path.startswith("/") else "xl/" + path)
+                if path.startswith("xl/"):  # older calamine kept such targets as they were
+                    candidates.append(path)
+    found = [members[c.lower()] for c in dict.fromkeys(candidates) if c.lower() in members]
+    if not found and _SHEET_FALLBACK in members:
+        found = [members[_SHEET_FALLBACK]]
+    if not found:
+        raise ExcelError(_l("The workbook does not contain a worksheet."))
+    return found
+
+
+# --- worksheet scan ---------------------------------------------------------------------------
+#
+# Markers, one byte each, in document order: "c" for a cell start tag, "r" for a row start
+# tag, "/" for a row end tag. A "/" needs "</" with nothing in between (so "<x:/row>" is not
+# taken for one).
+_MARK = re.compile(
+    rb"<(?=/|" + _PREFIX + rb"[cr])" + _PREFIX
+    + rb"(/(?=" + _PREFIX_ONE + rb"row[ \t\r\n]*>)|c(?=[\s/>])|r(?=ow[\s/>]))"
+)
+# ref="A1:H20" anywhere (the dimension, merged cells, shared formulas...)
+_REF_ATTR = re.compile(rb"(?<!" + _NAME_CHAR + rb""")ref\s*=\s*(["'])(?=([^"'<]*)\1)""")
+_REF_PART = re.compile(rb"([A-Za-z]*)([0-9]*)")
+
+
+@lru_cache(maxsize=32)
+def _ref_patterns(max_rows: int, max_columns: int) -> tuple[re.Pattern, re.Pattern]:
+    """Regexes finding the r="..." values that *might* exceed the limits.
+
+    calamine reads an ``r`` value as letters then digits (either case, leading zeros
+    allowed); anything else makes it fail, so only that shape matters. The regexes only
+    return values with at least as many significant digits as ``max_rows`` or at least as
+    many letters as the last allowed column's name, so legit sheets yield next to nothing
+    and the Python-level work stays tiny; what they return is then compared exactly.
+    """
+    row_digits = len(str(max_rows))
+    col_letters = len(_column_name(max_columns))
+    head = rb"(?<!" + _NAME_CHAR + rb""")r\s*=\s*(["'])"""
+    big_row = re.compile(head + rb"(?=[A-Za-z]*0*([1-9][0-9]{%d,})\1)" % (row_digits - 1))
+    big_col = re.compile(head + rb"(?=([A-Za-z]{%d,})[0-9]*\1)" % col_letters)
+    return big_row, big_col
+
+
+def _column_name(n: int) -> str:
+    name = ""
+    while n > 0:
+        n, rem = divmod(n - 1, 26)
+        name = chr(65 + rem) + name
+    return name or "A"
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + (ch - 64)
+    return n
+
+
+class _SheetScan:
+    """Bounds gathered over the pieces of one worksheet.
+
+    What calamine's grid size depends on, and how it is bounded here:
+
+    * explicit positions: every ``r="..."`` and every part of every ``ref="..."``, wherever
+      it appears, must be within the limits;
+    * implicit positions: a cell without ``r`` goes right of the previous cell, and the row
+      advances at each ``</row>``. The number of ``<row>`` tags and the number of cells
+      between two ``</row>`` are bounded by the limits, so such a cell can land at most at
+      twice the limits; :func:`read_rows` re-checks the grid calamine actually returns.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.big_row, self.big_col = _ref_patterns(limits.max_rows, limits.max_columns)
+        self.rows = 0  # <row> start tags
+        self.run = 0  # cells since the last </row>
+
+    def feed(self, text: bytes) -> None:
+        limits = self.limits
+        text = _clean_xml(text)
+        for m in self.big_row.finditer(text):
+            if int(m.group(2)) > limits.max_rows:
+                raise ExcelError(_msg_rows(limits.max_rows))
+        for letters in {m.group(2) for m in self.big_col.finditer(text)}:
+            if _column_number(letters) > limits.max_columns:
+                raise ExcelError(_msg_columns(limits.max_columns))
+        for ref in {m.group(2) for m in _REF_ATTR.finditer(text)}:
+            self._check_ref(ref)
+        marks = b"".join(_MARK.findall(text))
+        self.rows += marks.count(b"r")
+        if self.rows > limits.max_rows:
+            raise ExcelError(_msg_rows(limits.max_rows))
+        runs = marks.replace(b"r", b"").split(b"/")
+        longest = max(self.run + len(runs[0]), max(map(len, runs[1:]), default=0))
+        self.run = len(runs[-1]) if len(runs) > 1 else self.run + len(runs[0])
+        if longest > limits.max_columns:
+            raise ExcelError(_msg_columns(limits.max_columns))
+
+    def _check_ref(self, ref: bytes) -> None:
+        for part in ref.split(b":"):
+            m = _REF_PART.fullmatch(part.strip())
+            if not m:
+                continue  # not a cell reference calamine could use
+            letters, digits = m.groups()
+            if digits and int(digits) > self.limits.max_rows:
+                raise ExcelError(_msg_rows(self.limits.max_rows))
+            if letters and _column_number(letters) > self.limits.max_columns:
+                raise ExcelError(_msg_columns(self.limits.max_columns))
+
+
+def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
+    """Stream one worksheet in 1 MB pieces and bound what calamine would build from it."""
+    scan = _SheetScan(limits)
+    # Read through a copy of the entry that claims the largest size we accept, so that the
+    # bytes actually inflated are what gets counted: a size in the directory that lies shows
+    # up as a mismatch or a CRC error instead of being believed.
+    probe = copy.copy(info)
+    probe.file_size = limits.max_member_bytes + 1
+    inflated = 0
+    tail = b""
+    try:
+        with zf.open(probe) as fh:
+            while chunk := fh.read(_CHUNK):
+                if inflated == 0 and b"\x00" in chunk[:4096]:
+                    raise ExcelError(_msg_damaged())  # UTF-16 or binary, not sheet XML
+                inflated += len(chunk)
+                if inflated > limits.max_member_bytes:
+                    raise ExcelError(_msg_bomb())
+                buf = tail + chunk if tail else chunk
+                cut = buf.rfind(b"<")  # no token spans a "<" (see _WELL_FORMED)
+                if cut > 0:
+                    scan.feed(buf[:cut])
+                    buf = buf[cut:]
+                if len(buf) > _MAX_TAIL:
+                    raise ExcelError(_msg_damaged())
+                tail = buf
+    except ExcelError:
+        raise
+    except Exception:  # BadZipFile (CRC), zlib.error, EOFError, NotImplementedError...
+        raise ExcelError(_msg_damaged()) from None
+    if inflated != info.file_size:
+        raise ExcelError(_msg_damaged())
+    scan.feed(tail)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def read_rows(data: bytes, limits: Limits = _DEFAULT_LIMITS) -> list[tuple[int, list]]:
+    """All rows of the first sheet as ``(excel_row_number, values)``, row numbers from 1.
+
+    Values are as calamine gives them: numbers as float (or int), empty cells as ``''``,
+    dates as ``datetime.date``/``datetime.datetime``, strings untouched (not stripped).
+    """
+    inspect_xlsx(data, limits)
+    try:
+        with python_calamine.load_workbook(io.BytesIO(data)) as workbook:
+            rows = workbook.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    except Exception as exc:  # CalamineError, XmlError, ZipError, WorksheetNotFound...
+        reason = (str(exc) or type(exc).__name__).splitlines()[0][:200]
+        raise ExcelError(
+            _l("The file could not be read as a spreadsheet: %(reason)s", reason=reason)
+        ) from None
+    # belt and braces: cells without a position can land beyond what the scan bounded
+    if len(rows) > limits.max_rows:
+        raise ExcelError(_msg_rows(limits.max_rows))
+    if rows and len(rows[0]) > limits.max_columns:
+        raise ExcelError(_msg_columns(limits.max_columns))
+    return list(enumerate(rows, start=1))
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+_NOTES_SHEET = "说明"
+
+
+def write_xlsx(
+    headers: list[str],
+    rows: Iterable[Sequence],
+    *,
+    text_columns: set[int] | frozenset[int] = frozenset(),
+    sheet_name: str = "Sheet1",
+    column_widths: dict[int, int] | None = None,
+    notes: list[str] | None = None,
+) -> bytes:
+    """Build an .xlsx in memory: bold, frozen header row; ``text_columns`` (0-based) are
+    formatted as text for the whole column, so what users type there (identity numbers,
+    phone numbers) stays text. Every string is written as a string, never as a formula or
+    link, so "=cmd|..." stays inert. ``notes`` go one per line on a second sheet "说明".
+    """
+    out = io.BytesIO()
+    workbook = xlsxwriter.Workbook(
+        out,
+        {
+            "in_memory": True,
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
+    bold = workbook.add_format({"bold": True})
+    text = workbook.add_format({"num_format": "@"})
+    date_fmt = workbook.add_format({"num_format": "yyyy-mm-dd"})
+    datetime_fmt = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    widths = column_widths or {}
+
+    sheet = workbook.add_worksheet(sheet_name)
+    for col in sorted(set(widths) | set(text_columns)):
+        sheet.set_column(col, col, widths.get(col), text if col in text_columns else None)
+    for col, header in enumerate(headers):
+        sheet.write_string(0, col, "" if header is None else str(header), bold)
+    sheet.freeze_panes(1, 0)
+
+    for r, row in enumerate(rows, start=1):
+        for c, value in enumerate(row):
+            if c in text_columns:
+                if value is None or value == "":
+                    continue
+                sheet.write_string(r, c, _as_text(value), text)
+            else:
+                _write_value(sheet, r, c, value, date_fmt, datetime_fmt)
+
+    if notes:
+        wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
+        info = workbook.add_worksheet(_NOTES_SHEET)
+        info.set_column(0, 0, 100, wrap)
+        for r, line in enumerate(notes):
+            info.write_string(r, 0, str(line), wrap)
+
+    workbook.close()
+    return out.getvalue()
+
+
+def _as_text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _write_value(sheet, r: int, c: int, value, date_fmt, datetime_fmt) -> None:
+    if value is None or value == "":
+        return
+    if isinstance(value, str):
+        sheet.write_string(r, c, value)
+    elif isinstance(value, bool):
+        sheet.write_boolean(r, c, value)
+    elif isinstance(value, int | float) and math.isfinite(value):
+        sheet.write_number(r, c, value)
+    elif isinstance(value, dt.datetime):
+        sheet.write_datetime(r, c, value.replace(tzinfo=None), datetime_fmt)
+    elif isinstance(value, dt.date):
+        sheet.write_datetime(r, c, value, date_fmt)
+    else:
+        sheet.write_string(r, c, str(value))

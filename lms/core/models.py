@@ -1,0 +1,71 @@
+"""Shared tables: districts, the audit log and dated settings."""
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import JSON, CheckConstraint, Date, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lms.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class TimestampMixin:
+    #: UTC, naive (stored the same way on SQLite and PostgreSQL)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class District(db.Model):
+    __tablename__ = "districts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: six-digit administrative division code (GB/T 2260), e.g. 320102 for 玄武区
+    code: Mapped[str] = mapped_column(String(6), unique=True)
+    name: Mapped[str] = mapped_column(String(50))
+    city: Mapped[str] = mapped_column(String(50))
+
+    def __repr__(self) -> str:
+        return f"<District {self.code} {self.name}>"
+
+
+class AuditLog(db.Model):
+    """Who did what to which object, when and from where. Rows are never changed."""
+
+    __tablename__ = "audit_logs"
+    __table_args__ = (Index("ix_audit_logs_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    #: users.id of the actor; NULL for the command line or the system itself
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    #: how the actor is described when there is no user (e.g. "cli")
+    actor_label: Mapped[str] = mapped_column(String(120), default="")
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str | None] = mapped_column(String(40))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: client address for web requests, "cli" for commands
+    origin: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Setting(db.Model):
+    """One dated value of a setting; a row never changes, a new row supersedes it."""
+
+    __tablename__ = "settings"
+    __table_args__ = (
+        Index("ix_settings_lookup", "key", "district_id", "effective_from"),
+        CheckConstraint("length(key) > 0", name="key_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(60))
+    #: NULL for the city-wide value; a district id for that district's override
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"))
+    effective_from: Mapped[date] = mapped_column(Date)
+    #: the value as text; its type comes from the setting's definition
+    value: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

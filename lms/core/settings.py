@@ -1,0 +1,122 @@
+"""Settings an admin edits in the app: dated values with history and district overrides.
+
+One function, `get_setting`, answers "what is this setting for this district on this date".
+Packages declare their settings with `define()`; values live in the `settings` table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import or_, select
+
+from lms.core import audit
+from lms.core.errors import DomainError
+from lms.core.models import Setting
+from lms.extensions import db
+
+
+@dataclass(frozen=True)
+class SettingDef:
+    key: str
+    title: object
+    kind: str  # "int" | "decimal" | "percent"
+    default: str
+    minimum: Decimal
+    maximum: Decimal
+    unit: object = ""
+
+    def parse(self, raw) -> int | Decimal:
+        text = str(raw).strip()
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise DomainError(_l("%(title)s must be a number.", title=self.title)) from None
+        if not number.is_finite():
+            raise DomainError(_l("%(title)s must be a number.", title=self.title))
+        if self.kind == "int":
+            if number != number.to_integral_value():
+                raise DomainError(_l("%(title)s must be a whole number.", title=self.title))
+            number = Decimal(int(number))
+        if not self.minimum <= number <= self.maximum:
+            raise DomainError(_l("%(title)s must be between %(min)s and %(max)s.",
+                                 title=self.title, min=self.minimum, max=self.maximum))
+        return int(number) if self.kind == "int" else number
+
+
+REGISTRY: dict[str, SettingDef] = {}
+
+
+def define(key, title, kind, default, minimum, maximum, unit="") -> SettingDef:
+    definition = SettingDef(key, title, kind, str(default), Decimal(minimum), Decimal(maximum), unit)
+    REGISTRY[key] = definition
+    return definition
+
+
+# The foundation's settings and the later domains' limits (DESIGN §1, issues 4-7).
+define("hours.skills_required", _l("Yearly skills-training hours required"), "int", 72, 0, 500,
+       _l("class hours"))
+define("hours.ethics_required", _l("Yearly professional-ethics hours required"), "int", 40, 0, 500,
+       _l("class hours"))
+define("certification.target_percent", _l("Certification target (share of staff certified)"),
+       "percent", 100, 0, 100, "%")
+define("learning.daily_online_hours_cap", _l("Daily cap on online study"), "int", 8, 1, 24,
+       _l("class hours"))
+define("exams.theory_pass_mark", _l("Theory exam pass mark"), "int", 60, 0, 100)
+define("exams.practical_pass_mark", _l("Practical exam pass mark"), "int", 60, 0, 100)
+define("subsidies.claim_window_months", _l("Months after issue within which a subsidy may be claimed"),
+       "int", 12, 1, 60, _l("months"))
+define("subsidies.max_per_year", _l("Subsidies per person per calendar year"), "int", 3, 0, 20)
+define("subsidies.second_approval_threshold", _l("Amount above which a second approver is needed"),
+       "decimal", "2000.00", 0, 1000000, _l("yuan"))
+define("certificates.renewal_grace_days", _l("Grace period after a certificate expires"),
+       "int", 90, 0, 365, _l("days"))
+
+
+def definition(key: str) -> SettingDef:
+    try:
+        return REGISTRY[key]
+    except KeyError:
+        raise DomainError(_l("Unknown setting.")) from None
+
+
+def get_setting(key: str, district_id: int | None = None, on: date | None = None):
+    """The value of `key` in force for the district on the date (city-wide if no override)."""
+    spec = definition(key)
+    on = on or date.today()
+    scope = Setting.district_id.is_(None)
+    if district_id is not None:
+        scope = or_(scope, Setting.district_id == district_id)
+    row = db.session.execute(
+        select(Setting)
+        .where(Setting.key == key, Setting.effective_from <= on, scope)
+        # a district's own value wins over the city's; then the latest date; then the latest row
+        .order_by(Setting.district_id.is_(None), Setting.effective_from.desc(), Setting.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return spec.parse(row.value if row else spec.default)
+
+
+def set_setting(actor, key: str, value, effective_from: date, district_id: int | None = None,
+                note: str = "") -> Setting:
+    """Record a new dated value; earlier values stay as history."""
+    spec = definition(key)
+    parsed = spec.parse(value)
+    row = Setting(key=key, district_id=district_id, effective_from=effective_from,
+                  value=str(parsed), note=note.strip()[:200], created_by_id=getattr(actor, "id", None))
+    db.session.add(row)
+    db.session.flush()
+    audit.record(actor, "setting.set", row, key=key, value=str(parsed),
+                 effective_from=effective_from.isoformat(), district_id=district_id)
+    return row
+
+
+def history(key: str) -> list[Setting]:
+    """Every value ever recorded for `key`, newest first."""
+    definition(key)
+    return list(db.session.scalars(
+        select(Setting).where(Setting.key == key)
+        .order_by(Setting.effective_from.desc(), Setting.id.desc())))

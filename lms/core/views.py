@@ -1,0 +1,111 @@
+"""Home pages, the language switch, settings and the audit log."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from lms.config import SUPPORTED_LOCALES
+from lms.core import navigation, settings
+from lms.core.forms import SettingForm
+from lms.core.i18n import LOCALE_COOKIE
+from lms.core.models import AuditLog, District
+from lms.core.permissions import anyone, has_role, permission
+from lms.core.web import form_error, service_call
+from lms.extensions import db
+
+bp = Blueprint("core", __name__, template_folder="templates")
+
+is_admin = has_role("admin")
+
+#: home page sections are provided by packages: role -> callable(user) -> (template, context)
+HOME_SECTIONS: dict[str, callable] = {}
+
+
+def register_home(role: str, provider) -> None:
+    HOME_SECTIONS[role] = provider
+
+
+@bp.get("/")
+@permission(anyone)
+def home():
+    if not current_user.is_authenticated:
+        return render_template("core/welcome.html")
+    provider = HOME_SECTIONS.get(current_user.role)
+    template, context = provider(current_user) if provider else ("core/home_generic.html", {})
+    return render_template(template, **context)
+
+
+@bp.get("/healthz")
+@permission(anyone)
+def healthz():
+    db.session.execute(select(1))
+    return {"status": "ok"}
+
+
+@bp.get("/lang/<code>")
+@permission(anyone)
+def set_language(code):
+    if code not in SUPPORTED_LOCALES:
+        abort(404)
+    from lms.auth.service import is_safe_next
+
+    target = request.args.get("next")
+    response = redirect(target if is_safe_next(target) else url_for("core.home"))
+    response.set_cookie(LOCALE_COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax",
+                        httponly=True, secure=bool(request.is_secure))
+    if current_user.is_authenticated:
+        current_user.locale = code
+    return response
+
+
+@bp.route("/admin/settings", methods=["GET", "POST"])
+@permission(is_admin)
+def settings_page():
+    districts = list(db.session.scalars(select(District).order_by(District.code)))
+    form = SettingForm()
+    form.key.choices = [(d.key, str(d.title)) for d in settings.REGISTRY.values()]
+    form.district_id.choices = [(0, _("Whole city"))] + [(d.id, d.name) for d in districts]
+    if form.validate_on_submit():
+        _row, err = service_call(
+            settings.set_setting, current_user, form.key.data, form.value.data,
+            form.effective_from.data, form.district_id.data or None, form.note.data or "")
+        if err is None:
+            flash(_("The new value is recorded."), "success")
+            return redirect(url_for("core.settings_page"))
+        form_error(form, err)
+    elif request.method == "GET":
+        form.effective_from.data = date.today()
+    today = date.today()
+    table = []
+    for spec in settings.REGISTRY.values():
+        table.append({
+            "spec": spec,
+            "city": settings.get_setting(spec.key, None, today),
+            "districts": {d.id: settings.get_setting(spec.key, d.id, today) for d in districts},
+            "history": settings.history(spec.key)[:10],
+        })
+    return render_template("core/settings.html", form=form, table=table, districts=districts,
+                           district_names={d.id: d.name for d in districts})
+
+
+@bp.get("/admin/audit")
+@permission(is_admin)
+def audit_log():
+    page = request.args.get("page", 1, type=int)
+    stmt = select(AuditLog).order_by(AuditLog.id.desc())
+    action = (request.args.get("action") or "").strip()
+    if action:
+        stmt = stmt.where(AuditLog.action.startswith(action))
+    pagination = db.paginate(stmt, page=page, per_page=50, error_out=False)
+    return render_template("core/audit.html", pagination=pagination, action=action)
+
+
+navigation.register(_l("Home"), "core.home", "house", lambda u: u.is_authenticated, order=0)
+navigation.register(_l("Settings"), "core.settings_page", "sliders", is_admin, order=90)
+navigation.register(_l("Audit log"), "core.audit_log", "journal-text", is_admin, order=95)

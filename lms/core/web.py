@@ -1,0 +1,102 @@
+"""Web mechanics shared by every blueprint: headers, template globals, errors, forms."""
+
+from __future__ import annotations
+
+from flask import Flask, flash, g, render_template, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from lms.core.errors import DomainError
+from lms.core.i18n import LANGUAGE_NAMES, html_lang
+from lms.core.idnumber import mask_id_number, mask_mobile
+from lms.core.permissions import can
+from lms.extensions import db
+
+#: endpoints a user who must change their password can still reach
+ALLOWED_BEFORE_PASSWORD_CHANGE = {"auth.change_password", "auth.logout", "core.set_language",
+                                  "static", "core.healthz"}
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+       "form-action 'self'; frame-ancestors 'none'")
+
+
+def security_headers(app: Flask, response):
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy", "camera=(self), geolocation=(), microphone=()")
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if app.config.get("SESSION_COOKIE_SECURE"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.endpoint != "static":
+        # pages carry personal data: never keep them in shared caches
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def service_call(fn, *args, **kwargs):
+    """Run a service; on a DomainError roll back everything and return (None, error)."""
+    try:
+        return fn(*args, **kwargs), None
+    except DomainError as err:
+        db.session.rollback()
+        g.rolled_back = True
+        return None, err
+
+
+def form_error(form, err: DomainError) -> None:
+    """Show a service's error beside its field, or at the top of the form."""
+    field = getattr(form, err.field, None) if err.field else None
+    if field is not None:
+        field.errors = [*field.errors, str(err)] if isinstance(field.errors, list) else [str(err)]
+    else:
+        flash(str(err), "danger")
+
+
+def init_templates(app: Flask) -> None:
+    from lms.core.navigation import navigation
+
+    app.jinja_env.globals.update(
+        can=can, mask_id=mask_id_number, mask_mobile=mask_mobile,
+        LANGUAGE_NAMES=LANGUAGE_NAMES, navigation=navigation,
+    )
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    @app.context_processor
+    def locale_context():
+        locale = str(get_locale())
+        return {"current_locale": locale, "html_lang": html_lang(locale)}
+
+
+def init_error_pages(app: Flask) -> None:
+    titles = {
+        400: lambda: _("The request could not be understood."),
+        403: lambda: _("You do not have access to this page."),
+        404: lambda: _("This page does not exist."),
+        405: lambda: _("This action is not allowed here."),
+        413: lambda: _("The file is too large."),
+        429: lambda: _("Too many attempts. Wait a minute and try again."),
+        500: lambda: _("Something went wrong on our side. Try again later."),
+    }
+
+    def render(code):
+        def handler(error):
+            db.session.rollback()
+            g.rolled_back = True
+            return render_template("core/error.html", code=code, message=titles[code]()), code
+        return handler
+
+    for code in titles:
+        app.register_error_handler(code, render(code))
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error):
+        db.session.rollback()
+        g.rolled_back = True
+        return render_template("core/error.html", code=400,
+                               message=_("The form expired or was sent twice. Go back, reload "
+                                         "the page and try again.")), 400

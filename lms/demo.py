@@ -1,0 +1,618 @@
+"""A demo city modelled on Nanjing: three districts, their institutions, staff and users.
+
+`build_demo_city()` builds it once through the registry and auth services (so every row has
+its audit record) and flushes without committing; the caller commits. Running it again
+changes nothing. Everything is drawn from one seeded random generator, so the city is the
+same on every machine: the same people, identity numbers, mobiles and codes. Dates are
+counted back from `today`.
+
+All persons are fictional. Their identity numbers are valid (region, birth date, check
+character) but are invented; so are the institutions' credit and filing numbers.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from stdnum.cn import ric, uscc
+from werkzeug.security import generate_password_hash
+
+from lms import demo_names as names
+from lms.auth import service as auth_service
+from lms.auth.models import Role, User
+from lms.core.models import District
+from lms.extensions import db
+from lms.registry import service as registry
+from lms.registry.models import BanKind, Organisation, OrgKind, Post, QualificationType
+
+SEED = 20261123
+ACTOR = "demo"
+PASSWORD = "Demo2026!"  # noqa: S105 -- the published password of the demo accounts
+CITY = "南京市"
+
+#: (code, name, the one-character abbreviation used in filing numbers)
+DISTRICTS = [("320102", "玄武区", "玄"), ("320104", "秦淮区", "秦"), ("320106", "鼓楼区", "鼓")]
+INSTITUTIONS_PER_DISTRICT = 10
+
+#: skill levels of the levelled certificates: 5 (五级) is the commonest
+LEVEL_WEIGHTS = [(5, 60), (4, 30), (3, 10)]
+
+#: qualification types whose certificate is valid for a number of years
+VALID_YEARS = {"director_training": 5, "baojian_training": 3, "food_safety": 2}
+
+#: what each post's holder is given when compliant
+POST_QUALIFICATION = {
+    Post.DIRECTOR: "director_training",
+    Post.NURSERY_CARER: "baoyushi",
+    Post.INFANT_CARER: "yuyingyuan",
+    Post.HEALTH_CARE: "baojian_training",
+    Post.SECURITY: "baoan",
+    Post.MEDICAL: "medical_licence",
+    Post.FOOD_SAFETY: "food_safety",
+    Post.EARLY_EDUCATOR: "teacher_cert",  # or yingyouer_fazhan, see _qualify
+}
+
+ISSUERS = {
+    "director_training": "南京市卫生健康委员会",
+    "baojian_training": "南京市妇幼保健院",
+    "baoan": "南京市公安局",
+    "medical_licence": "南京市卫生健康委员会",
+    "food_safety": "南京市市场监督管理局",
+    "teacher_cert": "南京市教育局",
+}
+
+#: share of men in each post (the sector's workforce is about nine-tenths women)
+MALE_SHARE = {
+    Post.SECURITY: 0.85, Post.MEDICAL: 0.2, Post.FINANCE: 0.15, Post.FOOD_SAFETY: 0.3,
+    Post.DIRECTOR: 0.05, Post.EARLY_EDUCATOR: 0.03, Post.HEALTH_CARE: 0.03,
+    Post.NURSERY_CARER: 0.01, Post.INFANT_CARER: 0.01,
+}
+
+#: birth years (low, high, mode) by post
+BIRTH_YEARS = {
+    Post.DIRECTOR: (1968, 1990, 1980),
+    Post.SECURITY: (1968, 1998, 1975),
+    Post.NURSERY_CARER: (1970, 2004, 1992),
+    Post.INFANT_CARER: (1970, 2004, 1990),
+}
+DEFAULT_BIRTH_YEARS = (1970, 2001, 1988)
+
+MOBILE_PREFIXES = [
+    "130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "153",
+    "155", "156", "157", "158", "159", "166", "173", "177", "180", "181", "182", "183", "185",
+    "186", "187", "188", "189", "191", "198", "199",
+]
+
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+
+
+# --- identifiers ---------------------------------------------------------------------------------
+
+
+def make_id_number(region: str, born: date, sequence: int) -> str:
+    """An 18-character 居民身份证号: region, birth date, 3-digit sequence, check character.
+
+    The sequence's last digit is the gender digit (odd for men, even for women).
+    """
+    first17 = f"{region}{born:%Y%m%d}{sequence:03d}"
+    return first17 + ric.calc_check_digit(first17 + "0")  # stdnum ignores the last character
+
+
+def org_code(body: str) -> str:
+    """The 9-character 组织机构代码 (GB 11714): 8 characters and their check character."""
+    total = sum(int(c, 36) * w for c, w in zip(body, _ORG_WEIGHTS, strict=True))
+    check = 11 - total % 11
+    return body + {10: "X", 11: "0"}.get(check, str(check))
+
+
+def make_credit_code(registrar: str, region: str, body: str) -> str:
+    """A 统一社会信用代码 (GB 32100): registrar and kind (e.g. 52), region, org code, check."""
+    first17 = f"{registrar}{region}{org_code(body)}"
+    return first17 + uscc.calc_check_digit(first17 + "0")
+
+
+def add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+# --- the plan: pure data, drawn from the seeded generator ----------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonSpec:
+    id_number: str
+    name: str
+    mobile: str
+    birth_date: date
+    female: bool
+
+
+@dataclass(frozen=True)
+class OrgSpec:
+    kind: OrgKind
+    name: str
+    district_code: str
+    credit_code: str
+    address: str
+    filing_no: str | None = None
+    #: share of the current staff deliberately left without a valid qualification
+    noncompliance: float = 0.0
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    person: int
+    org: int
+    post: Post
+    start: date
+    end: date | None = None
+    end_reason: str = ""
+
+
+@dataclass(frozen=True)
+class QualSpec:
+    person: int
+    code: str
+    issued: date
+    level: int | None = None
+    expires: date | None = None
+    certificate_no: str = ""
+    issuer: str = ""
+
+
+@dataclass(frozen=True)
+class BanSpec:
+    person: int
+    starts_on: date
+    reason: str
+    decision_ref: str
+
+
+@dataclass
+class CityPlan:
+    today: date
+    orgs: list[OrgSpec] = field(default_factory=list)
+    persons: list[PersonSpec] = field(default_factory=list)
+    jobs: list[JobSpec] = field(default_factory=list)
+    quals: list[QualSpec] = field(default_factory=list)
+    ban: BanSpec | None = None
+    #: the nursery carer whose account gets the demo password
+    caregiver: int = 0
+    #: person indices of current staff deliberately left without a valid qualification
+    noncompliant: set[int] = field(default_factory=set)
+
+    def orgs_of(self, kind: OrgKind) -> list[int]:
+        return [i for i, o in enumerate(self.orgs) if o.kind == kind]
+
+
+class _Planner:
+    def __init__(self, today: date):
+        self.rng = random.Random(SEED)
+        self.plan = CityPlan(today=today)
+        self.id_numbers: set[str] = set()
+        self.mobiles: set[str] = set()
+        self.credit_codes: set[str] = set()
+        self.certificate_seq = 0
+        self.surnames = [s for s, _ in names.SURNAMES]
+        self.surname_weights = [w for _, w in names.SURNAMES]
+        self.places = [p for p, _ in names.BIRTHPLACES]
+        self.place_weights = [w for _, w in names.BIRTHPLACES]
+        self.minority_names = list(reversed(names.MINORITY_FEMALE))
+
+    # -- people
+
+    def _birth_date(self, post: Post) -> date:
+        low, high, mode = BIRTH_YEARS.get(post, DEFAULT_BIRTH_YEARS)
+        year = min(high, int(self.rng.triangular(low, high + 1, mode)))
+        return date(year, 1, 1) + timedelta(days=self.rng.randint(0, 364))
+
+    def _given_name(self, female: bool, born: date) -> str:
+        if not female:
+            return self.rng.choice(names.MALE_GIVEN)
+        older = self.rng.random() < (0.75 if born.year < 1985 else 0.15)
+        return self.rng.choice(names.FEMALE_GIVEN_OLDER if older else names.FEMALE_GIVEN_YOUNGER)
+
+    def _name(self, female: bool, born: date) -> str:
+        if self.rng.random() < 0.01:
+            surname = self.rng.choice(names.COMPOUND_SURNAMES)
+        else:
+            surname = self.rng.choices(self.surnames, self.surname_weights)[0]
+        return surname + self._given_name(female, born)
+
+    def _mobile(self) -> str:
+        while True:
+            mobile = self.rng.choice(MOBILE_PREFIXES) + f"{self.rng.randrange(10 ** 8):08d}"
+            if mobile not in self.mobiles:
+                self.mobiles.add(mobile)
+                return mobile
+
+    def _id_number(self, region: str, born: date, female: bool) -> str:
+        while True:
+            gender_digit = self.rng.choice("02468" if female else "13579")
+            number = make_id_number(region, born, self.rng.randrange(100) * 10 + int(gender_digit))
+            if number not in self.id_numbers:
+                self.id_numbers.add(number)
+                return number
+
+    def person(self, post: Post, *, check: str | None = None) -> int:
+        """A new fictional person fit for the post; `check` forces the check character."""
+        female = self.rng.random() >= MALE_SHARE.get(post, 0.02)
+        while True:
+            born = self._birth_date(post)
+            if female and self.minority_names and self.rng.random() < 0.012:
+                region = self.rng.choice(names.XINJIANG_CODES)
+                name = self.minority_names.pop()
+            else:
+                region = self.rng.choices(self.places, self.place_weights)[0]
+                name = self._name(female, born)
+            number = self._id_number(region, born, female)
+            if check is None or number.endswith(check):
+                break
+            self.id_numbers.discard(number)
+        self.plan.persons.append(PersonSpec(number, name, self._mobile(), born, female))
+        return len(self.plan.persons) - 1
+
+    # -- dates
+
+    def _clamp_start(self, person: int, start: date) -> date:
+        adult = add_years(self.plan.persons[person].birth_date, 18)
+        return min(max(start, adult), self.plan.today - timedelta(days=1))
+
+    def _days_ago(self, low: int, high: int) -> date:
+        return self.plan.today - timedelta(days=self.rng.randint(low, high))
+
+    # -- organisations
+
+    def _credit_code(self, registrar: str, region: str, prefix: str = "") -> str:
+        alphabet = "0123456789" if not prefix else _USCC_ALPHABET
+        while True:
+            body = prefix + "".join(self.rng.choice(alphabet) for _ in range(8 - len(prefix)))
+            code = make_credit_code(registrar, region, body)
+            if code not in self.credit_codes:
+                self.credit_codes.add(code)
+                return code
+
+    def _address(self, district_code: str, district_name: str) -> str:
+        street = self.rng.choice(names.STREETS[district_code])
+        number = self.rng.randint(1, 360)
+        building = self.rng.choice(["", "", f"{self.rng.randint(1, 12)}幢",
+                                    f"{self.rng.randint(1, 8)}幢{self.rng.randint(1, 3)}层",
+                                    f"{self.rng.randint(1, 3)}楼"])
+        return f"{CITY}{district_name}{street}{number}号{building}"
+
+    def organisations(self) -> None:
+        plan, rng = self.plan, self.rng
+        brands = [b for b in names.BRANDS if b not in {"小橡树", "童心"}]
+        rng.shuffle(brands)
+        # how non-compliant each institution is: the first of 玄武区 (inst_admin's) has
+        # visible gaps, the first of 鼓楼区 (inst_admin2's) none, the rest a spread
+        rates = [0.0] * 10 + [0.1] * 8 + [0.15] * 5 + [0.3] * 4 + [0.5]
+        rng.shuffle(rates)
+        rates = [0.2, *rates[:19], 0.0, *rates[19:]]
+        for d, (code, district, abbr) in enumerate(DISTRICTS):
+            filing_numbers = rng.sample(range(1, 120), INSTITUTIONS_PER_DISTRICT)
+            for k in range(INSTITUTIONS_PER_DISTRICT):
+                index = d * INSTITUTIONS_PER_DISTRICT + k
+                if index == 0:
+                    brand, company = "小橡树", False
+                elif index == 2 * INSTITUTIONS_PER_DISTRICT:
+                    brand, company = "童心", False
+                else:
+                    brand, company = brands.pop(), rng.random() < 0.35
+                if index == 0:
+                    name = f"{CITY}{district}{brand}托育中心"
+                elif index == 2 * INSTITUTIONS_PER_DISTRICT:
+                    name = f"{district}{brand}托育园"
+                elif company:
+                    name = f"南京{brand}{rng.choice(names.INSTITUTION_SUFFIXES_91)}"
+                else:
+                    prefix = rng.choice([f"{CITY}{district}", district])
+                    name = f"{prefix}{brand}{rng.choice(names.INSTITUTION_SUFFIXES_52)}"
+                credit = (self._credit_code("91", code, "MA") if company
+                          else self._credit_code("52", code, "MJ"))
+                year = plan.today.year - rng.randint(1, 6)
+                filing = f"宁卫托备〔{year}〕{abbr}字第{filing_numbers[k]:03d}号"
+                plan.orgs.append(OrgSpec(OrgKind.INSTITUTION, name, code, credit,
+                                         self._address(code, district), filing, rates[index]))
+        for code, district, _ in DISTRICTS:
+            plan.orgs.append(OrgSpec(OrgKind.TRAINING_BASE, f"南京市托育从业人员实训基地（{district[:2]}）",
+                                     code, self._credit_code("12", "320100"),
+                                     self._address(code, district)))
+        plan.orgs.append(OrgSpec(OrgKind.HR_BUREAU, "南京市人力资源和社会保障局", "320102",
+                                 self._credit_code("11", "320100"), f"{CITY}玄武区北京东路63号"))
+        plan.orgs.append(OrgSpec(OrgKind.HEALTH_COMMISSION, "南京市卫生健康委员会", "320106",
+                                 self._credit_code("11", "320100"), f"{CITY}鼓楼区紫竹林3号"))
+
+    # -- staff
+
+    def _posts(self, size: int) -> list[Post]:
+        rng = self.rng
+        posts = [Post.DIRECTOR, Post.HEALTH_CARE, Post.SECURITY]
+        if size >= 18 and rng.random() < 0.5:
+            posts.append(Post.SECURITY)
+        for post, chance in ((Post.FINANCE, 0.6), (Post.FOOD_SAFETY, 0.6), (Post.MEDICAL, 0.3)):
+            if rng.random() < chance:
+                posts.append(post)
+        posts += [Post.EARLY_EDUCATOR] * rng.choice([0, 0, 1, 1, 2])
+        carers = [Post.NURSERY_CARER if rng.random() < 0.6 else Post.INFANT_CARER
+                  for _ in range(size - len(posts))]
+        return [posts[0], Post.NURSERY_CARER, *carers[1:], *posts[1:]]
+
+    def staff(self) -> None:
+        plan, rng = self.plan, self.rng
+        institutions = plan.orgs_of(OrgKind.INSTITUTION)
+        for org in institutions:
+            for post in self._posts(rng.randint(15, 23)):
+                person = self.person(post)
+                low, high = (400, 8 * 365) if post == Post.DIRECTOR else (45, 8 * 365)
+                start = self._clamp_start(person, self._days_ago(low, high))
+                plan.jobs.append(JobSpec(person, org, post, start))
+        plan.caregiver = plan.jobs[1].person  # the first nursery carer of the first institution
+
+        # staff who moved: an earlier, ended employment at another institution
+        carers = [j for j in plan.jobs if j.post in {Post.NURSERY_CARER, Post.INFANT_CARER}
+                  and j.person != plan.caregiver]
+        for job in rng.sample(carers, 15):
+            end = job.start - timedelta(days=rng.randint(1, 60))
+            start = self._clamp_start(job.person, end - timedelta(days=rng.randint(365, 4 * 365)))
+            if start >= end:
+                continue
+            other = rng.choice([o for o in institutions if o != job.org])
+            plan.jobs.append(JobSpec(job.person, other, job.post, start, end,
+                                     "转至其他托育机构工作"))
+
+        # former staff, gone from the sector
+        for org in institutions:
+            for _ in range(rng.choice([0, 1, 1, 2, 2, 3])):
+                post = rng.choice([Post.NURSERY_CARER, Post.NURSERY_CARER, Post.INFANT_CARER,
+                                   Post.HEALTH_CARE, Post.FOOD_SAFETY])
+                person = self.person(post)
+                start = self._clamp_start(person, self._days_ago(3 * 365, 8 * 365))
+                end = min(start + timedelta(days=rng.randint(180, 3 * 365)),
+                          plan.today - timedelta(days=30))
+                if end < start:
+                    end = start
+                reason = rng.choice([r for r in names.END_REASONS if r != "转至其他托育机构工作"])
+                plan.jobs.append(JobSpec(person, org, post, start, end, reason))
+
+    # -- the ban
+
+    def ban(self) -> None:
+        """A carer dismissed for abuse and banned for life; her number ends in X."""
+        plan, rng = self.plan, self.rng
+        org = plan.orgs_of(OrgKind.INSTITUTION)[12]  # a 秦淮区 institution
+        person = self.person(Post.NURSERY_CARER, check="X")
+        start = self._clamp_start(person, self._days_ago(500, 900))
+        end = plan.today - timedelta(days=rng.randint(150, 200))
+        plan.jobs.append(JobSpec(person, org, Post.NURSERY_CARER, start, end,
+                                 "因虐待婴幼儿被解除劳动合同"))
+        starts_on = end + timedelta(days=rng.randint(20, 40))
+        plan.ban = BanSpec(person, starts_on, "虐待婴幼儿，依法终身禁止从事托育服务工作",
+                           f"宁卫监罚〔{starts_on.year}〕{rng.randint(8, 40)}号")
+
+    # -- qualifications
+
+    def _certificate_no(self, code: str, issued: date) -> str:
+        self.certificate_seq += 1
+        seq = self.certificate_seq
+        return {
+            "baoyushi": f"3201{issued.year}05{seq:06d}",
+            "yuyingyuan": f"3201{issued.year}07{seq:06d}",
+            "yingyouer_fazhan": f"3201{issued.year}09{seq:06d}",
+            "director_training": f"NJTYFZR{issued.year}{seq:04d}",
+            "baojian_training": f"NJFYBJ{issued.year}{seq:04d}",
+            "baoan": f"苏宁{issued.year}{seq:06d}",
+            "medical_licence": f"{issued.year}32{seq:08d}",
+            "food_safety": f"NJSJ{issued.year}{seq:05d}",
+            "teacher_cert": f"{issued.year}3201{seq:09d}",
+        }[code]
+
+    def _issuer(self, code: str) -> str:
+        if code in ISSUERS:
+            return ISSUERS[code]
+        bases = [self.plan.orgs[i].name for i in self.plan.orgs_of(OrgKind.TRAINING_BASE)]
+        return self.rng.choice([*bases, "南京市职业技能鉴定指导中心"])
+
+    def _level(self, code: str) -> int | None:
+        if code not in {"baoyushi", "yuyingyuan", "yingyouer_fazhan"}:
+            return None
+        return self.rng.choices([lv for lv, _ in LEVEL_WEIGHTS], [w for _, w in LEVEL_WEIGHTS])[0]
+
+    def _add(self, person: int, code: str, issued: date, expires: date | None = None) -> None:
+        self.plan.quals.append(QualSpec(person, code, issued, self._level(code), expires,
+                                        self._certificate_no(code, issued), self._issuer(code)))
+
+    def _qualify(self, job: JobSpec, *, expired: bool = False) -> bool:
+        """Give the person the certificate the post asks for (valid, or expired)."""
+        rng, today = self.rng, self.plan.today
+        adult = add_years(self.plan.persons[job.person].birth_date, 18)
+        code = POST_QUALIFICATION.get(job.post)
+        if code is None:
+            return False
+        if job.post == Post.EARLY_EDUCATOR and rng.random() < 0.4:
+            code = "yingyouer_fazhan"
+        years = VALID_YEARS.get(code)
+        if expired:
+            if years is None:
+                return False
+            issued = today - timedelta(days=365 * years + rng.randint(30, 400))
+            if issued < adult:
+                return False
+            self._add(job.person, code, issued, issued + timedelta(days=365 * years - 1))
+            return True
+        if years is None:
+            issued = job.start - timedelta(days=rng.randint(-90, 3 * 365))
+        else:  # renewed: issued within its validity
+            issued = today - timedelta(days=rng.randint(20, 365 * years - 60))
+        issued = min(max(issued, adult), today - timedelta(days=1))
+        expires = issued + timedelta(days=365 * years - 1) if years else None
+        self._add(job.person, code, issued, expires)
+        return True
+
+    def qualifications(self) -> None:
+        plan, rng = self.plan, self.rng
+        required = {post for post, _, _ in registry.DEFAULT_POST_RULES}
+        current = [j for j in plan.jobs if j.end is None]
+        by_org: dict[int, list[JobSpec]] = {}
+        for job in current:
+            by_org.setdefault(job.org, []).append(job)
+        for org, jobs in by_org.items():
+            rate = plan.orgs[org].noncompliance
+            candidates = [j for j in jobs if j.post in required and j.person != plan.caregiver]
+            count = min(len(candidates), max(1, round(rate * len(jobs)))) if rate else 0
+            plan.noncompliant |= {j.person for j in rng.sample(candidates, count)}
+        for job in current:
+            if job.person not in plan.noncompliant:
+                self._qualify(job)
+                if job.post == Post.DIRECTOR and rng.random() < 0.5:
+                    self._qualify(JobSpec(job.person, job.org, Post.NURSERY_CARER, job.start))
+                elif job.post == Post.NURSERY_CARER and rng.random() < 0.15:
+                    self._qualify(JobSpec(job.person, job.org, Post.INFANT_CARER, job.start))
+                elif job.post == Post.INFANT_CARER and rng.random() < 0.1:
+                    self._qualify(JobSpec(job.person, job.org, Post.NURSERY_CARER, job.start))
+                continue
+            mode = rng.random()
+            if mode < 0.3 and self._qualify(job, expired=True):
+                continue
+            if mode < 0.55 and job.post in {Post.NURSERY_CARER, Post.INFANT_CARER}:
+                # holds the other carers' certificate, which does not satisfy this post
+                other = (Post.INFANT_CARER if job.post == Post.NURSERY_CARER
+                         else Post.NURSERY_CARER)
+                self._qualify(JobSpec(job.person, job.org, other, job.start))
+            # otherwise: no certificate at all
+        working = {j.person for j in current}
+        for job in plan.jobs:
+            if job.end is not None and job.person not in working and rng.random() < 0.7:
+                self._qualify(JobSpec(job.person, job.org, job.post, job.start))
+
+
+def plan_city(today: date | None = None) -> CityPlan:
+    """The whole city as plain data (no database): the same on every machine for a date."""
+    planner = _Planner(today or date.today())
+    planner.organisations()
+    planner.staff()
+    planner.ban()
+    planner.qualifications()
+    planner.plan.jobs.sort(key=lambda j: (j.start, j.person))
+    return planner.plan
+
+
+# --- building it through the services -------------------------------------------------------------
+
+
+def build_demo_city(today: date | None = None) -> dict:
+    """Create the demo city once (flushes, never commits); again, it changes nothing."""
+    plan = plan_city(today)
+    marker = plan.orgs[0].credit_code
+    if db.session.scalar(select(Organisation.id).where(Organisation.credit_code == marker)):
+        return {"created": False}
+
+    registry.ensure_reference_data()
+    qtypes = {q.code: q for q in db.session.scalars(select(QualificationType))}
+
+    districts: dict[str, District] = {}
+    for code, name, _ in DISTRICTS:
+        district = db.session.scalar(select(District).where(District.code == code))
+        if district is None:
+            district = District(code=code, name=name, city=CITY)
+            db.session.add(district)
+        districts[code] = district
+    db.session.flush()
+
+    orgs = [registry.create_organisation(
+        ACTOR, kind=o.kind.value, name=o.name, district=districts[o.district_code],
+        credit_code=o.credit_code, filing_no=o.filing_no, address=o.address)
+        for o in plan.orgs]
+
+    persons = {}
+    ended = 0
+    for job in plan.jobs:
+        spec = plan.persons[job.person]
+        added = registry.add_staff(
+            ACTOR, orgs[job.org], id_number=spec.id_number, name=spec.name, mobile=spec.mobile,
+            post=job.post, start_date=job.start, is_direct_manager=job.post == Post.DIRECTOR)
+        persons[job.person] = added.employment.person
+        if job.end is not None:
+            registry.end_employment(ACTOR, added.employment, job.end, job.end_reason)
+            ended += 1
+
+    for q in plan.quals:
+        registry.add_qualification(
+            ACTOR, persons[q.person], qtypes[q.code], issued_on=q.issued, level=q.level,
+            expires_on=q.expires, certificate_no=q.certificate_no, issuer=q.issuer)
+
+    banned = plan.persons[plan.ban.person]
+    registry.record_ban(ACTOR, id_number=banned.id_number, name=banned.name,
+                        kind=BanKind.LIFETIME.value, starts_on=plan.ban.starts_on, ends_on=None,
+                        reason=plan.ban.reason, decision_ref=plan.ban.decision_ref)
+
+    logins = _create_users(plan, orgs, districts)
+
+    caregiver = plan.persons[plan.caregiver]
+    account = db.session.scalar(select(User).where(User.person_id == persons[plan.caregiver].id))
+    account.password_hash = generate_password_hash(PASSWORD)
+    account.must_change_password = False
+    db.session.flush()
+
+    return {
+        "created": True,
+        "districts": len(DISTRICTS),
+        "institutions": len(plan.orgs_of(OrgKind.INSTITUTION)),
+        "bases": len(plan.orgs_of(OrgKind.TRAINING_BASE)),
+        "persons": len(persons),
+        "employments": len(plan.jobs),
+        "ended_employments": ended,
+        "qualifications": len(plan.quals),
+        "noncompliant_staff": len(plan.noncompliant),
+        "bans": 1,
+        "logins": logins,
+        "password": PASSWORD,
+        "caregiver_mobile": caregiver.mobile,
+        "caregiver_name": caregiver.name,
+        "banned_id_number": banned.id_number,
+        "banned_name": banned.name,
+    }
+
+
+def _short(name: str) -> str:
+    """小橡树托育中心 from 南京市玄武区小橡树托育中心."""
+    for _, district, _ in DISTRICTS:
+        name = name.replace(f"{CITY}{district}", "").replace(district, "")
+    return name.removeprefix(CITY).removeprefix("南京")
+
+
+def _create_users(plan: CityPlan, orgs: list[Organisation],
+                  districts: dict[str, District]) -> dict[str, str]:
+    """One staff account per role; a sign-in name already taken is left as it is."""
+    institutions = plan.orgs_of(OrgKind.INSTITUTION)
+    first_gulou = next(i for i in institutions if plan.orgs[i].district_code == "320106")
+    base = plan.orgs_of(OrgKind.TRAINING_BASE)[0]
+    hr = plan.orgs_of(OrgKind.HR_BUREAU)[0]
+    wanted = [
+        ("admin", "系统管理员", Role.ADMIN, None, None),
+        ("inst_admin", f"{_short(plan.orgs[institutions[0]].name)}管理员",
+         Role.INSTITUTION_ADMIN, institutions[0], None),
+        ("inst_admin2", f"{_short(plan.orgs[first_gulou].name)}管理员",
+         Role.INSTITUTION_ADMIN, first_gulou, None),
+        ("base_staff", "实训基地（玄武）工作人员", Role.BASE_STAFF, base, None),
+        ("hr_reviewer", "人社局审核员", Role.HR_REVIEWER, hr, None),
+        ("regulator", "玄武区卫健委监管员", Role.REGULATOR, None, "320102"),
+        ("regulator_city", "南京市卫健委监管员", Role.REGULATOR, None, None),
+    ]
+    logins = {}
+    for username, display, role, org, district in wanted:
+        taken = db.session.scalar(select(User.id).where(User.username == username))
+        if taken is None:
+            auth_service.create_staff_user(
+                ACTOR, username=username, display_name=display, role=role.value,
+                organisation_id=orgs[org].id if org is not None else None,
+                district_id=districts[district].id if district else None, password=PASSWORD)
+        logins[username] = display
+    return logins

@@ -1,0 +1,62 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+
+class StaffForm(FlaskForm):
+    id_number = StringField(_l("Identity number"), validators=[DataRequired(), Length(max=40)],
+                            render_kw={"autocomplete": "off", "inputmode": "text"})
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
+    mobile = StringField(_l("Mobile (optional)"), validators=[Optional(), Length(max=20)],
+                         render_kw={"inputmode": "tel", "autocomplete": "off"})
+    post = SelectField(_l("Post"), validators=[DataRequired()])
+    start_date = DateField(_l("Start date"), validators=[DataRequired()])
+    is_direct_manager = BooleanField(_l("Direct manager (专职负责人)"))
+
+
+class IdLookupForm(FlaskForm):
+    id_number = StringField(_l("Identity number"), validators=[DataRequired(), Length(max=40)],
+                            render_kw={"autocomplete": "off"})
+
+
+class EndEmploymentForm(FlaskForm):
+    end_date = DateField(_l("Last day"), validators=[DataRequired()])
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
+
+
+class RosterForm(FlaskForm):
+    file = FileField(_l("Roster file (.xlsx)"), validators=[FileRequired()])
+
+
+class PhotoForm(FlaskForm):
+    photo = FileField(_l("Photo (JPEG or PNG, at most 2 MB)"), validators=[FileRequired()])
+
+
+class OrganisationForm(FlaskForm):
+    kind = SelectField(_l("Kind"), validators=[DataRequired()])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    district_id = SelectField(_l("District"), coerce=int, validators=[DataRequired()])
+    credit_code = StringField(_l("Unified social credit code"), validators=[Optional(), Length(max=30)])
+    filing_no = StringField(_l("Filing number (institutions)"), validators=[Optional(), Length(max=40)])
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=200)])
+
+
+class PostRequirementForm(FlaskForm):
+    post = SelectField(_l("Post"), validators=[DataRequired()])
+    qualification_type_id = SelectField(_l("Qualification"), coerce=int, validators=[DataRequired()])
+    min_level = IntegerField(_l("Lowest level accepted (5 = entry, 1 = highest; empty = any)"),
+                             validators=[Optional(), NumberRange(min=1, max=5)])
+
+
+class QualificationForm(FlaskForm):
+    qualification_type_id = SelectField(_l("Qualification"), coerce=int, validators=[DataRequired()])
+    level = IntegerField(_l("Level (5 = entry … 1 = highest)"),
+                         validators=[Optional(), NumberRange(min=1, max=5)])
+    certificate_no = StringField(_l("Certificate number"), validators=[Optional(), Length(max=60)])
+    issuer = StringField(_l("Issued by"), validators=[Optional(), Length(max=120)])
+    issued_on = DateField(_l("Issued on"), validators=[DataRequired()])
+    expires_on = DateField(_l("Expires on (if it expires)"), validators=[Optional()])
+
+

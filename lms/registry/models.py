@@ -1,0 +1,304 @@
+"""The practitioner registry: persons, organisations, employments, qualifications, bans."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lms.core.enums import TitledEnum, enum_check
+from lms.core.models import District, TimestampMixin, utcnow
+from lms.extensions import db
+
+
+class OrgKind(TitledEnum):
+    INSTITUTION = "institution"
+    TRAINING_BASE = "training_base"
+    HR_BUREAU = "hr_bureau"
+    HEALTH_COMMISSION = "health_commission"
+
+    @classmethod
+    def titles(cls):
+        return {
+            cls.INSTITUTION: _l("Childcare institution"),
+            cls.TRAINING_BASE: _l("Training base"),
+            cls.HR_BUREAU: _l("HR bureau"),
+            cls.HEALTH_COMMISSION: _l("Health commission"),
+        }
+
+
+class Post(TitledEnum):
+    """Posts in a childcare institution (DESIGN §1)."""
+
+    DIRECTOR = "director"  # 专职负责人
+    EARLY_EDUCATOR = "early_educator"  # 幼教人员
+    INFANT_CARER = "infant_carer"  # 育婴员
+    HEALTH_CARE = "health_care"  # 卫生保健员
+    MEDICAL = "medical"  # 专业医务人员
+    NURSERY_CARER = "nursery_carer"  # 保育员
+    FINANCE = "finance"  # 财务人员
+    SECURITY = "security"  # 保安人员
+    FOOD_SAFETY = "food_safety"  # 食品安全管理人员
+
+    @classmethod
+    def titles(cls):
+        return {
+            cls.DIRECTOR: _l("Director in charge"),
+            cls.EARLY_EDUCATOR: _l("Early-childhood educator"),
+            cls.INFANT_CARER: _l("Infant carer"),
+            cls.HEALTH_CARE: _l("Health-care worker"),
+            cls.MEDICAL: _l("Medical professional"),
+            cls.NURSERY_CARER: _l("Nursery carer"),
+            cls.FINANCE: _l("Finance staff"),
+            cls.SECURITY: _l("Security guard"),
+            cls.FOOD_SAFETY: _l("Food-safety manager"),
+        }
+
+    @classmethod
+    def chinese_names(cls) -> dict[str, Post]:
+        """The names rosters use, whatever the interface language."""
+        return {
+            "专职负责人": cls.DIRECTOR, "负责人": cls.DIRECTOR, "幼教人员": cls.EARLY_EDUCATOR,
+            "育婴员": cls.INFANT_CARER, "卫生保健员": cls.HEALTH_CARE, "保健员": cls.HEALTH_CARE,
+            "专业医务人员": cls.MEDICAL, "医务人员": cls.MEDICAL, "保育员": cls.NURSERY_CARER,
+            "保育师": cls.NURSERY_CARER, "财务人员": cls.FINANCE, "保安人员": cls.SECURITY,
+            "保安员": cls.SECURITY, "食品安全管理人员": cls.FOOD_SAFETY,
+        }
+
+    @property
+    def chinese(self) -> str:
+        return next(k for k, v in self.chinese_names().items() if v is self)
+
+
+class Gender(TitledEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+    @classmethod
+    def titles(cls):
+        return {cls.MALE: _l("Male"), cls.FEMALE: _l("Female")}
+
+
+class BanKind(TitledEnum):
+    LIFETIME = "lifetime"
+    TERM = "term"
+
+    @classmethod
+    def titles(cls):
+        return {cls.LIFETIME: _l("Lifetime ban"), cls.TERM: _l("Ban for a term")}
+
+
+class Organisation(TimestampMixin, db.Model):
+    __tablename__ = "organisations"
+    __table_args__ = (enum_check("kind", OrgKind),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"), index=True)
+    #: 统一社会信用代码, normalised (GB 32100)
+    credit_code: Mapped[str | None] = mapped_column(String(18), unique=True)
+    #: 备案号: the filing number a childcare institution receives from the health commission
+    filing_no: Mapped[str | None] = mapped_column(String(40), unique=True)
+    address: Mapped[str] = mapped_column(String(200), default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    district: Mapped[District] = relationship(lazy="joined")
+
+    @property
+    def kind_title(self) -> str:
+        return OrgKind(self.kind).title
+
+    def __repr__(self) -> str:
+        return f"<Organisation {self.id} {self.name}>"
+
+
+class Person(TimestampMixin, db.Model):
+    __tablename__ = "persons"
+    __table_args__ = (enum_check("gender", Gender),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: 居民身份证号, normalised: 18 characters, upper-case X (DESIGN §5.1)
+    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(60), index=True)
+    #: derived from the identity number (17th digit)
+    gender: Mapped[str] = mapped_column(String(8))
+    #: derived from the identity number (digits 7-14)
+    birth_date: Mapped[date] = mapped_column(Date)
+    mobile: Mapped[str | None] = mapped_column(String(11), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    employments: Mapped[list[Employment]] = relationship(back_populates="person",
+                                                          order_by="Employment.start_date.desc()")
+
+    @property
+    def gender_title(self) -> str:
+        return Gender(self.gender).title
+
+    def __repr__(self) -> str:
+        return f"<Person {self.id}>"
+
+
+class PersonPhoto(db.Model):
+    """Kept apart from persons so lists never load image bytes."""
+
+    __tablename__ = "person_photos"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), primary_key=True)
+    #: re-encoded JPEG, never the uploaded bytes
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Employment(TimestampMixin, db.Model):
+    __tablename__ = "employments"
+    __table_args__ = (
+        enum_check("post", Post),
+        CheckConstraint("end_date IS NULL OR end_date >= start_date", name="end_after_start"),
+        # one current employment per person, institution and post
+        Index("uq_employments_current", "person_id", "organisation_id", "post", unique=True,
+              sqlite_where=text("end_date IS NULL"), postgresql_where=text("end_date IS NULL")),
+        Index("ix_employments_org_current", "organisation_id", "end_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    post: Mapped[str] = mapped_column(String(20))
+    #: 专职负责人 / direct manager: shares a lifetime ban for abuse under their management
+    is_direct_manager: Mapped[bool] = mapped_column(Boolean, default=False)
+    start_date: Mapped[date] = mapped_column(Date)
+    #: NULL while the employment is current
+    end_date: Mapped[date | None] = mapped_column(Date)
+    end_reason: Mapped[str] = mapped_column(String(200), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: the roster import that created this row, if any
+    import_batch: Mapped[str | None] = mapped_column(String(36), index=True)
+
+    person: Mapped[Person] = relationship(back_populates="employments")
+    organisation: Mapped[Organisation] = relationship()
+
+    @property
+    def post_title(self) -> str:
+        return Post(self.post).title
+
+    @property
+    def is_current(self) -> bool:
+        return self.end_date is None
+
+
+class QualificationType(db.Model):
+    """A certificate or training record that can qualify someone for a post."""
+
+    __tablename__ = "qualification_types"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: stable code used by rules and imports, e.g. "baoyushi" for 保育师
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(80))
+    name_en: Mapped[str] = mapped_column(String(120))
+    #: whether the type has skill levels (五级 .. 一级)
+    has_levels: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PostRequirement(TimestampMixin, db.Model):
+    """Holding a qualification of this type (at least this level) satisfies the post.
+
+    Several rows for one post are alternatives; a post without rows needs no certificate.
+    """
+
+    __tablename__ = "post_requirements"
+    __table_args__ = (
+        enum_check("post", Post),
+        CheckConstraint("min_level IS NULL OR (min_level BETWEEN 1 AND 5)", name="level_range"),
+        Index("uq_post_requirements_rule", "post", "qualification_type_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post: Mapped[str] = mapped_column(String(20), index=True)
+    qualification_type_id: Mapped[int] = mapped_column(ForeignKey("qualification_types.id"))
+    #: lowest acceptable level, 5 (五级/初级工) .. 1 (一级/高级技师); NULL = any level
+    min_level: Mapped[int | None] = mapped_column(Integer)
+
+    qualification_type: Mapped[QualificationType] = relationship(lazy="joined")
+
+
+class Qualification(TimestampMixin, db.Model):
+    """A certificate or training record a person holds (external, or issued by this system)."""
+
+    __tablename__ = "qualifications"
+    __table_args__ = (
+        CheckConstraint("level IS NULL OR (level BETWEEN 1 AND 5)", name="level_range"),
+        CheckConstraint("expires_on IS NULL OR expires_on >= issued_on", name="expiry_after_issue"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    qualification_type_id: Mapped[int] = mapped_column(ForeignKey("qualification_types.id"))
+    #: 5 (五级/初级工) .. 1 (一级/高级技师); NULL for types without levels
+    level: Mapped[int | None] = mapped_column(Integer)
+    certificate_no: Mapped[str] = mapped_column(String(60), default="")
+    issuer: Mapped[str] = mapped_column(String(120), default="")
+    issued_on: Mapped[date] = mapped_column(Date)
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    #: set when the record was revoked (for example by a ban)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: "external" for records entered by hand; later issues add "issued"
+    source: Mapped[str] = mapped_column(String(20), default="external")
+
+    qualification_type: Mapped[QualificationType] = relationship(lazy="joined")
+
+
+class Ban(TimestampMixin, db.Model):
+    """A ban from the sector, keyed by identity number: it may precede the registry record."""
+
+    __tablename__ = "bans"
+    __table_args__ = (
+        enum_check("kind", BanKind),
+        CheckConstraint("(kind = 'lifetime' AND ends_on IS NULL) OR "
+                        "(kind = 'term' AND ends_on IS NOT NULL AND ends_on > starts_on)",
+                        name="term_has_end"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: normalised 居民身份证号 (the gate's key)
+    id_number: Mapped[str] = mapped_column(String(18), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    #: name as recorded in the decision (the person may not be in the registry)
+    name: Mapped[str] = mapped_column(String(60))
+    kind: Mapped[str] = mapped_column(String(10))
+    starts_on: Mapped[date] = mapped_column(Date)
+    #: last day of a term ban's exclusion is the day before this date; NULL for lifetime
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    #: the decision's reference (e.g. a document number)
+    decision_ref: Mapped[str] = mapped_column(String(100), default="")
+    imposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lifted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    lifted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lift_reason: Mapped[str] = mapped_column(Text, default="")
+
+    @property
+    def kind_title(self) -> str:
+        return BanKind(self.kind).title
+
+    def in_force(self, on: date) -> bool:
+        if self.lifted_at is not None or self.starts_on > on:
+            return False
+        return self.kind == BanKind.LIFETIME or (self.ends_on is not None and on < self.ends_on)

@@ -1,0 +1,110 @@
+"""Named predicates for the registry, shared by views and templates."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from lms.auth.models import Role
+from lms.core.permissions import predicate
+from lms.extensions import db
+from lms.registry.models import Employment, Organisation, OrgKind, Person
+
+
+def _signed_in(user) -> bool:
+    return bool(user and user.is_authenticated)
+
+
+@predicate
+def can_manage_staff(user, org: Organisation | None = None, **_) -> bool:
+    """Register and end staff: the institution's own admin (or a system admin)."""
+    if not _signed_in(user) or org is None or org.kind != OrgKind.INSTITUTION:
+        return False
+    if user.role == Role.ADMIN:
+        return True
+    return user.role == Role.INSTITUTION_ADMIN and user.organisation_id == org.id
+
+
+def regulates(user, district_id: int | None) -> bool:
+    """A regulator sees their district; a city-wide regulator (no district) sees all."""
+    return bool(_signed_in(user) and user.role == Role.REGULATOR
+                and (user.district_id is None or user.district_id == district_id))
+
+
+@predicate
+def can_view_staff(user, org: Organisation | None = None, **_) -> bool:
+    if org is None:
+        return False
+    return can_manage_staff(user, org) or (org.kind == OrgKind.INSTITUTION
+                                           and regulates(user, org.district_id))
+
+
+@predicate
+def can_view_org_person(user, org: Organisation | None = None, person: Person | None = None,
+                        **_) -> bool:
+    """A person's record as seen from an institution: only if they work or worked there."""
+    if person is None or not can_view_staff(user, org):
+        return False
+    return db.session.scalar(select(Employment.id).where(
+        Employment.person_id == person.id, Employment.organisation_id == org.id).limit(1)) is not None
+
+
+@predicate
+def can_manage_employment(user, org: Organisation | None = None,
+                          employment: Employment | None = None, **_) -> bool:
+    return bool(employment is not None and org is not None
+                and employment.organisation_id == org.id and can_manage_staff(user, org))
+
+
+@predicate
+def can_lookup_registry(user, **_) -> bool:
+    """Look a person up by identity number across the whole registry."""
+    return bool(_signed_in(user) and user.role in (Role.ADMIN, Role.REGULATOR))
+
+
+@predicate
+def can_view_person(user, person: Person | None = None, **_) -> bool:
+    """The registry view of a person: admin, a regulator of a district they work(ed) in."""
+    if person is None or not _signed_in(user):
+        return False
+    if user.role == Role.ADMIN:
+        return True
+    if user.role == Role.REGULATOR:
+        if user.district_id is None:
+            return True
+        return db.session.scalar(
+            select(Employment.id).join(Organisation, Organisation.id == Employment.organisation_id)
+            .where(Employment.person_id == person.id,
+                   Organisation.district_id == user.district_id).limit(1)) is not None
+    return False
+
+
+@predicate
+def can_see_own_record(user, **_) -> bool:
+    return bool(_signed_in(user) and user.role == Role.CAREGIVER and user.person_id)
+
+
+@predicate
+def can_manage_organisations(user, **_) -> bool:
+    return bool(_signed_in(user) and user.role == Role.ADMIN)
+
+
+@predicate
+def can_manage_post_rules(user, **_) -> bool:
+    return bool(_signed_in(user) and user.role == Role.ADMIN)
+
+
+@predicate
+def can_view_organisation_list(user, **_) -> bool:
+    return bool(_signed_in(user) and user.role in (Role.ADMIN, Role.REGULATOR))
+
+
+@predicate
+def is_institution_admin(user, **_) -> bool:
+    return bool(_signed_in(user) and user.role == Role.INSTITUTION_ADMIN and user.organisation_id)
+
+
+@predicate
+def can_manage_org_person(user, org: Organisation | None = None, person: Person | None = None,
+                          **_) -> bool:
+    """Change a staff member's record: the institution's admin, for its own (past) staff."""
+    return can_manage_staff(user, org) and can_view_org_person(user, org=org, person=person)

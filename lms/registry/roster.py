@@ -1,0 +1,396 @@
+"""Staff roster import from Excel: validate every row first, then store all or nothing.
+
+Part of the registry's service layer; the per-field rules are the same functions the
+single-person form uses (lms.core.idnumber, registry.service).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import insert, select
+from stdnum.cn import ric
+
+from lms.auth import service as auth_service
+from lms.auth.models import Role, User
+from lms.core import audit
+from lms.core.errors import DomainError
+from lms.core.excel import Limits, read_rows, write_xlsx
+from lms.core.idnumber import (
+    clean,
+    mask_id_number,
+    normalise_id_number,
+    normalise_mobile,
+    normalise_name,
+)
+from lms.core.models import utcnow
+from lms.extensions import db
+from lms.registry.models import Employment, Organisation, OrgKind, Person, Post
+from lms.registry.service import ban_gate, parse_post
+
+#: column key -> the header texts accepted (the template uses the first)
+COLUMNS = {
+    "name": ("姓名", "name"),
+    "id_number": ("身份证号", "居民身份证号", "身份证号码", "id number", "identity number"),
+    "mobile": ("手机号", "手机号码", "mobile"),
+    "post": ("岗位", "post"),
+    "start_date": ("入职日期", "start date"),
+    "direct_manager": ("是否专职负责人", "专职负责人", "direct manager"),
+}
+REQUIRED = ("name", "id_number", "post", "start_date")
+COLUMN_TITLES = {
+    "name": _l("Name"), "id_number": _l("Identity number"), "mobile": _l("Mobile"),
+    "post": _l("Post"), "start_date": _l("Start date"), "direct_manager": _l("Direct manager"),
+}
+YES = {"是", "y", "yes", "1", "true", "√", "✓"}
+NO = {"否", "n", "no", "0", "false", ""}
+_DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
+_EXCEL_EPOCH = date(1899, 12, 30)
+
+
+@dataclass
+class RowError:
+    row: int
+    column: str  # key in COLUMNS, or "" for the whole row
+    message: str
+
+    @property
+    def column_title(self) -> str:
+        return str(COLUMN_TITLES.get(self.column, "")) if self.column else ""
+
+
+@dataclass
+class RosterResult:
+    errors: list[RowError] = field(default_factory=list)
+    batch_id: str | None = None
+    rows: int = 0
+    persons_created: int = 0
+    persons_linked: int = 0
+    employments: int = 0
+    accounts_created: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.batch_id is not None
+
+
+class RosterFileError(DomainError):
+    pass
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def _header_map(values: list) -> dict[str, int]:
+    index = {}
+    for position, value in enumerate(values):
+        text = clean(value).lower() if isinstance(value, str) else ""
+        for key, names in COLUMNS.items():
+            if text in {clean(n).lower() for n in names} and key not in index:
+                index[key] = position
+    return index
+
+
+def _parse_date(value) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if 20000 < value < 80000 and float(value).is_integer():  # an Excel date serial
+            return _EXCEL_EPOCH + timedelta(days=int(value))
+        raise ValueError
+    match = _DATE.match(clean(value))
+    if not match:
+        raise ValueError
+    return date(int(match[1]), int(match[2]), int(match[3]))
+
+
+def _cell(values: list, index: dict, key: str):
+    position = index.get(key)
+    if position is None or position >= len(values):
+        return ""
+    return values[position]
+
+
+def template_xlsx() -> bytes:
+    """The downloadable roster template: text-formatted identity and mobile columns."""
+    headers = [COLUMNS[k][0] for k in COLUMNS]
+    example = ["张晓雯", "320102199003070025", "13912345678", "保育员", "2025-09-01", "否"]
+    notes = [
+        _("One row per staff member and post. Do not change the header row."),
+        _("Identity number: 18 characters, typed as text (the column is formatted as text)."),
+        _("Post: one of %(posts)s.", posts="、".join(p.chinese for p in Post)),
+        _("Start date: YYYY-MM-DD. Direct manager (专职负责人): 是 or 否."),
+        _("Delete the example row before importing."),
+    ]
+    return write_xlsx(headers, [example], text_columns={1, 2}, sheet_name="花名册",
+                      column_widths={0: 14, 1: 24, 2: 16, 3: 16, 4: 14, 5: 16}, notes=notes)
+
+
+def import_roster(actor, org: Organisation, data: bytes, *, today: date | None = None,
+                  progress: Progress = _no_progress, max_rows: int = 200_000) -> RosterResult:
+    """Check, validate and store a roster: every row valid, or nothing stored."""
+    if org.kind != OrgKind.INSTITUTION:
+        raise RosterFileError(_l("Staff are registered at childcare institutions only."))
+    today = today or date.today()
+    progress("read", 0, 1)
+    rows = read_rows(data, Limits(max_rows=max_rows + 50))
+    progress("read", 1, 1)
+    while rows and all(v in ("", None) for v in rows[0][1]):
+        rows.pop(0)
+    if not rows:
+        raise RosterFileError(_l("The sheet is empty: it has no header row."))
+    header_row, header = rows[0]
+    index = _header_map(header)
+    missing = [str(COLUMN_TITLES[k]) for k in REQUIRED if k not in index]
+    if missing:
+        raise RosterFileError(_l("Row %(row)d must be the header row; these columns are missing: "
+                                 "%(columns)s. Download the template to see the layout.",
+                                 row=header_row, columns=", ".join(missing)))
+    result = RosterResult()
+    errors = result.errors
+    parsed = []
+    seen_ids: dict[tuple[str, str], int] = {}
+    names_by_id: dict[str, tuple[str, int]] = {}
+    mobiles: dict[str, tuple[str, int]] = {}
+    body = [(n, v) for n, v in rows[1:] if any(x not in ("", None) for x in v)]
+    if not body:
+        raise RosterFileError(_l("The sheet has a header row but no staff rows."))
+    if len(body) > max_rows:
+        raise RosterFileError(_l("The roster has %(n)d rows; import at most %(limit)d at a time.",
+                                 n=len(body), limit=max_rows))
+    total = len(body)
+    result.rows = total
+    earliest_start = today.replace(year=today.year - 60)
+    latest_start = today + timedelta(days=366)
+    for done, (row, values) in enumerate(body, 1):
+        if done % 5000 == 0:
+            progress("validate", done, total)
+        row_ok = True
+        try:
+            name = normalise_name(_cell(values, index, "name"))
+        except DomainError as err:
+            errors.append(RowError(row, "name", str(err)))
+            row_ok = False
+        try:
+            number = normalise_id_number(_cell(values, index, "id_number"))
+        except DomainError as err:
+            errors.append(RowError(row, "id_number", str(err)))
+            row_ok, number = False, None
+        try:
+            mobile = normalise_mobile(_cell(values, index, "mobile"))
+        except DomainError as err:
+            errors.append(RowError(row, "mobile", str(err)))
+            row_ok = False
+        raw_post = _cell(values, index, "post")
+        try:
+            post = parse_post(raw_post)
+        except DomainError as err:
+            errors.append(RowError(row, "post", str(err)))
+            row_ok, post = False, None
+        try:
+            start = _parse_date(_cell(values, index, "start_date"))
+            if not earliest_start <= start <= latest_start:
+                errors.append(RowError(row, "start_date", _("The start date %(date)s is not "
+                                                            "plausible.", date=start.isoformat())))
+                row_ok = False
+        except ValueError:
+            errors.append(RowError(row, "start_date", _("Enter the start date as YYYY-MM-DD.")))
+            row_ok, start = False, None
+        flag = _cell(values, index, "direct_manager")
+        flag_text = clean(flag).lower() if not isinstance(flag, (int, float)) else str(int(flag))
+        if flag_text in YES:
+            manager = True
+        elif flag_text in NO:
+            manager = False
+        else:
+            errors.append(RowError(row, "direct_manager", _("Write 是 or 否.")))
+            row_ok, manager = False, False
+        if number and post:
+            key = (number, post.value)
+            if key in seen_ids:
+                errors.append(RowError(row, "id_number", _("The same person and post appear "
+                                                           "again in row %(row)d.",
+                                                           row=seen_ids[key])))
+                row_ok = False
+            else:
+                seen_ids[key] = row
+        if number and row_ok:
+            first = names_by_id.setdefault(number, (name, row))
+            if first[0] != name:
+                errors.append(RowError(row, "name", _("Row %(row)d gives another name for this "
+                                                      "identity number.", row=first[1])))
+                row_ok = False
+            if mobile:
+                owner = mobiles.setdefault(mobile, (number, row))
+                if owner[0] != number:
+                    errors.append(RowError(row, "mobile", _("Row %(row)d gives this mobile number "
+                                                            "to another person.", row=owner[1])))
+                    row_ok = False
+        if row_ok:
+            if start and number and person_too_young(number, start):
+                errors.append(RowError(row, "start_date", _("The person would be under 16 on the "
+                                                            "start date.")))
+                continue
+            parsed.append((row, name, number, mobile, post, start,
+                           manager or post == Post.DIRECTOR))
+    progress("validate", total, total)
+
+    # Against the database: existing persons, mobiles, bans, current employments.
+    numbers = list(names_by_id)
+    existing: dict[str, tuple[int, str, str | None]] = {}
+    for start_at in range(0, len(numbers), 900):
+        chunk = numbers[start_at:start_at + 900]
+        for pid, number, pname, pmobile in db.session.execute(
+                select(Person.id, Person.id_number, Person.name, Person.mobile)
+                .where(Person.id_number.in_(chunk))):
+            existing[number] = (pid, pname, pmobile)
+    mobile_list = list(mobiles)
+    mobile_owner: dict[str, str] = {}
+    for start_at in range(0, len(mobile_list), 900):
+        for number, pmobile in db.session.execute(
+                select(Person.id_number, Person.mobile)
+                .where(Person.mobile.in_(mobile_list[start_at:start_at + 900]))):
+            mobile_owner[pmobile] = number
+    banned = ban_gate(numbers, today)
+    current: set[tuple[int, str]] = set()
+    person_ids = [v[0] for v in existing.values()]
+    for start_at in range(0, len(person_ids), 900):
+        for pid, post in db.session.execute(
+                select(Employment.person_id, Employment.post).where(
+                    Employment.organisation_id == org.id, Employment.end_date.is_(None),
+                    Employment.person_id.in_(person_ids[start_at:start_at + 900]))):
+            current.add((pid, post))
+    progress("check", 1, 1)
+
+    valid = []
+    for item in parsed:
+        row, name, number, mobile, post, start, manager = item
+        if number in banned:
+            ban = banned[number]
+            errors.append(RowError(row, "id_number", _(
+                "Refused: this identity number is banned from working in childcare (%(kind)s).",
+                kind=ban.kind_title)))
+            continue
+        known = existing.get(number)
+        if known and known[1] != name:
+            errors.append(RowError(row, "name", _("This identity number is registered under a "
+                                                  "different name. Check the number and the "
+                                                  "name against the identity card.")))
+            continue
+        if mobile and mobile_owner.get(mobile, number) != number:
+            errors.append(RowError(row, "mobile", _("This mobile number belongs to another person "
+                                                    "in the registry.")))
+            continue
+        if known and (known[0], post.value) in current:
+            errors.append(RowError(row, "post", _("This person already holds this post at this "
+                                                  "institution.")))
+            continue
+        valid.append(item)
+
+    if errors:
+        errors.sort(key=lambda e: (e.row, list(COLUMNS).index(e.column) if e.column in COLUMNS else 0))
+        return result
+    return _store(actor, org, valid, existing, result, progress)
+
+
+def person_too_young(number: str, start: date) -> bool:
+    born = ric.get_birth_date(number)
+    return (start.year - born.year - ((start.month, start.day) < (born.month, born.day))) < 16
+
+
+def _store(actor, org, valid, existing, result: RosterResult, progress: Progress) -> RosterResult:
+    batch = str(uuid.uuid4())
+    now = utcnow()
+    new_people = []
+    seen_new = set()
+    for _row, name, number, mobile, _post, _start, _manager in valid:
+        if number not in existing and number not in seen_new:
+            seen_new.add(number)
+            new_people.append({
+                "id_number": number, "name": name, "mobile": mobile,
+                "gender": "male" if int(number[16]) % 2 else "female",
+                "birth_date": ric.get_birth_date(number), "created_at": now, "updated_at": now,
+            })
+    ids = dict((number, value[0]) for number, value in existing.items())
+    if new_people:
+        progress("store", 0, len(valid))
+        new_ids = db.session.scalars(
+            insert(Person).returning(Person.id, sort_by_parameter_order=True), new_people).all()
+        ids.update(zip((p["id_number"] for p in new_people), new_ids, strict=True))
+    # mobiles given for people already in the registry update their record
+    for _row, _name, number, mobile, *_rest in valid:
+        if mobile and number in existing and existing[number][2] != mobile:
+            db.session.get(Person, ids[number]).mobile = mobile
+    actor_id = getattr(actor, "id", None)
+    db.session.execute(insert(Employment), [
+        {"person_id": ids[number], "organisation_id": org.id, "post": post.value,
+         "is_direct_manager": manager, "start_date": start, "end_date": None, "end_reason": "",
+         "created_by_id": actor_id, "import_batch": batch, "created_at": now}
+        for _row, _name, number, _mobile, post, start, manager in valid])
+    progress("store", len(valid) // 2, len(valid))
+    have_account = set()
+    all_ids = list(set(ids.values()))
+    for start_at in range(0, len(all_ids), 900):
+        have_account.update(db.session.scalars(select(User.person_id).where(
+            User.person_id.in_(all_ids[start_at:start_at + 900]))))
+    names = {ids[number]: name for _row, name, number, *_rest in valid}
+    accounts = [
+        # no password yet: the institution issues initial passwords (issue_batch_passwords)
+        {"display_name": names[pid], "role": Role.CAREGIVER.value, "person_id": pid,
+         "password_hash": None, "must_change_password": True, "is_enabled": True,
+         "failed_logins": 0, "session_token": auth_service.new_session_token(), "created_at": now}
+        for pid in sorted(set(ids.values()) - have_account)]
+    if accounts:
+        db.session.execute(insert(User), accounts)
+    progress("store", len(valid), len(valid))
+    result.batch_id = batch
+    result.persons_created = len(new_people)
+    result.persons_linked = len({number for _r, _n, number, *_x in valid} - seen_new)
+    result.employments = len(valid)
+    result.accounts_created = len(accounts)
+    audit.record(actor, "registry.roster_imported", org, batch=batch, rows=len(valid),
+                 persons_created=result.persons_created, accounts_created=len(accounts))
+    return result
+
+
+def issue_batch_passwords(actor, org: Organisation, batch: str) -> bytes:
+    """A sheet of new one-time passwords for the accounts an import created.
+
+    Passwords are never stored in clear, so each download issues new ones and the
+    previous sheet stops working; accounts already in use are left alone.
+    """
+    rows = db.session.execute(
+        select(User, Person).join(Person, Person.id == User.person_id)
+        .join(Employment, Employment.person_id == Person.id)
+        .where(Employment.organisation_id == org.id, Employment.import_batch == batch,
+               User.must_change_password.is_(True), User.last_login_at.is_(None))
+        .order_by(Person.name)).unique().all()
+    if not rows:
+        raise DomainError(_l("No account from this import is still waiting for its first "
+                             "sign-in."))
+    out = []
+    for user, person in rows:
+        password = auth_service.generate_initial_password()
+        user.password_hash = auth_service.hash_initial_password(password)
+        auth_service.end_sessions(user)
+        out.append([person.name, mask_id_number(person.id_number), person.mobile or "",
+                    person.mobile or _("identity number"), password])
+    audit.record(actor, "auth.initial_passwords_issued", org, batch=batch, accounts=len(out))
+    headers = [_("Name"), _("Identity number"), _("Mobile"), _("Sign in with"),
+               _("One-time password")]
+    return write_xlsx(headers, out, text_columns={1, 2, 4}, sheet_name="initial-passwords",
+                      notes=[_("Hand each person their own row only. The password must be "
+                               "changed at first sign-in. Downloading this sheet again issues "
+                               "new passwords and makes these stop working.")])

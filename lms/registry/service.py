@@ -1,0 +1,535 @@
+"""The registry's rules: persons, organisations, employments, post requirements, bans."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask_babel import lazy_gettext as _l
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import and_, or_, select
+
+from lms.auth import service as auth_service
+from lms.auth.models import Role, User
+from lms.core import audit
+from lms.core.errors import DomainError
+from lms.core.idnumber import (
+    IdNumberError,
+    clean,
+    id_facts,
+    mask_id_number,
+    normalise_credit_code,
+    normalise_id_number,
+    normalise_mobile,
+    normalise_name,
+)
+from lms.core.models import District
+from lms.extensions import db
+from lms.registry.models import (
+    Ban,
+    BanKind,
+    Employment,
+    Organisation,
+    OrgKind,
+    Person,
+    PersonPhoto,
+    Post,
+    PostRequirement,
+    Qualification,
+    QualificationType,
+)
+
+MAX_PHOTO_BYTES = 2 * 1024 * 1024
+PHOTO_MIN_SIDE = 100
+PHOTO_MAX_SIDE = 6000
+PHOTO_STORED_SIDE = 600
+
+
+class BannedError(DomainError):
+    """The gate refused: the identity number is banned from the sector."""
+
+    def __init__(self, ban: Ban):
+        if ban.kind == BanKind.LIFETIME:
+            message = _l("Refused: this identity number is banned from working in childcare for "
+                         "life (since %(date)s).", date=ban.starts_on.isoformat())
+        else:
+            message = _l("Refused: this identity number is banned from working in childcare "
+                         "until %(date)s.", date=ban.ends_on.isoformat())
+        super().__init__(message, field="id_number")
+        self.ban = ban
+
+
+# --- the ban gate (DESIGN §5.3) -----------------------------------------------------------------
+
+
+def ban_gate(id_numbers: Iterable[str], on: date | None = None) -> dict[str, Ban]:
+    """THE gate: which of these (normalised) identity numbers are banned on the date.
+
+    Every action that lets a person work or benefit asks this function, by identity
+    number, so a ban holds across accounts and organisations.
+    """
+    on = on or date.today()
+    wanted = list(dict.fromkeys(id_numbers))
+    found: dict[str, Ban] = {}
+    in_force = and_(
+        Ban.lifted_at.is_(None), Ban.starts_on <= on,
+        or_(Ban.kind == BanKind.LIFETIME.value, Ban.ends_on > on),
+    )
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        rows = db.session.scalars(
+            select(Ban).where(Ban.id_number.in_(chunk), in_force)
+            .order_by(Ban.kind.asc(), Ban.ends_on.desc()))  # lifetime first
+        for ban in rows:
+            found.setdefault(ban.id_number, ban)
+    return found
+
+
+def check_not_banned(id_number: str, on: date | None = None) -> None:
+    """Raise BannedError when the gate refuses this identity number."""
+    ban = ban_gate([id_number], on).get(id_number)
+    if ban is not None:
+        raise BannedError(ban)
+
+
+def is_banned(person: Person, on: date | None = None) -> bool:
+    return person.id_number in ban_gate([person.id_number], on)
+
+
+def record_ban(actor, *, id_number: str, name: str, kind: str, starts_on: date,
+               ends_on: date | None, reason: str, decision_ref: str = "") -> Ban:
+    """Record a ban decision (the regulator's screens come with a later issue)."""
+    number = normalise_id_number(id_number)
+    name = normalise_name(name)
+    if kind not in {k.value for k in BanKind}:
+        raise DomainError(_l("Choose a lifetime ban or a ban for a term."), field="kind")
+    if kind == BanKind.LIFETIME:
+        ends_on = None
+    elif ends_on is None or ends_on <= starts_on:
+        raise DomainError(_l("A ban for a term needs an end date after its start."), field="ends_on")
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_l("Give the reason for the ban."), field="reason")
+    person = find_person(number)
+    ban = Ban(id_number=number, person_id=person.id if person else None, name=name, kind=kind,
+              starts_on=starts_on, ends_on=ends_on, reason=reason,
+              decision_ref=(decision_ref or "").strip()[:100],
+              imposed_by_id=getattr(actor, "id", None))
+    db.session.add(ban)
+    db.session.flush()
+    audit.record(actor, "registry.ban_recorded", ban, kind=kind, id_number=mask_id_number(number))
+    return ban
+
+
+# --- persons --------------------------------------------------------------------------------
+
+
+def find_person(id_number: str) -> Person | None:
+    """The registry record for an identity number (normalised first)."""
+    try:
+        number = normalise_id_number(id_number)
+    except IdNumberError:
+        return None
+    return db.session.scalar(select(Person).where(Person.id_number == number))
+
+
+def get_or_create_person(actor, *, id_number: str, name: str, mobile=None) -> tuple[Person, bool]:
+    """Link to the person with this identity number, or register a new one."""
+    number = normalise_id_number(id_number)
+    name = normalise_name(name)
+    mobile = normalise_mobile(mobile)
+    person = db.session.scalar(select(Person).where(Person.id_number == number))
+    if person is not None:
+        if person.name != name:
+            # 人证合一: a number registered under another name is a typing error or a borrowed ID.
+            raise DomainError(_l("This identity number is registered under a different name. "
+                                 "Check the number and the name against the identity card."),
+                              field="name")
+        if mobile and mobile != person.mobile:
+            _ensure_mobile_free(mobile, person)
+            person.mobile = mobile
+        return person, False
+    if mobile:
+        _ensure_mobile_free(mobile, None)
+    facts = id_facts(number)
+    person = Person(id_number=number, name=name, mobile=mobile, gender=facts.gender,
+                    birth_date=facts.birth_date)
+    db.session.add(person)
+    db.session.flush()
+    audit.record(actor, "registry.person_created", person)
+    return person, True
+
+
+def _ensure_mobile_free(mobile: str, person: Person | None) -> None:
+    # The mobile number is a sign-in name, so two people cannot share it.
+    other = db.session.scalar(select(Person.id).where(Person.mobile == mobile))
+    if other is not None and (person is None or other != person.id):
+        raise DomainError(_l("This mobile number belongs to another person in the registry."),
+                          field="mobile")
+
+
+def update_contact(actor, person: Person, mobile) -> None:
+    """Change a person's mobile number (also their sign-in name)."""
+    mobile = normalise_mobile(mobile)
+    if mobile:
+        _ensure_mobile_free(mobile, person)
+    person.mobile = mobile
+    audit.record(actor, "registry.person_updated", person, fields=["mobile"])
+
+
+def reveal_id_number(actor, person: Person) -> str:
+    """The full identity number, for a viewer who needs it; every viewing is logged."""
+    audit.record(actor, "registry.id_number_viewed", person)
+    return person.id_number
+
+
+def set_photo(actor, person: Person, data: bytes) -> PersonPhoto:
+    """Store a JPEG or PNG photo, checked by content and re-encoded (never stored as sent)."""
+    if not data:
+        raise DomainError(_l("Choose a photo to upload."), field="photo")
+    if len(data) > MAX_PHOTO_BYTES:
+        raise DomainError(_l("The photo is larger than 2 MB."), field="photo")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            kind = probe.format
+            width, height = probe.size
+            if kind not in {"JPEG", "PNG"}:
+                raise DomainError(_l("The photo must be a JPEG or PNG image."), field="photo")
+            if max(width, height) > PHOTO_MAX_SIDE or min(width, height) < PHOTO_MIN_SIDE:
+                raise DomainError(_l("The photo must be between %(min)d and %(max)d pixels on "
+                                     "each side.", min=PHOTO_MIN_SIDE, max=PHOTO_MAX_SIDE),
+                                  field="photo")
+            probe.load()
+            image = probe.convert("RGB")
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError):
+        raise DomainError(_l("The file is not a readable JPEG or PNG image."), field="photo") from None
+    image.thumbnail((PHOTO_STORED_SIDE, PHOTO_STORED_SIDE))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)  # drops EXIF (location) and anything appended
+    photo = db.session.get(PersonPhoto, person.id)
+    if photo is None:
+        photo = PersonPhoto(person_id=person.id)
+        db.session.add(photo)
+    photo.data, photo.width, photo.height = out.getvalue(), image.width, image.height
+    audit.record(actor, "registry.photo_set", person)
+    return photo
+
+
+# --- caregiver accounts ----------------------------------------------------------------------
+
+
+def ensure_account(actor, person: Person) -> tuple[User, str | None]:
+    """The person's caregiver account; a new one gets a one-time initial password (returned)."""
+    user = db.session.scalar(select(User).where(User.person_id == person.id))
+    if user is not None:
+        return user, None
+    user = User(display_name=person.name, role=Role.CAREGIVER.value, person_id=person.id)
+    db.session.add(user)
+    db.session.flush()
+    audit.record(actor, "auth.user_created", user, role=Role.CAREGIVER.value)
+    return user, auth_service.issue_initial_password(actor, user)
+
+
+def resolve_login(identifier: str) -> User | None:
+    """Sign-in by identity number or mobile number (registered with auth)."""
+    text = clean(identifier)
+    person = None
+    if len(text) == 18:
+        person = find_person(text)
+    else:
+        try:
+            mobile = normalise_mobile(text)
+        except DomainError:
+            mobile = None
+        if mobile:
+            person = db.session.scalar(select(Person).where(Person.mobile == mobile))
+    if person is None:
+        return None
+    return db.session.scalar(select(User).where(User.person_id == person.id))
+
+
+# --- organisations -------------------------------------------------------------------------------
+
+
+def create_organisation(actor, *, kind: str, name: str, district: District, credit_code=None,
+                        filing_no: str | None = None, address: str = "") -> Organisation:
+    """Register an organisation; codes are validated and must be unique."""
+    if kind not in {k.value for k in OrgKind}:
+        raise DomainError(_l("Choose the kind of organisation."), field="kind")
+    name = " ".join((name or "").split())
+    if not name:
+        raise DomainError(_l("Enter the organisation's name."), field="name")
+    code = normalise_credit_code(credit_code, required=kind == OrgKind.INSTITUTION)
+    if code and db.session.scalar(select(Organisation.id).where(Organisation.credit_code == code)):
+        raise DomainError(_l("An organisation with this unified social credit code is already "
+                             "registered."), field="credit_code")
+    filing_no = clean(filing_no) or None
+    if filing_no and db.session.scalar(select(Organisation.id).where(Organisation.filing_no == filing_no)):
+        raise DomainError(_l("An institution with this filing number is already registered."),
+                          field="filing_no")
+    org = Organisation(kind=kind, name=name, district_id=district.id, credit_code=code,
+                       filing_no=filing_no if kind == OrgKind.INSTITUTION else None,
+                       address=(address or "").strip()[:200])
+    db.session.add(org)
+    db.session.flush()
+    audit.record(actor, "registry.organisation_created", org, kind=kind)
+    return org
+
+
+# --- employments ---------------------------------------------------------------------------------
+
+
+@dataclass
+class StaffAdded:
+    employment: Employment
+    person_created: bool
+    initial_password: str | None = None
+
+
+def parse_post(value) -> Post:
+    text = clean(value)
+    for post in Post:
+        if text.lower() == post.value:
+            return post
+    post = Post.chinese_names().get(text)
+    if post is None:
+        raise DomainError(_l("Unknown post: %(post)s.", post=str(value)[:40]), field="post")
+    return post
+
+
+def add_staff(actor, org: Organisation, *, id_number: str, name: str, mobile=None, post,
+              start_date: date, is_direct_manager: bool = False) -> StaffAdded:
+    """Register a staff member at an institution: link or create the person, record the
+    employment, and give a new person a caregiver account with a one-time password."""
+    if org.kind != OrgKind.INSTITUTION:
+        raise DomainError(_l("Staff are registered at childcare institutions only."))
+    number = normalise_id_number(id_number)
+    check_not_banned(number)
+    post = parse_post(post)
+    if start_date > date.today().replace(year=date.today().year + 1):
+        raise DomainError(_l("The start date is more than a year ahead."), field="start_date")
+    person, created = get_or_create_person(actor, id_number=number, name=name, mobile=mobile)
+    if person.birth_date > date(start_date.year - 16, start_date.month, min(start_date.day, 28)):
+        raise DomainError(_l("The person would be under 16 on the start date."), field="start_date")
+    current = db.session.scalar(select(Employment.id).where(
+        Employment.person_id == person.id, Employment.organisation_id == org.id,
+        Employment.post == post.value, Employment.end_date.is_(None)))
+    if current is not None:
+        raise DomainError(_l("This person already holds this post at this institution."),
+                          field="post")
+    employment = Employment(person=person, organisation_id=org.id, post=post.value,
+                            is_direct_manager=bool(is_direct_manager or post == Post.DIRECTOR),
+                            start_date=start_date, created_by_id=getattr(actor, "id", None))
+    db.session.add(employment)
+    db.session.flush()
+    audit.record(actor, "registry.employment_started", employment, person_id=person.id,
+                 organisation_id=org.id, post=post.value)
+    _, password = ensure_account(actor, person)
+    return StaffAdded(employment, created, password)
+
+
+def end_employment(actor, employment: Employment, end_date: date, reason: str) -> None:
+    """End a current employment; the record stays as history."""
+    if employment.end_date is not None:
+        raise DomainError(_l("This employment has already ended."))
+    if end_date < employment.start_date:
+        raise DomainError(_l("The end date cannot be before the start date (%(date)s).",
+                             date=employment.start_date.isoformat()), field="end_date")
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_l("Give the reason the employment ends."), field="reason")
+    employment.end_date = end_date
+    employment.end_reason = reason[:200]
+    audit.record(actor, "registry.employment_ended", employment, end_date=end_date.isoformat())
+
+
+def staff_statement(org: Organisation, *, search: str = "", current_only: bool = True):
+    """The query behind an institution's staff list (name or mobile search)."""
+    stmt = (select(Employment).join(Employment.person)
+            .where(Employment.organisation_id == org.id))
+    if current_only:
+        stmt = stmt.where(Employment.end_date.is_(None))
+    search = " ".join((search or "").split())
+    if search:
+        digits = clean(search)
+        if digits.isdigit() and len(digits) == 4:
+            # the last four of a mobile or identity number, as masked lists show them
+            stmt = stmt.where(or_(Person.mobile.endswith(digits), Person.id_number.endswith(digits)))
+        elif digits.isdigit():
+            stmt = stmt.where(Person.mobile.contains(digits))
+        else:
+            stmt = stmt.where(Person.name.contains(search))
+    return stmt.order_by(Person.name, Employment.id)
+
+
+def person_is_on_staff(person: Person, org_id: int) -> bool:
+    """Whether the person has ever been employed at the organisation (current or past)."""
+    return db.session.scalar(select(Employment.id).where(
+        Employment.person_id == person.id, Employment.organisation_id == org_id).limit(1)) is not None
+
+
+# --- post requirements and compliance -------------------------------------------------------------
+
+
+@dataclass
+class PostCheck:
+    post: Post
+    satisfied: bool
+    required: list[PostRequirement] = field(default_factory=list)
+    held: list[Qualification] = field(default_factory=list)
+
+    @property
+    def needs_nothing(self) -> bool:
+        return not self.required
+
+
+def _valid_qualifications(person_ids: list[int], on: date) -> dict[int, list[Qualification]]:
+    out: dict[int, list[Qualification]] = {pid: [] for pid in person_ids}
+    for start in range(0, len(person_ids), 500):
+        rows = db.session.scalars(select(Qualification).where(
+            Qualification.person_id.in_(person_ids[start:start + 500]),
+            Qualification.revoked_at.is_(None), Qualification.issued_on <= on,
+            or_(Qualification.expires_on.is_(None), Qualification.expires_on >= on)))
+        for q in rows:
+            out[q.person_id].append(q)
+    return out
+
+
+def _requirements() -> dict[str, list[PostRequirement]]:
+    rules: dict[str, list[PostRequirement]] = {}
+    for req in db.session.scalars(select(PostRequirement)):
+        rules.setdefault(req.post, []).append(req)
+    return rules
+
+
+def _meets(req: PostRequirement, q: Qualification) -> bool:
+    if q.qualification_type_id != req.qualification_type_id:
+        return False
+    # levels run 5 (lowest) to 1 (highest): a smaller number is a higher level
+    return req.min_level is None or (q.level is not None and q.level <= req.min_level)
+
+
+def check_posts(employments: list[Employment], on: date | None = None) -> dict[int, PostCheck]:
+    """For each employment: does the person hold a qualification the post requires?
+
+    Batched (two queries whatever the number of employments) for list pages.
+    """
+    on = on or date.today()
+    rules = _requirements()
+    held = _valid_qualifications(sorted({e.person_id for e in employments}), on)
+    result = {}
+    for e in employments:
+        required = rules.get(e.post, [])
+        mine = held.get(e.person_id, [])
+        matching = [q for q in mine if any(_meets(r, q) for r in required)]
+        result[e.id] = PostCheck(Post(e.post), not required or bool(matching), required, matching)
+    return result
+
+
+def satisfies_post(person: Person, post, on: date | None = None) -> PostCheck:
+    """Does this person satisfy this post on this date?"""
+    post = parse_post(post)
+    on = on or date.today()
+    required = _requirements().get(post.value, [])
+    mine = _valid_qualifications([person.id], on)[person.id]
+    matching = [q for q in mine if any(_meets(r, q) for r in required)]
+    return PostCheck(post, not required or bool(matching), required, matching)
+
+
+def add_post_requirement(actor, post, qualification_type: QualificationType,
+                         min_level: int | None) -> PostRequirement:
+    """Let a qualification type (at least a level) satisfy a post."""
+    post = parse_post(post)
+    if min_level is not None:
+        if not qualification_type.has_levels:
+            raise DomainError(_l("This qualification has no levels."), field="min_level")
+        if not 1 <= min_level <= 5:
+            raise DomainError(_l("Levels run from 5 (entry) to 1 (highest)."), field="min_level")
+    exists = db.session.scalar(select(PostRequirement.id).where(
+        PostRequirement.post == post.value,
+        PostRequirement.qualification_type_id == qualification_type.id))
+    if exists:
+        raise DomainError(_l("This qualification already satisfies this post."))
+    req = PostRequirement(post=post.value, qualification_type_id=qualification_type.id,
+                          min_level=min_level)
+    db.session.add(req)
+    db.session.flush()
+    audit.record(actor, "registry.post_requirement_added", req, post=post.value,
+                 qualification=qualification_type.code, min_level=min_level)
+    return req
+
+
+def remove_post_requirement(actor, req: PostRequirement) -> None:
+    """Stop a qualification type from satisfying a post."""
+    audit.record(actor, "registry.post_requirement_removed", req, post=req.post,
+                 qualification=req.qualification_type.code)
+    db.session.delete(req)
+    db.session.flush()
+
+
+def add_qualification(actor, person: Person, qualification_type: QualificationType, *,
+                      issued_on: date, level: int | None = None, expires_on: date | None = None,
+                      certificate_no: str = "", issuer: str = "") -> Qualification:
+    """Record a certificate or training record a person holds (entered from the paper)."""
+    if qualification_type.has_levels and level is None:
+        raise DomainError(_l("Choose the level."), field="level")
+    if level is not None and not 1 <= level <= 5:
+        raise DomainError(_l("Levels run from 5 (entry) to 1 (highest)."), field="level")
+    if issued_on > date.today():
+        raise DomainError(_l("The issue date is in the future."), field="issued_on")
+    if expires_on is not None and expires_on < issued_on:
+        raise DomainError(_l("The expiry date is before the issue date."), field="expires_on")
+    q = Qualification(person_id=person.id, qualification_type_id=qualification_type.id,
+                      level=level if qualification_type.has_levels else None,
+                      issued_on=issued_on, expires_on=expires_on,
+                      certificate_no=clean(certificate_no)[:60], issuer=(issuer or "").strip()[:120])
+    db.session.add(q)
+    db.session.flush()
+    audit.record(actor, "registry.qualification_added", q, person_id=person.id,
+                 qualification=qualification_type.code)
+    return q
+
+
+# --- reference data ------------------------------------------------------------------------------
+
+#: Qualification types and the default post rules (issue #3). Codes are stable identifiers.
+QUALIFICATION_TYPES = [
+    ("baoyushi", "保育师", "Nursery teacher (保育师)", True),
+    ("yuyingyuan", "育婴员", "Infant carer (育婴员)", True),
+    ("yingyouer_fazhan", "婴幼儿发展引导员", "Infant development guide (婴幼儿发展引导员)", True),
+    ("baojian_training", "卫生保健人员培训合格证明", "Health-care staff training (卫生保健人员培训)", False),
+    ("director_training", "托育机构负责人培训合格证明", "Childcare director training (托育机构负责人培训)", False),
+    ("baoan", "保安员证", "Security guard certificate (保安员证)", False),
+    ("medical_licence", "医师或护士执业证书", "Medical or nursing licence (执业证书)", False),
+    ("food_safety", "食品安全管理员培训合格证明", "Food-safety manager training (食品安全管理员)", False),
+    ("teacher_cert", "教师资格证", "Teacher qualification certificate (教师资格证)", False),
+]
+
+DEFAULT_POST_RULES = [
+    (Post.NURSERY_CARER, "baoyushi", None),
+    (Post.INFANT_CARER, "yuyingyuan", None),
+    (Post.HEALTH_CARE, "baojian_training", None),
+    (Post.DIRECTOR, "director_training", None),
+    (Post.SECURITY, "baoan", None),
+    (Post.MEDICAL, "medical_licence", None),
+    (Post.FOOD_SAFETY, "food_safety", None),
+    (Post.EARLY_EDUCATOR, "teacher_cert", None),
+    (Post.EARLY_EDUCATOR, "yingyouer_fazhan", None),
+]
+
+
+def ensure_reference_data() -> None:
+    """Create the qualification types and default post rules once (idempotent)."""
+    existing = {q.code: q for q in db.session.scalars(select(QualificationType))}
+    for code, zh, en, levels in QUALIFICATION_TYPES:
+        if code not in existing:
+            existing[code] = QualificationType(code=code, name_zh=zh, name_en=en, has_levels=levels)
+            db.session.add(existing[code])
+    db.session.flush()
+    if db.session.scalar(select(PostRequirement.id).limit(1)) is None:
+        for post, code, level in DEFAULT_POST_RULES:
+            db.session.add(PostRequirement(post=post.value, qualification_type_id=existing[code].id,
+                                           min_level=level))
+        db.session.flush()

@@ -1,0 +1,460 @@
+"""Registry pages: institutions' staff, roster import, the registry lookup, admin lists."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from lms.auth.forms import ConfirmForm
+from lms.auth.models import Role
+from lms.core import navigation
+from lms.core.errors import DomainError
+from lms.core.models import District
+from lms.core.permissions import load, permission
+from lms.core.views import register_home
+from lms.core.web import form_error, service_call
+from lms.extensions import db
+from lms.registry import queries, roster, service
+from lms.registry.forms import (
+    EndEmploymentForm,
+    IdLookupForm,
+    OrganisationForm,
+    PhotoForm,
+    PostRequirementForm,
+    QualificationForm,
+    RosterForm,
+    StaffForm,
+)
+from lms.registry.models import (
+    Ban,
+    Employment,
+    Organisation,
+    OrgKind,
+    Person,
+    PersonPhoto,
+    Post,
+    PostRequirement,
+    Qualification,
+    QualificationType,
+)
+from lms.registry.permissions import (
+    can_lookup_registry,
+    can_manage_employment,
+    can_manage_org_person,
+    can_manage_organisations,
+    can_manage_post_rules,
+    can_manage_staff,
+    can_see_own_record,
+    can_view_org_person,
+    can_view_organisation_list,
+    can_view_person,
+    can_view_staff,
+    is_institution_admin,
+)
+
+bp = Blueprint("registry", __name__, template_folder="templates")
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _xlsx_response(data: bytes, filename: str) -> Response:
+    return Response(data, mimetype=XLSX, headers={
+        "Content-Disposition": f"attachment; filename={filename}"})
+
+
+# --- institution staff -----------------------------------------------------------------------
+
+
+@bp.get("/institutions/<int:org_id>/staff")
+@permission(can_view_staff, org=load(Organisation, "org_id"))
+def staff_list(org):
+    page = request.args.get("page", 1, type=int)
+    q = (request.args.get("q") or "").strip()[:40]
+    show_ended = request.args.get("ended") == "1"
+    stmt = service.staff_statement(org, search=q, current_only=not show_ended)
+    pagination = db.paginate(stmt, page=page, per_page=25, error_out=False)
+    items = list(pagination.items)
+    checks = service.check_posts(items)
+    banned = queries.banned_among(items)
+    return render_template("registry/staff_list.html", org=org, pagination=pagination,
+                           items=items, checks=checks, banned=banned, q=q, show_ended=show_ended,
+                           lookup=IdLookupForm())
+
+
+@bp.post("/institutions/<int:org_id>/staff/find")
+@permission(can_view_staff, org=load(Organisation, "org_id"))
+def staff_find(org):
+    """Find a staff member by identity number (POSTed: the number never enters a URL)."""
+    form = IdLookupForm()
+    if form.validate_on_submit():
+        person = service.find_person(form.id_number.data)
+        if person is not None and service.person_is_on_staff(person, org.id):
+            return redirect(url_for("registry.staff_detail", org_id=org.id, person_id=person.id))
+        flash(_("Nobody with this identity number works or worked at this institution."), "warning")
+    return redirect(url_for("registry.staff_list", org_id=org.id))
+
+
+@bp.route("/institutions/<int:org_id>/staff/new", methods=["GET", "POST"])
+@permission(can_manage_staff, org=load(Organisation, "org_id"))
+def staff_new(org):
+    form = StaffForm()
+    form.post.choices = Post.choices()
+    if request.method == "GET":
+        form.start_date.data = date.today()
+    if form.validate_on_submit():
+        added, err = service_call(
+            service.add_staff, current_user, org, id_number=form.id_number.data,
+            name=form.name.data, mobile=form.mobile.data, post=form.post.data,
+            start_date=form.start_date.data, is_direct_manager=form.is_direct_manager.data)
+        if err is None:
+            return render_template("registry/staff_added.html", org=org, added=added,
+                                   person=added.employment.person)
+        form_error(form, err)
+    return render_template("registry/staff_form.html", org=org, form=form)
+
+
+@bp.get("/institutions/<int:org_id>/staff/<int:person_id>")
+@permission(can_view_org_person, org=load(Organisation, "org_id"), person=load(Person, "person_id"))
+def staff_detail(org, person):
+    return _person_page("registry/staff_detail.html", person, org=org)
+
+
+def _person_page(template, person, **context):
+    employments = person.employments
+    checks = service.check_posts(employments)
+    ban = service.ban_gate([person.id_number]).get(person.id_number)
+    qualifications = db.session.scalars(
+        select(Qualification).where(Qualification.person_id == person.id)
+        .order_by(Qualification.issued_on.desc())).all()
+    has_photo = db.session.get(PersonPhoto, person.id) is not None
+    return render_template(template, person=person, employments=employments, checks=checks,
+                           ban=ban, qualifications=qualifications, has_photo=has_photo,
+                           end_form=EndEmploymentForm(formdata=None, end_date=date.today()),
+                           photo_form=PhotoForm(), confirm=ConfirmForm(), today=date.today(),
+                           full_id=context.pop("full_id", None), **context)
+
+
+@bp.post("/institutions/<int:org_id>/staff/<int:person_id>/reveal")
+@permission(can_view_org_person, org=load(Organisation, "org_id"), person=load(Person, "person_id"))
+def staff_reveal(org, person):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    number = service.reveal_id_number(current_user, person)
+    return _person_page("registry/staff_detail.html", person, org=org, full_id=number)
+
+
+@bp.post("/institutions/<int:org_id>/staff/<int:person_id>/photo")
+@permission(can_manage_org_person, org=load(Organisation, "org_id"), person=load(Person, "person_id"))
+def staff_photo_upload(org, person):
+    form = PhotoForm()
+    if form.validate_on_submit():
+        _p, err = service_call(service.set_photo, current_user, person, form.photo.data.read())
+        flash(str(err) if err else _("The photo is saved."), "danger" if err else "success")
+    else:
+        flash(_("Choose a photo to upload."), "danger")
+    return redirect(url_for("registry.staff_detail", org_id=org.id, person_id=person.id))
+
+
+@bp.get("/institutions/<int:org_id>/staff/<int:person_id>/photo.jpg")
+@permission(can_view_org_person, org=load(Organisation, "org_id"), person=load(Person, "person_id"))
+def staff_photo(org, person):
+    return _photo_response(person)
+
+
+def _photo_response(person):
+    photo = db.session.get(PersonPhoto, person.id)
+    if photo is None:
+        abort(404)
+    return Response(photo.data, mimetype="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+@bp.post("/institutions/<int:org_id>/employments/<int:employment_id>/end")
+@permission(can_manage_employment, org=load(Organisation, "org_id"),
+            employment=load(Employment, "employment_id"))
+def employment_end(org, employment):
+    form = EndEmploymentForm()
+    if form.validate_on_submit():
+        _r, err = service_call(service.end_employment, current_user, employment,
+                               form.end_date.data, form.reason.data)
+        flash(str(err) if err else _("The employment has ended; it stays in the history."),
+              "danger" if err else "success")
+    else:
+        flash(_("Give the last day and the reason."), "danger")
+    return redirect(url_for("registry.staff_detail", org_id=org.id,
+                            person_id=employment.person_id))
+
+
+@bp.route("/institutions/<int:org_id>/staff/<int:person_id>/qualifications", methods=["GET", "POST"])
+@permission(can_manage_org_person, org=load(Organisation, "org_id"), person=load(Person, "person_id"))
+def qualification_new(org, person):
+    form = QualificationForm()
+    types = list(db.session.scalars(select(QualificationType).order_by(QualificationType.id)))
+    form.qualification_type_id.choices = [(t.id, t.name_zh) for t in types]
+    if form.validate_on_submit():
+        qtype = db.session.get(QualificationType, form.qualification_type_id.data)
+        _q, err = service_call(service.add_qualification, current_user, person, qtype,
+                               issued_on=form.issued_on.data, level=form.level.data,
+                               expires_on=form.expires_on.data,
+                               certificate_no=form.certificate_no.data or "",
+                               issuer=form.issuer.data or "")
+        if err is None:
+            flash(_("The qualification is recorded."), "success")
+            return redirect(url_for("registry.staff_detail", org_id=org.id, person_id=person.id))
+        form_error(form, err)
+    return render_template("registry/qualification_form.html", org=org, person=person, form=form)
+
+
+# --- roster import ---------------------------------------------------------------------------
+
+
+@bp.route("/institutions/<int:org_id>/roster", methods=["GET", "POST"])
+@permission(can_manage_staff, org=load(Organisation, "org_id"))
+def roster_import(org):
+    form = RosterForm()
+    result = None
+    if form.validate_on_submit():
+        data = form.file.data.read()
+        result, err = service_call(roster.import_roster, current_user, org, data)
+        if err is not None:
+            form_error(form, err)
+            form.file.errors = [str(err)]
+            result = None
+        elif not result.ok:
+            db.session.rollback()
+    return render_template("registry/roster.html", org=org, form=form, result=result,
+                           confirm=ConfirmForm())
+
+
+@bp.get("/institutions/<int:org_id>/roster/template.xlsx")
+@permission(can_manage_staff, org=load(Organisation, "org_id"))
+def roster_template(org):
+    return _xlsx_response(roster.template_xlsx(), "roster-template.xlsx")
+
+
+@bp.post("/institutions/<int:org_id>/roster/<batch>/passwords")
+@permission(can_manage_staff, org=load(Organisation, "org_id"))
+def roster_passwords(org, batch):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    data, err = service_call(roster.issue_batch_passwords, current_user, org, batch)
+    if err is not None:
+        flash(str(err), "warning")
+        return redirect(url_for("registry.roster_import", org_id=org.id))
+    return _xlsx_response(data, "initial-passwords.xlsx")
+
+
+# --- the caregiver's own record ------------------------------------------------------------
+
+
+@bp.get("/me")
+@permission(can_see_own_record)
+def my_record():
+    person = db.session.get(Person, current_user.person_id)
+    return _person_page("registry/my_record.html", person)
+
+
+@bp.get("/me/photo.jpg")
+@permission(can_see_own_record)
+def my_photo():
+    return _photo_response(db.session.get(Person, current_user.person_id))
+
+
+# --- registry lookup (regulators and admins) --------------------------------------------------
+
+
+@bp.route("/registry/lookup", methods=["GET", "POST"])
+@permission(can_lookup_registry)
+def lookup():
+    form = IdLookupForm()
+    not_found = False
+    ban = None
+    if form.validate_on_submit():
+        try:
+            number = service.normalise_id_number(form.id_number.data)
+        except DomainError as err:
+            form.id_number.errors = [str(err)]
+        else:
+            person = service.find_person(number)
+            if person is not None and can_view_person(current_user, person=person):
+                return redirect(url_for("registry.person_detail", person_id=person.id))
+            ban = service.ban_gate([number]).get(number)
+            not_found = True
+    return render_template("registry/lookup.html", form=form, not_found=not_found, ban=ban)
+
+
+@bp.get("/registry/persons/<int:person_id>")
+@permission(can_view_person, person=load(Person, "person_id"))
+def person_detail(person):
+    return _person_page("registry/person_detail.html", person)
+
+
+@bp.post("/registry/persons/<int:person_id>/reveal")
+@permission(can_view_person, person=load(Person, "person_id"))
+def person_reveal(person):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    number = service.reveal_id_number(current_user, person)
+    return _person_page("registry/person_detail.html", person, full_id=number)
+
+
+@bp.get("/registry/persons/<int:person_id>/photo.jpg")
+@permission(can_view_person, person=load(Person, "person_id"))
+def person_photo(person):
+    return _photo_response(person)
+
+
+@bp.get("/registry/institutions")
+@permission(can_view_organisation_list)
+def institutions():
+    district_id = current_user.district_id if current_user.role == Role.REGULATOR else None
+    if district_id is None:
+        district_id = request.args.get("district", type=int)
+    stmt = select(Organisation).where(Organisation.kind == OrgKind.INSTITUTION)
+    if district_id:
+        stmt = stmt.where(Organisation.district_id == district_id)
+    orgs = list(db.session.scalars(stmt.order_by(Organisation.district_id, Organisation.name)))
+    staff = queries.current_staff([o.id for o in orgs])
+    by_org: dict[int, list[Employment]] = {}
+    for e in staff:
+        by_org.setdefault(e.organisation_id, []).append(e)
+    rows = [(o, queries.compliance_summary(by_org.get(o.id, []), o.district_id)) for o in orgs]
+    districts = list(db.session.scalars(select(District).order_by(District.code)))
+    return render_template("registry/institutions.html", rows=rows, districts=districts,
+                           district_id=district_id)
+
+
+# --- admin: organisations and post requirements -----------------------------------------------
+
+
+@bp.route("/admin/organisations", methods=["GET", "POST"])
+@permission(can_manage_organisations)
+def organisations():
+    form = OrganisationForm()
+    form.kind.choices = OrgKind.choices()
+    districts = list(db.session.scalars(select(District).order_by(District.code)))
+    form.district_id.choices = [(d.id, d.name) for d in districts]
+    if form.validate_on_submit():
+        district = db.session.get(District, form.district_id.data)
+        org, err = service_call(service.create_organisation, current_user, kind=form.kind.data,
+                                name=form.name.data, district=district,
+                                credit_code=form.credit_code.data, filing_no=form.filing_no.data,
+                                address=form.address.data or "")
+        if err is None:
+            flash(_("%(name)s is registered.", name=org.name), "success")
+            return redirect(url_for("registry.organisations"))
+        form_error(form, err)
+    page = request.args.get("page", 1, type=int)
+    counts = dict(db.session.execute(
+        select(Employment.organisation_id, func.count(Employment.id))
+        .where(Employment.end_date.is_(None)).group_by(Employment.organisation_id)).all())
+    pagination = db.paginate(select(Organisation).order_by(Organisation.kind, Organisation.name),
+                             page=page, per_page=50, error_out=False)
+    return render_template("registry/organisations.html", form=form, pagination=pagination,
+                           counts=counts)
+
+
+@bp.route("/admin/post-requirements", methods=["GET", "POST"])
+@permission(can_manage_post_rules)
+def post_requirements():
+    form = PostRequirementForm()
+    form.post.choices = Post.choices()
+    types = list(db.session.scalars(select(QualificationType).order_by(QualificationType.id)))
+    form.qualification_type_id.choices = [(t.id, t.name_zh) for t in types]
+    if form.validate_on_submit():
+        qtype = db.session.get(QualificationType, form.qualification_type_id.data)
+        _r, err = service_call(service.add_post_requirement, current_user, form.post.data, qtype,
+                               form.min_level.data)
+        if err is None:
+            flash(_("The rule is added."), "success")
+            return redirect(url_for("registry.post_requirements"))
+        form_error(form, err)
+    rules = list(db.session.scalars(select(PostRequirement).order_by(PostRequirement.post)))
+    by_post = {p: [r for r in rules if r.post == p.value] for p in Post}
+    return render_template("registry/post_requirements.html", form=form, by_post=by_post,
+                           confirm=ConfirmForm())
+
+
+@bp.post("/admin/post-requirements/<int:rule_id>/delete")
+@permission(can_manage_post_rules, rule=load(PostRequirement, "rule_id"))
+def post_requirement_delete(rule):
+    if ConfirmForm().validate_on_submit():
+        service.remove_post_requirement(current_user, rule)
+        flash(_("The rule is removed."), "success")
+    return redirect(url_for("registry.post_requirements"))
+
+
+# --- home pages --------------------------------------------------------------------------------
+
+
+def _institution_home(user):
+    org = db.session.get(Organisation, user.organisation_id)
+    staff = queries.current_staff([org.id])
+    summary = queries.compliance_summary(staff, org.district_id)
+    return "registry/home_institution.html", {"org": org, "summary": summary,
+                                              "banned": queries.banned_among(staff)}
+
+
+def _caregiver_home(user):
+    person = db.session.get(Person, user.person_id)
+    employments = [e for e in person.employments if e.is_current]
+    checks = service.check_posts(employments)
+    ban = service.ban_gate([person.id_number]).get(person.id_number)
+    return "registry/home_caregiver.html", {"person": person, "employments": employments,
+                                            "checks": checks, "ban": ban}
+
+
+def _regulator_home(user):
+    district = db.session.get(District, user.district_id) if user.district_id else None
+    overview = queries.district_overview(user.district_id)
+    return "registry/home_regulator.html", {"district": district, "overview": overview,
+                                            "lookup": IdLookupForm()}
+
+
+def _admin_home(user):
+    overview = queries.district_overview(None)
+    counts = dict(db.session.execute(select(Organisation.kind, func.count(Organisation.id))
+                                     .group_by(Organisation.kind)).all())
+    bans = db.session.scalar(select(func.count(Ban.id)))
+    return "registry/home_admin.html", {"overview": overview, "counts": counts, "bans": bans}
+
+
+def _organisation_home(user):
+    org = db.session.get(Organisation, user.organisation_id) if user.organisation_id else None
+    return "registry/home_organisation.html", {"org": org}
+
+
+register_home(Role.INSTITUTION_ADMIN.value, _institution_home)
+register_home(Role.CAREGIVER.value, _caregiver_home)
+register_home(Role.REGULATOR.value, _regulator_home)
+register_home(Role.ADMIN.value, _admin_home)
+register_home(Role.BASE_STAFF.value, _organisation_home)
+register_home(Role.HR_REVIEWER.value, _organisation_home)
+
+navigation.register(_l("Staff"), "registry.staff_list", "people", is_institution_admin,
+                    lambda u: {"org_id": u.organisation_id}, order=10)
+navigation.register(_l("Roster import"), "registry.roster_import", "file-earmark-spreadsheet",
+                    is_institution_admin, lambda u: {"org_id": u.organisation_id}, order=20)
+navigation.register(_l("My record"), "registry.my_record", "person-vcard", can_see_own_record,
+                    order=10)
+navigation.register(_l("Registry lookup"), "registry.lookup", "search", can_lookup_registry,
+                    order=30)
+navigation.register(_l("Institutions"), "registry.institutions", "building",
+                    can_view_organisation_list, order=35)
+navigation.register(_l("Organisations"), "registry.organisations", "diagram-3",
+                    can_manage_organisations, order=70)
+navigation.register(_l("Post requirements"), "registry.post_requirements", "patch-check",
+                    can_manage_post_rules, order=75)

@@ -1,0 +1,184 @@
+"""Fixtures: one app on a database built by the migrations (SQLite, or DATABASE_URL for
+PostgreSQL), emptied after every test; a small world with one user per role."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from werkzeug.security import generate_password_hash
+
+_INSTANCE = tempfile.mkdtemp(prefix="lms-test-")
+os.environ["LMS_INSTANCE_PATH"] = _INSTANCE
+os.environ.setdefault("SECRET_KEY", "test-only-secret")  # noqa: S105 - tests only
+
+from lms import create_app  # noqa: E402
+from lms.auth.models import Role, User  # noqa: E402
+from lms.core.models import District  # noqa: E402
+from lms.extensions import db  # noqa: E402
+from lms.registry import service as registry  # noqa: E402
+from tests.factories import credit_code, id_number  # noqa: E402
+
+PASSWORD = "Passw0rd-test"  # noqa: S105
+_HASH = generate_password_hash(PASSWORD)
+
+
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{Path(_INSTANCE) / 'test.sqlite3'}"
+
+
+TEST_CONFIG = {
+    "TESTING": True,
+    "WTF_CSRF_ENABLED": False,
+    "SESSION_COOKIE_SECURE": False,
+    "RATELIMIT_ENABLED": False,
+    "SERVER_NAME": None,
+}
+
+
+class IsolatedClient(FlaskClient):
+    """Each request runs as in production: its own app context, session and `g`, even while
+    the test itself holds an app context for direct database work."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+def make_app(**overrides):
+    application = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url(),
+                              **overrides})
+    application.test_client_class = IsolatedClient
+    return application
+
+
+@pytest.fixture(scope="session")
+def app():
+    from flask_migrate import upgrade
+
+    application = make_app()
+    with application.app_context():
+        upgrade()  # the schema is built by the migrations, never by create_all
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+def _empty_database() -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(t.name for t in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture(autouse=True)
+def _context(request, app):
+    if "e2e" in request.keywords:
+        yield
+        return
+    with app.app_context():
+        registry.ensure_reference_data()
+        db.session.commit()
+        yield
+        db.session.rollback()
+        _empty_database()
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@dataclass
+class World:
+    xuanwu: District
+    gulou: District
+    inst: object
+    inst_other: object  # another institution, another district
+    base: object
+    hr: object
+    users: dict[str, User]
+    staff: object  # a person employed at `inst`
+    staff_other: object  # a person employed at `inst_other`
+
+
+def build_world() -> World:
+    xuanwu = District(code="320102", name="玄武区", city="南京市")
+    gulou = District(code="320106", name="鼓楼区", city="南京市")
+    db.session.add_all([xuanwu, gulou])
+    db.session.flush()
+    inst = registry.create_organisation("test", kind="institution", name="小橡树托育中心",
+                                        district=xuanwu, credit_code=credit_code(1), filing_no="TY-1")
+    inst_other = registry.create_organisation("test", kind="institution", name="童心托育园",
+                                              district=gulou, credit_code=credit_code(2),
+                                              filing_no="TY-2")
+    base = registry.create_organisation("test", kind="training_base", name="实训基地",
+                                        district=xuanwu, credit_code=credit_code(3))
+    hr = registry.create_organisation("test", kind="hr_bureau", name="人社局", district=xuanwu,
+                                      credit_code=credit_code(4))
+    users = {}
+
+    def staff_user(name, role, **kw):
+        user = User(username=name, display_name=name, role=role, password_hash=_HASH,
+                    must_change_password=False, **kw)
+        db.session.add(user)
+        users[name] = user
+        return user
+
+    staff_user("admin", Role.ADMIN.value)
+    staff_user("inst_admin", Role.INSTITUTION_ADMIN.value, organisation_id=inst.id)
+    staff_user("inst_admin_other", Role.INSTITUTION_ADMIN.value, organisation_id=inst_other.id)
+    staff_user("base_staff", Role.BASE_STAFF.value, organisation_id=base.id)
+    staff_user("hr_reviewer", Role.HR_REVIEWER.value, organisation_id=hr.id)
+    staff_user("regulator", Role.REGULATOR.value, district_id=xuanwu.id)
+    staff_user("regulator_other", Role.REGULATOR.value, district_id=gulou.id)
+    staff_user("regulator_city", Role.REGULATOR.value)
+    added = registry.add_staff("test", inst, id_number=id_number("320102", "19900307", 2),
+                               name="张晓雯", mobile="13912345678", post="nursery_carer",
+                               start_date=date(2024, 3, 1))
+    other = registry.add_staff("test", inst_other, id_number=id_number("320106", "19880715", 2),
+                               name="欧阳·娜娜", mobile="13812345678", post="infant_carer",
+                               start_date=date(2023, 9, 1))
+    caregiver = db.session.scalars(
+        db.select(User).where(User.person_id == added.employment.person_id)).one()
+    caregiver.password_hash = _HASH
+    caregiver.must_change_password = False
+    users["caregiver"] = caregiver
+    caregiver_other = db.session.scalars(
+        db.select(User).where(User.person_id == other.employment.person_id)).one()
+    caregiver_other.password_hash = _HASH
+    caregiver_other.must_change_password = False
+    users["caregiver_other"] = caregiver_other
+    db.session.commit()
+    return World(xuanwu, gulou, inst, inst_other, base, hr, users,
+                 added.employment.person, other.employment.person)
+
+
+@pytest.fixture()
+def world() -> World:
+    return build_world()
+
+
+def login(client, identifier: str, password: str = PASSWORD, follow: bool = False):
+    return client.post("/login", data={"identifier": identifier, "password": password},
+                       follow_redirects=follow)
+
+
+@pytest.fixture()
+def login_as(client):
+    def do(identifier: str, password: str = PASSWORD):
+        response = login(client, identifier, password)
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return client
+
+    return do
