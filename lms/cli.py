@@ -37,5 +37,8 @@ def demo_command():
     if summary.get("created"):
         click.echo("demo city created: " + ", ".join(
             f"{k}={v}" for k, v in summary.items() if isinstance(v, int) and not isinstance(v, bool)))
+        click.echo(f"demo sign-ins (password {summary['password']}): "
+                   + ", ".join(summary["logins"]) + f"; caregiver by mobile {summary['caregiver_mobile']}")
+        click.echo(f"banned identity number (try registering it): {summary['banned_id_number']}")
     else:
         click.echo("demo city already present; nothing changed")

@@ -27,7 +27,8 @@ from lms.registry import service as registry  # noqa: E402
 from tests.factories import credit_code, id_number  # noqa: E402
 
 PASSWORD = "Passw0rd-test"  # noqa: S105
-_HASH = generate_password_hash(PASSWORD)
+# a cheap hash keeps the many test sign-ins fast; production hashes use the default scrypt
+_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 
 
 def database_url() -> str:
@@ -38,8 +39,11 @@ TEST_CONFIG = {
     "TESTING": True,
     "WTF_CSRF_ENABLED": False,
     "SESSION_COOKIE_SECURE": False,
-    "RATELIMIT_ENABLED": False,
+    "RATELIMIT_ENABLED": True,  # one Limiter serves every app in the process: keep it on
+    "LOGIN_RATE_LIMIT": "100000 per minute",
     "SERVER_NAME": None,
+    # assertions read English; tests/core/test_i18n.py checks the Chinese default and catalogs
+    "BABEL_DEFAULT_LOCALE": "en",
 }
 
 

@@ -36,6 +36,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import methodcaller
 
 import python_calamine
 import xlsxwriter
@@ -208,16 +209,14 @@ def _check_directory(
 
 _WELL_FORMED = re.compile(rb"""(?:[^<]*+<(?:[^"'<>]++|"[^"<]*+"|'[^'<]*+')*+>)*+[^<]*+""")
 _XML_NOISE = re.compile(rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>", re.DOTALL)
-# XML name characters that may precede an attribute name without separating it from it (so
-# that "foo:r=" or "xr=" is not taken for an attribute named "r")
-_NAME_CHAR = rb"[\w.:\-\x80-\xff]"
-# optional namespace prefix; quick-xml compares element names without it. _PREFIX allows
-# several colons (matching more names can only make the scan stricter); _PREFIX_ONE allows
-# exactly one, for the one token whose over-matching would make the scan laxer (row end).
+# optional namespace prefix: quick-xml compares element names without what comes before the
+# first ":" (names with several are refused where it matters)
 _PREFIX = rb"""(?:[^\s<>/="']*:)?"""
-_PREFIX_ONE = rb"""(?:[^\s<>/="':]*:)?"""
 
-_START_TAG = re.compile(rb"<(" + _PREFIX + rb"""[^\s<>/="':]+)((?:\s*[^\s=/>"'<]+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*)\s*/?>""")
+_START_TAG = re.compile(
+    rb"<(" + _PREFIX + rb"""[^\s<>/="':]+)"""
+    rb"""((?:\s*[^\s=/>"'<]+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*)\s*/?>"""
+)
 _ATTR = re.compile(rb"""([^\s=/>"'<]+)\s*=\s*(?:"([^"<]*)"|'([^'<]*)')""")
 
 
@@ -249,7 +248,7 @@ def _start_tags(text: bytes, local_name: bytes):
 
 
 def _local(name: bytes) -> bytes:
-    return name.rsplit(b":", 1)[-1]
+    return name.split(b":", 1)[-1]
 
 
 def _read_small(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
@@ -303,34 +302,75 @@ def _first_sheet_members(
 
 # --- worksheet scan ---------------------------------------------------------------------------
 #
-# Markers, one byte each, in document order: "c" for a cell start tag, "r" for a row start
-# tag, "/" for a row end tag. A "/" needs "</" with nothing in between (so "<x:/row>" is not
-# taken for one).
-_MARK = re.compile(
-    rb"<(?=/|" + _PREFIX + rb"[cr])" + _PREFIX
-    + rb"(/(?=" + _PREFIX_ONE + rb"row[ \t\r\n]*>)|c(?=[\s/>])|r(?=ow[\s/>]))"
+# Explicit positions are the values of attributes named "r" (cells, rows) or "ref" (the
+# dimension, merged cells, shared formulas...). Regexes pick out only values that could be
+# over the limits (a range, or a single reference with many digits or letters), so legit
+# sheets yield next to nothing; each such value over the limits is then looked up in the text
+# and refused when it occurs as the value of an "r" or "ref" attribute.
+#
+# Implicit positions: a cell without "r" goes right of the previous one and every row end
+# moves one row down, so the number of <row> tags and the number of cells between two
+# </row> are bounded too. Such a cell can land at most at twice the limits; read_rows
+# re-checks the grid calamine returns.
+#
+# Most sheets are written in one plain style (no namespace prefixes on c/row, name="value"
+# attributes, no comments, no markup inside attribute values) where plain byte counting is
+# exact enough and runs at C speed. A piece of XML not in that style goes through the
+# general path: structure check, comments and prefixes removed, then the same counting.
+
+_NOT_MARKUP = bytes(sorted(set(range(256)) - set(b"<>\"'")))
+# letters -> "A", digits -> "9", so that a substring search can rule out big references
+_SHAPES = bytes(
+    65 if (65 <= b <= 90 or 97 <= b <= 122) else 57 if 48 <= b <= 57 else b
+    for b in range(256)
 )
-# ref="A1:H20" anywhere (the dimension, merged cells, shared formulas...)
-_REF_ATTR = re.compile(rb"(?<!" + _NAME_CHAR + rb""")ref\s*=\s*(["'])(?=([^"'<]*)\1)""")
+_PREFIXED_NAME = re.compile(rb":(?:c|row)[\s/>]")
+_ODD_CELL_START = re.compile(rb"<c[>/\t\r\n]")
+# ref values (also matches sqref= and the like: what is over the limits gets confirmed)
+_FAST_REF = re.compile(rb'ref="([^"<]*)"')
+_GENERAL_REF = re.compile(rb"""ref\s*=\s*(["'])(?=([^"'<]*)\1)""")
+_ROW_END = re.compile(rb"</row[ \t\r\n]*>")
+_ANY_PREFIX = re.compile(rb"""</?[^\s<>/="':!?]*:""")
+_STRIP_PREFIX = re.compile(rb"""<[^\s<>/="':!?]*:""")
+_STRIP_END_PREFIX = re.compile(rb"""</[^\s<>/="':]*:""")
+_CELL_START_VARIANTS = ((b"<c\t", b"<c "), (b"<c\n", b"<c "), (b"<c\r", b"<c "),
+                        (b"<c>", b"<c >"), (b"<c/", b"<c /"))
+# every r="..." / ref="..." attribute, however spelt (slow; only run when needed)
+_POSITION_ATTR = re.compile(
+    rb"(?<![\w.:\-\x80-\xff])(?:r|ref)\s*=\s*([\"'])(?=([^\"'<]*)\1)"
+)
 _REF_PART = re.compile(rb"([A-Za-z]*)([0-9]*)")
 
 
-@lru_cache(maxsize=32)
-def _ref_patterns(max_rows: int, max_columns: int) -> tuple[re.Pattern, re.Pattern]:
-    """Regexes finding the r="..." values that *might* exceed the limits.
+@dataclass(frozen=True)
+class _ValuePatterns:
+    fast: re.Pattern  # r="big", plain style
+    general: re.Pattern  # ="big", any spelling
+    plain_needles: tuple[bytes, ...]  # fast can only match if one is in text.translate(_SHAPES)
+    needles: tuple[bytes, ...]  # same for general
 
-    calamine reads an ``r`` value as letters then digits (either case, leading zeros
-    allowed); anything else makes it fail, so only that shape matters. The regexes only
-    return values with at least as many significant digits as ``max_rows`` or at least as
-    many letters as the last allowed column's name, so legit sheets yield next to nothing
-    and the Python-level work stays tiny; what they return is then compared exactly.
+
+@lru_cache(maxsize=32)
+def _value_patterns(max_rows: int, max_columns: int) -> _ValuePatterns:
+    """Regexes for attribute values that might exceed the limits.
+
+    calamine reads a reference as letters then digits (either case, leading zeros allowed)
+    and fails on anything else. "Might exceed" = at least as many significant digits as
+    ``max_rows`` or at least as many letters as the last allowed column's name; values are
+    compared exactly afterwards.
     """
-    row_digits = len(str(max_rows))
-    col_letters = len(_column_name(max_columns))
-    head = rb"(?<!" + _NAME_CHAR + rb""")r\s*=\s*(["'])"""
-    big_row = re.compile(head + rb"(?=[A-Za-z]*0*([1-9][0-9]{%d,})\1)" % (row_digits - 1))
-    big_col = re.compile(head + rb"(?=([A-Za-z]{%d,})[0-9]*\1)" % col_letters)
-    return big_row, big_col
+    digits = len(str(max_rows))
+    letters = len(_column_name(max_columns))
+    big = rb"[A-Za-z]*0*[1-9][0-9]{%d,}|[A-Za-z]{%d,}[0-9]*" % (digits - 1, letters)
+    return _ValuePatterns(
+        fast=re.compile(rb'r="(' + big + rb')"'),
+        general=re.compile(rb"""=\s*(["'])(?=(""" + big + rb""")\1)"""),
+        plain_needles=(b"9" * digits + b'"', b'="' + b"A" * letters),
+        needles=(
+            b"9" * digits + b'"', b"9" * digits + b"'", b'"' + b"A" * letters,
+            b"'" + b"A" * letters,
+        ),
+    )
 
 
 def _column_name(n: int) -> str:
@@ -348,56 +388,117 @@ def _column_number(letters: bytes) -> int:
     return n
 
 
+def _is_plain(text: bytes) -> bool:
+    """Whether ``text`` is in the plain style where byte counting is exact enough: no
+    comment/CDATA/PI/DOCTYPE, every attribute spelt name="value", no prefixed c/row tags and
+    no <c> spelt other than "<c "."""
+    if (b"!" in text and b"<!" in text) or (b"?" in text and b"<?" in text):
+        return False
+    if text.count(b"=") != text.count(b'="'):
+        return False  # = 'value', = "value" (or just an "=" in a formula: no matter)
+    if b" =" in text:
+        return False
+    for space in (b"\t", b"\n", b"\r"):
+        if space in text and space + b"=" in text:
+            return False
+    return not (_PREFIXED_NAME.search(text) or _ODD_CELL_START.search(text))
+
+
+def _no_markup_in_values(text: bytes) -> bool:
+    """No "<" or ">" inside quoted attribute values (so a "</row>" is a real row end):
+    reduced to its markup and quote characters, with quote pairs removed, every tag must
+    read "<>"."""
+    skeleton = text.translate(None, _NOT_MARKUP).replace(b'""', b"").replace(b"''", b"")
+    return skeleton.count(b"<") == skeleton.count(b"<>")
+
+
+def _normalise(text: bytes) -> bytes:
+    """General path: check the structure, then rewrite ``text`` into the plain style as far
+    as counting needs it (no comments/PIs, no prefixes, one spelling of <c and </row>)."""
+    if not (_no_markup_in_values(text) or _WELL_FORMED.fullmatch(text)):
+        raise ExcelError(_msg_damaged())
+    if b"<!" in text or b"<?" in text:
+        text = _XML_NOISE.sub(b"", text)
+        if b"<!" in text or b"<?" in text:
+            raise ExcelError(_msg_damaged())  # DOCTYPE
+    if _ANY_PREFIX.search(text):  # quick-xml drops everything up to the first ":" of a name
+        text = _STRIP_END_PREFIX.sub(b"</", _STRIP_PREFIX.sub(b"<", text))
+    for old, new in _CELL_START_VARIANTS:
+        text = text.replace(old, new)
+    return _ROW_END.sub(b"</row>", text)
+
+
 class _SheetScan:
-    """Bounds gathered over the pieces of one worksheet.
-
-    What calamine's grid size depends on, and how it is bounded here:
-
-    * explicit positions: every ``r="..."`` and every part of every ``ref="..."``, wherever
-      it appears, must be within the limits;
-    * implicit positions: a cell without ``r`` goes right of the previous cell, and the row
-      advances at each ``</row>``. The number of ``<row>`` tags and the number of cells
-      between two ``</row>`` are bounded by the limits, so such a cell can land at most at
-      twice the limits; :func:`read_rows` re-checks the grid calamine actually returns.
-    """
+    """Bounds gathered over the pieces of one worksheet (see the comment above)."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self.big_row, self.big_col = _ref_patterns(limits.max_rows, limits.max_columns)
-        self.rows = 0  # <row> start tags
-        self.run = 0  # cells since the last </row>
+        self.patterns = _value_patterns(limits.max_rows, limits.max_columns)
+        self.rows = 0  # <row> tags
+        self.run = 0  # cells since the last </row> (or since the last explicit position)
 
     def feed(self, text: bytes) -> None:
-        limits = self.limits
-        text = _clean_xml(text)
-        for m in self.big_row.finditer(text):
-            if int(m.group(2)) > limits.max_rows:
-                raise ExcelError(_msg_rows(limits.max_rows))
-        for letters in {m.group(2) for m in self.big_col.finditer(text)}:
-            if _column_number(letters) > limits.max_columns:
-                raise ExcelError(_msg_columns(limits.max_columns))
-        for ref in {m.group(2) for m in _REF_ATTR.finditer(text)}:
-            self._check_ref(ref)
-        marks = b"".join(_MARK.findall(text))
-        self.rows += marks.count(b"r")
-        if self.rows > limits.max_rows:
-            raise ExcelError(_msg_rows(limits.max_rows))
-        runs = marks.replace(b"r", b"").split(b"/")
-        longest = max(self.run + len(runs[0]), max(map(len, runs[1:]), default=0))
-        self.run = len(runs[-1]) if len(runs) > 1 else self.run + len(runs[0])
-        if longest > limits.max_columns:
-            raise ExcelError(_msg_columns(limits.max_columns))
+        plain = _is_plain(text)
+        if not plain:
+            text = _normalise(text)
+        self._check_positions(text, plain)
+        self._count(text, plain)
 
-    def _check_ref(self, ref: bytes) -> None:
-        for part in ref.split(b":"):
+    def _check_positions(self, text: bytes, plain: bool) -> None:
+        patterns = self.patterns
+        values = set()
+        shapes = text.translate(_SHAPES)
+        if plain:
+            if any(needle in shapes for needle in patterns.plain_needles):
+                values.update(patterns.fast.findall(text))
+            if b'ref="' in text:
+                values.update(_FAST_REF.findall(text))
+        else:
+            if any(needle in shapes for needle in patterns.needles):
+                values.update(value for _, value in patterns.general.findall(text))
+            if b"ref" in text:
+                values.update(value for _, value in _GENERAL_REF.findall(text))
+        over = {}
+        for value in values:
+            error = self._over_limit(value)
+            if error is not None:
+                over[value] = error
+        if over:  # rare: find out which of these really are r="..." or ref="..."
+            positions = {value for _, value in _POSITION_ATTR.findall(text)}
+            for value, error in over.items():
+                if value in positions:
+                    raise ExcelError(error)
+
+    def _over_limit(self, value: bytes):
+        limits = self.limits
+        for part in value.split(b":"):
             m = _REF_PART.fullmatch(part.strip())
             if not m:
-                continue  # not a cell reference calamine could use
+                continue  # not a reference calamine could use
             letters, digits = m.groups()
-            if digits and int(digits) > self.limits.max_rows:
-                raise ExcelError(_msg_rows(self.limits.max_rows))
-            if letters and _column_number(letters) > self.limits.max_columns:
-                raise ExcelError(_msg_columns(self.limits.max_columns))
+            if digits and int(digits) > limits.max_rows:
+                return _msg_rows(limits.max_rows)
+            if letters and _column_number(letters) > limits.max_columns:
+                return _msg_columns(limits.max_columns)
+        return None
+
+    def _count(self, text: bytes, plain: bool) -> None:
+        limits = self.limits
+        self.rows += text.count(b"<row")
+        if self.rows > limits.max_rows:
+            raise ExcelError(_msg_rows(limits.max_rows))
+        if plain:
+            cells = text.count(b"<c ")
+            if cells and cells == text.count(b'<c r="'):
+                self.run = 0  # every cell carries its position, already checked
+                return
+            if not _no_markup_in_values(text):
+                text = _normalise(text)
+        runs = list(map(methodcaller("count", b"<c "), text.split(b"</row>")))
+        runs[0] += self.run
+        self.run = runs[-1]
+        if max(runs) > limits.max_columns:
+            raise ExcelError(_msg_columns(limits.max_columns))
 
 
 def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
@@ -413,13 +514,13 @@ def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> N
     try:
         with zf.open(probe) as fh:
             while chunk := fh.read(_CHUNK):
-                if inflated == 0 and b"\x00" in chunk[:4096]:
-                    raise ExcelError(_msg_damaged())  # UTF-16 or binary, not sheet XML
+                if inflated == 0:
+                    chunk = _skip_declaration(chunk)
                 inflated += len(chunk)
                 if inflated > limits.max_member_bytes:
                     raise ExcelError(_msg_bomb())
                 buf = tail + chunk if tail else chunk
-                cut = buf.rfind(b"<")  # no token spans a "<" (see _WELL_FORMED)
+                cut = buf.rfind(b"<")  # no token spans a "<"
                 if cut > 0:
                     scan.feed(buf[:cut])
                     buf = buf[cut:]
@@ -433,6 +534,19 @@ def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> N
     if inflated != info.file_size:
         raise ExcelError(_msg_damaged())
     scan.feed(tail)
+
+
+def _skip_declaration(chunk: bytes) -> bytes:
+    """Drop a UTF-8 BOM and the XML declaration; refuse what is not UTF-8 XML."""
+    if b"\x00" in chunk[:4096]:
+        raise ExcelError(_msg_damaged())  # UTF-16 or binary
+    text = chunk.removeprefix(b"\xef\xbb\xbf")
+    if text.startswith(b"<?xml"):
+        end = text.find(b"?>")
+        if end < 0:
+            raise ExcelError(_msg_damaged())
+        text = text[end + 2 :]
+    return b" " * (len(chunk) - len(text)) + text  # keep the byte count honest
 
 
 # --- reading ----------------------------------------------------------------------------------

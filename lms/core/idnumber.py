@@ -80,7 +80,8 @@ def normalise_id_number(value) -> str:
     if number[:2] not in PROVINCES:
         raise IdNumberError(_l("The first two digits (%(code)s) are not a province code.",
                                code=number[:2]))
-    if number[2:6] == "0000":
+    # Residence permits for Hong Kong, Macao and Taiwan residents use 810000/820000/830000.
+    if number[2:6] == "0000" and number[:2] not in {"81", "82", "83"}:
         raise IdNumberError(_l("Digits 3 to 6 (%(code)s) are not a city and county code.",
                                code=number[2:6]))
     try:

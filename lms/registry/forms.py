@@ -36,7 +36,7 @@ class PhotoForm(FlaskForm):
 
 class OrganisationForm(FlaskForm):
     kind = SelectField(_l("Kind"), validators=[DataRequired()])
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    name = StringField(_l("Organisation name"), validators=[DataRequired(), Length(max=120)])
     district_id = SelectField(_l("District"), coerce=int, validators=[DataRequired()])
     credit_code = StringField(_l("Unified social credit code"), validators=[Optional(), Length(max=30)])
     filing_no = StringField(_l("Filing number (institutions)"), validators=[Optional(), Length(max=40)])

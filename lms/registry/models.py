@@ -77,6 +77,12 @@ class Post(TitledEnum):
             "专业医务人员": cls.MEDICAL, "医务人员": cls.MEDICAL, "保育员": cls.NURSERY_CARER,
             "保育师": cls.NURSERY_CARER, "财务人员": cls.FINANCE, "保安人员": cls.SECURITY,
             "保安员": cls.SECURITY, "食品安全管理人员": cls.FOOD_SAFETY,
+            # the same names in Traditional characters
+            "專職負責人": cls.DIRECTOR, "負責人": cls.DIRECTOR, "幼教人員": cls.EARLY_EDUCATOR,
+            "育嬰員": cls.INFANT_CARER, "衛生保健員": cls.HEALTH_CARE, "保健員": cls.HEALTH_CARE,
+            "專業醫務人員": cls.MEDICAL, "醫務人員": cls.MEDICAL, "保育員": cls.NURSERY_CARER,
+            "保育師": cls.NURSERY_CARER, "財務人員": cls.FINANCE, "保安人員": cls.SECURITY,
+            "保安員": cls.SECURITY, "食品安全管理人員": cls.FOOD_SAFETY,
         }
 
     @property

@@ -220,8 +220,8 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
         if number and post:
             key = (number, post.value)
             if key in seen_ids:
-                errors.append(RowError(row, "id_number", _("The same person and post appear "
-                                                           "again in row %(row)d.",
+                errors.append(RowError(row, "id_number", _("The same person and post already "
+                                                           "appear in row %(row)d.",
                                                            row=seen_ids[key])))
                 row_ok = False
             else:

@@ -175,7 +175,7 @@ def test_csrf_is_required_on_every_form(world):
 
 
 def test_login_is_rate_limited_per_address(world):
-    app = make_app(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
+    app = make_app(LOGIN_RATE_LIMIT="3 per minute")
     client = app.test_client()
     codes = [login(client, f"nobody{i}", "x").status_code for i in range(4)]
     assert codes == [200, 200, 200, 429]

@@ -70,7 +70,13 @@ def test_future_birth_date_is_rejected(app):
 
 @pytest.mark.parametrize("prefix", ["81", "82", "83", "71", "65", "54"])
 def test_all_real_province_codes_are_accepted(prefix):
-    number = id_number(prefix + "0000"[:2] + "01", "19900101", 3)
+    number = id_number(prefix + "0101", "19900101", 3)
+    assert normalise_id_number(number) == number
+
+
+@pytest.mark.parametrize("region", ["810000", "820000", "830000"])
+def test_residence_permit_numbers_are_accepted(region):
+    number = id_number(region, "19900101", 3)
     assert normalise_id_number(number) == number
 
 

@@ -1,0 +1,175 @@
+"""Every route, as every role: who may use it. A route missing from MATRIX fails the test,
+so a new view cannot ship without deciding who sees it."""
+
+from datetime import date
+import io
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from lms.extensions import db
+from lms.registry import service
+from lms.registry.models import PostRequirement
+from tests.conftest import PASSWORD, build_world, login
+
+ROLES = ["anon", "caregiver", "caregiver_other", "inst_admin", "inst_admin_other", "base_staff",
+         "hr_reviewer", "regulator", "regulator_other", "regulator_city", "admin"]
+EVERYONE = set(ROLES)
+SIGNED_IN = EVERYONE - {"anon"}
+INST_VIEWERS = {"inst_admin", "regulator", "regulator_city", "admin"}  # world.inst is in 玄武区
+INST_MANAGERS = {"inst_admin", "admin"}
+REGULATORS = {"regulator", "regulator_other", "regulator_city"}
+
+#: endpoint -> roles that may use it on the world's objects (world.inst, world.staff)
+MATRIX = {
+    "core.home": EVERYONE,
+    "core.healthz": EVERYONE,
+    "core.set_language": EVERYONE,
+    "core.settings_page": {"admin"},
+    "core.audit_log": {"admin"},
+    "auth.login": EVERYONE,
+    "auth.logout": SIGNED_IN,
+    "auth.change_password": SIGNED_IN,
+    "auth.users": {"admin"},
+    "auth.new_user": {"admin"},
+    "auth.reset_password": {"admin"},
+    "auth.set_enabled": {"admin"},
+    "registry.staff_list": INST_VIEWERS,
+    "registry.staff_find": INST_VIEWERS,
+    "registry.staff_new": INST_MANAGERS,
+    "registry.staff_detail": INST_VIEWERS,
+    "registry.staff_reveal": INST_VIEWERS,
+    "registry.staff_photo": INST_VIEWERS,
+    "registry.staff_photo_upload": INST_MANAGERS,
+    "registry.employment_end": INST_MANAGERS,
+    "registry.qualification_new": INST_MANAGERS,
+    "registry.roster_import": INST_MANAGERS,
+    "registry.roster_template": INST_MANAGERS,
+    "registry.roster_passwords": INST_MANAGERS,
+    "registry.my_record": {"caregiver", "caregiver_other"},
+    "registry.my_photo": {"caregiver", "caregiver_other"},
+    "registry.lookup": REGULATORS | {"admin"},
+    "registry.person_detail": {"regulator", "regulator_city", "admin"},
+    "registry.person_reveal": {"regulator", "regulator_city", "admin"},
+    "registry.person_photo": {"regulator", "regulator_city", "admin"},
+    "registry.institutions": REGULATORS | {"admin"},
+    "registry.organisations": {"admin"},
+    "registry.post_requirements": {"admin"},
+    "registry.post_requirement_delete": {"admin"},
+}
+
+
+def _photo() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (200, 260), (120, 160, 200)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def _values(world, rule_id):
+    return {
+        "org_id": world.inst.id, "person_id": world.staff.id,
+        "employment_id": world.staff.employments[0].id,
+        "user_id": world.users["caregiver"].id, "rule_id": rule_id, "batch": "no-such-batch",
+        "code": "en",
+    }
+
+
+def _routes(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        method = "GET" if "GET" in rule.methods else "POST"
+        yield rule, method
+
+
+def test_every_route_is_in_the_matrix(app):
+    endpoints = {rule.endpoint for rule, _ in _routes(app)}
+    assert endpoints == set(MATRIX), (
+        f"new routes: {sorted(endpoints - set(MATRIX))}; gone: {sorted(set(MATRIX) - endpoints)}")
+
+
+def _request(client, method, url):
+    return client.get(url) if method == "GET" else client.post(url, data={})
+
+
+@pytest.mark.parametrize("endpoint", sorted(MATRIX))
+def test_access(app, endpoint):
+    world = build_world()
+    service.set_photo("test", world.staff, _photo())
+    service.set_photo("test", world.staff_other, _photo())
+    rule_id = db.session.scalar(select(PostRequirement.id).limit(1))
+    db.session.commit()
+    rule = next(r for r, _ in _routes(app) if r.endpoint == endpoint)
+    method = next(m for r, m in _routes(app) if r.endpoint == endpoint)
+    url = rule.build({k: v for k, v in _values(world, rule_id).items() if k in rule.arguments},
+                     append_unknown=False)[1]
+    # admin last: its POSTs (disable, reset) would change the other roles' accounts
+    for role in ROLES:
+        client = app.test_client()
+        if role != "anon":
+            identifier = world.users[role].username or _caregiver_login(world, role)
+            assert login(client, identifier, PASSWORD).status_code == 302, role
+        response = _request(client, method, url)
+        allowed = endpoint in MATRIX and role in MATRIX[endpoint]
+        location = response.headers.get("Location", "")
+        if allowed:
+            assert response.status_code in (200, 302), (endpoint, role, response.status_code)
+            assert not location.startswith("/login?next="), (endpoint, role, location)
+        elif role == "anon":
+            assert response.status_code == 302 and location.startswith("/login?next="), (endpoint, role)
+        else:
+            assert response.status_code == 403, (endpoint, role, response.status_code)
+
+
+def _caregiver_login(world, role):
+    person = world.staff if role == "caregiver" else world.staff_other
+    return person.mobile
+
+
+# --- changing an id in the URL ----------------------------------------------------------------
+
+
+def test_an_institution_cannot_read_another_institutions_staff(client, world, login_as):
+    login_as("inst_admin")
+    inst, other = world.inst, world.inst_other
+    assert client.get(f"/institutions/{other.id}/staff").status_code == 403
+    assert client.get(f"/institutions/{other.id}/staff/{world.staff_other.id}").status_code == 403
+    # its own institution id with a foreign person id: still no
+    assert client.get(f"/institutions/{inst.id}/staff/{world.staff_other.id}").status_code == 403
+    assert client.post(f"/institutions/{inst.id}/staff/{world.staff_other.id}/reveal").status_code == 403
+    foreign = world.staff_other.employments[0]
+    response = client.post(f"/institutions/{inst.id}/employments/{foreign.id}/end",
+                           data={"end_date": date.today().isoformat(), "reason": "x"})
+    assert response.status_code == 403
+    db.session.refresh(foreign)
+    assert foreign.end_date is None
+    assert client.get(f"/institutions/{inst.id}/staff/999999").status_code == 404
+
+
+def test_a_district_regulator_sees_only_their_district(client, world, login_as):
+    login_as("regulator_other")  # 鼓楼区
+    assert client.get(f"/institutions/{world.inst.id}/staff").status_code == 403
+    assert client.get(f"/registry/persons/{world.staff.id}").status_code == 403
+    assert client.get(f"/institutions/{world.inst_other.id}/staff").status_code == 200
+    assert client.get(f"/registry/persons/{world.staff_other.id}").status_code == 200
+    page = client.get("/registry/institutions").get_data(as_text=True)
+    assert world.inst_other.name in page and world.inst.name not in page
+
+
+def test_a_caregiver_sees_only_their_own_record(client, world, login_as):
+    login_as(world.staff.mobile)
+    page = client.get("/me").get_data(as_text=True)
+    assert world.staff.name in page and world.staff_other.name not in page
+    assert client.get(f"/registry/persons/{world.staff_other.id}").status_code == 403
+
+
+def test_identity_numbers_never_appear_in_urls(app, world, login_as, client):
+    """Lookups by identity number are POSTed; no route takes one as a parameter."""
+    for rule in app.url_map.iter_rules():
+        assert not {"id_number", "id", "number"} & set(rule.arguments), rule
+    login_as("regulator")
+    response = client.post("/registry/lookup", data={"id_number": world.staff.id_number.lower()})
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/registry/persons/{world.staff.id}"
+    assert world.staff.id_number not in response.headers["Location"]
