@@ -1,8 +1,8 @@
 """Every route, as every role: who may use it. A route missing from MATRIX fails the test,
 so a new view cannot ship without deciding who sees it."""
 
-from datetime import date
 import io
+from datetime import date
 
 import pytest
 from PIL import Image

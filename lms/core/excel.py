@@ -346,8 +346,9 @@ _REF_PART = re.compile(rb"([A-Za-z]*)([0-9]*)")
 class _ValuePatterns:
     fast: re.Pattern  # r="big", plain style
     general: re.Pattern  # ="big", any spelling
-    plain_needles: tuple[bytes, ...]  # fast can only match if one is in text.translate(_SHAPES)
-    needles: tuple[bytes, ...]  # same for general
+    # neither can match unless one of these is in text.translate(_SHAPES)
+    needles: tuple[bytes, ...]
+    plain_needles: tuple[bytes, ...]  # the same, for plain style (no single quotes)
 
 
 @lru_cache(maxsize=32)
@@ -361,15 +362,12 @@ def _value_patterns(max_rows: int, max_columns: int) -> _ValuePatterns:
     """
     digits = len(str(max_rows))
     letters = len(_column_name(max_columns))
-    big = rb"[A-Za-z]*0*[1-9][0-9]{%d,}|[A-Za-z]{%d,}[0-9]*" % (digits - 1, letters)
+    big = rb"[A-Za-z]*0*[1-9][0-9]{%d,}|[A-Za-z]{%d,}[0-9]+" % (digits - 1, letters)
     return _ValuePatterns(
         fast=re.compile(rb'r="(' + big + rb')"'),
         general=re.compile(rb"""=\s*(["'])(?=(""" + big + rb""")\1)"""),
-        plain_needles=(b"9" * digits + b'"', b'="' + b"A" * letters),
-        needles=(
-            b"9" * digits + b'"', b"9" * digits + b"'", b'"' + b"A" * letters,
-            b"'" + b"A" * letters,
-        ),
+        needles=(b"9" * digits + b'"', b"9" * digits + b"'", b"A" * letters + b"9"),
+        plain_needles=(b"9" * digits + b'"', b"A" * letters + b"9"),
     )
 
 

@@ -40,6 +40,8 @@ _SCIENTIFIC = re.compile(r"^\d(\.\d+)?E\+?\d+$")
 class IdNumberError(DomainError):
     """An identity number that is not valid; the message says which part is wrong."""
 
+    default_field = "id_number"
+
 
 def _strip_invisible(text: str) -> str:
     # Spaces of every kind, zero-width and format characters (BOM, ZWSP, LRM, ...) and
@@ -144,7 +146,7 @@ _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
 
 class MobileError(DomainError):
-    pass
+    default_field = "mobile"
 
 
 def normalise_mobile(value, *, required: bool = False) -> str | None:
@@ -179,7 +181,7 @@ def mask_mobile(number: str | None) -> str:
 
 
 class CreditCodeError(DomainError):
-    pass
+    default_field = "credit_code"
 
 
 def normalise_credit_code(value, *, required: bool = False) -> str | None:
@@ -206,7 +208,7 @@ _NAME_PUNCTUATION = set("·-.' \u0f0b\u0f0c")  # Tibetan tsheg separates syllabl
 
 
 class PersonNameError(DomainError):
-    pass
+    default_field = "name"
 
 
 def normalise_name(value) -> str:
