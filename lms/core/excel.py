@@ -1,28 +1,33 @@
 """Reading and writing .xlsx files safely.
 
 Uploaded spreadsheets are hostile until proven otherwise. python-calamine is fast, but it
-allocates one grid cell per position between the smallest and the largest cell reference it
-meets, and a failed allocation aborts the whole process (it is not an exception). So every
-upload goes through :func:`inspect_xlsx` first, which looks only at the ZIP central directory
-and then streams the first worksheet's XML through a few byte regexes, bounding everything
-calamine would use to size its grid. Only then does :func:`read_rows` hand the bytes to
-calamine.
+allocates its whole grid (one cell per position between the smallest and the largest cell
+reference it meets) and reserves room for as many shared strings as the file announces, and
+a failed allocation aborts the whole process: it is not an exception. So every upload goes
+through :func:`inspect_xlsx` first, which reads the ZIP central directory, then streams the
+first worksheet's XML (and the shared strings) in 1 MB pieces through byte counts and a few
+regexes, bounding everything calamine would size its allocations on. Only then does
+:func:`read_rows` hand the bytes to calamine.
 
-What calamine 0.37 (python-calamine 0.9) does, checked by hand, and what the scanner mirrors:
+What calamine 0.37 (python-calamine 0.9.1) does, checked with hand-made files, and what the
+scanner mirrors:
 
+* the workbook is ``workbook.xml`` in the folder of the officeDocument target of
+  ``_rels/.rels`` (normally ``xl``), with ``_rels/workbook.xml.rels`` and
+  ``sharedStrings.xml`` beside it; the first sheet is the first ``<sheet>`` element; its
+  relationship id is compared as raw bytes; a target starting with ``/`` is taken from the
+  package root, any other from that folder; ZIP member names are matched ignoring case.
 * cell positions come from the raw ``r`` attribute of ``<c>`` (letters then digits, either
-  case, no entity decoding); a ``<c>`` without ``r`` sits right of the previous cell; a
-  ``</row>`` moves to the next row and back to column A; ``<row r="...">`` sets the row.
-  Element names are compared without their namespace prefix.
-* the first sheet is the first ``<sheet>`` element of ``xl/workbook.xml``; its relationship
-  id is looked up, as raw bytes, in ``xl/_rels/workbook.xml.rels`` (the last duplicate id
-  wins); a target starting with ``/`` is taken from the package root, any other target is
-  prefixed with ``xl/``; ZIP member names are matched ignoring ASCII case.
+  case, leading zeros allowed, no entity decoding, 32-bit arithmetic that wraps round); a
+  ``<c>`` without ``r`` goes right of the previous cell; ``</row>`` moves one row down and
+  back to column A; ``<row r="...">`` sets the row. Element names are compared without what
+  precedes their first ":"; attribute names exactly.
+* ``<sst uniqueCount="...">`` is reserved up front.
 * ZIP members are never inflated past their declared size (the zip crate errors out), so the
   declared sizes in the central directory bound what calamine can inflate.
 
-The scanner errs on the safe side: whatever it cannot interpret the way calamine would is
-either counted (which can only make it stricter) or rejected.
+Where the scanner cannot tell how calamine will read something, it either counts it (which
+can only make it stricter) or refuses the file.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ class ExcelError(DomainError):
 
 @dataclass(frozen=True)
 class Limits:
+    """What an upload may amount to. The defaults fit staff rosters of up to 200,000 rows."""
+
     max_file_bytes: int = 20 * 1024 * 1024
     max_members: int = 200  # zip entries
     max_uncompressed_bytes: int = 300 * 1024 * 1024  # total declared
@@ -67,14 +74,14 @@ _DEFAULT_LIMITS = Limits()
 _MB = 1024 * 1024
 _CHUNK = 1 << 20
 _RATIO_FLOOR = 1 * _MB  # the ratio bound only applies to members bigger than this
-_MAX_SMALL_PART = 16 * _MB  # xl/workbook.xml and its .rels are read whole, up to this size
+_MAX_SMALL_PART = 16 * _MB  # workbook.xml and the .rels are read whole, up to this size
 _MAX_TAIL = 4 * _MB  # longest stretch of sheet XML without a "<" we accept
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_MAGIC = b"PK\x03\x04"
 _SHEET_FALLBACK = "xl/worksheets/sheet1.xml"
-# members whose presence would let calamine fall back to its .xlsb or .ods reader (it tries
-# the formats in turn), which the scanner below knows nothing about
-_FOREIGN_PARTS = frozenset({"xl/workbook.bin", "content.xml", "mimetype"})
+# members that would let calamine fall back to its .ods reader (or, with a workbook.bin, its
+# .xlsb reader: it tries the formats in turn), which the scanner below knows nothing about
+_FOREIGN_PARTS = frozenset({"content.xml", "mimetype"})
 
 # --- user-facing messages (English msgids, translated lazily) ---------------------------------
 
@@ -123,10 +130,12 @@ def _size_mb(n: int) -> str:
 def inspect_xlsx(data: bytes, limits: Limits = _DEFAULT_LIMITS) -> None:
     """Raise :class:`ExcelError` unless ``data`` is an .xlsx that is safe to give calamine.
 
-    Checks, in order: empty; old .xls / encrypted (OLE2); not a ZIP; file size; ZIP central
-    directory (number of members, declared sizes, compression ratio, encryption, duplicate
-    names); workbook parts present; then streams the first worksheet's XML and bounds its
-    dimension, every cell/row reference, the number of rows and the cells per row.
+    Checks, in order: empty; old .xls / encrypted (OLE2); not a ZIP; file size; the ZIP
+    central directory alone (number of members, declared sizes and compression ratios,
+    encryption, names differing only in case); a workbook and a worksheet present; then
+    streams the first worksheet's XML, bounding the dimension and every other cell range,
+    every cell and row reference, the number of rows and the cells per row, and counting
+    the bytes really inflated; last, the shared strings' announced count.
     """
     if not data:
         raise ExcelError(_l("The file is empty."))
@@ -145,8 +154,21 @@ def inspect_xlsx(data: bytes, limits: Limits = _DEFAULT_LIMITS) -> None:
         raise ExcelError(_msg_not_xlsx()) from None
     with zf:
         members = _check_directory(zf, infos, limits)
-        for info in _first_sheet_members(zf, members):
+        folders = _workbook_folders(zf, members)
+        if not folders:
+            raise ExcelError(_l("The file is a ZIP archive but not an Excel workbook (.xlsx)."))
+        sheets: dict[str, zipfile.ZipInfo] = {}
+        for folder in folders:
+            for info in _first_sheet_members(zf, members, folder):
+                sheets[info.filename] = info
+        if not sheets and _SHEET_FALLBACK in members:
+            sheets[_SHEET_FALLBACK] = members[_SHEET_FALLBACK]
+        if not sheets:
+            raise ExcelError(_l("The workbook does not contain a worksheet."))
+        for info in sheets.values():
             _scan_sheet(zf, info, limits)
+        for folder in folders:
+            _check_shared_strings(zf, members.get(_join(folder, "sharedstrings.xml")), limits)
 
 
 def _check_directory(
@@ -186,14 +208,8 @@ def _check_directory(
             and info.file_size > limits.max_ratio * max(info.compress_size, 1)
         ):
             raise ExcelError(_msg_bomb())
-    if "xl/workbook.xml" not in members:
-        if any(name in members for name in _FOREIGN_PARTS):
-            raise ExcelError(_msg_not_xlsx())
-        raise ExcelError(
-            _l("The file is a ZIP archive but not an Excel workbook (.xlsx).")
-        )
-    if any(name in members for name in _FOREIGN_PARTS):
-        raise ExcelError(_msg_damaged())
+    if any(name in _FOREIGN_PARTS or name.endswith("workbook.bin") for name in members):
+        raise ExcelError(_msg_not_xlsx())
     return members
 
 
@@ -222,7 +238,7 @@ _ATTR = re.compile(rb"""([^\s=/>"'<]+)\s*=\s*(?:"([^"<]*)"|'([^'<]*)')""")
 
 def _clean_xml(text: bytes) -> bytes:
     """Check the structure described above and drop comments, CDATA and PIs."""
-    if not _WELL_FORMED.fullmatch(text):
+    if not (_no_markup_in_values(text) or _WELL_FORMED.fullmatch(text)):
         raise ExcelError(_msg_damaged())
     if b"<!" in text or b"<?" in text:
         text = _XML_NOISE.sub(b"", text)
@@ -265,39 +281,59 @@ def _read_small(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     return _clean_xml(text)
 
 
+def _join(folder: str, name: str) -> str:
+    return f"{folder}/{name}" if folder else name
+
+
+def _workbook_folders(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo]) -> list[str]:
+    """The folders calamine may read the workbook from (lower case).
+
+    calamine 0.37 takes the folder of the officeDocument target in ``_rels/.rels`` (the last
+    one if there are several; the file name itself is ignored) and reads ``workbook.xml``,
+    ``_rels/workbook.xml.rels`` and ``sharedStrings.xml`` there; older versions always read
+    ``xl/``. Every folder named by any package relationship, and ``xl``, is a candidate, and
+    every candidate that holds a ``workbook.xml`` is checked.
+    """
+    folders = ["xl"]
+    package_rels = members.get("_rels/.rels")
+    if package_rels is not None:
+        for attrs in _start_tags(_read_small(zf, package_rels), b"Relationship"):
+            for key, value in attrs:
+                if _local(key) == b"Target":
+                    target = value.decode("utf-8", "replace").lower().removeprefix("/")
+                    folders.append(target.rpartition("/")[0])
+    return [f for f in dict.fromkeys(folders) if _join(f, "workbook.xml") in members]
+
+
 def _first_sheet_members(
-    zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo]
+    zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], folder: str
 ) -> list[zipfile.ZipInfo]:
-    """The member(s) calamine may read as the first sheet.
+    """The member(s) calamine may read as the first sheet of the workbook in ``folder``.
 
     Normally exactly one. Where the workbook is ambiguous (a ``<sheet>`` carrying several
     ids, an id declared twice), every candidate is returned so that all of them get scanned.
     """
-    workbook = _read_small(zf, members["xl/workbook.xml"])
-    rels_info = members.get("xl/_rels/workbook.xml.rels")
-    candidates: list[str] = []
+    workbook = _read_small(zf, members[_join(folder, "workbook.xml")])
+    rels_info = members.get(_join(folder, "_rels/workbook.xml.rels"))
     first_sheet = next(_start_tags(workbook, b"sheet"), None)
-    if rels_info is not None and first_sheet is not None:
-        targets: dict[bytes, set[bytes]] = {}
-        for attrs in _start_tags(_read_small(zf, rels_info), b"Relationship"):
-            ids = [v for k, v in attrs if _local(k) == b"Id"]
-            tos = [v for k, v in attrs if _local(k) == b"Target"]
-            for rid in ids:
-                targets.setdefault(rid, set()).update(tos)
-        for key, value in first_sheet:
-            if _local(key).lower() != b"id":
-                continue
-            for target in targets.get(value, ()):
-                path = target.decode("utf-8", "replace")
-                candidates.append(path[1:] if path.startswith("/") else "xl/" + path)
-                if path.startswith("xl/"):  # older calamine kept such targets as they were
-                    candidates.append(path)
-    found = [members[c.lower()] for c in dict.fromkeys(candidates) if c.lower() in members]
-    if not found and _SHEET_FALLBACK in members:
-        found = [members[_SHEET_FALLBACK]]
-    if not found:
-        raise ExcelError(_l("The workbook does not contain a worksheet."))
-    return found
+    if rels_info is None or first_sheet is None:
+        return []
+    targets: dict[bytes, set[bytes]] = {}
+    for attrs in _start_tags(_read_small(zf, rels_info), b"Relationship"):
+        ids = [v for k, v in attrs if _local(k) == b"Id"]
+        tos = [v for k, v in attrs if _local(k) == b"Target"]
+        for rid in ids:
+            targets.setdefault(rid, set()).update(tos)
+    candidates: list[str] = []
+    for key, value in first_sheet:
+        if _local(key).lower() != b"id":
+            continue
+        for target in targets.get(value, ()):
+            path = target.decode("utf-8", "replace").lower()
+            candidates.append(path[1:] if path.startswith("/") else _join(folder, path))
+            if folder == "xl" and path.startswith("xl/"):  # older calamine kept these as is
+                candidates.append(path)
+    return [members[c] for c in dict.fromkeys(candidates) if c in members]
 
 
 # --- worksheet scan ---------------------------------------------------------------------------
@@ -413,12 +449,7 @@ def _no_markup_in_values(text: bytes) -> bool:
 def _normalise(text: bytes) -> bytes:
     """General path: check the structure, then rewrite ``text`` into the plain style as far
     as counting needs it (no comments/PIs, no prefixes, one spelling of <c and </row>)."""
-    if not (_no_markup_in_values(text) or _WELL_FORMED.fullmatch(text)):
-        raise ExcelError(_msg_damaged())
-    if b"<!" in text or b"<?" in text:
-        text = _XML_NOISE.sub(b"", text)
-        if b"<!" in text or b"<?" in text:
-            raise ExcelError(_msg_damaged())  # DOCTYPE
+    text = _clean_xml(text)
     if _ANY_PREFIX.search(text):  # quick-xml drops everything up to the first ":" of a name
         text = _STRIP_END_PREFIX.sub(b"</", _STRIP_PREFIX.sub(b"<", text))
     for old, new in _CELL_START_VARIANTS:
@@ -432,6 +463,7 @@ class _SheetScan:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.patterns = _value_patterns(limits.max_rows, limits.max_columns)
+        self.max_letters = len(_column_name(limits.max_columns))
         self.rows = 0  # <row> tags
         self.run = 0  # cells since the last </row> (or since the last explicit position)
 
@@ -474,9 +506,11 @@ class _SheetScan:
             if not m:
                 continue  # not a reference calamine could use
             letters, digits = m.groups()
-            if digits and int(digits) > limits.max_rows:
+            if digits and _number(digits) > limits.max_rows:
                 return _msg_rows(limits.max_rows)
-            if letters and _column_number(letters) > limits.max_columns:
+            if letters and (
+                len(letters) > self.max_letters or _column_number(letters) > limits.max_columns
+            ):
                 return _msg_columns(limits.max_columns)
         return None
 
@@ -499,9 +533,9 @@ class _SheetScan:
             raise ExcelError(_msg_columns(limits.max_columns))
 
 
-def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
-    """Stream one worksheet in 1 MB pieces and bound what calamine would build from it."""
-    scan = _SheetScan(limits)
+def _pieces(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits):
+    """The XML of one member in pieces of about 1 MB, each cut just before a "<" (no token
+    the scanners look for contains one), the XML declaration blanked out."""
     # Read through a copy of the entry that claims the largest size we accept, so that the
     # bytes actually inflated are what gets counted: a size in the directory that lies shows
     # up as a mismatch or a CRC error instead of being believed.
@@ -518,9 +552,9 @@ def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> N
                 if inflated > limits.max_member_bytes:
                     raise ExcelError(_msg_bomb())
                 buf = tail + chunk if tail else chunk
-                cut = buf.rfind(b"<")  # no token spans a "<"
+                cut = buf.rfind(b"<")
                 if cut > 0:
-                    scan.feed(buf[:cut])
+                    yield buf[:cut]
                     buf = buf[cut:]
                 if len(buf) > _MAX_TAIL:
                     raise ExcelError(_msg_damaged())
@@ -531,7 +565,38 @@ def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> N
         raise ExcelError(_msg_damaged()) from None
     if inflated != info.file_size:
         raise ExcelError(_msg_damaged())
-    scan.feed(tail)
+    yield tail
+
+
+def _scan_sheet(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
+    """Stream one worksheet and bound what calamine would build from it."""
+    scan = _SheetScan(limits)
+    for piece in _pieces(zf, info, limits):
+        scan.feed(piece)
+
+
+# calamine reserves room for uniqueCount strings up front: a huge value aborts the process
+_UNIQUE_COUNT = re.compile(rb"""uniqueCount\s*=\s*(["'])\s*\+?([0-9]+)""")
+
+
+def _check_shared_strings(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo | None, limits: Limits
+) -> None:
+    if info is None:
+        return
+    # an <si/> takes at least 5 bytes; no workbook we accept needs more strings than cells
+    bound = min(info.file_size // 5 + 16, limits.max_rows * limits.max_columns)
+    for piece in _pieces(zf, info, limits):
+        if b"uniqueCount" in piece:
+            for _, digits in _UNIQUE_COUNT.findall(piece):
+                if _number(digits) > bound:
+                    raise ExcelError(_msg_damaged())
+
+
+def _number(digits: bytes) -> int:
+    """int() of a digit string of any length (int() refuses more than 4300 digits)."""
+    digits = digits.lstrip(b"0")
+    return int(digits) if len(digits) <= 20 else 10**20
 
 
 def _skip_declaration(chunk: bytes) -> bytes:
@@ -560,8 +625,12 @@ def read_rows(data: bytes, limits: Limits = _DEFAULT_LIMITS) -> list[tuple[int, 
     try:
         with python_calamine.load_workbook(io.BytesIO(data)) as workbook:
             rows = workbook.get_sheet_by_index(0).to_python(skip_empty_area=False)
-    except Exception as exc:  # CalamineError, XmlError, ZipError, WorksheetNotFound...
-        reason = (str(exc) or type(exc).__name__).splitlines()[0][:200]
+    except BaseException as exc:  # CalamineError, XmlError, ZipError, WorksheetNotFound...
+        # ...and pyo3's PanicException (a Rust panic), which is not an Exception
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise
+        detail = (str(exc).splitlines() or [""])[0][:200]
+        reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
         raise ExcelError(
             _l("The file could not be read as a spreadsheet: %(reason)s", reason=reason)
         ) from None

@@ -70,7 +70,8 @@ def import_roster_command(path: Path, institution: str):
     db.session.commit()
     click.echo(f"imported {result.employments} employments for {org.name}: "
                f"{result.persons_created} new persons, {result.persons_linked} already registered, "
-               f"{result.accounts_created} accounts (batch {result.batch_id})")
+               f"{result.accounts_created} without an account yet (batch {result.batch_id}; "
+               "the institution issues their one-time passwords on the roster page)")
 
 
 @registry_group.command("ban")

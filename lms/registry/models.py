@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
@@ -69,6 +70,7 @@ class Post(TitledEnum):
         }
 
     @classmethod
+    @functools.cache
     def chinese_names(cls) -> dict[str, Post]:
         """The names rosters use, whatever the interface language."""
         return {
@@ -140,7 +142,8 @@ class Person(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     #: 居民身份证号, normalised: 18 characters, upper-case X (DESIGN §5.1)
     id_number: Mapped[str] = mapped_column(String(18), unique=True)
-    name: Mapped[str] = mapped_column(String(60), index=True)
+    #: not indexed: name search is a substring match (LIKE '%…%'), which no index serves
+    name: Mapped[str] = mapped_column(String(60))
     #: derived from the identity number (17th digit)
     gender: Mapped[str] = mapped_column(String(8))
     #: derived from the identity number (digits 7-14)
@@ -194,8 +197,9 @@ class Employment(TimestampMixin, db.Model):
     end_date: Mapped[date | None] = mapped_column(Date)
     end_reason: Mapped[str] = mapped_column(String(200), default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    #: the roster import that created this row, if any
-    import_batch: Mapped[str | None] = mapped_column(String(36), index=True)
+    #: the roster import that created this row, if any (looked up with organisation_id,
+    #: whose index serves it; a second index would slow every large import)
+    import_batch: Mapped[str | None] = mapped_column(String(36))
 
     person: Mapped[Person] = relationship(back_populates="employments")
     organisation: Mapped[Organisation] = relationship()
@@ -308,3 +312,13 @@ class Ban(TimestampMixin, db.Model):
         if self.lifted_at is not None or self.starts_on > on:
             return False
         return self.kind == BanKind.LIFETIME or (self.ends_on is not None and on < self.ends_on)
+
+
+class RosterAccount(db.Model):
+    """A caregiver account a roster import created: only these get its one-time passwords."""
+
+    __tablename__ = "roster_accounts"
+
+    #: the import (employments.import_batch) that created the account
+    batch: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)

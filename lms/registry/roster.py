@@ -14,24 +14,25 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select
-from stdnum.cn import ric
+from sqlalchemy import select
 
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
 from lms.core import audit
+from lms.core.bulk import bulk_insert, max_id
 from lms.core.errors import DomainError
 from lms.core.excel import Limits, read_rows, write_xlsx
 from lms.core.idnumber import (
+    INVISIBLE,
     clean,
     mask_id_number,
-    normalise_id_number,
     normalise_mobile,
     normalise_name,
+    parse_id_number,
 )
 from lms.core.models import utcnow
 from lms.extensions import db
-from lms.registry.models import Employment, Organisation, OrgKind, Person, Post
+from lms.registry.models import Employment, Organisation, OrgKind, Person, Post, RosterAccount
 from lms.registry.service import ban_gate, parse_post
 
 #: column key -> the header texts accepted (the template uses the first)
@@ -110,17 +111,17 @@ def _parse_date(value) -> date:
         if 20000 < value < 80000 and float(value).is_integer():  # an Excel date serial
             return _EXCEL_EPOCH + timedelta(days=int(value))
         raise ValueError
-    match = _DATE.match(clean(value))
+    match = _DATE.match(value) if isinstance(value, str) else None
+    match = match or _DATE.match(clean(value))
     if not match:
         raise ValueError
     return date(int(match[1]), int(match[2]), int(match[3]))
 
 
-def _cell(values: list, index: dict, key: str):
-    position = index.get(key)
-    if position is None or position >= len(values):
-        return ""
-    return values[position]
+def _blank_row(values: list) -> bool:
+    """A row of empty cells, or cells holding only spaces, is not a staff row."""
+    return all(v is None or (isinstance(v, str) and (not v or INVISIBLE.fullmatch(v)))
+               for v in values)
 
 
 def template_xlsx() -> bytes:
@@ -147,7 +148,7 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
     progress("read", 0, 1)
     rows = read_rows(data, Limits(max_rows=max_rows + 50))
     progress("read", 1, 1)
-    while rows and all(v in ("", None) for v in rows[0][1]):
+    while rows and _blank_row(rows[0][1]):
         rows.pop(0)
     if not rows:
         raise RosterFileError(_l("The sheet is empty: it has no header row."))
@@ -159,12 +160,14 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
                                  "%(columns)s. Download the template to see the layout.",
                                  row=header_row, columns=", ".join(missing)))
     result = RosterResult()
+    births: dict[str, date] = {}
     errors = result.errors
     parsed = []
     seen_ids: dict[tuple[str, str], int] = {}
     names_by_id: dict[str, tuple[str, int]] = {}
     mobiles: dict[str, tuple[str, int]] = {}
-    body = [(n, v) for n, v in rows[1:] if any(x not in ("", None) for x in v)]
+    mobile_of: dict[str, tuple[str, int]] = {}  # identity number -> (mobile, first row)
+    body = [(n, v) for n, v in rows[1:] if not _blank_row(v)]
     if not body:
         raise RosterFileError(_l("The sheet has a header row but no staff rows."))
     if len(body) > max_rows:
@@ -174,33 +177,38 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
     result.rows = total
     earliest_start = today.replace(year=today.year - 60)
     latest_start = today + timedelta(days=366)
+    width = max(index.values()) + 1
+    columns = {key: index.get(key, width) for key in COLUMNS}  # width = an always-empty cell
     for done, (row, values) in enumerate(body, 1):
         if done % 5000 == 0:
             progress("validate", done, total)
+        if len(values) <= width:
+            values = [*values, *([""] * (width + 1 - len(values)))]
         row_ok = True
         try:
-            name = normalise_name(_cell(values, index, "name"))
+            name = normalise_name(values[columns["name"]])
         except DomainError as err:
             errors.append(RowError(row, "name", str(err)))
             row_ok = False
         try:
-            number = normalise_id_number(_cell(values, index, "id_number"))
+            number, born = parse_id_number(values[columns["id_number"]], today)
+            births[number] = born
         except DomainError as err:
             errors.append(RowError(row, "id_number", str(err)))
             row_ok, number = False, None
         try:
-            mobile = normalise_mobile(_cell(values, index, "mobile"))
+            mobile = normalise_mobile(values[columns["mobile"]])
         except DomainError as err:
             errors.append(RowError(row, "mobile", str(err)))
             row_ok = False
-        raw_post = _cell(values, index, "post")
+        raw_post = values[columns["post"]]
         try:
             post = parse_post(raw_post)
         except DomainError as err:
             errors.append(RowError(row, "post", str(err)))
             row_ok, post = False, None
         try:
-            start = _parse_date(_cell(values, index, "start_date"))
+            start = _parse_date(values[columns["start_date"]])
             if not earliest_start <= start <= latest_start:
                 errors.append(RowError(row, "start_date", _("The start date %(date)s is not "
                                                             "plausible.", date=start.isoformat())))
@@ -208,8 +216,11 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
         except ValueError:
             errors.append(RowError(row, "start_date", _("Enter the start date as YYYY-MM-DD.")))
             row_ok, start = False, None
-        flag = _cell(values, index, "direct_manager")
-        flag_text = clean(flag).lower() if not isinstance(flag, (int, float)) else str(int(flag))
+        flag = values[columns["direct_manager"]]
+        if isinstance(flag, (int, float)):
+            flag_text = str(int(flag))
+        else:
+            flag_text = flag if flag in YES or flag in NO else clean(flag).lower()
         if flag_text in YES:
             manager = True
         elif flag_text in NO:
@@ -233,13 +244,19 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
                                                       "identity number.", row=first[1])))
                 row_ok = False
             if mobile:
+                given = mobile_of.setdefault(number, (mobile, row))
+                if given[0] != mobile:
+                    errors.append(RowError(row, "mobile", _("Row %(row)d gives this person "
+                                                            "another mobile number.",
+                                                            row=given[1])))
+                    row_ok = False
                 owner = mobiles.setdefault(mobile, (number, row))
                 if owner[0] != number:
                     errors.append(RowError(row, "mobile", _("Row %(row)d gives this mobile number "
                                                             "to another person.", row=owner[1])))
                     row_ok = False
         if row_ok:
-            if start and number and person_too_young(number, start):
+            if start and number and _age_on(births[number], start) < 16:
                 errors.append(RowError(row, "start_date", _("The person would be under 16 on the "
                                                             "start date.")))
                 continue
@@ -302,15 +319,15 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
     if errors:
         errors.sort(key=lambda e: (e.row, list(COLUMNS).index(e.column) if e.column in COLUMNS else 0))
         return result
-    return _store(actor, org, valid, existing, result, progress)
+    return _store(actor, org, valid, existing, births, result, progress)
 
 
-def person_too_young(number: str, start: date) -> bool:
-    born = ric.get_birth_date(number)
-    return (start.year - born.year - ((start.month, start.day) < (born.month, born.day))) < 16
+def _age_on(born: date, day: date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
-def _store(actor, org, valid, existing, result: RosterResult, progress: Progress) -> RosterResult:
+def _store(actor, org, valid, existing, births, result: RosterResult,
+           progress: Progress) -> RosterResult:
     batch = str(uuid.uuid4())
     now = utcnow()
     new_people = []
@@ -321,62 +338,68 @@ def _store(actor, org, valid, existing, result: RosterResult, progress: Progress
             new_people.append({
                 "id_number": number, "name": name, "mobile": mobile,
                 "gender": "male" if int(number[16]) % 2 else "female",
-                "birth_date": ric.get_birth_date(number), "created_at": now, "updated_at": now,
+                "birth_date": births[number], "created_at": now, "updated_at": now,
             })
     ids = dict((number, value[0]) for number, value in existing.items())
     if new_people:
         progress("store", 0, len(valid))
-        new_ids = db.session.scalars(
-            insert(Person).returning(Person.id, sort_by_parameter_order=True), new_people).all()
-        ids.update(zip((p["id_number"] for p in new_people), new_ids, strict=True))
+        # one executemany; the new ids are read back by identity number (the ids above the
+        # previous highest — rows another transaction adds meanwhile are filtered out)
+        floor = max_id(Person.__table__)
+        # in key order, so the unique index grows at its end instead of splitting pages
+        new_people.sort(key=lambda p: p["id_number"])
+        bulk_insert(Person.__table__, new_people)
+        wanted = {p["id_number"] for p in new_people}
+        ids.update((number, pid) for number, pid in db.session.execute(
+            select(Person.id_number, Person.id).where(Person.id > floor)) if number in wanted)
     # mobiles given for people already in the registry update their record
     for _row, _name, number, mobile, *_rest in valid:
         if mobile and number in existing and existing[number][2] != mobile:
             db.session.get(Person, ids[number]).mobile = mobile
     actor_id = getattr(actor, "id", None)
-    db.session.execute(insert(Employment), [
+    bulk_insert(Employment.__table__, sorted((
         {"person_id": ids[number], "organisation_id": org.id, "post": post.value,
          "is_direct_manager": manager, "start_date": start, "end_date": None, "end_reason": "",
          "created_by_id": actor_id, "import_batch": batch, "created_at": now}
-        for _row, _name, number, _mobile, post, start, manager in valid])
+        for _row, _name, number, _mobile, post, start, manager in valid),
+        key=lambda e: e["person_id"]))
     progress("store", len(valid) // 2, len(valid))
+    person_ids = sorted(set(ids.values()))
     have_account = set()
-    all_ids = list(set(ids.values()))
-    for start_at in range(0, len(all_ids), 900):
+    for start_at in range(0, len(person_ids), 900):
         have_account.update(db.session.scalars(select(User.person_id).where(
-            User.person_id.in_(all_ids[start_at:start_at + 900]))))
-    names = {ids[number]: name for _row, name, number, *_rest in valid}
-    accounts = [
-        # no password yet: the institution issues initial passwords (issue_batch_passwords)
-        {"display_name": names[pid], "role": Role.CAREGIVER.value, "person_id": pid,
-         "password_hash": None, "must_change_password": True, "is_enabled": True,
-         "failed_logins": 0, "session_token": auth_service.new_session_token(), "created_at": now}
-        for pid in sorted(set(ids.values()) - have_account)]
-    if accounts:
-        db.session.execute(insert(User), accounts)
+            User.person_id.in_(person_ids[start_at:start_at + 900]))))
     progress("store", len(valid), len(valid))
     result.batch_id = batch
     result.persons_created = len(new_people)
     result.persons_linked = len({number for _r, _n, number, *_x in valid} - seen_new)
     result.employments = len(valid)
-    result.accounts_created = len(accounts)
+    # Accounts are made when the institution issues their one-time passwords (an account
+    # without a password cannot be used), which also keeps a large import fast.
+    result.accounts_created = len(person_ids) - len(have_account)
     audit.record(actor, "registry.roster_imported", org, batch=batch, rows=len(valid),
-                 persons_created=result.persons_created, accounts_created=len(accounts))
+                 persons_created=result.persons_created,
+                 persons_without_account=result.accounts_created)
     return result
 
 
 def issue_batch_passwords(actor, org: Organisation, batch: str) -> bytes:
-    """A sheet of new one-time passwords for the accounts an import created.
+    """A sheet of one-time passwords for the people an import registered without an account.
 
-    Passwords are never stored in clear, so each download issues new ones and the
-    previous sheet stops working; accounts already in use are left alone.
+    Their caregiver accounts are created here. Passwords are never stored in clear, so each
+    download issues new ones and the previous sheet stops working; accounts already in use,
+    and accounts the person had before the import, are left alone.
     """
-    rows = db.session.execute(
+    person_ids = sorted(set(db.session.scalars(select(Employment.person_id).where(
+        Employment.organisation_id == org.id, Employment.import_batch == batch))))
+    if person_ids:
+        _create_batch_accounts(batch, person_ids)
+    rows = [] if not person_ids else db.session.execute(
         select(User, Person).join(Person, Person.id == User.person_id)
-        .join(Employment, Employment.person_id == Person.id)
-        .where(Employment.organisation_id == org.id, Employment.import_batch == batch,
-               User.must_change_password.is_(True), User.last_login_at.is_(None))
-        .order_by(Person.name)).unique().all()
+        .join(RosterAccount, RosterAccount.user_id == User.id)
+        .where(RosterAccount.batch == batch, User.must_change_password.is_(True),
+               User.last_login_at.is_(None))
+        .order_by(Person.name)).all()
     if not rows:
         raise DomainError(_l("No account from this import is still waiting for its first "
                              "sign-in."))
@@ -388,9 +411,36 @@ def issue_batch_passwords(actor, org: Organisation, batch: str) -> bytes:
         out.append([person.name, mask_id_number(person.id_number), person.mobile or "",
                     person.mobile or _("identity number"), password])
     audit.record(actor, "auth.initial_passwords_issued", org, batch=batch, accounts=len(out))
+    db.session.flush()
     headers = [_("Name"), _("Identity number"), _("Mobile"), _("Sign in with"),
                _("One-time password")]
     return write_xlsx(headers, out, text_columns={1, 2, 4}, sheet_name="initial-passwords",
                       notes=[_("Hand each person their own row only. The password must be "
                                "changed at first sign-in. Downloading this sheet again issues "
                                "new passwords and makes these stop working.")])
+
+
+def _create_batch_accounts(batch: str, person_ids: list[int]) -> None:
+    """Caregiver accounts (no password yet) for the batch's people who have none."""
+    have = set()
+    for start_at in range(0, len(person_ids), 900):
+        have.update(db.session.scalars(select(User.person_id).where(
+            User.person_id.in_(person_ids[start_at:start_at + 900]))))
+    missing = [pid for pid in person_ids if pid not in have]
+    if not missing:
+        return
+    names = {}
+    for start_at in range(0, len(missing), 900):
+        names.update(db.session.execute(select(Person.id, Person.name).where(
+            Person.id.in_(missing[start_at:start_at + 900]))).all())
+    now = utcnow()
+    floor = max_id(User.__table__)
+    bulk_insert(User.__table__, [
+        {"display_name": names[pid], "role": Role.CAREGIVER.value, "person_id": pid,
+         "password_hash": None, "must_change_password": True, "is_enabled": True,
+         "failed_logins": 0, "session_token": auth_service.new_session_token(), "created_at": now}
+        for pid in missing])
+    wanted = set(missing)
+    bulk_insert(RosterAccount.__table__, [
+        {"batch": batch, "user_id": uid} for uid, pid in db.session.execute(
+            select(User.id, User.person_id).where(User.id > floor)) if pid in wanted])

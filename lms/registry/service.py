@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -288,12 +289,20 @@ class StaffAdded:
     initial_password: str | None = None
 
 
+@functools.cache
+def _post_names() -> dict[str, Post]:
+    return {**Post.chinese_names(), **{p.value: p for p in Post}, **{p.value.upper(): p for p in Post}}
+
+
 def parse_post(value) -> Post:
+    """A post from its code or its Chinese name (Simplified or Traditional)."""
+    names = _post_names()
+    if isinstance(value, str) and value.strip() in names:
+        return names[value.strip()]
     text = clean(value)
-    for post in Post:
-        if text.lower() == post.value:
-            return post
-    post = Post.chinese_names().get(text)
+    if not text:
+        raise DomainError(_l("Enter the post."), field="post")
+    post = names.get(text) or names.get(text.lower())
     if post is None:
         raise DomainError(_l("Unknown post: %(post)s.", post=str(value)[:40]), field="post")
     return post

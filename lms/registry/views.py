@@ -8,6 +8,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -228,7 +229,8 @@ def roster_import(org):
     result = None
     if form.validate_on_submit():
         data = form.file.data.read()
-        result, err = service_call(roster.import_roster, current_user, org, data)
+        result, err = service_call(roster.import_roster, current_user, org, data,
+                                   max_rows=current_app.config["ROSTER_MAX_ROWS"])
         if err is not None:
             form_error(form, err)
             form.file.errors = [str(err)]
