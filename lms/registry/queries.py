@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
+from lms.auth.models import Role
 from lms.core import settings
 from lms.extensions import db
 from lms.registry.models import Ban, Employment, Organisation, OrgKind, Person
@@ -20,7 +22,8 @@ def organisation_choices(kind: str | None = None) -> list[tuple[int, str]]:
 
 
 def current_staff(org_ids: list[int] | None = None, district_id: int | None = None) -> list[Employment]:
-    stmt = select(Employment).where(Employment.end_date.is_(None))
+    stmt = (select(Employment).options(joinedload(Employment.person))
+            .where(Employment.end_date.is_(None)))
     if org_ids is not None:
         stmt = stmt.where(Employment.organisation_id.in_(org_ids))
     if district_id is not None:
@@ -30,16 +33,21 @@ def current_staff(org_ids: list[int] | None = None, district_id: int | None = No
 
 
 def compliance_summary(employments: list[Employment], district_id: int | None = None,
-                       on: date | None = None) -> dict:
-    """Certified share against the target in force, and who is not certified."""
+                       on: date | None = None, *, checks: dict | None = None,
+                       target=None) -> dict:
+    """Certified share against the target in force, and who is not certified.
+
+    `checks` (from check_posts) and `target` may be passed in when summarising many
+    institutions from one batch of queries."""
     on = on or date.today()
-    checks = check_posts(employments, on)
+    checks = checks if checks is not None else check_posts(employments, on)
     people = {e.person_id for e in employments}
     failing = [e for e in employments if not checks[e.id].satisfied]
     failing_people = {e.person_id for e in failing}
     certified = len(people - failing_people)
     rate = (100 * certified / len(people)) if people else 100.0
-    target = settings.get_setting("certification.target_percent", district_id, on)
+    if target is None:
+        target = settings.get_setting("certification.target_percent", district_id, on)
     return {"people": len(people), "certified": certified, "rate": rate, "target": target,
             "failing": failing, "checks": checks, "meets_target": rate >= float(target)}
 
@@ -60,3 +68,27 @@ def district_overview(district_id: int | None) -> dict:
     bans = db.session.scalar(select(func.count(Ban.id)).where(Ban.lifted_at.is_(None)))
     return {"institutions": db.session.scalar(org_stmt), "summary": summary, "bans": bans,
             "persons": db.session.scalar(select(func.count(Person.id)))}
+
+
+def district_in_scope(user, asked: int | None) -> int | None:
+    """The district a list is limited to: a district regulator's own, whatever was asked."""
+    if user.role == Role.REGULATOR and user.district_id is not None:
+        return user.district_id
+    return asked
+
+
+def institution_compliance(district_id: int | None) -> list[tuple[Organisation, dict]]:
+    """Each institution (of a district, or all) with its certified share against the target."""
+    stmt = select(Organisation).where(Organisation.kind == OrgKind.INSTITUTION)
+    if district_id:
+        stmt = stmt.where(Organisation.district_id == district_id)
+    orgs = list(db.session.scalars(stmt.order_by(Organisation.district_id, Organisation.name)))
+    staff = current_staff([o.id for o in orgs])
+    checks = check_posts(staff)
+    by_org: dict[int, list[Employment]] = {}
+    for e in staff:
+        by_org.setdefault(e.organisation_id, []).append(e)
+    targets = {d: settings.get_setting("certification.target_percent", d)
+               for d in {o.district_id for o in orgs}}
+    return [(o, compliance_summary(by_org.get(o.id, []), o.district_id, checks=checks,
+                                   target=targets[o.district_id])) for o in orgs]

@@ -11,6 +11,7 @@ from datetime import date
 from flask_babel import lazy_gettext as _l
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import contains_eager
 
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
@@ -356,7 +357,7 @@ def end_employment(actor, employment: Employment, end_date: date, reason: str) -
 
 def staff_statement(org: Organisation, *, search: str = "", current_only: bool = True):
     """The query behind an institution's staff list (name or mobile search)."""
-    stmt = (select(Employment).join(Employment.person)
+    stmt = (select(Employment).join(Employment.person).options(contains_eager(Employment.person))
             .where(Employment.organisation_id == org.id))
     if current_only:
         stmt = stmt.where(Employment.end_date.is_(None))

@@ -322,18 +322,8 @@ def person_photo(person):
 @bp.get("/registry/institutions")
 @permission(can_view_organisation_list)
 def institutions():
-    district_id = current_user.district_id if current_user.role == Role.REGULATOR else None
-    if district_id is None:
-        district_id = request.args.get("district", type=int)
-    stmt = select(Organisation).where(Organisation.kind == OrgKind.INSTITUTION)
-    if district_id:
-        stmt = stmt.where(Organisation.district_id == district_id)
-    orgs = list(db.session.scalars(stmt.order_by(Organisation.district_id, Organisation.name)))
-    staff = queries.current_staff([o.id for o in orgs])
-    by_org: dict[int, list[Employment]] = {}
-    for e in staff:
-        by_org.setdefault(e.organisation_id, []).append(e)
-    rows = [(o, queries.compliance_summary(by_org.get(o.id, []), o.district_id)) for o in orgs]
+    district_id = queries.district_in_scope(current_user, request.args.get("district", type=int))
+    rows = queries.institution_compliance(district_id)
     districts = list(db.session.scalars(select(District).order_by(District.code)))
     return render_template("registry/institutions.html", rows=rows, districts=districts,
                            district_id=district_id)

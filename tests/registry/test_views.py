@@ -132,3 +132,50 @@ def test_ban_command(app, world):
     bad = runner.invoke(args=["registry", "ban", "--id-number", "123", "--name", "x",
                               "--kind", "term", "--reason", "x"])
     assert bad.exit_code != 0 and "18 characters" in bad.output
+
+
+def _count_statements(client, url):
+    from sqlalchemy import event
+
+    seen = []
+
+    def listener(*args):
+        seen.append(args[2])
+
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    return len(seen)
+
+
+def test_list_pages_do_not_query_per_row(client, world, login_as):
+    login_as("inst_admin")
+    url = f"/institutions/{world.inst.id}/staff"
+    few = _count_statements(client, url)
+    home_few = _count_statements(client, "/")
+    for seq in range(20):
+        service.add_staff("test", world.inst, id_number=id_number("320104", "19900101", seq * 2),
+                          name="王" + "甲乙丙丁戊己庚辛壬癸"[seq % 10] + "一二"[seq // 10],
+                          post="nursery_carer", start_date=date(2025, 1, 1))
+    db.session.commit()
+    assert _count_statements(client, url) == few
+    assert _count_statements(client, "/") == home_few
+
+
+def test_institution_list_queries_do_not_grow_with_institutions(client, world, login_as):
+    from tests.factories import credit_code
+
+    login_as("regulator_city")
+    few = _count_statements(client, "/registry/institutions")
+    for n in range(10, 16):
+        org = service.create_organisation("test", kind="institution", name=f"托育园{n}",
+                                          district=world.gulou, credit_code=credit_code(n))
+        service.add_staff("test", org, id_number=id_number("320106", "19900101", n * 2),
+                          name="李" + "甲乙丙丁戊己庚辛"[n % 8], post="nursery_carer",
+                          start_date=date(2025, 1, 1))
+    db.session.commit()
+    assert _count_statements(client, "/registry/institutions") == few
+    page = client.get("/registry/institutions").get_data(as_text=True)
+    assert "托育园15" in page and "0.0%" in page
