@@ -42,6 +42,7 @@ MATRIX = {
     "registry.staff_reveal": INST_VIEWERS,
     "registry.staff_photo": INST_VIEWERS,
     "registry.staff_photo_upload": INST_MANAGERS,
+    "registry.staff_password": INST_MANAGERS,
     "registry.employment_end": INST_MANAGERS,
     "registry.qualification_new": INST_MANAGERS,
     "registry.roster_import": INST_MANAGERS,

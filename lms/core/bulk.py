@@ -8,9 +8,27 @@ SQLite, for instance), and the rows go to the driver's executemany as they are.
 
 from __future__ import annotations
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, any_, bindparam, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from lms.extensions import db
+
+#: how many keys go into one IN (...) lookup: few round trips, well under SQLite's limit
+CHUNK = 5000
+
+
+def chunks(items: list, size: int = CHUNK):
+    """Consecutive slices of `items` for IN (...) lookups."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def one_of(column, values: list):
+    """`column IN values` for a chunk of keys. On PostgreSQL it is `= ANY(array)`, one
+    parameter instead of thousands (which the driver and the planner each parse)."""
+    if db.engine.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def bulk_insert(table: Table, rows: list[dict]) -> None:
@@ -20,6 +38,9 @@ def bulk_insert(table: Table, rows: list[dict]) -> None:
     keys = list(rows[0])
     connection = db.session.connection()
     dialect = connection.dialect
+    if dialect.name == "postgresql":
+        _copy(connection, table, keys, rows)
+        return
     compiled = insert(table).compile(dialect=dialect, column_keys=keys)
     processors = {key: table.c[key].type.bind_processor(dialect) for key in keys}
     order = list(compiled.positiontup) if compiled.positional else keys
@@ -29,6 +50,15 @@ def bulk_insert(table: Table, rows: list[dict]) -> None:
     if not compiled.positional:
         params = [dict(zip(order, values, strict=True)) for values in params]
     connection.exec_driver_sql(str(compiled), params)
+
+
+def _copy(connection, table: Table, keys: list[str], rows: list[dict]) -> None:
+    # PostgreSQL's COPY: one stream instead of a round trip per row; psycopg adapts the values
+    cursor = connection.connection.driver_connection.cursor()
+    columns = ", ".join(f'"{key}"' for key in keys)
+    with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:  # noqa: S608
+        for row in rows:
+            copy.write_row([row[key] for key in keys])
 
 
 def max_id(table: Table) -> int:

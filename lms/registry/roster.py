@@ -19,7 +19,7 @@ from sqlalchemy import select
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
 from lms.core import audit
-from lms.core.bulk import bulk_insert, max_id
+from lms.core.bulk import bulk_insert, chunks, max_id, one_of
 from lms.core.errors import DomainError
 from lms.core.excel import Limits, read_rows, write_xlsx
 from lms.core.idnumber import (
@@ -267,27 +267,26 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
     # Against the database: existing persons, mobiles, bans, current employments.
     numbers = list(names_by_id)
     existing: dict[str, tuple[int, str, str | None]] = {}
-    for start_at in range(0, len(numbers), 900):
-        chunk = numbers[start_at:start_at + 900]
+    for chunk in chunks(numbers):
         for pid, number, pname, pmobile in db.session.execute(
                 select(Person.id, Person.id_number, Person.name, Person.mobile)
-                .where(Person.id_number.in_(chunk))):
+                .where(one_of(Person.id_number, chunk))):
             existing[number] = (pid, pname, pmobile)
     mobile_list = list(mobiles)
     mobile_owner: dict[str, str] = {}
-    for start_at in range(0, len(mobile_list), 900):
+    for chunk in chunks(mobile_list):
         for number, pmobile in db.session.execute(
                 select(Person.id_number, Person.mobile)
-                .where(Person.mobile.in_(mobile_list[start_at:start_at + 900]))):
+                .where(one_of(Person.mobile, chunk))):
             mobile_owner[pmobile] = number
     banned = ban_gate(numbers, today)
     current: set[tuple[int, str]] = set()
     person_ids = [v[0] for v in existing.values()]
-    for start_at in range(0, len(person_ids), 900):
+    for chunk in chunks(person_ids):
         for pid, post in db.session.execute(
                 select(Employment.person_id, Employment.post).where(
                     Employment.organisation_id == org.id, Employment.end_date.is_(None),
-                    Employment.person_id.in_(person_ids[start_at:start_at + 900]))):
+                    one_of(Employment.person_id, chunk))):
             current.add((pid, post))
     progress("check", 1, 1)
 
@@ -366,9 +365,9 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
     progress("store", len(valid) // 2, len(valid))
     person_ids = sorted(set(ids.values()))
     have_account = set()
-    for start_at in range(0, len(person_ids), 900):
+    for chunk in chunks(person_ids):
         have_account.update(db.session.scalars(select(User.person_id).where(
-            User.person_id.in_(person_ids[start_at:start_at + 900]))))
+            one_of(User.person_id, chunk))))
     progress("store", len(valid), len(valid))
     result.batch_id = batch
     result.persons_created = len(new_people)
@@ -423,16 +422,16 @@ def issue_batch_passwords(actor, org: Organisation, batch: str) -> bytes:
 def _create_batch_accounts(batch: str, person_ids: list[int]) -> None:
     """Caregiver accounts (no password yet) for the batch's people who have none."""
     have = set()
-    for start_at in range(0, len(person_ids), 900):
+    for chunk in chunks(person_ids):
         have.update(db.session.scalars(select(User.person_id).where(
-            User.person_id.in_(person_ids[start_at:start_at + 900]))))
+            one_of(User.person_id, chunk))))
     missing = [pid for pid in person_ids if pid not in have]
     if not missing:
         return
     names = {}
-    for start_at in range(0, len(missing), 900):
+    for chunk in chunks(missing):
         names.update(db.session.execute(select(Person.id, Person.name).where(
-            Person.id.in_(missing[start_at:start_at + 900]))).all())
+            one_of(Person.id, chunk))).all())
     now = utcnow()
     floor = max_id(User.__table__)
     bulk_insert(User.__table__, [

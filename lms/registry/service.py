@@ -16,6 +16,7 @@ from sqlalchemy.orm import contains_eager
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
 from lms.core import audit
+from lms.core.bulk import chunks, one_of
 from lms.core.errors import DomainError
 from lms.core.idnumber import (
     IdNumberError,
@@ -79,10 +80,9 @@ def ban_gate(id_numbers: Iterable[str], on: date | None = None) -> dict[str, Ban
         Ban.lifted_at.is_(None), Ban.starts_on <= on,
         or_(Ban.kind == BanKind.LIFETIME.value, Ban.ends_on > on),
     )
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
+    for chunk in chunks(wanted):
         rows = db.session.scalars(
-            select(Ban).where(Ban.id_number.in_(chunk), in_force)
+            select(Ban).where(one_of(Ban.id_number, chunk), in_force)
             .order_by(Ban.kind.asc(), Ban.ends_on.desc()))  # lifetime first
         for ban in rows:
             found.setdefault(ban.id_number, ban)
@@ -232,6 +232,16 @@ def ensure_account(actor, person: Person) -> tuple[User, str | None]:
     db.session.flush()
     audit.record(actor, "auth.user_created", user, role=Role.CAREGIVER.value)
     return user, auth_service.issue_initial_password(actor, user)
+
+
+def issue_staff_password(actor, person: Person) -> tuple[User, str]:
+    """A new one-time password for a staff member (creating their account if they have none)."""
+    user, password = ensure_account(actor, person)
+    if password is None:
+        if not user.is_enabled:
+            raise DomainError(_l("This account is disabled; ask the system administrator."))
+        password = auth_service.issue_initial_password(actor, user)
+    return user, password
 
 
 def resolve_login(identifier: str) -> User | None:
@@ -397,9 +407,9 @@ class PostCheck:
 
 def _valid_qualifications(person_ids: list[int], on: date) -> dict[int, list[Qualification]]:
     out: dict[int, list[Qualification]] = {pid: [] for pid in person_ids}
-    for start in range(0, len(person_ids), 500):
+    for chunk in chunks(person_ids):
         rows = db.session.scalars(select(Qualification).where(
-            Qualification.person_id.in_(person_ids[start:start + 500]),
+            one_of(Qualification.person_id, chunk),
             Qualification.revoked_at.is_(None), Qualification.issued_on <= on,
             or_(Qualification.expires_on.is_(None), Qualification.expires_on >= on)))
         for q in rows:

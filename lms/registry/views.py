@@ -158,6 +158,21 @@ def staff_reveal(org, person):
     return _person_page("registry/staff_detail.html", person, org=org, full_id=number)
 
 
+@bp.post("/institutions/<int:org_id>/staff/<int:person_id>/password")
+@permission(can_manage_org_person, org=load(Organisation, "org_id"), person=load(Person, "person_id"))
+def staff_password(org, person):
+    """A caregiver who forgot their password asks their institution, not the city."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    result, err = service_call(service.issue_staff_password, current_user, person)
+    if err is not None:
+        flash(str(err), "danger")
+        return redirect(url_for("registry.staff_detail", org_id=org.id, person_id=person.id))
+    _user, password = result
+    return render_template("registry/staff_password.html", org=org, person=person,
+                           password=password)
+
+
 @bp.post("/institutions/<int:org_id>/staff/<int:person_id>/photo")
 @permission(can_manage_org_person, org=load(Organisation, "org_id"), person=load(Person, "person_id"))
 def staff_photo_upload(org, person):

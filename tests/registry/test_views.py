@@ -179,3 +179,15 @@ def test_institution_list_queries_do_not_grow_with_institutions(client, world, l
     assert _count_statements(client, "/registry/institutions") == few
     page = client.get("/registry/institutions").get_data(as_text=True)
     assert "托育园15" in page and "0.0%" in page
+
+
+def test_institution_issues_a_one_time_password_to_its_staff(app, client, world, login_as):
+    login_as("inst_admin")
+    page = client.post(f"/institutions/{world.inst.id}/staff/{world.staff.id}/password")
+    password = page.get_data(as_text=True).split('id="initial-password">')[1].split("<")[0]
+    other = app.test_client()
+    response = other.post("/login", data={"identifier": world.staff.mobile, "password": password})
+    assert response.headers["Location"] == "/account/password"
+    # not for another institution's staff
+    foreign = client.post(f"/institutions/{world.inst.id}/staff/{world.staff_other.id}/password")
+    assert foreign.status_code == 403
