@@ -248,6 +248,10 @@ def test_build_demo_city_once(app):
     assert build_demo_city() == {"created": False}
     db.session.commit()
     assert _counts() == before
+    # nor does the command `make run` calls every time
+    result = app.test_cli_runner().invoke(args=["lms", "demo"])
+    assert result.exit_code == 0 and "nothing changed" in result.output
+    assert _counts() == before
 
 
 def test_build_demo_city_reuses_districts_and_leaves_taken_names(app):
