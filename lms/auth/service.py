@@ -17,6 +17,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from lms.auth.models import ORGANISATION_ROLES, Role, User, new_session_token
 from lms.core import audit
 from lms.core.errors import DomainError
+from lms.core.idnumber import is_valid_id_number
 from lms.core.models import utcnow
 from lms.extensions import db
 
@@ -213,7 +214,8 @@ def create_staff_user(actor, *, username: str, display_name: str, role: str,
     if not username or len(username) > 60 or not username.replace("_", "").replace(".", "").isalnum():
         raise DomainError(_l("A sign-in name uses letters, digits, dots and underscores."),
                           field="username")
-    if username.isdigit():
+    if username.isdigit() or is_valid_id_number(username):
+        # caregivers sign in with those: a staff name must never shadow one
         raise DomainError(_l("A sign-in name cannot be only digits (digits are for mobile and "
                              "identity numbers)."), field="username")
     if role not in {r.value for r in Role} or role == Role.CAREGIVER:

@@ -185,3 +185,12 @@ def test_login_is_rate_limited_per_address(world):
 def test_failed_logins_are_audited(client, world):
     login(client, "inst_admin", "bad-password1")
     assert db.session.query(AuditLog).filter_by(action="auth.login_failed").count() == 1
+
+
+@pytest.mark.parametrize("name", ["13912345678", "11010519491231002X", "11010519491231002x"])
+def test_staff_names_never_shadow_a_caregivers_sign_in(world, name):
+    from lms.core.errors import DomainError
+
+    with pytest.raises(DomainError, match="cannot be only digits"):
+        service.create_staff_user(world.users["admin"], username=name, display_name="x",
+                                  role="admin")
