@@ -42,7 +42,7 @@ def login():
                 return redirect(url_for("auth.change_password"))
             return redirect(target if service.is_safe_next(target) else url_for("core.home"))
         error = str(outcome.error)
-    return render_template("auth/login.html", form=form, error=error), (200 if not error else 200)
+    return render_template("auth/login.html", form=form, error=error)
 
 
 @bp.post("/logout")

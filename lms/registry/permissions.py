@@ -8,6 +8,7 @@ from lms.auth.models import Role
 from lms.core.permissions import predicate
 from lms.extensions import db
 from lms.registry.models import Employment, Organisation, OrgKind, Person
+from lms.registry.service import person_is_on_staff
 
 
 def _signed_in(user) -> bool:
@@ -44,8 +45,7 @@ def can_view_org_person(user, org: Organisation | None = None, person: Person | 
     """A person's record as seen from an institution: only if they work or worked there."""
     if person is None or not can_view_staff(user, org):
         return False
-    return db.session.scalar(select(Employment.id).where(
-        Employment.person_id == person.id, Employment.organisation_id == org.id).limit(1)) is not None
+    return person_is_on_staff(person, org.id)
 
 
 @predicate
