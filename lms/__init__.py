@@ -15,6 +15,9 @@ BLUEPRINTS = (
     "lms.core.views:bp",
     "lms.auth.views:bp",
     "lms.registry.views:bp",
+    "lms.ledger.views:bp",
+    "lms.catalog.views:bp",
+    "lms.learning.views:bp",
 )
 
 
@@ -53,7 +56,10 @@ def create_app(overrides: dict | None = None) -> Flask:
 def _import_models() -> None:
     # Every table must be known to the metadata (migrations, create_all, flask db check).
     import lms.auth.models  # noqa: F401
+    import lms.catalog.models  # noqa: F401
     import lms.core.models  # noqa: F401
+    import lms.learning.models  # noqa: F401
+    import lms.ledger.models  # noqa: F401
     import lms.registry.models  # noqa: F401
 
 
@@ -129,8 +135,12 @@ def _init_request_cycle(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
+    from lms.catalog.cli import courses_group
     from lms.cli import lms_group
+    from lms.ledger.cli import ledger_group
     from lms.registry.cli import registry_group
 
     app.cli.add_command(lms_group)
     app.cli.add_command(registry_group)
+    app.cli.add_command(ledger_group)
+    app.cli.add_command(courses_group)

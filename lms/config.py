@@ -65,5 +65,9 @@ def from_environment() -> dict:
         "LOGIN_RATE_LIMIT": os.environ.get("LMS_LOGIN_RATE_LIMIT", "20 per minute"),
         "LOGIN_MAX_FAILURES": 5,
         "LOGIN_LOCK_MINUTES": 15,
+        #: lesson videos (course images live in the database)
+        "MEDIA_PATH": os.environ.get("LMS_MEDIA_PATH", str(folder / "media")),
+        #: seconds between study heartbeats sent by a lesson page
+        "STUDY_HEARTBEAT_SECONDS": int(os.environ.get("LMS_STUDY_HEARTBEAT_SECONDS", "15")),
         "ROSTER_MAX_ROWS": int(os.environ.get("LMS_ROSTER_MAX_ROWS", "200000")),
     }

@@ -56,6 +56,15 @@ def form_error(form, err: DomainError) -> None:
         flash(str(err), "danger")
 
 
+def format_hours(value) -> str:
+    """Class hours for people: two decimals at most, in the reader's locale (1, 0.67, 1,234.5)."""
+    from decimal import Decimal
+
+    from flask_babel import format_decimal
+
+    return format_decimal(Decimal(value or 0).quantize(Decimal("0.01")), format="#,##0.##")
+
+
 def init_templates(app: Flask) -> None:
     from lms.core.navigation import navigation
 
@@ -63,6 +72,7 @@ def init_templates(app: Flask) -> None:
         can=can, mask_id=mask_id_number, mask_mobile=mask_mobile,
         LANGUAGE_NAMES=LANGUAGE_NAMES, navigation=navigation,
     )
+    app.jinja_env.filters["hours"] = format_hours
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 

@@ -1,0 +1,495 @@
+"""Online study: enrolment, the server-side study clock, crediting lessons, self-checks.
+
+The server decides what is credited. A lesson page sends a heartbeat every few seconds
+while it is visible and the learner active; each accepted heartbeat credits the real time
+since the last one (server clock), never more than the gap a live page can have, never past
+the lesson's minutes or the daily cap. A heartbeat is accepted once: it must carry the page's
+current token and a sequence number above the last accepted one, and the clock row is
+updated with a compare-and-set on that number, so a replayed, inflated, out-of-order or
+concurrent duplicate heartbeat gains nothing. A second tab or device takes the token over.
+Every so often, and whenever the page reports the learner idle, the clock stops until the
+learner answers a small question the server checks.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from lms.catalog.models import Course, Lesson, Question
+from lms.catalog.service import grade, lesson_questions
+from lms.core import audit, settings
+from lms.core.clock import local_today, zone
+from lms.core.errors import DomainError
+from lms.core.models import utcnow
+from lms.extensions import db
+from lms.learning.models import (
+    Enrolment,
+    LessonProgress,
+    SelfCheckAttempt,
+    StudyClock,
+    StudySegment,
+)
+from lms.ledger import service as ledger
+from lms.ledger.models import SourceType
+from lms.registry.models import Person
+from lms.registry.service import check_not_banned
+
+#: The crediting rules below, named; recorded on every study segment. Change the version
+#: whenever the rules change: hours already credited stay as they were.
+RULE_VERSION = "2026.11-1"
+#: a gap longer than this many heartbeat intervals is a pause (page hidden, offline): not credited
+MAX_GAP_INTERVALS = 2
+#: seconds a video position may run ahead of the time that passed (buffering, rounding)
+VIDEO_SLACK_SECONDS = 3
+#: the end of a video counts as reached this close to its length
+VIDEO_END_SLACK_SECONDS = 2
+SELF_CHECK_QUESTIONS = 5
+CHALLENGE_TRIES = 3
+
+settings.define("learning.idle_minutes", _l("Minutes without activity before the study page asks "
+                                             "\"are you still there?\""), "int", 5, 1, 60, _l("minutes"))
+settings.define("learning.check_minutes", _l("Minutes of credited study between presence checks"),
+                "int", 20, 5, 240, _l("minutes"))
+settings.define("learning.self_check_pass_percent", _l("Share of self-check answers needed to pass"),
+                "percent", 60, 0, 100, "%")
+
+
+class NotEnrolled(DomainError):
+    pass
+
+
+class Superseded(DomainError):
+    """The page's token is no longer the person's current one (another tab or device)."""
+
+
+class WrongAnswer(DomainError):
+    def __init__(self, message, question: str):
+        super().__init__(message)
+        #: the question now asked (a new one after too many wrong answers)
+        self.question = question
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# --- enrolment ------------------------------------------------------------------------------------
+
+
+def enrolment_for(person: Person, course: Course) -> Enrolment | None:
+    return db.session.scalar(select(Enrolment).where(Enrolment.person_id == person.id,
+                                                     Enrolment.course_id == course.id))
+
+
+def missing_prerequisites(person: Person, course: Course) -> list[Course]:
+    """Prerequisite courses the person has not completed."""
+    if not course.prerequisites:
+        return []
+    required = list(db.session.scalars(select(Course).where(Course.code.in_(course.prerequisites))))
+    done = set(db.session.scalars(select(Enrolment.course_id).where(
+        Enrolment.person_id == person.id, Enrolment.completed_at.is_not(None))))
+    return [c for c in required if c.id not in done]
+
+
+def enrol(actor, person: Person, course: Course) -> Enrolment:
+    """Enrol a person in a course (the ban gate applies); enrolling twice changes nothing."""
+    check_not_banned(person.id_number)
+    if not course.is_active:
+        raise DomainError(_l("This course is no longer offered."))
+    existing = enrolment_for(person, course)
+    if existing is not None:
+        return existing
+    missing = missing_prerequisites(person, course)
+    if missing:
+        raise DomainError(_l("Complete these courses first: %(courses)s",
+                             courses="、".join(f"{c.code} {c.title}" for c in missing)))
+    enrolment = Enrolment(person_id=person.id, course_id=course.id)
+    try:
+        with db.session.begin_nested():
+            db.session.add(enrolment)
+            db.session.flush()
+    except IntegrityError:  # the same person enrolling from two pages at once
+        return enrolment_for(person, course)
+    audit.record(actor, "learning.enrolled", enrolment, course=course.code, person_id=person.id)
+    return enrolment
+
+
+def progress_for(person: Person, lessons: list[Lesson]) -> dict[int, LessonProgress]:
+    if not lessons:
+        return {}
+    rows = db.session.scalars(select(LessonProgress).where(
+        LessonProgress.person_id == person.id,
+        LessonProgress.lesson_id.in_([lesson.id for lesson in lessons])))
+    return {row.lesson_id: row for row in rows}
+
+
+def _progress(person: Person, lesson: Lesson) -> LessonProgress:
+    row = db.session.scalar(select(LessonProgress).where(
+        LessonProgress.person_id == person.id, LessonProgress.lesson_id == lesson.id))
+    if row is not None:
+        return row
+    row = LessonProgress(person_id=person.id, lesson_id=lesson.id, credited_seconds=0,
+                         video_furthest=0)
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+            db.session.flush()
+    except IntegrityError:
+        return db.session.scalar(select(LessonProgress).where(
+            LessonProgress.person_id == person.id, LessonProgress.lesson_id == lesson.id))
+    return row
+
+
+@dataclass
+class CourseProgress:
+    lessons: int
+    done: int
+    credited_seconds: int
+    required_seconds: int
+
+    @property
+    def percent(self) -> int:
+        if not self.required_seconds:
+            return 0
+        return min(100, int(self.credited_seconds * 100 / self.required_seconds))
+
+
+def course_progress(person: Person, course: Course) -> CourseProgress:
+    lessons = course.lessons
+    rows = progress_for(person, lessons)
+    credited = sum(min(rows[lesson.id].credited_seconds, lesson.minutes * 60)
+                   if lesson.id in rows else 0 for lesson in lessons)
+    return CourseProgress(len(lessons), sum(1 for r in rows.values() if r.is_done), credited,
+                          sum(lesson.minutes * 60 for lesson in lessons))
+
+
+def my_enrolments(person: Person) -> list[Enrolment]:
+    return list(db.session.scalars(select(Enrolment).where(Enrolment.person_id == person.id)
+                                   .order_by(Enrolment.enrolled_at.desc())))
+
+
+# --- the study clock ------------------------------------------------------------------------------
+
+
+def _day_start_utc(now: datetime) -> datetime:
+    local = now.replace(tzinfo=UTC).astimezone(zone())
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return start.astimezone(UTC).replace(tzinfo=None)
+
+
+def seconds_studied_today(person: Person, now: datetime) -> int:
+    return int(db.session.scalar(select(func.coalesce(func.sum(StudySegment.seconds), 0)).where(
+        StudySegment.person_id == person.id, StudySegment.started_at >= _day_start_utc(now))) or 0)
+
+
+def start_study(person: Person, lesson: Lesson, *, device: str = "", heartbeat_seconds: int = 15,
+                now: datetime | None = None) -> StudyClock:
+    """Make `lesson` the one lesson the person is credited for; returns the clock (new token).
+
+    Any other page of the same person stops counting from here on."""
+    now = now or _now()
+    course = lesson.course
+    if not lesson.is_active or not course.is_active:
+        raise DomainError(_l("This lesson is no longer offered."))
+    if enrolment_for(person, course) is None:
+        raise NotEnrolled(_l("Enrol in the course to study its lessons."))
+    check_not_banned(person.id_number)
+    district_id = ledger.person_district_id(person)
+    today = local_today(now)
+    progress = _progress(person, lesson)
+    minutes_per_hour = settings.get_setting("ledger.minutes_per_class_hour", district_id, today)
+    cap = settings.get_setting("learning.daily_online_hours_cap", district_id, today)
+    check_every = settings.get_setting("learning.check_minutes", district_id, today)
+    values = dict(
+        lesson_id=lesson.id, progress_id=progress.id, token=secrets.token_urlsafe(18)[:24], seq=0,
+        device=(device or "")[:200], started_at=now, last_beat_at=now, segment_id=None,
+        required_seconds=lesson.minutes * 60, video_seconds=lesson.video_seconds, day=today,
+        day_seconds=seconds_studied_today(person, now), cap_seconds=cap * minutes_per_hour * 60,
+        check_every_seconds=check_every * 60, rule_version=RULE_VERSION,
+        max_gap_seconds=heartbeat_seconds * MAX_GAP_INTERVALS + 5)
+    clock = db.session.get(StudyClock, person.id, with_for_update=True, populate_existing=True)
+    if clock is None:
+        clock = StudyClock(person_id=person.id, since_check_seconds=0, challenge_tries=0, **values)
+        try:
+            with db.session.begin_nested():
+                db.session.add(clock)
+                db.session.flush()
+            return clock
+        except IntegrityError:  # two pages starting at the same moment: the later one wins
+            clock = db.session.get(StudyClock, person.id, with_for_update=True, populate_existing=True)
+    for key, value in values.items():
+        setattr(clock, key, value)
+    db.session.flush()
+    return clock
+
+
+@dataclass
+class BeatResult:
+    """What the page is told after a heartbeat."""
+
+    state: str  # running | paused | challenge | capped | complete | replayed
+    lesson_seconds: int
+    required_seconds: int
+    credited_now: int = 0
+    lesson_credited: bool = False
+    challenge: str | None = None
+    video_furthest: int = 0
+
+    def as_json(self) -> dict:
+        return {"state": self.state, "lesson_seconds": self.lesson_seconds,
+                "required_seconds": self.required_seconds, "credited_now": self.credited_now,
+                "lesson_credited": self.lesson_credited, "challenge": self.challenge,
+                "video_furthest": self.video_furthest}
+
+
+def _clock_row(person_id: int):
+    return db.session.execute(select(StudyClock.__table__).where(
+        StudyClock.person_id == person_id)).one_or_none()
+
+
+def heartbeat(person_id: int, token: str, seq: int, *, active: bool = True,
+              position: float | None = None, now: datetime | None = None) -> BeatResult:
+    """Account for the study time since the last accepted heartbeat (see the module text)."""
+    now = now or _now()
+    clock = _clock_row(person_id)
+    if clock is None or not secrets.compare_digest(clock.token, str(token or "")):
+        raise Superseded(_l("This lesson is now being studied in another window or device."))
+    progress = db.session.execute(select(
+        LessonProgress.credited_seconds, LessonProgress.video_furthest, LessonProgress.credited_at)
+        .where(LessonProgress.id == clock.progress_id)).one()
+
+    def result(state, credited=0, seconds=None, furthest=None, lesson_credited=None, asked=None):
+        return BeatResult(state, seconds if seconds is not None else progress.credited_seconds,
+                          clock.required_seconds, credited,
+                          lesson_credited if lesson_credited is not None else progress.credited_at is not None,
+                          asked or clock.challenge_question,
+                          furthest if furthest is not None else progress.video_furthest)
+
+    if not isinstance(seq, int) or seq <= clock.seq:
+        return result("replayed")
+    if clock.challenge_question is not None:
+        _cas(clock, seq=seq, last_beat_at=now)
+        return result("challenge")
+    elapsed = (now - clock.last_beat_at).total_seconds()
+    whole = int(elapsed) if elapsed > 0 else 0
+    if not active or elapsed > clock.max_gap_seconds:
+        # the page was hidden, the learner away or the connection down: a pause, not study
+        _cas(clock, seq=seq, last_beat_at=now, segment_id=None)
+        return result("paused")
+
+    today = local_today(now)
+    day_seconds = clock.day_seconds if clock.day == today else 0
+    remaining_lesson = max(0, clock.required_seconds - progress.credited_seconds)
+    remaining_day = max(0, clock.cap_seconds - day_seconds)
+    credit = min(whole, remaining_lesson, remaining_day)
+    accounted_to = clock.last_beat_at + timedelta(seconds=whole)  # the fraction carries over
+
+    furthest = progress.video_furthest
+    if clock.video_seconds and position is not None:
+        try:
+            position = float(position)
+        except (TypeError, ValueError):
+            position = None
+        # a position further than the time that passed allows is a skip: ignored
+        if position is not None and 0 <= position <= furthest + whole + VIDEO_SLACK_SECONDS:
+            furthest = max(furthest, min(int(position), clock.video_seconds))
+
+    since_check = clock.since_check_seconds + credit
+    challenge = None
+    if credit and since_check >= clock.check_every_seconds:
+        challenge = _new_challenge()
+    changes = dict(seq=seq, last_beat_at=accounted_to, day=today, day_seconds=day_seconds + credit,
+                   since_check_seconds=0 if challenge else since_check)
+    if challenge:
+        changes.update(challenge_question=challenge[0], challenge_answer=challenge[1],
+                       challenge_tries=0)
+    if challenge:
+        changes["segment_id"] = None  # the next credited time starts a new segment
+    if not _cas(clock, **changes):
+        return result("replayed")  # a concurrent copy of this heartbeat won
+    if credit:
+        _extend_segment(clock, seq, credit, accounted_to, attach=not challenge)
+    if credit or furthest != progress.video_furthest:
+        db.session.execute(update(LessonProgress).where(LessonProgress.id == clock.progress_id).values(
+            credited_seconds=LessonProgress.credited_seconds + credit, video_furthest=furthest))
+    seconds = progress.credited_seconds + credit
+    lesson_credited = progress.credited_at is not None
+    if not lesson_credited and seconds >= clock.required_seconds and (
+            not clock.video_seconds or furthest >= clock.video_seconds - VIDEO_END_SLACK_SECONDS):
+        lesson_credited = _credit_lesson(clock.progress_id, now)
+    if challenge:
+        state = "challenge"
+    elif seconds >= clock.required_seconds:
+        state = "complete"
+    elif credit < whole and remaining_day <= credit:
+        state = "capped"
+    else:
+        state = "running"
+    return result(state, credit, seconds, furthest, lesson_credited, challenge and challenge[0])
+
+
+def _extend_segment(clock, seq: int, credit: int, accounted_to: datetime, *, attach: bool) -> None:
+    """Add the credited seconds to the open segment, or open one (the evidence of the credit)."""
+    if clock.segment_id is not None:
+        db.session.execute(update(StudySegment).where(StudySegment.id == clock.segment_id).values(
+            seconds=StudySegment.seconds + credit, ended_at=accounted_to))
+        return
+    segment = StudySegment(person_id=clock.person_id, lesson_id=clock.lesson_id,
+                           started_at=clock.last_beat_at, ended_at=accounted_to, seconds=credit,
+                           device=clock.device, rule_version=clock.rule_version, token=clock.token)
+    db.session.add(segment)
+    db.session.flush()
+    if attach:
+        db.session.execute(update(StudyClock).where(
+            StudyClock.person_id == clock.person_id, StudyClock.seq == seq).values(
+            segment_id=segment.id).execution_options(synchronize_session=False))
+
+
+def _cas(clock, **values) -> bool:
+    """Update the clock only if no other heartbeat got there first (same token, same seq)."""
+    outcome = db.session.execute(update(StudyClock).where(
+        StudyClock.person_id == clock.person_id, StudyClock.token == clock.token,
+        StudyClock.seq == clock.seq).values(**values).execution_options(synchronize_session=False))
+    return outcome.rowcount == 1
+
+
+def _new_challenge() -> tuple[str, int]:
+    rng = random.SystemRandom()
+    a, b = rng.randint(2, 9), rng.randint(2, 9)
+    return f"{a} + {b}", a + b
+
+
+def _credit_lesson(progress_id: int, now: datetime) -> bool:
+    """Write the lesson's hours to the ledger, once (the ledger's unique source decides)."""
+    progress = db.session.get(LessonProgress, progress_id)
+    db.session.refresh(progress)
+    if progress.credited_at is not None:
+        return True
+    lesson = progress.lesson
+    person = db.session.get(Person, progress.person_id)
+    district_id = ledger.person_district_id(person)
+    hours = ledger.minutes_to_hours(lesson.minutes, district_id, local_today(now))
+    entry, _created = ledger.credit(
+        person, year=local_today(now).year, category=lesson.course.category.value, hours=hours,
+        source_type=SourceType.LESSON.value, source_ref=str(lesson.id),
+        description=f"{lesson.course.code} {lesson.title}"[:200], recorded_by="system")
+    progress.credited_at = now
+    progress.ledger_entry_id = entry.id
+    db.session.flush()
+    _maybe_complete_course(person, lesson.course, now)
+    return True
+
+
+def report_idle(person_id: int, token: str, now: datetime | None = None) -> str:
+    """The page saw no activity for a while: stop the clock until a question is answered."""
+    now = now or _now()
+    clock = _clock_row(person_id)
+    if clock is None or not secrets.compare_digest(clock.token, str(token or "")):
+        raise Superseded(_l("This lesson is now being studied in another window or device."))
+    if clock.challenge_question is not None:
+        return clock.challenge_question
+    question, answer = _new_challenge()
+    db.session.execute(update(StudyClock).where(StudyClock.person_id == person_id).values(
+        challenge_question=question, challenge_answer=answer, challenge_tries=0, segment_id=None,
+        last_beat_at=now))
+    return question
+
+
+def answer_challenge(person_id: int, token: str, answer, now: datetime | None = None) -> str | None:
+    """Check the answer; on success the clock runs again from now. Returns a new question
+    after too many wrong answers, None when answered (or nothing was asked)."""
+    now = now or _now()
+    clock = db.session.get(StudyClock, person_id, with_for_update=True, populate_existing=True)
+    if clock is None or not secrets.compare_digest(clock.token, str(token or "")):
+        raise Superseded(_l("This lesson is now being studied in another window or device."))
+    if clock.challenge_question is None:
+        return None
+    try:
+        given = int(str(answer).strip())
+    except (TypeError, ValueError):
+        given = None
+    if given is not None and given == clock.challenge_answer:
+        clock.challenge_question = clock.challenge_answer = None
+        clock.challenge_tries = 0
+        clock.since_check_seconds = 0
+        clock.last_beat_at = now
+        clock.segment_id = None
+        db.session.flush()
+        return None
+    clock.challenge_tries += 1
+    if clock.challenge_tries >= CHALLENGE_TRIES:
+        clock.challenge_question, clock.challenge_answer = _new_challenge()
+        clock.challenge_tries = 0
+    db.session.flush()
+    raise WrongAnswer(_l("That is not right. Try again: %(question)s = ?",
+                         question=clock.challenge_question), clock.challenge_question)
+
+
+def segments_for(person: Person, lesson: Lesson) -> list[StudySegment]:
+    return list(db.session.scalars(select(StudySegment).where(
+        StudySegment.person_id == person.id, StudySegment.lesson_id == lesson.id)
+        .order_by(StudySegment.started_at)))
+
+
+# --- self-check and completion --------------------------------------------------------------------
+
+
+def _attempts(person: Person, lesson: Lesson) -> int:
+    return db.session.scalar(select(func.count()).select_from(SelfCheckAttempt).where(
+        SelfCheckAttempt.person_id == person.id, SelfCheckAttempt.lesson_id == lesson.id)) or 0
+
+
+def self_check_questions(person: Person, lesson: Lesson) -> list[Question]:
+    """The questions of the person's next self-check: drawn from the lesson's bank, the same
+    set until it is submitted (so a reload cannot be used to pick easier questions)."""
+    bank = lesson_questions(lesson)
+    rng = random.Random(f"{person.id}:{lesson.id}:{_attempts(person, lesson)}")  # noqa: S311
+    return rng.sample(bank, min(SELF_CHECK_QUESTIONS, len(bank)))
+
+
+def submit_self_check(person: Person, lesson: Lesson, answers: dict[int, list],
+                      now: datetime | None = None) -> SelfCheckAttempt:
+    """Grade the self-check; passing marks the lesson's check done."""
+    now = now or _now()
+    if enrolment_for(person, lesson.course) is None:
+        raise NotEnrolled(_l("Enrol in the course to study its lessons."))
+    questions = self_check_questions(person, lesson)
+    if not questions:
+        raise DomainError(_l("This lesson has no self-check."))
+    correct = sum(1 for q in questions if grade(q, answers.get(q.id, [])))
+    needed = settings.get_setting("learning.self_check_pass_percent", None, local_today(now))
+    passed = correct * 100 >= needed * len(questions)
+    attempt = SelfCheckAttempt(person_id=person.id, lesson_id=lesson.id, correct=correct,
+                               total=len(questions), passed=passed,
+                               answers={str(q.id): answers.get(q.id, []) for q in questions})
+    db.session.add(attempt)
+    if passed:
+        progress = _progress(person, lesson)
+        if progress.self_check_passed_at is None:
+            progress.self_check_passed_at = now
+        db.session.flush()
+        _maybe_complete_course(person, lesson.course, now)
+    db.session.flush()
+    return attempt
+
+
+def _maybe_complete_course(person: Person, course: Course, now: datetime) -> None:
+    enrolment = enrolment_for(person, course)
+    if enrolment is None or enrolment.completed_at is not None:
+        return
+    rows = progress_for(person, course.lessons)
+    if course.lessons and all(lesson.id in rows and rows[lesson.id].is_done for lesson in course.lessons):
+        enrolment.completed_at = now
+        audit.record("system", "learning.course_completed", enrolment, course=course.code,
+                     person_id=person.id)
+
+
+def now_utc() -> datetime:
+    return utcnow()

@@ -1,0 +1,218 @@
+"""The catalogue as learners see it, and the study pages (mostly used on phones)."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from lms.catalog import service as catalog
+from lms.catalog.models import Course, Lesson, Track
+from lms.core import navigation, settings
+from lms.core.clock import local_today
+from lms.core.errors import DomainError
+from lms.core.permissions import load, permission
+from lms.core.web import service_call
+from lms.extensions import db
+from lms.learning import service
+from lms.learning.permissions import can_browse_courses, can_study
+from lms.registry.models import Person
+
+bp = Blueprint("learning", __name__, template_folder="templates")
+
+
+def _me() -> Person:
+    return db.session.get(Person, current_user.person_id)
+
+
+@bp.get("/courses")
+@permission(can_browse_courses)
+def catalogue():
+    track = request.args.get("track") or None
+    q = (request.args.get("q") or "").strip()
+    courses = catalog.active_courses(track=track, search=q)
+    enrolled, progress = set(), {}
+    if can_study(current_user):
+        me = _me()
+        for enrolment in service.my_enrolments(me):
+            enrolled.add(enrolment.course_id)
+        progress = {c.id: service.course_progress(me, c) for c in courses if c.id in enrolled}
+    return render_template("learning/catalogue.html", courses=courses, tracks=list(Track),
+                           track=track, q=q, enrolled=enrolled, progress=progress)
+
+
+@bp.get("/courses/<int:course_id>")
+@permission(can_browse_courses, course=load(Course, "course_id"))
+def course_detail(course):
+    context = {"course": course, "serves": catalog.qualification_names(course.serves),
+               "prerequisites": [c for c in (catalog.course_by_code(code) for code in course.prerequisites) if c],
+               "enrolment": None, "progress": {}, "summary": None, "missing": []}
+    if can_study(current_user):
+        me = _me()
+        context["enrolment"] = service.enrolment_for(me, course)
+        context["progress"] = service.progress_for(me, course.lessons)
+        context["summary"] = service.course_progress(me, course)
+        context["missing"] = service.missing_prerequisites(me, course)
+    return render_template("learning/course.html", **context)
+
+
+@bp.post("/courses/<int:course_id>/enrol")
+@permission(can_study, course=load(Course, "course_id"))
+def enrol(course):
+    _enrolment, err = service_call(service.enrol, current_user, _me(), course)
+    if err is not None:
+        flash(str(err), "danger")
+    else:
+        flash(_("You are enrolled. Start with the first lesson."), "success")
+    return redirect(url_for("learning.course_detail", course_id=course.id))
+
+
+@bp.get("/learn")
+@permission(can_study)
+def my_courses():
+    me = _me()
+    enrolments = service.my_enrolments(me)
+    return render_template("learning/my_courses.html", enrolments=enrolments,
+                           progress={e.course_id: service.course_progress(me, e.course) for e in enrolments})
+
+
+@bp.get("/learn/lessons/<int:lesson_id>")
+@permission(can_study, lesson=load(Lesson, "lesson_id"))
+def study(lesson):
+    me = _me()
+    course = lesson.course
+    if not lesson.is_active:
+        flash(_("This lesson is no longer offered."), "warning")
+        return redirect(url_for("learning.course_detail", course_id=course.id))
+    if service.enrolment_for(me, course) is None:
+        flash(_("Enrol in the course to study its lessons."), "warning")
+        return redirect(url_for("learning.course_detail", course_id=course.id))
+    lessons = course.lessons
+    index = next(i for i, item in enumerate(lessons) if item.id == lesson.id)
+    progress = service.progress_for(me, [lesson]).get(lesson.id)
+    html = catalog.lesson_html(lesson, lambda path: url_for(
+        "catalog.asset", course_id=course.id, path=path))
+    today = local_today()
+    return render_template(
+        "learning/study.html", lesson=lesson, course=course, html=html, progress=progress,
+        previous=lessons[index - 1] if index > 0 else None,
+        next=lessons[index + 1] if index + 1 < len(lessons) else None,
+        position=index + 1, count=len(lessons),
+        heartbeat_seconds=current_app.config["STUDY_HEARTBEAT_SECONDS"],
+        idle_seconds=settings.get_setting("learning.idle_minutes", None, today) * 60)
+
+
+def _json_error(err: DomainError, status: int):
+    if isinstance(err, service.Superseded):
+        # an expected turn of events (another tab took over), not a failed request
+        return jsonify({"error": str(err), "state": "superseded"})
+    return jsonify({"error": str(err), "state": "error"}), status
+
+
+def _device() -> str:
+    agent = (request.user_agent.string or "")[:150]
+    return f"{agent} | {request.remote_addr or ''}"
+
+
+@bp.post("/learn/lessons/<int:lesson_id>/start")
+@permission(can_study, lesson=load(Lesson, "lesson_id"))
+def study_start(lesson):
+    clock, err = service_call(service.start_study, _me(), lesson, device=_device(),
+                              heartbeat_seconds=current_app.config["STUDY_HEARTBEAT_SECONDS"])
+    if err is not None:
+        return _json_error(err, 409)
+    progress = service.progress_for(_me(), [lesson]).get(lesson.id)
+    return jsonify({"token": clock.token, "interval": current_app.config["STUDY_HEARTBEAT_SECONDS"],
+                    "required_seconds": clock.required_seconds,
+                    "lesson_seconds": progress.credited_seconds if progress else 0,
+                    "lesson_credited": bool(progress and progress.credited_at),
+                    "video_furthest": progress.video_furthest if progress else 0})
+
+
+def _payload() -> dict:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
+
+
+@bp.post("/learn/heartbeat")
+@permission(can_study)
+def heartbeat():
+    data = _payload()
+    seq = data.get("seq")
+    result, err = service_call(service.heartbeat, current_user.person_id, data.get("token"),
+                               seq if isinstance(seq, int) and not isinstance(seq, bool) else -1,
+                               active=data.get("active") is not False, position=data.get("position"))
+    if err is not None:
+        return _json_error(err, 409)
+    return jsonify(result.as_json())
+
+
+@bp.post("/learn/idle")
+@permission(can_study)
+def idle():
+    data = _payload()
+    question, err = service_call(service.report_idle, current_user.person_id, data.get("token"))
+    if err is not None:
+        return _json_error(err, 409)
+    return jsonify({"state": "challenge", "challenge": question})
+
+
+@bp.post("/learn/answer")
+@permission(can_study)
+def answer():
+    data = _payload()
+    try:
+        question = service.answer_challenge(current_user.person_id, data.get("token"), data.get("answer"))
+    except service.WrongAnswer as err:
+        # 200, so the count of wrong answers is kept (a new question after three)
+        return jsonify({"state": "challenge", "error": str(err), "challenge": err.question})
+    except DomainError as err:
+        db.session.rollback()
+        return _json_error(err, 409)
+    return jsonify({"state": "running" if question is None else "challenge", "challenge": question})
+
+
+@bp.route("/learn/lessons/<int:lesson_id>/check", methods=["GET", "POST"])
+@permission(can_study, lesson=load(Lesson, "lesson_id"))
+def self_check(lesson):
+    me = _me()
+    if service.enrolment_for(me, lesson.course) is None:
+        flash(_("Enrol in the course to study its lessons."), "warning")
+        return redirect(url_for("learning.course_detail", course_id=lesson.course_id))
+    questions = service.self_check_questions(me, lesson)
+    if request.method == "POST":
+        answers = {}
+        for question in questions:
+            raw = request.form.getlist(f"q{question.id}")
+            if question.kind == "truefalse":
+                answers[question.id] = [raw[0] == "true"] if raw else []
+            else:
+                answers[question.id] = sorted({int(v) for v in raw if v.isdigit()})
+        attempt, err = service_call(service.submit_self_check, me, lesson, answers)
+        if err is not None:
+            flash(str(err), "danger")
+            return redirect(url_for("learning.study", lesson_id=lesson.id))
+        return render_template("learning/self_check_result.html", lesson=lesson, attempt=attempt,
+                               questions=questions, answers=answers, grade=catalog.grade,
+                               next_lesson=_next_lesson(lesson))
+    return render_template("learning/self_check.html", lesson=lesson, questions=questions)
+
+
+def _next_lesson(lesson: Lesson) -> Lesson | None:
+    lessons = lesson.course.lessons
+    index = next(i for i, item in enumerate(lessons) if item.id == lesson.id)
+    return lessons[index + 1] if index + 1 < len(lessons) else None
+
+
+navigation.register(_l("Courses"), "learning.catalogue", "book", can_browse_courses, order=10)
+navigation.register(_l("My study"), "learning.my_courses", "play-circle", can_study, order=11)

@@ -1,0 +1,332 @@
+"""The ledger's rules: every credited class hour is written here, and only here.
+
+Entries are append-only (the database refuses UPDATE and DELETE, see ddl.py); one source
+credits a person at most once (a unique constraint); the yearly totals are updated in the
+same transaction as the entry, by an atomic upsert, so a dashboard never sums entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from lms.auth.models import Role
+from lms.core import audit, settings
+from lms.core.errors import DomainError, PermissionDenied
+from lms.extensions import db
+from lms.ledger.models import Category, ExternalRecord, LedgerEntry, LedgerTotal, SourceType
+from lms.registry.models import Employment, Organisation, OrgKind, Person
+
+settings.define("ledger.minutes_per_class_hour", _l("Minutes in one class hour"), "int", 45,
+                20, 60, _l("minutes"))
+
+FOUR_PLACES = Decimal("0.0001")
+MAX_EXTERNAL_HOURS = Decimal(200)
+MAX_EVIDENCE_BYTES = 5 * 1024 * 1024
+#: evidence files accepted, recognised by their first bytes (never by the name the browser sends)
+EVIDENCE_TYPES = {b"%PDF-": "application/pdf", b"\xff\xd8\xff": "image/jpeg",
+                  b"\x89PNG\r\n\x1a\n": "image/png"}
+
+
+def minutes_to_hours(minutes, district_id: int | None = None, on: date | None = None) -> Decimal:
+    """Class hours for a number of minutes, at the conversion in force (1 课时 = 45 min)."""
+    per_hour = settings.get_setting("ledger.minutes_per_class_hour", district_id, on)
+    return (Decimal(minutes) / Decimal(per_hour)).quantize(FOUR_PLACES, ROUND_HALF_UP)
+
+
+def _upsert_total(person_id: int, year: int, category: str, hours: Decimal) -> None:
+    """Add to the yearly total atomically (INSERT ... ON CONFLICT DO UPDATE on both databases)."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(LedgerTotal).values(person_id=person_id, year=year, category=category,
+                                      hours=hours, entries=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["person_id", "year", "category"],
+        set_={"hours": LedgerTotal.hours + stmt.excluded.hours,
+              "entries": LedgerTotal.entries + 1})
+    db.session.execute(stmt)
+
+
+def credit(person: Person, *, year: int, category: str, hours: Decimal, source_type: str,
+           source_ref: str, description: str = "", recorded_by=None,
+           reverses: LedgerEntry | None = None, reason: str = "") -> tuple[LedgerEntry, bool]:
+    """Write one ledger entry and its total; (the existing entry, False) if the source already
+    credited this person — decided by the database's unique constraint, not by a lookup."""
+    hours = Decimal(hours).quantize(FOUR_PLACES, ROUND_HALF_UP)
+    if hours == 0:
+        raise DomainError(_l("A ledger entry needs a number of hours."))
+    Category(category), SourceType(source_type)  # noqa: B018 - raise ValueError on nonsense
+    entry = LedgerEntry(
+        person_id=person.id, year=year, category=category, hours=hours, source_type=source_type,
+        source_ref=str(source_ref), description=(description or "")[:200],
+        recorded_by_id=getattr(recorded_by, "id", None),
+        recorded_by_label=(getattr(recorded_by, "display_name", None)
+                           or (recorded_by if isinstance(recorded_by, str) else "system")),
+        reverses_id=reverses.id if reverses is not None else None, reason=reason or "")
+    try:
+        with db.session.begin_nested():
+            db.session.add(entry)
+            db.session.flush()
+    except IntegrityError:
+        existing = db.session.scalar(select(LedgerEntry).where(
+            LedgerEntry.person_id == person.id, LedgerEntry.source_type == source_type,
+            LedgerEntry.source_ref == str(source_ref)))
+        if existing is None:  # another constraint failed: not a duplicate source
+            raise
+        return existing, False
+    _upsert_total(person.id, year, category, hours)
+    return entry, True
+
+
+def reverse(actor, entry: LedgerEntry, reason: str) -> LedgerEntry:
+    """Cancel an entry with a new, opposite entry; the original stays as it was."""
+    if getattr(actor, "role", None) != Role.ADMIN:
+        raise PermissionDenied(_l("Only a system administrator may correct the ledger."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_l("Give the reason for the correction."), field="reason")
+    if entry.source_type == SourceType.CORRECTION:
+        raise DomainError(_l("A correction cannot itself be reversed; record a new entry instead."))
+    correction, created = credit(
+        entry.person, year=entry.year, category=entry.category, hours=-entry.hours,
+        source_type=SourceType.CORRECTION.value, source_ref=f"reversal:{entry.id}",
+        description=entry.description, recorded_by=actor, reverses=entry, reason=reason)
+    if not created:
+        raise DomainError(_l("This entry has already been reversed."))
+    audit.record(actor, "ledger.reversed", correction, reverses=entry.id, hours=str(entry.hours),
+                 reason=reason)
+    return correction
+
+
+# --- external hours -------------------------------------------------------------------------------
+
+
+def can_record_external(user) -> bool:
+    return bool(user is not None and getattr(user, "is_authenticated", False)
+                and user.role in (Role.ADMIN, Role.BASE_STAFF))
+
+
+def parse_hours(raw) -> Decimal:
+    try:
+        hours = Decimal(str(raw).strip())
+    except (InvalidOperation, ValueError):
+        raise DomainError(_l("Hours must be a number such as 4 or 1.5."), field="hours") from None
+    if not hours.is_finite() or hours <= 0 or hours > MAX_EXTERNAL_HOURS:
+        raise DomainError(_l("Hours must be more than 0 and at most %(max)s.",
+                             max=MAX_EXTERNAL_HOURS), field="hours")
+    if hours != hours.quantize(Decimal("0.01")):
+        raise DomainError(_l("Hours may have at most two decimal places."), field="hours")
+    return hours
+
+
+def evidence_type(data: bytes) -> str:
+    if not data:
+        raise DomainError(_l("Attach the evidence (a PDF, JPEG or PNG file)."), field="evidence")
+    if len(data) > MAX_EVIDENCE_BYTES:
+        raise DomainError(_l("The evidence file is larger than 5 MB."), field="evidence")
+    for magic, kind in EVIDENCE_TYPES.items():
+        if data.startswith(magic):
+            return kind
+    raise DomainError(_l("The evidence must be a PDF, JPEG or PNG file."), field="evidence")
+
+
+def record_external(actor, person: Person, *, year: int, category: str, hours, provider: str,
+                    reference: str, evidence_name: str, evidence: bytes, note: str = "",
+                    today: date | None = None) -> ExternalRecord:
+    """Record hours earned elsewhere, with evidence, and credit them once."""
+    if not can_record_external(actor):
+        raise PermissionDenied(_l("Only a training base or an administrator may record external hours."))
+    today = today or date.today()
+    if category not in {c.value for c in Category}:
+        raise DomainError(_l("Choose skills training or professional ethics."), field="category")
+    if not (today.year - 5 <= int(year) <= today.year):
+        raise DomainError(_l("The year must be between %(first)s and %(last)s.",
+                             first=today.year - 5, last=today.year), field="year")
+    hours = parse_hours(hours)
+    provider, reference = (provider or "").strip(), (reference or "").strip()
+    if not provider:
+        raise DomainError(_l("Name the platform or organisation the hours come from."), field="provider")
+    if not reference:
+        raise DomainError(_l("Give the record or certificate number."), field="reference")
+    kind = evidence_type(evidence)
+    duplicate = db.session.scalar(select(ExternalRecord.id).where(
+        ExternalRecord.person_id == person.id, ExternalRecord.provider == provider[:120],
+        ExternalRecord.reference == reference[:80]))
+    if duplicate is not None:
+        raise DomainError(_l("This record has already been entered for this person."),
+                          field="reference")
+    organisation_id = actor.organisation_id if actor.role == Role.BASE_STAFF else None
+    record = ExternalRecord(
+        person_id=person.id, year=int(year), category=category, hours=hours,
+        provider=provider[:120], reference=reference[:80], note=(note or "").strip(),
+        evidence_name=(evidence_name or "evidence")[:200], evidence_type=kind,
+        evidence_data=evidence, recorded_by_id=actor.id, organisation_id=organisation_id)
+    db.session.add(record)
+    db.session.flush()
+    credit(person, year=int(year), category=category, hours=hours,
+           source_type=SourceType.EXTERNAL.value, source_ref=str(record.id),
+           description=f"{provider[:120]} {reference[:60]}", recorded_by=actor)
+    audit.record(actor, "ledger.external_recorded", record, person_id=person.id,
+                 hours=str(hours), category=category, year=int(year))
+    return record
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+def person_district_id(person: Person) -> int | None:
+    """The district whose settings apply: that of the person's current institution, if any."""
+    return db.session.scalar(
+        select(Organisation.district_id).join(Employment, Employment.organisation_id == Organisation.id)
+        .where(Employment.person_id == person.id, Employment.end_date.is_(None),
+               Organisation.kind == OrgKind.INSTITUTION.value)
+        .order_by(Employment.start_date.desc()).limit(1))
+
+
+def required_hours(district_id: int | None, on: date) -> dict[str, Decimal]:
+    return {Category.SKILLS.value: Decimal(settings.get_setting("hours.skills_required", district_id, on)),
+            Category.ETHICS.value: Decimal(settings.get_setting("hours.ethics_required", district_id, on))}
+
+
+@dataclass
+class Progress:
+    category: Category
+    hours: Decimal
+    required: Decimal
+
+    @property
+    def percent(self) -> int:
+        if self.required <= 0:
+            return 100
+        return max(0, min(100, int(self.hours * 100 / self.required)))
+
+    @property
+    def short_by(self) -> Decimal:
+        return max(Decimal(0), self.required - self.hours)
+
+    @property
+    def met(self) -> bool:
+        return self.hours >= self.required
+
+
+def totals_for(person_ids: list[int], year: int) -> dict[int, dict[str, Decimal]]:
+    """{person_id: {category: hours}} from the kept totals (never from the entries)."""
+    result: dict[int, dict[str, Decimal]] = {pid: {} for pid in person_ids}
+    if not person_ids:
+        return result
+    from lms.core.bulk import chunks, one_of
+    for chunk in chunks(person_ids):
+        for row in db.session.execute(select(LedgerTotal).where(
+                one_of(LedgerTotal.person_id, chunk), LedgerTotal.year == year)).scalars():
+            result[row.person_id][row.category] = row.hours
+    return result
+
+
+def year_progress(person: Person, year: int, on: date | None = None) -> list[Progress]:
+    """This year's hours against the required hours of the person's district."""
+    on = on or date.today()
+    required = required_hours(person_district_id(person), on)
+    totals = totals_for([person.id], year)[person.id]
+    return [Progress(c, totals.get(c.value, Decimal(0)), required[c.value]) for c in Category]
+
+
+def entries_for(person: Person, year: int | None = None) -> list[LedgerEntry]:
+    stmt = select(LedgerEntry).where(LedgerEntry.person_id == person.id)
+    if year is not None:
+        stmt = stmt.where(LedgerEntry.year == year)
+    return list(db.session.scalars(stmt.order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())))
+
+
+def years_with_entries(person: Person) -> list[int]:
+    return list(db.session.scalars(select(LedgerTotal.year).where(LedgerTotal.person_id == person.id)
+                                   .distinct().order_by(LedgerTotal.year.desc())))
+
+
+@dataclass
+class StaffHours:
+    employment: Employment
+    skills: Progress
+    ethics: Progress
+
+    @property
+    def behind(self) -> bool:
+        return not (self.skills.met and self.ethics.met)
+
+
+STAFF_SORTS = {
+    "name": lambda r: (r.employment.person.name,),
+    "skills": lambda r: (r.skills.hours, r.employment.person.name),
+    "ethics": lambda r: (r.ethics.hours, r.employment.person.name),
+    "behind": lambda r: (-(r.skills.short_by + r.ethics.short_by), r.employment.person.name),
+}
+
+
+def staff_hours(org: Organisation, year: int, *, sort: str = "behind", descending: bool = False,
+                on: date | None = None) -> list[StaffHours]:
+    """One row per current staff member: this year's hours against the district's requirement."""
+    from lms.registry.service import staff_statement
+
+    on = on or date.today()
+    employments = list(db.session.scalars(staff_statement(org)).unique())
+    seen: dict[int, Employment] = {}
+    for employment in employments:  # one row per person, whatever their number of posts
+        seen.setdefault(employment.person_id, employment)
+    required = required_hours(org.district_id, on)
+    totals = totals_for(list(seen), year)
+    rows = []
+    for person_id, employment in seen.items():
+        mine = totals[person_id]
+        rows.append(StaffHours(
+            employment,
+            Progress(Category.SKILLS, mine.get("skills", Decimal(0)), required["skills"]),
+            Progress(Category.ETHICS, mine.get("ethics", Decimal(0)), required["ethics"])))
+    rows.sort(key=STAFF_SORTS.get(sort, STAFF_SORTS["behind"]), reverse=descending)
+    return rows
+
+
+# --- verification ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Difference:
+    person_id: int
+    year: int
+    category: str
+    kept: Decimal | None
+    from_entries: Decimal | None
+    kept_count: int | None
+    entry_count: int | None
+
+
+def verify() -> list[Difference]:
+    """Recompute every yearly total from the entries and list where the kept totals differ."""
+    computed = {
+        (row.person_id, row.year, row.category): (Decimal(row.hours), row.n)
+        for row in db.session.execute(
+            select(LedgerEntry.person_id, LedgerEntry.year, LedgerEntry.category,
+                   func.sum(LedgerEntry.hours).label("hours"), func.count().label("n"))
+            .group_by(LedgerEntry.person_id, LedgerEntry.year, LedgerEntry.category))
+    }
+    kept = {(t.person_id, t.year, t.category): (Decimal(t.hours), t.entries)
+            for t in db.session.scalars(select(LedgerTotal))}
+    differences = []
+    for key in sorted(set(computed) | set(kept)):
+        have, want = kept.get(key), computed.get(key)
+        if have is None or want is None or have[0] != want[0] or have[1] != want[1]:
+            differences.append(Difference(*key, have and have[0], want and want[0],
+                                          have and have[1], want and want[1]))
+    return differences
+
+
+def now_year(now: datetime | None = None) -> int:
+    """The calendar year in the system's time zone (Asia/Shanghai): credits count there."""
+    from lms.core.clock import local_today
+    return local_today(now).year

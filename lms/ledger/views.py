@@ -1,0 +1,146 @@
+"""My hours, an institution's staff hours, external hours and corrections."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from lms.core import navigation
+from lms.core.clock import local_today
+from lms.core.errors import DomainError
+from lms.core.idnumber import IdNumberError, normalise_id_number, normalise_name
+from lms.core.permissions import load, permission
+from lms.core.web import form_error, service_call
+from lms.extensions import db
+from lms.ledger import service
+from lms.ledger.forms import ExternalHoursForm, ReverseForm
+from lms.ledger.models import Category, ExternalRecord, LedgerEntry
+from lms.ledger.permissions import (
+    can_correct_ledger,
+    can_record_external,
+    can_see_own_hours,
+    can_view_evidence,
+    can_view_person_hours,
+    can_view_staff_hours,
+)
+from lms.registry.models import Organisation, Person
+from lms.registry.service import find_person
+
+bp = Blueprint("ledger", __name__, template_folder="templates")
+
+
+def _year() -> int:
+    this_year = local_today().year
+    year = request.args.get("year", this_year, type=int)
+    return year if 2000 <= year <= this_year + 1 else this_year
+
+
+@bp.get("/hours")
+@permission(can_see_own_hours)
+def my_hours():
+    me = db.session.get(Person, current_user.person_id)
+    year = _year()
+    years = sorted(set(service.years_with_entries(me)) | {local_today().year}, reverse=True)
+    return render_template("ledger/my_hours.html", person=me, year=year, years=years,
+                           progress=service.year_progress(me, year),
+                           entries=service.entries_for(me, year))
+
+
+@bp.get("/institutions/<int:org_id>/hours")
+@permission(can_view_staff_hours, org=load(Organisation, "org_id"))
+def staff_hours(org):
+    year = _year()
+    sort = request.args.get("sort", "behind")
+    sort = sort if sort in service.STAFF_SORTS else "behind"
+    descending = request.args.get("dir") == "desc"
+    rows = service.staff_hours(org, year, sort=sort, descending=descending)
+    return render_template("ledger/staff_hours.html", org=org, rows=rows, year=year, sort=sort,
+                           descending=descending, behind=sum(1 for r in rows if r.behind))
+
+
+@bp.get("/ledger/persons/<int:person_id>")
+@permission(can_view_person_hours, person=load(Person, "person_id"))
+def person_hours(person):
+    year = request.args.get("year", type=int)
+    return render_template("ledger/person_hours.html", person=person, year=year,
+                           entries=service.entries_for(person, year),
+                           progress=service.year_progress(person, year or local_today().year),
+                           reverse_form=ReverseForm())
+
+
+@bp.post("/ledger/entries/<int:entry_id>/reverse")
+@permission(can_correct_ledger, entry=load(LedgerEntry, "entry_id"))
+def reverse_entry(entry):
+    form = ReverseForm()
+    if not form.validate_on_submit():
+        flash(_("Give the reason for the correction."), "danger")
+    else:
+        _correction, err = service_call(service.reverse, current_user, entry, form.reason.data)
+        if err is not None:
+            flash(str(err), "danger")
+        else:
+            flash(_("The entry is reversed; both entries stay in the ledger."), "success")
+    return redirect(url_for("ledger.person_hours", person_id=entry.person_id))
+
+
+@bp.route("/ledger/external", methods=["GET", "POST"])
+@permission(can_record_external)
+def external_hours():
+    form = ExternalHoursForm()
+    form.category.choices = Category.choices()
+    if request.method == "GET":
+        form.year.data = local_today().year
+    if form.validate_on_submit():
+        record, err = service_call(_record_external, form)
+        if err is None:
+            flash(_("Recorded %(hours)s class hours for %(name)s.", hours=record.hours.normalize(),
+                    name=form.name.data), "success")
+            return redirect(url_for("ledger.external_hours"))
+        form_error(form, err)
+    return render_template("ledger/external.html", form=form)
+
+
+def _record_external(form):
+    try:
+        number = normalise_id_number(form.id_number.data)
+    except IdNumberError as err:
+        raise DomainError(str(err), field="id_number") from None
+    person = find_person(number)
+    if person is None:
+        raise DomainError(_l("No one with this identity number is in the registry."), field="id_number")
+    if normalise_name(form.name.data) != person.name:
+        # the name is asked as a check that the number was typed for the right person
+        raise DomainError(_l("The name does not match the registry record for this number."),
+                          field="name")
+    upload = form.evidence.data
+    return service.record_external(
+        current_user, person, year=form.year.data, category=form.category.data,
+        hours=form.hours.data, provider=form.provider.data, reference=form.reference.data,
+        evidence_name=upload.filename or "evidence", evidence=upload.read(service.MAX_EVIDENCE_BYTES + 1),
+        note=form.note.data or "")
+
+
+@bp.get("/ledger/external/<int:record_id>/evidence")
+@permission(can_view_evidence, record=load(ExternalRecord, "record_id"))
+def evidence(record):
+    response = Response(record.evidence_data, mimetype=record.evidence_type)
+    response.headers["Content-Disposition"] = "attachment; filename=evidence" + {
+        "application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}[record.evidence_type]
+    return response
+
+
+def _institution_args(user):
+    return {"org_id": user.organisation_id}
+
+
+def _is_institution_admin(user) -> bool:
+    return bool(user.is_authenticated and user.role == "institution_admin" and user.organisation_id)
+
+
+navigation.register(_l("My hours"), "ledger.my_hours", "hourglass-split", can_see_own_hours, order=12)
+navigation.register(_l("Staff hours"), "ledger.staff_hours", "hourglass-split", _is_institution_admin,
+                    args=_institution_args, order=21)
+navigation.register(_l("External hours"), "ledger.external_hours", "box-arrow-in-down",
+                    can_record_external, order=60)

@@ -1,0 +1,95 @@
+"""A caregiver's study journey on a phone, in a real Chromium.
+
+Enrol, study a one-minute lesson until the server credits it, see the hours on "My hours";
+a second tab on the same lesson takes the clock over instead of doubling it. The study page
+passes axe-core and does not scroll sideways at 375 px.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import func, select
+
+from lms.extensions import db
+from lms.learning.models import LessonProgress, StudySegment
+from lms.ledger.models import LedgerEntry, LedgerTotal
+from tests.conftest import import_test_course
+from tests.e2e.conftest import VIEWPORTS
+from tests.e2e.test_institution_journey import axe_check, no_horizontal_overflow, sign_in
+
+pytestmark = pytest.mark.e2e
+
+HEARTBEAT_SECONDS = 3
+
+
+def _credited(app, person_id: int) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.coalesce(func.sum(LessonProgress.credited_seconds), 0))
+                                 .where(LessonProgress.person_id == person_id))
+
+
+def test_caregiver_studies_a_lesson_until_credited(new_context, e2e_world, app, e2e_app, base_url):
+    e2e_app.config["STUDY_HEARTBEAT_SECONDS"] = HEARTBEAT_SECONDS
+    with app.app_context():
+        course = import_test_course()
+        course_id, lesson_id, lesson_title = course.id, course.lessons[0].id, course.lessons[0].title
+        from lms.registry.models import Person
+        person = db.session.scalar(select(Person).where(Person.mobile == "13912345678"))
+        person_id = person.id
+    context = new_context(locale="zh-CN", **VIEWPORTS["phone"])
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error"
+            and not m.location.get("url", "").endswith("/favicon.ico") else None)
+
+    sign_in(page, "13912345678")
+    page.goto("/courses")
+    page.click(f"a[href='/courses/{course_id}']")
+    page.click(f"form[action='/courses/{course_id}/enrol'] button[type=submit]")
+    expect(page.locator(".alert-success")).to_be_visible()
+    page.click(f"a[href='/learn/lessons/{lesson_id}']")
+    expect(page.locator("h1")).to_have_text(lesson_title)
+    expect(page.locator("img.lesson-figure")).to_be_visible()
+    no_horizontal_overflow(page)
+    axe_check(page, base_url, "study (phone)", [])
+    started = time.monotonic()
+
+    # a second tab on the same lesson takes the clock over; the first stops counting
+    second = context.new_page()
+    second.goto(f"/learn/lessons/{lesson_id}")
+    expect(page.locator("#study-elsewhere")).to_be_visible(timeout=3 * HEARTBEAT_SECONDS * 1000)
+    expect(second.locator("#study-elsewhere")).to_be_hidden()
+    second.wait_for_timeout(20_000)
+    both_open = time.monotonic() - started
+    credited = _credited(app, person_id)
+    assert 0 < credited <= both_open + HEARTBEAT_SECONDS, (credited, both_open)
+
+    # keep studying in the second tab until the server credits the lesson
+    second.mouse.move(50, 200)
+    progress = second.locator("#study-progress")
+    expect(progress).to_have_attribute("value", "60", timeout=75_000)
+    expect(second.locator("#study-status")).to_contain_text("课时", timeout=10_000)
+    with app.app_context():
+        entries = list(db.session.scalars(select(LedgerEntry).where(LedgerEntry.person_id == person_id)))
+        segments = db.session.scalar(select(func.sum(StudySegment.seconds)).where(
+            StudySegment.person_id == person_id))
+        total = db.session.scalar(select(LedgerTotal.hours).where(LedgerTotal.person_id == person_id))
+    assert len(entries) == 1 and entries[0].source_ref == str(lesson_id)
+    assert entries[0].hours == Decimal("0.0222") and total == Decimal("0.0222")
+    assert segments == 60 and _credited(app, person_id) == 60
+
+    # "My hours" shows the credit and where it came from
+    second.goto("/hours")
+    expect(second.locator("[data-testid=hours-skills]")).to_contain_text("0.02")
+    row = second.locator("#ledger-entries tbody tr").first
+    expect(row).to_contain_text("TT-101")
+    expect(row).to_contain_text(lesson_title)
+    no_horizontal_overflow(second)
+    second.screenshot(path="test-results/my-hours-375.png", full_page=True)
+    assert errors == []

@@ -1,0 +1,296 @@
+"""The study clock: the server decides what is credited (DESIGN §5.2, issue 4)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from lms.catalog.models import Lesson
+from lms.core import settings
+from lms.core.errors import DomainError
+from lms.extensions import db
+from lms.learning import service
+from lms.learning.models import Enrolment, LessonProgress, StudyClock
+from lms.ledger.models import LedgerEntry, LedgerTotal
+from lms.registry import service as registry
+from lms.registry.service import BannedError
+
+T0 = datetime(2026, 11, 29, 2, 0, 0)  # 10:00 in Shanghai
+
+
+def _lesson(course, slug) -> Lesson:
+    return db.session.scalar(select(Lesson).where(Lesson.course_id == course.id, Lesson.slug == slug))
+
+
+def _progress(person, lesson) -> LessonProgress:
+    db.session.expire_all()
+    return db.session.scalar(select(LessonProgress).where(
+        LessonProgress.person_id == person.id, LessonProgress.lesson_id == lesson.id))
+
+
+def _study(person, lesson, start=T0, beats=(), heartbeat_seconds=15):
+    """Start at `start`, then send a heartbeat at each offset (seconds); returns the results."""
+    clock = service.start_study(person, lesson, device="test-browser", now=start,
+                                heartbeat_seconds=heartbeat_seconds)
+    token, results = clock.token, []
+    for seq, offset in enumerate(beats, 1):
+        results.append(service.heartbeat(person.id, token, seq, now=start + timedelta(seconds=offset)))
+    return token, results
+
+
+@pytest.fixture()
+def enrolled(world, course):
+    service.enrol(world.users["caregiver"], world.staff, course)
+    db.session.commit()
+    return world.staff
+
+
+def test_enrolment_passes_the_ban_gate(world, course):
+    registry.record_ban("test", id_number=world.staff.id_number, name=world.staff.name,
+                        kind="lifetime", starts_on=date(2026, 1, 1), ends_on=None, reason="虐童")
+    with pytest.raises(BannedError):
+        service.enrol(world.users["caregiver"], world.staff, course)
+    first = service.enrol(world.users["caregiver_other"], world.staff_other, course)
+    assert service.enrol(world.users["caregiver_other"], world.staff_other, course).id == first.id
+
+
+def test_studying_needs_an_enrolment(world, course):
+    with pytest.raises(service.NotEnrolled):
+        service.start_study(world.staff, _lesson(course, "01-short"), now=T0)
+
+
+def test_heartbeats_credit_real_time_and_a_replay_gains_nothing(enrolled, course):
+    lesson = _lesson(course, "03-long")
+    token, results = _study(enrolled, lesson, beats=[15, 30, 45])
+    assert [r.credited_now for r in results] == [15, 15, 15]
+    replay = service.heartbeat(enrolled.id, token, 3, now=T0 + timedelta(seconds=60))
+    older = service.heartbeat(enrolled.id, token, 2, now=T0 + timedelta(seconds=61))
+    assert replay.state == older.state == "replayed" and replay.credited_now == 0
+    assert _progress(enrolled, lesson).credited_seconds == 45
+    # the next genuine heartbeat gets the time since the last accepted one, no more
+    assert service.heartbeat(enrolled.id, token, 4, now=T0 + timedelta(seconds=60)).credited_now == 15
+
+
+def test_rapid_or_inflated_heartbeats_gain_only_real_time(enrolled, course):
+    lesson = _lesson(course, "03-long")
+    # 100 heartbeats in 10 seconds: 10 seconds
+    token, results = _study(enrolled, lesson, beats=[i / 10 for i in range(1, 101)])
+    assert sum(r.credited_now for r in results) == 10
+    # a heartbeat claiming a big jump in sequence gains nothing extra either
+    jump = service.heartbeat(enrolled.id, token, 5000, now=T0 + timedelta(seconds=20))
+    assert jump.credited_now == 10
+    # a long silence (page hidden, phone locked) is a pause, not study
+    gap = service.heartbeat(enrolled.id, token, 5001, now=T0 + timedelta(minutes=10))
+    assert gap.state == "paused" and gap.credited_now == 0
+    # and a page that says it was not visible gets nothing for the time
+    hidden = service.heartbeat(enrolled.id, token, 5002, active=False, now=T0 + timedelta(minutes=10, seconds=14))
+    assert hidden.credited_now == 0
+    assert _progress(enrolled, lesson).credited_seconds == 20
+
+
+def test_a_lesson_never_credits_more_than_its_minutes_and_credits_the_ledger_once(enrolled, course):
+    lesson = _lesson(course, "01-short")  # one minute
+    token, results = _study(enrolled, lesson, beats=range(15, 121, 15))
+    assert sum(r.credited_now for r in results) == 60
+    assert results[3].state == "complete" and results[3].lesson_credited
+    assert _progress(enrolled, lesson).credited_seconds == 60
+    entries = list(db.session.scalars(select(LedgerEntry).where(LedgerEntry.person_id == enrolled.id)))
+    assert len(entries) == 1
+    entry = entries[0]
+    assert (entry.source_type, entry.source_ref, entry.category) == ("lesson", str(lesson.id), "skills")
+    assert entry.hours == Decimal("0.0222") and entry.year == 2026  # 1 of 45 minutes
+    assert _progress(enrolled, lesson).ledger_entry_id == entry.id
+    # studying it again later credits nothing more
+    _study(enrolled, lesson, start=T0 + timedelta(hours=1), beats=[15, 30])
+    assert db.session.get(LedgerTotal, (enrolled.id, 2026, "skills")).hours == Decimal("0.0222")
+
+
+def test_segments_keep_the_evidence_behind_a_credit(enrolled, course):
+    lesson = _lesson(course, "01-short")
+    token, _ = _study(enrolled, lesson, beats=[15, 30])
+    service.heartbeat(enrolled.id, token, 3, now=T0 + timedelta(minutes=5))  # pause
+    service.heartbeat(enrolled.id, token, 4, now=T0 + timedelta(minutes=5, seconds=15))
+    service.heartbeat(enrolled.id, token, 5, now=T0 + timedelta(minutes=5, seconds=30))
+    segments = service.segments_for(enrolled, lesson)
+    assert [(s.started_at, s.ended_at, s.seconds) for s in segments] == [
+        (T0, T0 + timedelta(seconds=30), 30),
+        (T0 + timedelta(minutes=5), T0 + timedelta(minutes=5, seconds=30), 30)]
+    assert {s.rule_version for s in segments} == {service.RULE_VERSION}
+    assert {s.device for s in segments} == {"test-browser"}
+
+
+def test_a_second_tab_or_device_does_not_double_count(enrolled, course):
+    lesson = _lesson(course, "03-long")
+    first, _ = _study(enrolled, lesson, beats=[15])
+    second = service.start_study(enrolled, lesson, device="phone", now=T0 + timedelta(seconds=20)).token
+    with pytest.raises(service.Superseded):
+        service.heartbeat(enrolled.id, first, 2, now=T0 + timedelta(seconds=30))
+    for seq, offset in enumerate([35, 50], 1):
+        service.heartbeat(enrolled.id, second, seq, now=T0 + timedelta(seconds=offset))
+    assert _progress(enrolled, lesson).credited_seconds == 15 + 30
+    # another lesson started elsewhere also stops this one
+    other = _lesson(course, "01-short")
+    service.start_study(enrolled, other, now=T0 + timedelta(seconds=55))
+    with pytest.raises(service.Superseded):
+        service.heartbeat(enrolled.id, second, 3, now=T0 + timedelta(seconds=65))
+
+
+def test_concurrent_copies_of_one_heartbeat_credit_once(app, enrolled, course):
+    lesson = _lesson(course, "03-long")
+    token, _ = _study(enrolled, lesson, start=datetime.utcnow() - timedelta(seconds=10))
+    db.session.commit()
+    outcomes, barrier = [], threading.Barrier(8)
+
+    def send():
+        with app.app_context():
+            barrier.wait()
+            try:
+                outcomes.append(service.heartbeat(enrolled.id, token, 1).credited_now)
+                db.session.commit()
+            except Exception as err:  # noqa: BLE001
+                db.session.rollback()
+                outcomes.append(repr(err))
+            db.session.remove()
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    credited = [o for o in outcomes if isinstance(o, int) and o > 0]
+    assert len(credited) == 1, outcomes
+    assert _progress(enrolled, lesson).credited_seconds == credited[0]
+
+
+def test_the_daily_cap_stops_crediting(enrolled, course, world):
+    settings.set_setting("test", "learning.daily_online_hours_cap", 1, date(2026, 1, 1))
+    settings.set_setting("test", "ledger.minutes_per_class_hour", 20, date(2026, 1, 1))
+    settings.set_setting("test", "learning.check_minutes", 240, date(2026, 1, 1))
+    db.session.commit()
+    lesson = _lesson(course, "03-long")  # 30 minutes, but the cap is one 20-minute hour
+    token = service.start_study(enrolled, lesson, now=T0, heartbeat_seconds=60).token
+    total = 0
+    for seq in range(1, 31):
+        result = service.heartbeat(enrolled.id, token, seq, now=T0 + timedelta(minutes=seq))
+        total += result.credited_now
+    assert total == 20 * 60 and result.state == "capped"
+    # tomorrow (local time) the clock runs again
+    result = service.heartbeat(enrolled.id, token, 31, now=T0 + timedelta(days=1))
+    assert result.state == "paused"
+    result = service.heartbeat(enrolled.id, token, 32, now=T0 + timedelta(days=1, seconds=60))
+    assert result.credited_now == 60
+
+
+def test_presence_check_stops_the_clock_until_answered(enrolled, course):
+    settings.set_setting("test", "learning.check_minutes", 5, date(2026, 1, 1))
+    db.session.commit()
+    lesson = _lesson(course, "03-long")
+    token = service.start_study(enrolled, lesson, now=T0).token
+    seq, result = 0, None
+    for seq in range(1, 21):
+        result = service.heartbeat(enrolled.id, token, seq, now=T0 + timedelta(seconds=15 * seq))
+    assert result.state == "challenge" and result.challenge  # after 5 credited minutes
+    credited = _progress(enrolled, lesson).credited_seconds
+    assert credited == 300
+    # a script that keeps sending heartbeats gains nothing while the question is open
+    for more in range(21, 40):
+        blocked = service.heartbeat(enrolled.id, token, more, now=T0 + timedelta(seconds=15 * more))
+        assert blocked.state == "challenge" and blocked.credited_now == 0
+    clock = db.session.get(StudyClock, enrolled.id, populate_existing=True)
+    assert clock.challenge_question == result.challenge
+    a, b = (int(x) for x in result.challenge.split("+"))
+    with pytest.raises(service.WrongAnswer):
+        service.answer_challenge(enrolled.id, token, a + b + 1)
+    answered_at = T0 + timedelta(seconds=15 * 40)
+    assert service.answer_challenge(enrolled.id, token, str(a + b), now=answered_at) is None
+    after = service.heartbeat(enrolled.id, token, 40, now=answered_at + timedelta(seconds=15))
+    assert after.state == "running" and after.credited_now == 15
+    assert _progress(enrolled, lesson).credited_seconds == credited + 15
+
+
+def test_an_idle_page_gets_a_question_too(enrolled, course):
+    lesson = _lesson(course, "03-long")
+    token, _ = _study(enrolled, lesson, beats=[15])
+    question = service.report_idle(enrolled.id, token, now=T0 + timedelta(seconds=20))
+    assert "+" in question
+    assert service.heartbeat(enrolled.id, token, 2, now=T0 + timedelta(seconds=30)).credited_now == 0
+    with pytest.raises(service.WrongAnswer):
+        service.answer_challenge(enrolled.id, token, "not a number")
+    for _ in range(2):  # three wrong answers: a new question
+        with pytest.raises(service.WrongAnswer):
+            service.answer_challenge(enrolled.id, token, "-1")
+    assert db.session.get(StudyClock, enrolled.id, populate_existing=True).challenge_tries == 0
+
+
+def test_a_video_cannot_be_skipped_past_the_furthest_point_watched(enrolled, course):
+    lesson = _lesson(course, "02-video")  # 14 minutes, a 300-second video
+    token = service.start_study(enrolled, lesson, now=T0).token
+    r1 = service.heartbeat(enrolled.id, token, 1, position=14, now=T0 + timedelta(seconds=15))
+    assert r1.video_furthest == 14
+    skip = service.heartbeat(enrolled.id, token, 2, position=290, now=T0 + timedelta(seconds=30))
+    assert skip.video_furthest == 14  # a jump the elapsed time cannot explain is ignored
+    # the page sends the player back to the furthest point; watching on from there counts
+    normal = service.heartbeat(enrolled.id, token, 3, position=29, now=T0 + timedelta(seconds=45))
+    assert normal.video_furthest == 29
+    # the time is met long before the video is watched (here it stops at 100 s): no credit yet
+    seq, now = 3, T0 + timedelta(seconds=45)
+    while now < T0 + timedelta(minutes=15):
+        seq, now = seq + 1, now + timedelta(seconds=15)
+        result = service.heartbeat(enrolled.id, token, seq, now=now,
+                                   position=min(normal.video_furthest + (seq - 3) * 15, 100))
+    assert result.lesson_seconds == 14 * 60 and not result.lesson_credited
+    assert result.video_furthest == 100
+    while not result.lesson_credited and seq < 100:
+        seq, now = seq + 1, now + timedelta(seconds=15)
+        result = service.heartbeat(enrolled.id, token, seq, now=now, position=result.video_furthest + 15)
+    assert result.lesson_credited and result.video_furthest >= 298
+
+
+def test_a_later_change_of_rules_never_takes_hours_away(enrolled, course):
+    lesson = _lesson(course, "01-short")
+    _study(enrolled, lesson, beats=range(15, 61, 15))
+    credited = db.session.get(LedgerTotal, (enrolled.id, 2026, "skills")).hours
+    settings.set_setting("test", "ledger.minutes_per_class_hour", 60, date(2026, 1, 1))
+    lesson.minutes = 10  # as a re-import would
+    db.session.commit()
+    assert db.session.get(LedgerTotal, (enrolled.id, 2026, "skills")).hours == credited
+    assert _progress(enrolled, lesson).credited_at is not None
+
+
+def test_self_check_and_completion(enrolled, course):
+    settings.set_setting("test", "learning.check_minutes", 240, date(2026, 1, 1))
+    lessons = course.lessons
+    for index, lesson in enumerate(lessons):
+        start = T0 + timedelta(hours=index)
+        token = service.start_study(enrolled, lesson, now=start, heartbeat_seconds=60).token
+        for seq in range(1, lesson.minutes + 1):
+            service.heartbeat(enrolled.id, token, seq, now=start + timedelta(minutes=seq),
+                              position=seq * 60 if lesson.video_seconds else None)
+    enrolment = db.session.scalar(select(Enrolment).where(Enrolment.person_id == enrolled.id))
+    assert enrolment.completed_at is None  # hours in, self-checks not yet
+    for lesson in lessons:
+        questions = service.self_check_questions(enrolled, lesson)
+        assert questions == service.self_check_questions(enrolled, lesson)  # stable until submitted
+        wrong = service.submit_self_check(enrolled, lesson, {q.id: [] for q in questions}, now=T0)
+        assert not wrong.passed and wrong.correct == 0
+        questions = service.self_check_questions(enrolled, lesson)
+        right = service.submit_self_check(enrolled, lesson, {q.id: list(q.answer) for q in questions},
+                                          now=T0 + timedelta(hours=5))
+        assert right.passed and right.correct == right.total == 3
+    db.session.refresh(enrolment)
+    assert enrolment.completed_at == T0 + timedelta(hours=5)
+    assert db.session.get(LedgerTotal, (enrolled.id, 2026, "skills")).hours == Decimal("1.0000")
+
+
+def test_prerequisites_are_explained(world, course):
+    from lms.catalog.models import Course
+    later = Course(code="TT-201", track="nursery_care", title="进阶", summary="", class_hours=1,
+                   serves=[], prerequisites=["TT-101"], sources=[])
+    db.session.add(later)
+    db.session.flush()
+    with pytest.raises(DomainError, match="TT-101"):
+        service.enrol(world.users["caregiver"], world.staff, later)

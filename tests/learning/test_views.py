@@ -1,0 +1,148 @@
+"""The study pages and their JSON endpoints, as a caregiver's browser uses them."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+
+from sqlalchemy import select, update
+
+from lms.catalog.models import Lesson, Question
+from lms.extensions import db
+from lms.learning.models import LessonProgress, StudyClock
+from lms.ledger.models import LedgerEntry
+from lms.registry import service as registry
+from tests.conftest import login
+
+
+def _shift_clock(person_id: int, seconds: int) -> None:
+    """Pretend `seconds` passed since the last heartbeat (the server's clock decides)."""
+    clock = db.session.get(StudyClock, person_id, populate_existing=True)
+    db.session.execute(update(StudyClock).where(StudyClock.person_id == person_id).values(
+        last_beat_at=clock.last_beat_at - timedelta(seconds=seconds)))
+    db.session.commit()
+
+
+def test_catalogue_by_track_and_search(client, world, login_as, course):
+    login_as(world.staff.mobile)
+    assert course.title in client.get("/courses").get_data(as_text=True)
+    assert course.title in client.get("/courses?track=nursery_care").get_data(as_text=True)
+    assert course.title not in client.get("/courses?track=ethics").get_data(as_text=True)
+    assert course.title in client.get("/courses?q=一日生活").get_data(as_text=True)
+    assert course.title not in client.get("/courses?q=没有这门课").get_data(as_text=True)
+    detail = client.get(f"/courses/{course.id}").get_data(as_text=True)
+    assert "保育师" in detail and "Enrol" in detail and "一分钟课：七步洗手法" in detail
+
+
+def test_a_banned_caregiver_cannot_enrol(client, world, login_as, course):
+    registry.record_ban("test", id_number=world.staff.id_number, name=world.staff.name,
+                        kind="lifetime", starts_on=date(2025, 1, 1), ends_on=None, reason="虐童")
+    db.session.commit()
+    login_as(world.staff.mobile)
+    page = client.post(f"/courses/{course.id}/enrol", follow_redirects=True).get_data(as_text=True)
+    assert "banned from working in childcare for life" in page
+    assert "Lessons" in page and "/learn/lessons/" not in page
+
+
+def test_study_flow_over_http(client, world, login_as, course):
+    login_as(world.staff.mobile)
+    lesson = course.lessons[0]
+    assert client.get(f"/learn/lessons/{lesson.id}").status_code == 302  # not enrolled yet
+    assert client.post(f"/courses/{course.id}/enrol").status_code == 302
+    page = client.get(f"/learn/lessons/{lesson.id}").get_data(as_text=True)
+    assert "<h2>学习目标</h2>" in page and "<strong>七步洗手法</strong>" in page
+    assert f'/courses/{course.id}/files/images/steps.svg' in page and "study.js" in page
+    first = client.post(f"/learn/lessons/{lesson.id}/start").get_json()
+    assert first["required_seconds"] == 60 and first["lesson_seconds"] == 0
+    _shift_clock(world.staff.id, 20)
+    beat = client.post("/learn/heartbeat", json={"token": first["token"], "seq": 1}).get_json()
+    assert beat["state"] == "running" and beat["credited_now"] == 20
+    # the same heartbeat again, or one with a made-up token, gains nothing
+    assert client.post("/learn/heartbeat", json={"token": first["token"], "seq": 1}).get_json()["state"] == "replayed"
+    assert client.post("/learn/heartbeat", json={"token": "forged", "seq": 2}).get_json()["state"] == "superseded"
+    assert client.post("/learn/heartbeat", data="not json").get_json()["state"] == "superseded"
+    # a second tab takes over; the first is told so
+    second = client.post(f"/learn/lessons/{lesson.id}/start").get_json()
+    refused = client.post("/learn/heartbeat", json={"token": first["token"], "seq": 2})
+    assert refused.status_code == 200 and refused.get_json()["state"] == "superseded"
+    _shift_clock(world.staff.id, 30)
+    client.post("/learn/heartbeat", json={"token": second["token"], "seq": 1})
+    _shift_clock(world.staff.id, 15)
+    done = client.post("/learn/heartbeat", json={"token": second["token"], "seq": 2}).get_json()
+    assert done["lesson_seconds"] == 60 and done["lesson_credited"] and done["credited_now"] == 10
+    hours = client.get("/hours").get_data(as_text=True)
+    assert "TT-101 一分钟课：七步洗手法" in hours and "0.02" in hours
+    # the idle question, answered wrongly then rightly
+    question = client.post("/learn/idle", json={"token": second["token"]}).get_json()["challenge"]
+    wrong = client.post("/learn/answer", json={"token": second["token"], "answer": "0"}).get_json()
+    assert wrong["state"] == "challenge" and wrong["error"]
+    a, b = (int(x) for x in question.split("+"))
+    right = client.post("/learn/answer", json={"token": second["token"], "answer": a + b}).get_json()
+    assert right["state"] == "running"
+
+
+def test_self_check_page(client, world, login_as, course):
+    login_as(world.staff.mobile)
+    client.post(f"/courses/{course.id}/enrol")
+    lesson = course.lessons[0]
+    page = client.get(f"/learn/lessons/{lesson.id}/check").get_data(as_text=True)
+    assert "01-short 单选题" in page and "01-short 判断题" in page
+    form = {}
+    for question in db.session.scalars(select(Question).where(Question.lesson_id == lesson.id)):
+        if question.kind == "truefalse":
+            form[f"q{question.id}"] = "true" if question.answer[0] else "false"
+        else:
+            form[f"q{question.id}"] = [str(i) for i in question.answer]
+    result = client.post(f"/learn/lessons/{lesson.id}/check", data=form).get_data(as_text=True)
+    assert "3 of 3 correct." in result and "Passed." in result
+    progress = db.session.scalar(select(LessonProgress).where(LessonProgress.lesson_id == lesson.id))
+    assert progress.self_check_passed_at is not None
+
+
+def test_staff_hours_table_shows_who_is_behind(app, client, world, login_as):
+    from decimal import Decimal
+
+    from lms.ledger import service as ledger
+    from lms.registry.service import add_staff
+    from tests.factories import id_number
+
+    keen = add_staff("test", world.inst, id_number=id_number("320102", "19950101", 5), name="李勤学",
+                     post="infant_carer", start_date=date(2025, 1, 1)).employment.person
+    year = date.today().year
+    ledger.credit(keen, year=year, category="skills", hours=Decimal(72), source_type="external",
+                  source_ref="a", recorded_by="test")
+    ledger.credit(keen, year=year, category="ethics", hours=Decimal(40), source_type="external",
+                  source_ref="b", recorded_by="test")
+    ledger.credit(world.staff, year=year, category="skills", hours=Decimal("10.5"),
+                  source_type="external", source_ref="c", recorded_by="test")
+    db.session.commit()
+    login_as("inst_admin")
+    page = client.get(f"/institutions/{world.inst.id}/hours").get_data(as_text=True)
+    assert "1 person is behind" in page
+    assert page.index(world.staff.name) < page.index("李勤学")  # most behind first
+    assert "10.5 / 72" in page and "72 / 72" in page and "Behind by 101.5" in page
+    by_name = client.get(f"/institutions/{world.inst.id}/hours?sort=skills&dir=desc").get_data(as_text=True)
+    assert by_name.index("李勤学") < by_name.index(world.staff.name)
+    other = app.test_client()
+    login(other, "inst_admin_other")
+    assert other.get(f"/institutions/{world.inst.id}/hours").status_code == 403
+
+
+def test_external_hours_form(client, world, login_as):
+    login_as("base_staff")
+    data = {"id_number": world.staff.id_number.lower(), "name": world.staff.name, "year": date.today().year,
+            "category": "ethics", "hours": "6", "provider": "江苏省托育服务培训平台",
+            "reference": "JS-1"}
+    bad = client.post("/ledger/external", data={**data, "evidence": (io.BytesIO(b"MZ exe"), "x.pdf")},
+                      content_type="multipart/form-data").get_data(as_text=True)
+    assert "The evidence must be a PDF, JPEG or PNG file." in bad
+    wrong_name = client.post("/ledger/external", data={**data, "name": "王某",
+                                                       "evidence": (io.BytesIO(b"%PDF-1.4"), "a.pdf")},
+                             content_type="multipart/form-data").get_data(as_text=True)
+    assert "The name does not match" in wrong_name
+    ok = client.post("/ledger/external", data={**data, "evidence": (io.BytesIO(b"%PDF-1.4"), "a.pdf")},
+                     content_type="multipart/form-data", follow_redirects=True)
+    assert "Recorded 6 class hours" in ok.get_data(as_text=True)
+    entry = db.session.scalar(select(LedgerEntry))
+    assert entry.category == "ethics" and entry.recorded_by_id == world.users["base_staff"].id
+    assert db.session.scalar(select(Lesson)) is None
