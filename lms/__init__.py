@@ -78,7 +78,7 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 
 
 def _init_login(app: Flask) -> None:
-    from lms.auth.models import Anonymous, User
+    from lms.auth.models import Anonymous
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -95,10 +95,9 @@ def _init_login(app: Flask) -> None:
         user_id, _, session_token = token.partition(":")
         if not user_id.isdigit() or not session_token:
             return None
-        user = db.session.get(User, int(user_id))
-        if user is None or not user.is_enabled or user.session_token != session_token:
-            return None
-        return user
+        from lms.auth.service import user_for_session
+
+        return user_for_session(int(user_id), session_token)
 
 
 def _init_i18n(app: Flask) -> None:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from lms.auth.models import ORGANISATION_ROLES, Role, User, new_session_token
@@ -259,3 +259,15 @@ def attempt_login(identifier: str, password: str, *, now: datetime | None = None
         return LoginOutcome(user=authenticate(identifier, password, now=now))
     except LoginError as err:
         return LoginOutcome(error=err)
+
+
+#: every signed-in request runs this: built once, served from SQLAlchemy's compiled cache
+_USER_FOR_SESSION = select(User).where(User.id == bindparam("uid"),
+                                       User.session_token == bindparam("token"),
+                                       User.is_enabled.is_(True))
+
+
+def user_for_session(user_id: int, session_token: str) -> User | None:
+    """The enabled user whose current session token this is (a rotated token finds no one)."""
+    return db.session.execute(_USER_FOR_SESSION, {"uid": user_id, "token": session_token}
+                              ).scalar_one_or_none()

@@ -47,7 +47,8 @@ class LessonProgress(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
     lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id"), index=True)
-    #: study time the server accepted for this lesson (never more than its minutes)
+    #: study time the server accepted for this lesson in closed segments; the segment open on
+    #: the person's study clock adds to it until it closes (see `seconds`)
     credited_seconds: Mapped[int] = mapped_column(Integer, default=0)
     #: furthest point of the lesson video watched without skipping, in seconds
     video_furthest: Mapped[int] = mapped_column(Integer, default=0)
@@ -57,6 +58,14 @@ class LessonProgress(db.Model):
     self_check_passed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     lesson: Mapped[Lesson] = relationship()
+
+    #: seconds of the study clock's open segment for this lesson (set by the service when read)
+    pending_seconds = 0
+
+    @property
+    def seconds(self) -> int:
+        """All study time credited to the lesson, the open segment included."""
+        return self.credited_seconds + self.pending_seconds
 
     @property
     def is_done(self) -> bool:
@@ -84,8 +93,11 @@ class StudyClock(db.Model):
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     #: time up to which study has been accounted for
     last_beat_at: Mapped[datetime] = mapped_column(DateTime)
-    #: the segment being extended, NULL between segments
-    segment_id: Mapped[int | None] = mapped_column(ForeignKey("study_segments.id"))
+    #: the open segment: credited study since this time, not yet written as a study_segments
+    #: row (it is written when the segment closes: a pause, a presence check, another page,
+    #: the lesson credited); NULL between segments
+    segment_started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    segment_seconds: Mapped[int] = mapped_column(Integer, default=0)
     required_seconds: Mapped[int] = mapped_column(Integer)
     video_seconds: Mapped[int | None] = mapped_column(Integer)
     #: local calendar day the daily counter is for, and the seconds credited on it

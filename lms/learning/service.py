@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lms.catalog.models import Course, Lesson, Question
@@ -122,12 +122,22 @@ def enrol(actor, person: Person, course: Course) -> Enrolment:
 
 
 def progress_for(person: Person, lessons: list[Lesson]) -> dict[int, LessonProgress]:
+    """Progress per lesson, `seconds` including the study clock's open segment."""
     if not lessons:
         return {}
-    rows = db.session.scalars(select(LessonProgress).where(
+    rows = {row.lesson_id: row for row in db.session.scalars(select(LessonProgress).where(
         LessonProgress.person_id == person.id,
-        LessonProgress.lesson_id.in_([lesson.id for lesson in lessons])))
-    return {row.lesson_id: row for row in rows}
+        LessonProgress.lesson_id.in_([lesson.id for lesson in lessons])))}
+    clock = _clock_row(person.id)
+    if clock is not None and clock.lesson_id in rows:
+        rows[clock.lesson_id].pending_seconds = clock.segment_seconds
+    return rows
+
+
+def lesson_seconds(person: Person, lesson: Lesson) -> int:
+    """All credited study time of a lesson (closed segments and the open one)."""
+    row = progress_for(person, [lesson]).get(lesson.id)
+    return row.seconds if row else 0
 
 
 def _progress(person: Person, lesson: Lesson) -> LessonProgress:
@@ -164,7 +174,7 @@ class CourseProgress:
 def course_progress(person: Person, course: Course) -> CourseProgress:
     lessons = course.lessons
     rows = progress_for(person, lessons)
-    credited = sum(min(rows[lesson.id].credited_seconds, lesson.minutes * 60)
+    credited = sum(min(rows[lesson.id].seconds, lesson.minutes * 60)
                    if lesson.id in rows else 0 for lesson in lessons)
     return CourseProgress(len(lessons), sum(1 for r in rows.values() if r.is_done), credited,
                           sum(lesson.minutes * 60 for lesson in lessons))
@@ -185,8 +195,14 @@ def _day_start_utc(now: datetime) -> datetime:
 
 
 def seconds_studied_today(person: Person, now: datetime) -> int:
-    return int(db.session.scalar(select(func.coalesce(func.sum(StudySegment.seconds), 0)).where(
-        StudySegment.person_id == person.id, StudySegment.started_at >= _day_start_utc(now))) or 0)
+    """Credited study today (local time): closed segments plus the clock's open one."""
+    since = _day_start_utc(now)
+    closed = int(db.session.scalar(select(func.coalesce(func.sum(StudySegment.seconds), 0)).where(
+        StudySegment.person_id == person.id, StudySegment.started_at >= since)) or 0)
+    clock = _clock_row(person.id)
+    open_seconds = clock.segment_seconds if clock is not None and clock.segment_started_at \
+        and clock.segment_started_at >= since else 0
+    return closed + open_seconds
 
 
 def start_study(person: Person, lesson: Lesson, *, device: str = "", heartbeat_seconds: int = 15,
@@ -209,7 +225,8 @@ def start_study(person: Person, lesson: Lesson, *, device: str = "", heartbeat_s
     check_every = settings.get_setting("learning.check_minutes", district_id, today)
     values = dict(
         lesson_id=lesson.id, progress_id=progress.id, token=secrets.token_urlsafe(18)[:24], seq=0,
-        device=(device or "")[:200], started_at=now, last_beat_at=now, segment_id=None,
+        device=(device or "")[:200], started_at=now, last_beat_at=now, segment_started_at=None,
+        segment_seconds=0,
         required_seconds=lesson.minutes * 60, video_seconds=lesson.video_seconds, day=today,
         day_seconds=seconds_studied_today(person, now), cap_seconds=cap * minutes_per_hour * 60,
         check_every_seconds=check_every * 60, rule_version=RULE_VERSION,
@@ -224,10 +241,18 @@ def start_study(person: Person, lesson: Lesson, *, device: str = "", heartbeat_s
             return clock
         except IntegrityError:  # two pages starting at the same moment: the later one wins
             clock = db.session.get(StudyClock, person.id, with_for_update=True, populate_existing=True)
+    _close_segment(clock)  # the page that loses the clock keeps the evidence of its study
     for key, value in values.items():
         setattr(clock, key, value)
     db.session.flush()
     return clock
+
+
+@dataclass
+class _Progress:
+    credited_seconds: int
+    video_furthest: int
+    credited_at: datetime | None
 
 
 @dataclass
@@ -249,9 +274,25 @@ class BeatResult:
                 "video_furthest": self.video_furthest}
 
 
+# The heartbeat is the busiest request in the system: its statements are built once, run on
+# the session's connection (no ORM unit of work) and served from SQLAlchemy's compiled cache.
+_CLOCKS, _PROGRESS = StudyClock.__table__, LessonProgress.__table__
+_READ_CLOCK = (
+    select(_CLOCKS, _PROGRESS.c.credited_seconds.label("p_seconds"),
+           _PROGRESS.c.video_furthest.label("p_furthest"), _PROGRESS.c.credited_at.label("p_credited_at"))
+    .join_from(_CLOCKS, _PROGRESS, _PROGRESS.c.id == _CLOCKS.c.progress_id)
+    .where(_CLOCKS.c.person_id == bindparam("w_person")))
+_CAS_CLOCK = update(_CLOCKS).where(
+    _CLOCKS.c.person_id == bindparam("w_person"), _CLOCKS.c.token == bindparam("w_token"),
+    _CLOCKS.c.seq == bindparam("w_seq"))
+_ADD_PROGRESS = update(_PROGRESS).where(_PROGRESS.c.id == bindparam("w_id")).values(
+    credited_seconds=_PROGRESS.c.credited_seconds + bindparam("add", type_=Integer))
+_SET_FURTHEST = update(_PROGRESS).where(_PROGRESS.c.id == bindparam("w_id")).values(
+    video_furthest=bindparam("furthest", type_=Integer))
+
+
 def _clock_row(person_id: int):
-    return db.session.execute(select(StudyClock.__table__).where(
-        StudyClock.person_id == person_id)).one_or_none()
+    return db.session.connection().execute(_READ_CLOCK, {"w_person": person_id}).one_or_none()
 
 
 def heartbeat(person_id: int, token: str, seq: int, *, active: bool = True,
@@ -261,9 +302,7 @@ def heartbeat(person_id: int, token: str, seq: int, *, active: bool = True,
     clock = _clock_row(person_id)
     if clock is None or not secrets.compare_digest(clock.token, str(token or "")):
         raise Superseded(_l("This lesson is now being studied in another window or device."))
-    progress = db.session.execute(select(
-        LessonProgress.credited_seconds, LessonProgress.video_furthest, LessonProgress.credited_at)
-        .where(LessonProgress.id == clock.progress_id)).one()
+    progress = _Progress(clock.p_seconds + clock.segment_seconds, clock.p_furthest, clock.p_credited_at)
 
     def result(state, credited=0, seconds=None, furthest=None, lesson_credited=None, asked=None):
         return BeatResult(state, seconds if seconds is not None else progress.credited_seconds,
@@ -281,7 +320,8 @@ def heartbeat(person_id: int, token: str, seq: int, *, active: bool = True,
     whole = int(elapsed) if elapsed > 0 else 0
     if not active or elapsed > clock.max_gap_seconds:
         # the page was hidden, the learner away or the connection down: a pause, not study
-        _cas(clock, seq=seq, last_beat_at=now, segment_id=None)
+        if _cas(clock, seq=seq, last_beat_at=now, segment_started_at=None, segment_seconds=0):
+            _close_segment(clock)
         return result("paused")
 
     today = local_today(now)
@@ -305,24 +345,32 @@ def heartbeat(person_id: int, token: str, seq: int, *, active: bool = True,
     challenge = None
     if credit and since_check >= clock.check_every_seconds:
         challenge = _new_challenge()
+    seconds = progress.credited_seconds + credit
+    lesson_credited = progress.credited_at is not None
+    credits_lesson = not lesson_credited and seconds >= clock.required_seconds and (
+        not clock.video_seconds or furthest >= clock.video_seconds - VIDEO_END_SLACK_SECONDS)
     changes = dict(seq=seq, last_beat_at=accounted_to, day=today, day_seconds=day_seconds + credit,
                    since_check_seconds=0 if challenge else since_check)
     if challenge:
         changes.update(challenge_question=challenge[0], challenge_answer=challenge[1],
                        challenge_tries=0)
-    if challenge:
-        changes["segment_id"] = None  # the next credited time starts a new segment
+    # the open segment grows on the clock row itself (one write per heartbeat); when it closes
+    # (a presence check, the lesson credited, a pause, another page) it is written out as
+    # evidence and its seconds are added to the lesson's progress
+    segment_start = clock.segment_started_at or clock.last_beat_at
+    segment_seconds = clock.segment_seconds + credit
+    closes = bool(segment_seconds) and bool(challenge or credits_lesson)
+    if closes:
+        changes.update(segment_started_at=None, segment_seconds=0)
+    elif credit:
+        changes.update(segment_started_at=segment_start, segment_seconds=segment_seconds)
     if not _cas(clock, **changes):
         return result("replayed")  # a concurrent copy of this heartbeat won
-    if credit:
-        _extend_segment(clock, seq, credit, accounted_to, attach=not challenge)
-    if credit or furthest != progress.video_furthest:
-        db.session.execute(update(LessonProgress).where(LessonProgress.id == clock.progress_id).values(
-            credited_seconds=LessonProgress.credited_seconds + credit, video_furthest=furthest))
-    seconds = progress.credited_seconds + credit
-    lesson_credited = progress.credited_at is not None
-    if not lesson_credited and seconds >= clock.required_seconds and (
-            not clock.video_seconds or furthest >= clock.video_seconds - VIDEO_END_SLACK_SECONDS):
+    if closes:
+        _write_segment(clock, segment_start, accounted_to, segment_seconds)
+    if furthest != progress.video_furthest:
+        db.session.connection().execute(_SET_FURTHEST, {"w_id": clock.progress_id, "furthest": furthest})
+    if credits_lesson:
         lesson_credited = _credit_lesson(clock.progress_id, now)
     if challenge:
         state = "challenge"
@@ -335,28 +383,26 @@ def heartbeat(person_id: int, token: str, seq: int, *, active: bool = True,
     return result(state, credit, seconds, furthest, lesson_credited, challenge and challenge[0])
 
 
-def _extend_segment(clock, seq: int, credit: int, accounted_to: datetime, *, attach: bool) -> None:
-    """Add the credited seconds to the open segment, or open one (the evidence of the credit)."""
-    if clock.segment_id is not None:
-        db.session.execute(update(StudySegment).where(StudySegment.id == clock.segment_id).values(
-            seconds=StudySegment.seconds + credit, ended_at=accounted_to))
-        return
-    segment = StudySegment(person_id=clock.person_id, lesson_id=clock.lesson_id,
-                           started_at=clock.last_beat_at, ended_at=accounted_to, seconds=credit,
-                           device=clock.device, rule_version=clock.rule_version, token=clock.token)
-    db.session.add(segment)
+def _write_segment(clock, started_at: datetime, ended_at: datetime, seconds: int) -> None:
+    """A closed segment: the evidence row, and its seconds added to the lesson's progress."""
+    db.session.add(StudySegment(person_id=clock.person_id, lesson_id=clock.lesson_id,
+                                started_at=started_at, ended_at=ended_at, seconds=seconds,
+                                device=clock.device, rule_version=clock.rule_version,
+                                token=clock.token))
     db.session.flush()
-    if attach:
-        db.session.execute(update(StudyClock).where(
-            StudyClock.person_id == clock.person_id, StudyClock.seq == seq).values(
-            segment_id=segment.id).execution_options(synchronize_session=False))
+    db.session.connection().execute(_ADD_PROGRESS, {"w_id": clock.progress_id, "add": seconds})
+
+
+def _close_segment(clock) -> None:
+    """Write the clock's open segment (if it credited anything) as a study_segments row."""
+    if clock.segment_started_at is not None and clock.segment_seconds:
+        _write_segment(clock, clock.segment_started_at, clock.last_beat_at, clock.segment_seconds)
 
 
 def _cas(clock, **values) -> bool:
     """Update the clock only if no other heartbeat got there first (same token, same seq)."""
-    outcome = db.session.execute(update(StudyClock).where(
-        StudyClock.person_id == clock.person_id, StudyClock.token == clock.token,
-        StudyClock.seq == clock.seq).values(**values).execution_options(synchronize_session=False))
+    outcome = db.session.connection().execute(
+        _CAS_CLOCK, {"w_person": clock.person_id, "w_token": clock.token, "w_seq": clock.seq, **values})
     return outcome.rowcount == 1
 
 
@@ -396,9 +442,10 @@ def report_idle(person_id: int, token: str, now: datetime | None = None) -> str:
     if clock.challenge_question is not None:
         return clock.challenge_question
     question, answer = _new_challenge()
+    _close_segment(clock)
     db.session.execute(update(StudyClock).where(StudyClock.person_id == person_id).values(
-        challenge_question=question, challenge_answer=answer, challenge_tries=0, segment_id=None,
-        last_beat_at=now))
+        challenge_question=question, challenge_answer=answer, challenge_tries=0,
+        segment_started_at=None, segment_seconds=0, last_beat_at=now))
     return question
 
 
@@ -419,8 +466,9 @@ def answer_challenge(person_id: int, token: str, answer, now: datetime | None = 
         clock.challenge_question = clock.challenge_answer = None
         clock.challenge_tries = 0
         clock.since_check_seconds = 0
+        _close_segment(clock)
         clock.last_beat_at = now
-        clock.segment_id = None
+        clock.segment_started_at, clock.segment_seconds = None, 0
         db.session.flush()
         return None
     clock.challenge_tries += 1
@@ -433,9 +481,17 @@ def answer_challenge(person_id: int, token: str, answer, now: datetime | None = 
 
 
 def segments_for(person: Person, lesson: Lesson) -> list[StudySegment]:
-    return list(db.session.scalars(select(StudySegment).where(
+    """The evidence behind a lesson's credited time: closed segments, and the open one."""
+    segments = list(db.session.scalars(select(StudySegment).where(
         StudySegment.person_id == person.id, StudySegment.lesson_id == lesson.id)
         .order_by(StudySegment.started_at)))
+    clock = _clock_row(person.id)
+    if clock is not None and clock.lesson_id == lesson.id and clock.segment_seconds:
+        segments.append(StudySegment(person_id=person.id, lesson_id=lesson.id,
+                                     started_at=clock.segment_started_at, ended_at=clock.last_beat_at,
+                                     seconds=clock.segment_seconds, device=clock.device,
+                                     rule_version=clock.rule_version, token=clock.token))
+    return segments
 
 
 # --- self-check and completion --------------------------------------------------------------------

@@ -134,7 +134,7 @@ def study_start(lesson):
     progress = service.progress_for(_me(), [lesson]).get(lesson.id)
     return jsonify({"token": clock.token, "interval": current_app.config["STUDY_HEARTBEAT_SECONDS"],
                     "required_seconds": clock.required_seconds,
-                    "lesson_seconds": progress.credited_seconds if progress else 0,
+                    "lesson_seconds": progress.seconds if progress else 0,
                     "lesson_credited": bool(progress and progress.credited_at),
                     "video_furthest": progress.video_furthest if progress else 0})
 

@@ -242,7 +242,8 @@ def upgrade():
     sa.Column('device', sa.String(length=200), nullable=False),
     sa.Column('started_at', sa.DateTime(), nullable=False),
     sa.Column('last_beat_at', sa.DateTime(), nullable=False),
-    sa.Column('segment_id', sa.Integer(), nullable=True),
+    sa.Column('segment_started_at', sa.DateTime(), nullable=True),
+    sa.Column('segment_seconds', sa.Integer(), nullable=False),
     sa.Column('required_seconds', sa.Integer(), nullable=False),
     sa.Column('video_seconds', sa.Integer(), nullable=True),
     sa.Column('day', sa.Date(), nullable=False),
@@ -258,7 +259,6 @@ def upgrade():
     sa.ForeignKeyConstraint(['lesson_id'], ['lessons.id'], name=op.f('fk_study_clocks_lesson_id_lessons')),
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_study_clocks_person_id_persons')),
     sa.ForeignKeyConstraint(['progress_id'], ['lesson_progress.id'], name=op.f('fk_study_clocks_progress_id_lesson_progress')),
-    sa.ForeignKeyConstraint(['segment_id'], ['study_segments.id'], name=op.f('fk_study_clocks_segment_id_study_segments')),
     sa.PrimaryKeyConstraint('person_id', name=op.f('pk_study_clocks'))
     )
     # the database half of "append-only" (lms/ledger/ddl.py): UPDATE and DELETE are refused

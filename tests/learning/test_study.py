@@ -28,8 +28,7 @@ def _lesson(course, slug) -> Lesson:
 
 def _progress(person, lesson) -> LessonProgress:
     db.session.expire_all()
-    return db.session.scalar(select(LessonProgress).where(
-        LessonProgress.person_id == person.id, LessonProgress.lesson_id == lesson.id))
+    return service.progress_for(person, [lesson])[lesson.id]
 
 
 def _study(person, lesson, start=T0, beats=(), heartbeat_seconds=15):
@@ -70,7 +69,7 @@ def test_heartbeats_credit_real_time_and_a_replay_gains_nothing(enrolled, course
     replay = service.heartbeat(enrolled.id, token, 3, now=T0 + timedelta(seconds=60))
     older = service.heartbeat(enrolled.id, token, 2, now=T0 + timedelta(seconds=61))
     assert replay.state == older.state == "replayed" and replay.credited_now == 0
-    assert _progress(enrolled, lesson).credited_seconds == 45
+    assert _progress(enrolled, lesson).seconds == 45
     # the next genuine heartbeat gets the time since the last accepted one, no more
     assert service.heartbeat(enrolled.id, token, 4, now=T0 + timedelta(seconds=60)).credited_now == 15
 
@@ -89,7 +88,7 @@ def test_rapid_or_inflated_heartbeats_gain_only_real_time(enrolled, course):
     # and a page that says it was not visible gets nothing for the time
     hidden = service.heartbeat(enrolled.id, token, 5002, active=False, now=T0 + timedelta(minutes=10, seconds=14))
     assert hidden.credited_now == 0
-    assert _progress(enrolled, lesson).credited_seconds == 20
+    assert _progress(enrolled, lesson).seconds == 20
 
 
 def test_a_lesson_never_credits_more_than_its_minutes_and_credits_the_ledger_once(enrolled, course):
@@ -97,7 +96,7 @@ def test_a_lesson_never_credits_more_than_its_minutes_and_credits_the_ledger_onc
     token, results = _study(enrolled, lesson, beats=range(15, 121, 15))
     assert sum(r.credited_now for r in results) == 60
     assert results[3].state == "complete" and results[3].lesson_credited
-    assert _progress(enrolled, lesson).credited_seconds == 60
+    assert _progress(enrolled, lesson).seconds == 60
     entries = list(db.session.scalars(select(LedgerEntry).where(LedgerEntry.person_id == enrolled.id)))
     assert len(entries) == 1
     entry = entries[0]
@@ -131,7 +130,7 @@ def test_a_second_tab_or_device_does_not_double_count(enrolled, course):
         service.heartbeat(enrolled.id, first, 2, now=T0 + timedelta(seconds=30))
     for seq, offset in enumerate([35, 50], 1):
         service.heartbeat(enrolled.id, second, seq, now=T0 + timedelta(seconds=offset))
-    assert _progress(enrolled, lesson).credited_seconds == 15 + 30
+    assert _progress(enrolled, lesson).seconds == 15 + 30
     # another lesson started elsewhere also stops this one
     other = _lesson(course, "01-short")
     service.start_study(enrolled, other, now=T0 + timedelta(seconds=55))
@@ -163,7 +162,7 @@ def test_concurrent_copies_of_one_heartbeat_credit_once(app, enrolled, course):
         thread.join()
     credited = [o for o in outcomes if isinstance(o, int) and o > 0]
     assert len(credited) == 1, outcomes
-    assert _progress(enrolled, lesson).credited_seconds == credited[0]
+    assert _progress(enrolled, lesson).seconds == credited[0]
 
 
 def test_the_daily_cap_stops_crediting(enrolled, course, world):
@@ -194,7 +193,7 @@ def test_presence_check_stops_the_clock_until_answered(enrolled, course):
     for seq in range(1, 21):
         result = service.heartbeat(enrolled.id, token, seq, now=T0 + timedelta(seconds=15 * seq))
     assert result.state == "challenge" and result.challenge  # after 5 credited minutes
-    credited = _progress(enrolled, lesson).credited_seconds
+    credited = _progress(enrolled, lesson).seconds
     assert credited == 300
     # a script that keeps sending heartbeats gains nothing while the question is open
     for more in range(21, 40):
@@ -209,7 +208,7 @@ def test_presence_check_stops_the_clock_until_answered(enrolled, course):
     assert service.answer_challenge(enrolled.id, token, str(a + b), now=answered_at) is None
     after = service.heartbeat(enrolled.id, token, 40, now=answered_at + timedelta(seconds=15))
     assert after.state == "running" and after.credited_now == 15
-    assert _progress(enrolled, lesson).credited_seconds == credited + 15
+    assert _progress(enrolled, lesson).seconds == credited + 15
 
 
 def test_an_idle_page_gets_a_question_too(enrolled, course):
