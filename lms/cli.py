@@ -28,10 +28,11 @@ def init_command():
 @with_appcontext
 def demo_command():
     """Build the demo city once (running it again changes nothing)."""
-    from lms.demo import build_demo_city
+    from lms.demo import build_demo_city, import_demo_courses
     from lms.registry.service import ensure_reference_data
 
     ensure_reference_data()
+    import_demo_courses()  # new or changed course files are picked up on every run
     summary = build_demo_city()
     db.session.commit()
     if summary.get("created"):

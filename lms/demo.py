@@ -561,6 +561,8 @@ def build_demo_city(today: date | None = None) -> dict:
     account.must_change_password = False
     db.session.flush()
 
+    learning = build_demo_learning(plan, persons, today or date.today())
+
     return {
         "created": True,
         "districts": len(DISTRICTS),
@@ -578,7 +580,82 @@ def build_demo_city(today: date | None = None) -> dict:
         "caregiver_name": caregiver.name,
         "banned_id_number": banned.id_number,
         "banned_name": banned.name,
+        **learning,
     }
+
+
+# --- courses, study and class hours ----------------------------------------------------------------
+
+#: the whole of the one page a demo evidence file has (a real, if tiny, PDF)
+DEMO_EVIDENCE = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+                 b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+                 b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 100]>>endobj\n"
+                 b"trailer<</Root 1 0 R>>\n%%EOF\n")
+DEMO_PROVIDER = "江苏省托育从业人员继续教育平台（演示）"
+
+
+def import_demo_courses() -> None:
+    """The shipped courses (an unchanged course is left as it is)."""
+    from lms.catalog.service import import_courses
+    from lms.config import ROOT
+
+    import_courses(ACTOR, ROOT / "courses")
+
+
+def build_demo_learning(plan: CityPlan, persons: dict, today: date) -> dict:
+    """Hours for the demo staff, as they would have arrived: about two thirds have hours from
+    the provincial platform (recorded by the training base, with evidence), and the demo
+    caregiver has studied online here, through the same study clock a phone uses."""
+    from datetime import UTC, datetime, time
+
+    from lms.catalog.service import course_by_code
+    from lms.core.clock import zone
+    from lms.learning import service as learning
+    from lms.learning.models import StudyClock
+    from lms.ledger import service as ledger
+
+    import_demo_courses()
+    rng = random.Random(20261129)  # noqa: S311 - demo data, reproducible
+    base_user = db.session.scalar(select(User).where(User.username == "base_staff"))
+    caregiver = persons[plan.caregiver]
+    recorded = 0
+    for index, person in sorted(persons.items()):
+        if index == plan.caregiver or rng.random() > 0.65:
+            continue
+        for category, low, high in (("skills", 6, 80), ("ethics", 4, 44)):
+            hours = rng.randint(low * 2, high * 2) / 2
+            ledger.record_external(
+                base_user, person, year=today.year, category=category, hours=str(hours),
+                provider=DEMO_PROVIDER, reference=f"JS{today.year}-{person.id:06d}-{category[0]}",
+                evidence_name="培训证明.pdf", evidence=DEMO_EVIDENCE, today=today)
+            recorded += 1
+
+    # the demo caregiver: two courses, two lessons studied through, a third begun
+    infant = course_by_code("YY-101")
+    ethics = course_by_code("DD-101")
+    learning.enrol(ACTOR, caregiver, infant)
+    learning.enrol(ACTOR, caregiver, ethics)
+    day = max(date(today.year, 1, 2), today - timedelta(days=12))
+    for number, (lesson, minutes) in enumerate(
+            [(infant.lessons[0], 45), (infant.lessons[1], 45), (infant.lessons[2], 20),
+             (ethics.lessons[0], 45)]):
+        local = datetime.combine(day + timedelta(days=number), time(19, 30), tzinfo=zone())
+        start = local.astimezone(UTC).replace(tzinfo=None)
+        clock = learning.start_study(caregiver, lesson, device="演示：手机浏览器", now=start)
+        token, beat = clock.token, 0
+        for beat in range(1, minutes * 4 + 1):
+            at = start + timedelta(seconds=15 * beat)
+            result = learning.heartbeat(caregiver.id, token, beat, now=at)
+            if result.state == "challenge":  # the learner answers the presence question
+                answer = db.session.get(StudyClock, caregiver.id, populate_existing=True).challenge_answer
+                learning.answer_challenge(caregiver.id, token, answer, now=at)
+        learning.heartbeat(caregiver.id, token, beat + 1, active=False,
+                           now=start + timedelta(minutes=minutes, seconds=30))
+        if minutes == lesson.minutes:
+            questions = learning.self_check_questions(caregiver, lesson)
+            learning.submit_self_check(caregiver, lesson, {q.id: list(q.answer) for q in questions},
+                                       now=start + timedelta(minutes=minutes + 5))
+    return {"external_hours_records": recorded}
 
 
 def _short(name: str) -> str:

@@ -172,7 +172,7 @@ def _counts() -> dict[str, int]:
 
 
 def test_build_demo_city_once(app):
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from lms.auth import service as auth_service
     from lms.auth.models import Role, User
@@ -242,6 +242,21 @@ def test_build_demo_city_once(app):
     caregiver = auth_service.authenticate(summary["caregiver_mobile"], PASSWORD)
     assert caregiver.role == Role.CAREGIVER.value and not caregiver.must_change_password
     db.session.commit()
+
+    # class hours: the courses, the caregiver's online study, the platform records; the
+    # kept totals equal the entries
+    from lms.catalog.service import active_courses
+    from lms.ledger import service as ledger
+    from lms.ledger.models import LedgerEntry
+    assert {c.code for c in active_courses()} >= {"YY-101", "BY-101", "BJ-101", "GL-101", "DD-101"}
+    mine = ledger.entries_for(db.session.get(Person, caregiver.person_id))
+    assert sorted(e.source_type for e in mine) == ["lesson", "lesson", "lesson"]
+    assert {e.category for e in mine} == {"skills", "ethics"}
+    assert all(e.created_at.date() < date.today() for e in mine)  # studied on earlier days
+    external = db.session.scalar(select(func.count()).select_from(LedgerEntry).where(
+        LedgerEntry.source_type == "external"))
+    assert external == summary["external_hours_records"] > 300
+    assert ledger.verify() == []
 
     # a second run changes nothing
     before = _counts()

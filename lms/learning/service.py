@@ -425,7 +425,7 @@ def _credit_lesson(progress_id: int, now: datetime) -> bool:
     entry, _created = ledger.credit(
         person, year=local_today(now).year, category=lesson.course.category.value, hours=hours,
         source_type=SourceType.LESSON.value, source_ref=str(lesson.id),
-        description=f"{lesson.course.code} {lesson.title}"[:200], recorded_by="system")
+        description=f"{lesson.course.code} {lesson.title}"[:200], recorded_by="system", at=now)
     progress.credited_at = now
     progress.ledger_entry_id = entry.id
     db.session.flush()

@@ -57,7 +57,8 @@ def _upsert_total(person_id: int, year: int, category: str, hours: Decimal) -> N
 
 def credit(person: Person, *, year: int, category: str, hours: Decimal, source_type: str,
            source_ref: str, description: str = "", recorded_by=None,
-           reverses: LedgerEntry | None = None, reason: str = "") -> tuple[LedgerEntry, bool]:
+           reverses: LedgerEntry | None = None, reason: str = "",
+           at: datetime | None = None) -> tuple[LedgerEntry, bool]:
     """Write one ledger entry and its total; (the existing entry, False) if the source already
     credited this person — decided by the database's unique constraint, not by a lookup."""
     hours = Decimal(hours).quantize(FOUR_PLACES, ROUND_HALF_UP)
@@ -71,6 +72,8 @@ def credit(person: Person, *, year: int, category: str, hours: Decimal, source_t
         recorded_by_label=(getattr(recorded_by, "display_name", None)
                            or (recorded_by if isinstance(recorded_by, str) else "system")),
         reverses_id=reverses.id if reverses is not None else None, reason=reason or "")
+    if at is not None:  # when the credit was earned, if the caller knows better than the clock
+        entry.created_at = at
     try:
         with db.session.begin_nested():
             db.session.add(entry)

@@ -7,11 +7,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from lms.auth.models import Role
 from lms.core import navigation
 from lms.core.clock import local_today
 from lms.core.errors import DomainError
 from lms.core.idnumber import IdNumberError, normalise_id_number, normalise_name
 from lms.core.permissions import load, permission
+from lms.core.views import HOME_SECTIONS, register_home
 from lms.core.web import form_error, service_call
 from lms.extensions import db
 from lms.ledger import service
@@ -131,12 +133,30 @@ def evidence(record):
     return response
 
 
+def _institution_home_with_hours(inner):
+    """The registry's institution home, with how many staff are behind on this year's hours."""
+
+    def provider(user):
+        template, context = inner(user)
+        org = context["org"]
+        year = local_today().year
+        rows = service.staff_hours(org, year)
+        return "ledger/home_institution.html", {
+            **context, "year": year, "staff": len(rows), "behind": sum(1 for r in rows if r.behind)}
+
+    return provider
+
+
+register_home(Role.INSTITUTION_ADMIN.value,
+              _institution_home_with_hours(HOME_SECTIONS[Role.INSTITUTION_ADMIN.value]))
+
+
 def _institution_args(user):
     return {"org_id": user.organisation_id}
 
 
 def _is_institution_admin(user) -> bool:
-    return bool(user.is_authenticated and user.role == "institution_admin" and user.organisation_id)
+    return bool(user.is_authenticated and user.role == Role.INSTITUTION_ADMIN and user.organisation_id)
 
 
 navigation.register(_l("My hours"), "ledger.my_hours", "hourglass-split", can_see_own_hours, order=12)

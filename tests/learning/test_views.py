@@ -146,3 +146,15 @@ def test_external_hours_form(client, world, login_as):
     entry = db.session.scalar(select(LedgerEntry))
     assert entry.category == "ethics" and entry.recorded_by_id == world.users["base_staff"].id
     assert db.session.scalar(select(Lesson)) is None
+
+
+def test_home_pages_show_hours_and_study(app, client, world, login_as, course):
+    login_as(world.staff.mobile)
+    client.post(f"/courses/{course.id}/enrol")
+    home = client.get("/").get_data(as_text=True)
+    assert "Continue studying" in home and course.title in home
+    assert 'data-testid="hours-skills"' in home and "/ 72" in home and "/ 40" in home
+    admin = app.test_client()
+    login(admin, "inst_admin")
+    page = admin.get("/").get_data(as_text=True)
+    assert "1 person is behind" in page and f"/institutions/{world.inst.id}/hours" in page
