@@ -6,7 +6,7 @@ export FLASK_APP := wsgi
 VENDOR := lms/static/vendor
 MO := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 
-.PHONY: run test test-sqlite test-pg bench lint setup system-deps test-deps assets translations \
+.PHONY: run test test-sqlite test-pg bench bench-roster bench-heartbeat lint setup system-deps test-deps assets translations \
         extract-messages clean
 
 run: setup
@@ -27,8 +27,14 @@ test-pg:
 lint: setup
 	$(VENV)/bin/ruff check lms tests
 
-bench: setup
+bench: setup bench-roster bench-heartbeat
+
+bench-roster: setup
 	$(PY) tests/bench/bench_roster.py
+
+bench-heartbeat: setup
+	env -u DATABASE_URL $(PY) tests/bench/bench_heartbeat.py
+	source scripts/pgtest.sh && pg_test_db && trap pg_test_db_drop EXIT && $(PY) tests/bench/bench_heartbeat.py
 
 setup: system-deps $(VENV)/.installed assets translations
 

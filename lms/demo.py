@@ -622,7 +622,9 @@ def build_demo_learning(plan: CityPlan, persons: dict, today: date) -> dict:
     for index, person in sorted(persons.items()):
         if index == plan.caregiver or rng.random() > 0.65:
             continue
-        for category, low, high in (("skills", 6, 80), ("ethics", 4, 44)):
+        done = rng.random() < 0.45  # about a third of all staff have the year's hours already
+        ranges = (("skills", 72, 96), ("ethics", 40, 52)) if done else (("skills", 6, 70), ("ethics", 4, 38))
+        for category, low, high in ranges:
             hours = rng.randint(low * 2, high * 2) / 2
             ledger.record_external(
                 base_user, person, year=today.year, category=category, hours=str(hours),

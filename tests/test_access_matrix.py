@@ -78,6 +78,7 @@ MATRIX = {
     "learning.idle": CAREGIVERS,
     "learning.answer": CAREGIVERS,
     "learning.self_check": CAREGIVERS,
+    "learning.lesson_evidence": {"regulator", "regulator_city", "admin"},
 }
 
 #: starting the study clock answers 409 to a learner not enrolled: the permission let them

@@ -28,6 +28,8 @@ from lms.core.web import service_call
 from lms.extensions import db
 from lms.learning import service
 from lms.learning.permissions import can_browse_courses, can_study
+from lms.ledger.models import LedgerEntry
+from lms.ledger.permissions import can_view_person_hours
 from lms.registry.models import Person
 
 bp = Blueprint("learning", __name__, template_folder="templates")
@@ -208,6 +210,16 @@ def self_check(lesson):
                                questions=questions, answers=answers, grade=catalog.grade,
                                next_lesson=_next_lesson(lesson))
     return render_template("learning/self_check.html", lesson=lesson, questions=questions)
+
+
+@bp.get("/learn/persons/<int:person_id>/lessons/<int:lesson_id>/evidence")
+@permission(can_view_person_hours, person=load(Person, "person_id"), lesson=load(Lesson, "lesson_id"))
+def lesson_evidence(person, lesson):
+    """Why a lesson's hours were credited: the study segments behind them, and the rules."""
+    progress = service.progress_for(person, [lesson]).get(lesson.id)
+    entry = db.session.get(LedgerEntry, progress.ledger_entry_id) if progress and progress.ledger_entry_id else None
+    return render_template("learning/evidence.html", person=person, lesson=lesson, progress=progress,
+                           entry=entry, segments=service.segments_for(person, lesson))
 
 
 def _next_lesson(lesson: Lesson) -> Lesson | None:

@@ -14,9 +14,10 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
+from lms.catalog.models import Lesson
 from lms.extensions import db
 from lms.learning import service as learning
-from lms.learning.models import StudySegment
+from lms.learning.models import StudyClock, StudySegment
 from lms.ledger.models import LedgerEntry, LedgerTotal
 from tests.conftest import import_test_course
 from tests.e2e.conftest import VIEWPORTS
@@ -96,3 +97,45 @@ def test_caregiver_studies_a_lesson_until_credited(new_context, e2e_world, app, 
     no_horizontal_overflow(second)
     second.screenshot(path="test-results/my-hours-375.png", full_page=True)
     assert errors == []
+
+
+def test_idle_learner_is_asked_and_the_clock_waits(new_context, e2e_world, app, e2e_app):
+    """After the idle minutes (the page's clock is fast-forwarded) the page asks the server's
+    question; the clock stands still until the right answer is given."""
+    e2e_app.config["STUDY_HEARTBEAT_SECONDS"] = HEARTBEAT_SECONDS
+    with app.app_context():
+        course = import_test_course()
+        lesson_id = course.lessons[2].id  # 30 minutes: it will not complete during the test
+        from lms.registry.models import Person
+        person = db.session.scalar(select(Person).where(Person.mobile == "13912345678"))
+        learning.enrol("test", person, course)
+        db.session.commit()
+        person_id = person.id
+    page = new_context(locale="zh-CN", **VIEWPORTS["phone"]).new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, "13912345678")
+    page.clock.install()
+    page.goto(f"/learn/lessons/{lesson_id}")
+    expect(page.locator("#study-check")).to_be_hidden()
+    page.wait_for_timeout(2 * HEARTBEAT_SECONDS * 1000)
+    page.clock.fast_forward("06:00")  # no input for six minutes (the setting says five)
+    check = page.locator("#study-check")
+    expect(check).to_be_visible()
+    question = page.locator("#study-check-question").inner_text()
+    with app.app_context():
+        clock = db.session.get(StudyClock, person_id)
+        assert clock.challenge_question == question
+        frozen = learning.lesson_seconds(db.session.get(Person, person_id), db.session.get(Lesson, lesson_id))
+    page.wait_for_timeout(2 * HEARTBEAT_SECONDS * 1000)
+    page.fill("#study-check-answer", "999")
+    page.click("#study-check-form button[type=submit]")
+    expect(page.locator("#study-check-error")).not_to_be_empty()
+    a, b = (int(x) for x in page.locator("#study-check-question").inner_text().split("+"))
+    page.fill("#study-check-answer", str(a + b))
+    page.click("#study-check-form button[type=submit]")
+    expect(check).to_be_hidden()
+    with app.app_context():
+        db.session.expire_all()
+        assert db.session.get(StudyClock, person_id).challenge_question is None
+        person = db.session.get(Person, person_id)
+        assert learning.lesson_seconds(person, db.session.get(Lesson, lesson_id)) == frozen

@@ -158,3 +158,27 @@ def test_home_pages_show_hours_and_study(app, client, world, login_as, course):
     login(admin, "inst_admin")
     page = admin.get("/").get_data(as_text=True)
     assert "1 person is behind" in page and f"/institutions/{world.inst.id}/hours" in page
+
+
+def test_an_auditor_sees_the_segments_behind_a_lesson_credit(app, client, world, login_as, course):
+    from datetime import datetime
+
+    from lms.learning import service
+
+    lesson = course.lessons[0]
+    service.enrol("test", world.staff, course)
+    start = datetime(2026, 11, 2, 11, 0)
+    token = service.start_study(world.staff, lesson, device="Mozilla/5.0 (iPhone) | 10.0.0.8",
+                                now=start).token
+    for seq in range(1, 5):
+        service.heartbeat(world.staff.id, token, seq, now=start + timedelta(seconds=15 * seq))
+    db.session.commit()
+    login_as("regulator")
+    hours = client.get(f"/ledger/persons/{world.staff.id}").get_data(as_text=True)
+    link = f"/learn/persons/{world.staff.id}/lessons/{lesson.id}/evidence"
+    assert link in hours
+    page = client.get(link).get_data(as_text=True)
+    assert "iPhone" in page and service.RULE_VERSION in page and ">60<" in page
+    other = app.test_client()
+    login(other, "regulator_other")
+    assert other.get(link).status_code == 403
