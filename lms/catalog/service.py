@@ -76,45 +76,48 @@ def _write_course(course: Course, data: CourseData) -> None:
     course.content_hash, course.is_active, course.updated_at = data.content_hash, True, utcnow()
     db.session.flush()
 
-    lessons = {lesson.slug: lesson for lesson in db.session.scalars(
-        select(Lesson).where(Lesson.course_id == course.id))}
-    for lesson in lessons.values():
-        lesson.is_active = False
-    for item in data.lessons:
-        lesson = lessons.get(item.slug)
-        if lesson is None:
-            lesson = Lesson(course_id=course.id, slug=item.slug)
-            db.session.add(lesson)
-            lessons[item.slug] = lesson
+    def fill_lesson(lesson: Lesson, item) -> None:
         lesson.position, lesson.title, lesson.minutes, lesson.body = (
             item.position, item.title, item.minutes, item.body)
-        lesson.is_active = True
         if item.video is not None:
             lesson.video_path = _store_video(course.code, item.video)
             lesson.video_seconds = item.video_seconds
         else:
             lesson.video_path = lesson.video_seconds = None
-    db.session.flush()
 
-    questions = {q.key: q for q in db.session.scalars(
-        select(Question).where(Question.course_id == course.id))}
-    for question in questions.values():
-        question.is_active = False
-    for item in data.questions:
-        question = questions.get(item.key)
-        if question is None:
-            question = Question(course_id=course.id, key=item.key)
-            db.session.add(question)
+    lessons = _sync(Lesson, course, "slug", data.lessons, fill_lesson)
+
+    def fill_question(question: Question, item) -> None:
         question.lesson_id = lessons[item.lesson].id if item.lesson else None
         question.kind, question.stem, question.options = item.kind, item.stem, item.options
         question.answer, question.explanation, question.tags = item.answer, item.explanation, item.tags
-        question.is_active = True
+
+    _sync(Question, course, "key", data.questions, fill_question)
 
     db.session.execute(delete(CourseAsset).where(CourseAsset.course_id == course.id))
     for path, (content_type, blob) in data.images.items():
         db.session.add(CourseAsset(course_id=course.id, path=path, content_type=content_type,
                                    data=blob, sha256=hashlib.sha256(blob).hexdigest()))
     db.session.flush()
+
+
+def _sync(model, course: Course, key: str, items, fill) -> dict:
+    """The course's rows of `model` matched to the files' items on `key` (a lesson's slug, a
+    question's key): updated in place or created; rows whose item is gone stay, inactive,
+    because progress, answers and ledger descriptions refer to them."""
+    rows = {getattr(row, key): row for row in db.session.scalars(
+        select(model).where(model.course_id == course.id))}
+    for row in rows.values():
+        row.is_active = False
+    for item in items:
+        row = rows.get(getattr(item, key))
+        if row is None:
+            row = rows[getattr(item, key)] = model(course_id=course.id, **{key: getattr(item, key)})
+            db.session.add(row)
+        fill(row, item)
+        row.is_active = True
+    db.session.flush()
+    return rows
 
 
 def _store_video(code: str, source: Path) -> str:
