@@ -142,3 +142,9 @@ class ExternalRecord(db.Model):
     #: the training base the recorder acted for, if any
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    person: Mapped[Person] = relationship()
+
+    @property
+    def category_title(self) -> str:
+        return Category(self.category).title

@@ -182,6 +182,14 @@ def record_external(actor, person: Person, *, year: int, category: str, hours, p
     return record
 
 
+def recent_external(actor, limit: int = 20) -> list[ExternalRecord]:
+    """What this training base (or, for an administrator, anyone) recorded lately."""
+    stmt = select(ExternalRecord).order_by(ExternalRecord.id.desc()).limit(limit)
+    if actor.role != Role.ADMIN:
+        stmt = stmt.where(ExternalRecord.organisation_id == actor.organisation_id)
+    return list(db.session.scalars(stmt))
+
+
 # --- reading --------------------------------------------------------------------------------------
 
 

@@ -101,7 +101,8 @@ def external_hours():
                     name=form.name.data), "success")
             return redirect(url_for("ledger.external_hours"))
         form_error(form, err)
-    return render_template("ledger/external.html", form=form)
+    return render_template("ledger/external.html", form=form,
+                           recent=service.recent_external(current_user))
 
 
 def _record_external(form):

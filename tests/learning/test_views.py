@@ -145,6 +145,10 @@ def test_external_hours_form(client, world, login_as):
     assert "Recorded 6 class hours" in ok.get_data(as_text=True)
     entry = db.session.scalar(select(LedgerEntry))
     assert entry.category == "ethics" and entry.recorded_by_id == world.users["base_staff"].id
+    page = client.get("/ledger/external").get_data(as_text=True)
+    assert "JS-1" in page and world.staff.id_number not in page and world.staff.id_number[-4:] in page
+    evidence = client.get(page.split('href="/ledger/external/')[1].split('"')[0].join(["/ledger/external/", ""]))
+    assert evidence.status_code == 200 and evidence.data == b"%PDF-1.4"
     assert db.session.scalar(select(Lesson)) is None
 
 
