@@ -136,3 +136,21 @@ def test_lesson_images_are_served_as_inert_files(client, world, login_as, course
     assert "sandbox" in response.headers["Content-Security-Policy"]
     assert client.get(f"/courses/{course.id}/files/images/none.svg").status_code == 404
     assert client.get(f"/courses/{course.id}/files/../course.toml").status_code == 404
+
+
+def test_the_import_command_reports_problems_and_exits_non_zero(app, tmp_path):
+    from lms.catalog.cli import import_command
+
+    folder = _broken_copy(tmp_path)
+    runner = app.test_cli_runner()
+    ok = runner.invoke(import_command, [str(folder.parent), "--check"])
+    assert ok.exit_code == 0 and "1 course(s) read, 0 problem(s)" in ok.output
+    _replace(folder / "lessons" / "03-long.md", "minutes = 30", "minutes = 300")
+    bad = runner.invoke(import_command, [str(folder.parent)])
+    assert bad.exit_code == 1
+    assert "courses/tt-101-test/lessons/03-long.md:3: minutes must be a whole number from 1 to 90" in bad.output
+    assert "nothing was imported" in bad.output
+    assert db.session.scalar(select(func.count()).select_from(Course)) == 0
+    _replace(folder / "lessons" / "03-long.md", "minutes = 300", "minutes = 30")
+    done = runner.invoke(import_command, [str(folder.parent)])
+    assert done.exit_code == 0 and "created: TT-101" in done.output
