@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import selectinload
 
 from lms.catalog.importer import CourseData, Problem, read_courses
 from lms.catalog.markdown import render_markdown
@@ -134,7 +135,7 @@ def _store_video(code: str, source: Path) -> str:
 
 
 def active_courses(*, track: str | None = None, search: str = "") -> list[Course]:
-    stmt = select(Course).where(Course.is_active.is_(True))
+    stmt = select(Course).where(Course.is_active.is_(True)).options(selectinload(Course.lessons))
     if track in {t.value for t in Track}:
         stmt = stmt.where(Course.track == track)
     search = " ".join((search or "").split())[:60]

@@ -26,6 +26,15 @@ def can_view_person_hours(user, person=None, **_) -> bool:
 
 
 @predicate
+def can_open_staff_ledgers(user, org=None, **_) -> bool:
+    """From an institution's hours table, open each person's ledger: whoever may see a
+    person's ledger (an administrator, a regulator) and sees this institution's staff, whose
+    people all work in its district."""
+    return bool(user and user.is_authenticated and user.role in (Role.ADMIN, Role.REGULATOR)
+                and can_view_staff(user, org=org))
+
+
+@predicate
 def can_correct_ledger(user, **_) -> bool:
     return bool(user and user.is_authenticated and user.role == Role.ADMIN)
 

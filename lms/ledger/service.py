@@ -141,6 +141,29 @@ def evidence_type(data: bytes) -> str:
     raise DomainError(_l("The evidence must be a PDF, JPEG or PNG file."), field="evidence")
 
 
+def identify(id_number: str, name: str) -> Person:
+    """The registry person a clerk means: the number must be registered and the name typed
+    must be the registered one (a check against a mistyped number crediting someone else)."""
+    from lms.core.idnumber import IdNumberError, normalise_id_number, normalise_name
+    from lms.registry.service import find_person
+
+    try:
+        number = normalise_id_number(id_number)
+    except IdNumberError as err:
+        raise DomainError(str(err), field="id_number") from None
+    person = find_person(number)
+    if person is None:
+        raise DomainError(_l("No one with this identity number is in the registry."), field="id_number")
+    try:
+        typed = normalise_name(name)
+    except DomainError:
+        typed = None
+    if typed != person.name:
+        raise DomainError(_l("The name does not match the registry record for this number."),
+                          field="name")
+    return person
+
+
 def record_external(actor, person: Person, *, year: int, category: str, hours, provider: str,
                     reference: str, evidence_name: str, evidence: bytes, note: str = "",
                     today: date | None = None) -> ExternalRecord:

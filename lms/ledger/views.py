@@ -10,8 +10,6 @@ from flask_login import current_user
 from lms.auth.models import Role
 from lms.core import navigation
 from lms.core.clock import local_today
-from lms.core.errors import DomainError
-from lms.core.idnumber import IdNumberError, normalise_id_number, normalise_name
 from lms.core.permissions import load, permission
 from lms.core.views import HOME_SECTIONS, register_home
 from lms.core.web import form_error, service_call
@@ -21,6 +19,7 @@ from lms.ledger.forms import ExternalHoursForm, ReverseForm
 from lms.ledger.models import Category, ExternalRecord, LedgerEntry
 from lms.ledger.permissions import (
     can_correct_ledger,
+    can_open_staff_ledgers,
     can_record_external,
     can_see_own_hours,
     can_view_evidence,
@@ -28,7 +27,6 @@ from lms.ledger.permissions import (
     can_view_staff_hours,
 )
 from lms.registry.models import Organisation, Person
-from lms.registry.service import find_person
 
 bp = Blueprint("ledger", __name__, template_folder="templates")
 
@@ -59,7 +57,8 @@ def staff_hours(org):
     descending = request.args.get("dir") == "desc"
     rows = service.staff_hours(org, year, sort=sort, descending=descending)
     return render_template("ledger/staff_hours.html", org=org, rows=rows, year=year, sort=sort,
-                           descending=descending, behind=sum(1 for r in rows if r.behind))
+                           descending=descending, behind=sum(1 for r in rows if r.behind),
+                           link_people=can_open_staff_ledgers(current_user, org=org))
 
 
 @bp.get("/ledger/persons/<int:person_id>")
@@ -106,17 +105,7 @@ def external_hours():
 
 
 def _record_external(form):
-    try:
-        number = normalise_id_number(form.id_number.data)
-    except IdNumberError as err:
-        raise DomainError(str(err), field="id_number") from None
-    person = find_person(number)
-    if person is None:
-        raise DomainError(_l("No one with this identity number is in the registry."), field="id_number")
-    if normalise_name(form.name.data) != person.name:
-        # the name is asked as a check that the number was typed for the right person
-        raise DomainError(_l("The name does not match the registry record for this number."),
-                          field="name")
+    person = service.identify(form.id_number.data, form.name.data)
     upload = form.evidence.data
     return service.record_external(
         current_user, person, year=form.year.data, category=form.category.data,

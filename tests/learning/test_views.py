@@ -123,9 +123,14 @@ def test_staff_hours_table_shows_who_is_behind(app, client, world, login_as):
     assert "10.5 / 72" in page and "72 / 72" in page and "Behind by 101.5" in page
     by_name = client.get(f"/institutions/{world.inst.id}/hours?sort=skills&dir=desc").get_data(as_text=True)
     assert by_name.index("李勤学") < by_name.index(world.staff.name)
+    assert f"/ledger/persons/{world.staff.id}" not in page  # an institution sees the table only
     other = app.test_client()
     login(other, "inst_admin_other")
     assert other.get(f"/institutions/{world.inst.id}/hours").status_code == 403
+    regulator = app.test_client()
+    login(regulator, "regulator")
+    assert f"/ledger/persons/{world.staff.id}" in regulator.get(
+        f"/institutions/{world.inst.id}/hours").get_data(as_text=True)
 
 
 def test_external_hours_form(client, world, login_as):
