@@ -18,6 +18,7 @@ BLUEPRINTS = (
     "lms.ledger.views:bp",
     "lms.catalog.views:bp",
     "lms.learning.views:bp",
+    "lms.scheduling.views:bp",
 )
 
 
@@ -59,6 +60,7 @@ def _import_models() -> None:
     import lms.catalog.models  # noqa: F401
     import lms.core.models  # noqa: F401
     import lms.learning.models  # noqa: F401
+    import lms.scheduling.models  # noqa: F401
     import lms.ledger.models  # noqa: F401
     import lms.registry.models  # noqa: F401
 

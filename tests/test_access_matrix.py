@@ -12,6 +12,7 @@ from lms.extensions import db
 from lms.ledger.models import LedgerEntry
 from lms.registry import service
 from lms.registry.models import PostRequirement
+from lms.scheduling import service as scheduling
 from tests.conftest import PASSWORD, build_world, import_test_course, login
 
 ROLES = ["anon", "caregiver", "caregiver_other", "inst_admin", "inst_admin_other", "base_staff",
@@ -22,6 +23,7 @@ INST_VIEWERS = {"inst_admin", "regulator", "regulator_city", "admin"}  # world.i
 INST_MANAGERS = {"inst_admin", "admin"}
 REGULATORS = {"regulator", "regulator_other", "regulator_city"}
 CAREGIVERS = {"caregiver", "caregiver_other"}
+BASE_RUNNERS = {"base_staff", "admin"}  # world.base's own staff
 
 #: endpoint -> roles that may use it on the world's objects (world.inst, world.staff)
 MATRIX = {
@@ -79,6 +81,24 @@ MATRIX = {
     "learning.answer": CAREGIVERS,
     "learning.self_check": CAREGIVERS,
     "learning.lesson_evidence": {"regulator", "regulator_city", "admin"},
+    "core.notifications_page": SIGNED_IN,
+    "scheduling.calendar": BASE_RUNNERS,
+    "scheduling.session_new": BASE_RUNNERS,
+    "scheduling.session_edit": BASE_RUNNERS,
+    "scheduling.resources": BASE_RUNNERS,
+    "scheduling.session_cancel": BASE_RUNNERS,
+    "scheduling.session_close": BASE_RUNNERS,
+    "scheduling.attendance_mark": BASE_RUNNERS,
+    "scheduling.trainer_qr": BASE_RUNNERS,
+    "scheduling.trainer_qr_json": BASE_RUNNERS,
+    "scheduling.sign_in_sheet": BASE_RUNNERS,
+    "scheduling.upcoming": EVERYONE,
+    "scheduling.feed": EVERYONE,
+    "scheduling.session_detail": SIGNED_IN,
+    "scheduling.book": CAREGIVERS,
+    "scheduling.booking_cancel": {"caregiver", "base_staff", "admin"},
+    "scheduling.my_sessions": CAREGIVERS,
+    "scheduling.attend": CAREGIVERS,
 }
 
 #: starting the study clock answers 409 to a learner not enrolled: the permission let them
@@ -114,8 +134,25 @@ def _learning_world(world) -> dict:
                                     category="skills", hours=Decimal("2"), provider="平台",
                                     reference="R-1", evidence_name="e.pdf", evidence=b"%PDF-1.4 x")
     entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.source_ref == str(record.id)))
+    session, booking = _session_world(world, course)
     return {"course_id": course.id, "lesson_id": course.lessons[0].id, "entry_id": entry.id,
-            "record_id": record.id, "path": "images/steps.svg", "filename": "TT-101/clip.mp4"}
+            "record_id": record.id, "path": "images/steps.svg", "filename": "TT-101/clip.mp4",
+            "base_id": world.base.id, "session_id": session.id, "booking_id": booking.id,
+            "token": scheduling.feed_token(person=world.staff)}
+
+
+def _session_world(world, course):
+    """A session at world.base next week, with the caregiver booked on it."""
+    from datetime import datetime, timedelta
+
+    base_staff = world.users["base_staff"]
+    venue = scheduling.add_venue(base_staff, world.base, "一号实训室")
+    instructor = scheduling.add_instructor(base_staff, world.base, "李老师")
+    starts = datetime.combine(date.today() + timedelta(days=7), datetime.min.time()).replace(hour=9)
+    session = scheduling.schedule(base_staff, world.base, scheduling.SessionPlan(
+        course=course, kind="practical", venue=venue, instructor=instructor, starts_at=starts,
+        ends_at=starts + timedelta(hours=3), capacity=20, class_hours="3"))[0]
+    return session, scheduling.book(world.users["caregiver"], world.staff, session)
 
 
 def _routes(app):

@@ -15,7 +15,7 @@ from lms.core import navigation, settings
 from lms.core.forms import SettingForm
 from lms.core.i18n import LOCALE_COOKIE
 from lms.core.models import AuditLog, District
-from lms.core.permissions import anyone, has_role, permission
+from lms.core.permissions import anyone, has_role, permission, signed_in
 from lms.core.web import form_error, service_call
 from lms.extensions import db
 
@@ -104,6 +104,18 @@ def audit_log():
         stmt = stmt.where(AuditLog.action.startswith(action))
     pagination = db.paginate(stmt, page=page, per_page=50, error_out=False)
     return render_template("core/audit.html", pagination=pagination, action=action)
+
+
+@bp.get("/notifications")
+@permission(signed_in)
+def notifications_page():
+    from lms.core import notifications
+
+    items = notifications.latest(current_user.id)
+    unread = {n.id for n in items if n.read_at is None}
+    notifications.mark_all_read(current_user.id)
+    return render_template("core/notifications.html", items=items, unread=unread,
+                           text_of=notifications.text_of)
 
 
 navigation.register(_l("Home"), "core.home", "house", lambda u: u.is_authenticated, order=0)

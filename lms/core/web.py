@@ -65,6 +65,14 @@ def format_hours(value) -> str:
     return format_decimal(Decimal(value or 0).quantize(Decimal("0.01")), format="#,##0.##")
 
 
+def _unread_notifications() -> int:
+    from flask_login import current_user
+
+    from lms.core.notifications import unread_count
+
+    return unread_count(current_user.id) if current_user.is_authenticated else 0
+
+
 def init_templates(app: Flask) -> None:
     from lms.core.navigation import navigation
 
@@ -73,6 +81,7 @@ def init_templates(app: Flask) -> None:
         LANGUAGE_NAMES=LANGUAGE_NAMES, navigation=navigation,
     )
     app.jinja_env.filters["hours"] = format_hours
+    app.jinja_env.globals["unread_notifications"] = _unread_notifications
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 

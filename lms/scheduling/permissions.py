@@ -1,0 +1,42 @@
+"""Named predicates for sessions, shared by views and templates."""
+
+from __future__ import annotations
+
+from lms.auth.models import Role
+from lms.core.permissions import predicate
+from lms.registry.models import Organisation, OrgKind
+
+
+def _signed_in(user) -> bool:
+    return bool(user and user.is_authenticated)
+
+
+@predicate
+def can_run_base(user, org: Organisation | None = None, **_) -> bool:
+    """Schedule sessions, take attendance: the base's own staff (or a system admin)."""
+    if not _signed_in(user) or org is None or org.kind != OrgKind.TRAINING_BASE:
+        return False
+    return user.role == Role.ADMIN or (user.role == Role.BASE_STAFF and user.organisation_id == org.id)
+
+
+@predicate
+def can_run_session(user, session=None, **_) -> bool:
+    return session is not None and can_run_base(user, org=session.organisation)
+
+
+@predicate
+def can_book(user, **_) -> bool:
+    return bool(_signed_in(user) and user.role == Role.CAREGIVER and user.person_id)
+
+
+@predicate
+def can_cancel_booking(user, booking=None, **_) -> bool:
+    if booking is None or not _signed_in(user):
+        return False
+    return (user.role == Role.CAREGIVER and user.person_id == booking.person_id) or \
+        can_run_base(user, org=booking.session.organisation)
+
+
+@predicate
+def is_base_staff(user, **_) -> bool:
+    return bool(_signed_in(user) and user.role == Role.BASE_STAFF and user.organisation_id)
