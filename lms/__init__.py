@@ -60,9 +60,9 @@ def _import_models() -> None:
     import lms.catalog.models  # noqa: F401
     import lms.core.models  # noqa: F401
     import lms.learning.models  # noqa: F401
-    import lms.scheduling.models  # noqa: F401
     import lms.ledger.models  # noqa: F401
     import lms.registry.models  # noqa: F401
+    import lms.scheduling.models  # noqa: F401
 
 
 @event.listens_for(Engine, "connect")

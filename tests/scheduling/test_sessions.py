@@ -15,7 +15,6 @@ from lms.core.clock import to_utc
 from lms.core.errors import DomainError
 from lms.core.models import Notification
 from lms.extensions import db
-from lms.learning import service as learning
 from lms.ledger.models import LedgerEntry, LedgerTotal
 from lms.registry import service as registry
 from lms.registry.service import BannedError
