@@ -562,6 +562,7 @@ def build_demo_city(today: date | None = None) -> dict:
     db.session.flush()
 
     learning = build_demo_learning(plan, persons, today or date.today())
+    learning.update(build_demo_sessions(plan, persons, today or date.today()))
 
     return {
         "created": True,
@@ -695,3 +696,47 @@ def _create_users(plan: CityPlan, orgs: list[Organisation],
                 district_id=districts[district].id if district else None, password=PASSWORD)
         logins[username] = display
     return logins
+
+
+def build_demo_sessions(plan: CityPlan, persons: dict, today: date) -> dict:
+    """The first training base's timetable: venues, instructors, a session last week that
+    the demo caregiver attended (credited), and the coming weeks' sessions, one booked."""
+    from datetime import datetime, time
+
+    from lms.catalog.service import course_by_code
+    from lms.core.clock import to_utc
+    from lms.scheduling import service as scheduling
+
+    base = db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.TRAINING_BASE.value)
+                             .order_by(Organisation.id))
+    staff = db.session.scalar(select(User).where(User.username == "base_staff"))
+    room = scheduling.add_venue(staff, base, "一号实训室", base.address)
+    hall = scheduling.add_venue(staff, base, "多功能报告厅", base.address)
+    li = scheduling.add_instructor(staff, base, "李雅琴")
+    zhou = scheduling.add_instructor(staff, base, "周文博")
+    caregiver = persons[plan.caregiver]
+    courses = {code: course_by_code(code) for code in ("YY-101", "BY-101", "BJ-101", "DD-101")}
+
+    def session(code, kind, venue, teacher, day, start, hours, seats, **kw):
+        starts = datetime.combine(day, time(start))
+        return scheduling.schedule(staff, base, scheduling.SessionPlan(
+            course=courses[code], kind=kind, venue=venue, instructor=teacher, starts_at=starts,
+            ends_at=starts + timedelta(hours=hours), capacity=seats, class_hours=str(hours), **kw),
+            now=to_utc(starts) - timedelta(days=14))
+
+    last_week = today - timedelta(days=7)
+    past = session("BJ-101", "practical", room, li, last_week, 9, 3, 20)[0]
+    scheduling.book(staff, caregiver, past, now=past.starts_at - timedelta(days=3))
+    scheduling.check_in(caregiver, past, scheduling.attendance_code(past, past.starts_at),
+                        now=past.starts_at)
+    scheduling.close_session(staff, past, now=past.ends_at + timedelta(minutes=10))
+    upcoming = [
+        session("YY-101", "theory", hall, zhou, today + timedelta(days=3), 14, 2, 60),
+        session("BY-101", "practical", room, li, today + timedelta(days=5), 9, 3, 12,
+                requires_online=True),
+        session("BJ-101", "practical", room, li, today + timedelta(days=8), 9, 3, 12),
+        session("DD-101", "theory", hall, zhou, today + timedelta(days=10), 14, 2, 80),
+        session("YY-101", "practical", room, zhou, today + timedelta(days=4), 9, 3, 16, repeat_weeks=3),
+    ]
+    scheduling.book(staff, caregiver, upcoming[0][0])
+    return {"sessions": 1 + sum(len(s) for s in upcoming)}

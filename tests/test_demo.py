@@ -250,13 +250,20 @@ def test_build_demo_city_once(app):
     from lms.ledger.models import LedgerEntry
     assert {c.code for c in active_courses()} >= {"YY-101", "BY-101", "BJ-101", "GL-101", "DD-101"}
     mine = ledger.entries_for(db.session.get(Person, caregiver.person_id))
-    assert sorted(e.source_type for e in mine) == ["lesson", "lesson", "lesson"]
+    assert sorted(e.source_type for e in mine) == ["lesson", "lesson", "lesson", "session"]
     assert {e.category for e in mine} == {"skills", "ethics"}
     assert all(e.created_at.date() < date.today() for e in mine)  # studied on earlier days
     external = db.session.scalar(select(func.count()).select_from(LedgerEntry).where(
         LedgerEntry.source_type == "external"))
     assert external == summary["external_hours_records"] > 300
     assert ledger.verify() == []
+    # the first base's timetable: a past session (attended, credited) and the coming weeks
+    from lms.scheduling.models import Booking, TrainingSession
+    sessions = db.session.scalars(select(TrainingSession)).all()
+    assert len(sessions) == summary["sessions"] == 8
+    assert sorted(s.status for s in sessions).count("closed") == 1
+    assert db.session.scalar(select(func.count()).select_from(Booking).where(
+        Booking.person_id == caregiver.person_id)) == 2
 
     # a second run changes nothing
     before = _counts()

@@ -539,7 +539,7 @@ def mark(actor, session: TrainingSession, person: Person, status: str, reason: s
     db.session.flush()
     audit.record(actor, "scheduling.attendance_marked", attendance, status=status, reason=reason)
     if session.status == SessionStatus.CLOSED and AttendanceStatus(status).attended:
-        _credit(actor, session, attendance, manual=True)
+        _credit(actor, session, attendance)
     return attendance
 
 
@@ -566,7 +566,7 @@ def close_session(actor, session: TrainingSession, *, now: datetime | None = Non
             if session.is_long and attendance.checked_out_at is None and attendance.marked_by_id is None:
                 no_checkout += 1  # staff decide by hand: credited when marked
                 continue
-            _credit(actor, session, attendance)
+            _credit(actor, session, attendance, at=now)
             credited += 1
     session.status, session.closed_at = SessionStatus.CLOSED.value, now
     db.session.flush()
@@ -575,14 +575,14 @@ def close_session(actor, session: TrainingSession, *, now: datetime | None = Non
     return {"absent": absent, "credited": credited, "no_checkout": no_checkout}
 
 
-def _credit(actor, session: TrainingSession, attendance: Attendance, manual: bool = False) -> None:
+def _credit(actor, session: TrainingSession, attendance: Attendance, at: datetime | None = None) -> None:
     """Attendance credits the ledger once, in the session's category (the ledger decides)."""
     person = db.session.get(Person, attendance.person_id)
     entry, _created = ledger.credit(
         person, year=to_local(session.starts_at).year, category=session.course.category.value,
         hours=session.class_hours, source_type=SourceType.SESSION.value, source_ref=str(session.id),
         description=f"{session.course.code} {session.kind_title} {to_local(session.starts_at):%Y-%m-%d}",
-        recorded_by=actor)
+        recorded_by=actor, at=at)
     attendance.ledger_entry_id = entry.id
 
 
