@@ -21,9 +21,13 @@ class SessionForm(FlaskForm):
                                 validators=[Optional(), NumberRange(min=1, max=26)])
 
 
-class NameForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
+class VenueForm(FlaskForm):
+    name = StringField(_l("Venue name"), validators=[DataRequired(), Length(max=80)])
     address = StringField(_l("Address (optional)"), validators=[Optional(), Length(max=200)])
+
+
+class InstructorForm(FlaskForm):
+    name = StringField(_l("Instructor's name"), validators=[DataRequired(), Length(max=60)])
 
 
 class ReasonForm(FlaskForm):

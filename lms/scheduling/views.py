@@ -10,23 +10,26 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
+from lms.auth.models import Role
 from lms.catalog.models import Course
 from lms.catalog.service import active_courses
 from lms.core import navigation
 from lms.core.clock import local_today, to_local, utc_now
 from lms.core.models import District
 from lms.core.permissions import anyone, load, permission, signed_in
+from lms.core.views import register_home
 from lms.core.web import form_error, service_call
 from lms.extensions import db
 from lms.registry.models import Organisation, Person
 from lms.scheduling import service
-from lms.scheduling.forms import MarkForm, NameForm, ReasonForm, SessionForm
+from lms.scheduling.forms import InstructorForm, MarkForm, ReasonForm, SessionForm, VenueForm
 from lms.scheduling.models import (
     AttendanceStatus,
     Booking,
     BookingStatus,
     Instructor,
     SessionKind,
+    SessionStatus,
     TrainingSession,
     Venue,
 )
@@ -150,7 +153,7 @@ def session_edit(session):
 @bp.route("/bases/<int:base_id>/resources", methods=["GET", "POST"])
 @permission(can_run_base, org=load(Organisation, "base_id"))
 def resources(org):
-    venue_form, instructor_form = NameForm(prefix="venue"), NameForm(prefix="instructor")
+    venue_form, instructor_form = VenueForm(prefix="venue"), InstructorForm(prefix="instructor")
     if request.method == "POST":
         which = request.form.get("what")
         form = venue_form if which == "venue" else instructor_form
@@ -339,6 +342,18 @@ def feed(token):
     response = Response(service.ical(name, sessions, request.host), mimetype="text/calendar")
     response.headers["Content-Disposition"] = "inline; filename=sessions.ics"
     return response
+
+
+def _base_home(user):
+    org = db.session.get(Organisation, user.organisation_id)
+    today = local_today()
+    sessions = [s for s in service.base_sessions(org, today, today + timedelta(days=7))
+                if s.status == SessionStatus.SCHEDULED]
+    return "scheduling/home_base.html", {"org": org, "sessions": sessions,
+                                         "booked": service.booked_counts(sessions)}
+
+
+register_home(Role.BASE_STAFF.value, _base_home)
 
 
 def _base_args(user):

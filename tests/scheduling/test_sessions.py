@@ -374,3 +374,14 @@ def test_pages_for_the_base_and_the_caregiver(app, client, world, base, login_as
     assert "A seat became free" in notes
     qr = client.get(f"/sessions/{session.id}/qr.json").get_json()
     assert qr["svg"].startswith("data:image/svg+xml") and f"/sessions/{session.id}/attend?code=" in qr["link"]
+
+
+def test_the_base_home_lists_the_coming_week(client, world, base, login_as):
+    soon = datetime.combine(date.today() + timedelta(days=2), datetime.min.time()).replace(hour=9)
+    service.schedule(base["staff"], world.base, plan(base, starts=soon))
+    service.schedule(base["staff"], world.base, plan(base, starts=soon + timedelta(days=14)))
+    db.session.commit()
+    login_as("base_staff")
+    page = client.get("/").get_data(as_text=True)
+    assert page.count("/sessions/") >= 1 and "0 of 20 booked" in page
+    assert page.count("0 of 20 booked") == 1  # the session in two weeks is not listed
