@@ -191,3 +191,20 @@ def test_an_auditor_sees_the_segments_behind_a_lesson_credit(app, client, world,
     other = app.test_client()
     login(other, "regulator_other")
     assert other.get(link).status_code == 403
+
+
+def test_the_clock_endpoints_rely_on_the_study_token_not_on_csrf(world, course):
+    """A cross-site page can neither start a study clock (CSRF) nor move one (no token)."""
+    from tests.conftest import make_app
+
+    guarded = make_app(WTF_CSRF_ENABLED=True)
+    client = guarded.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    client.post("/login", data={"identifier": world.staff.mobile, "password": "Passw0rd-test",
+                                "csrf_token": token})
+    lesson = course.lessons[0]
+    assert client.post(f"/learn/lessons/{lesson.id}/start").status_code == 400  # no CSRF token
+    forged = client.post("/learn/heartbeat", json={"token": "guess", "seq": 1})
+    assert forged.status_code == 200 and forged.get_json()["state"] == "superseded"
+    assert client.post("/learn/idle", json={"token": "guess"}).get_json()["state"] == "superseded"
