@@ -19,6 +19,7 @@ BLUEPRINTS = (
     "lms.catalog.views:bp",
     "lms.learning.views:bp",
     "lms.scheduling.views:bp",
+    "lms.exams.views:bp",
 )
 
 
@@ -59,6 +60,7 @@ def _import_models() -> None:
     import lms.auth.models  # noqa: F401
     import lms.catalog.models  # noqa: F401
     import lms.core.models  # noqa: F401
+    import lms.exams.models  # noqa: F401
     import lms.learning.models  # noqa: F401
     import lms.ledger.models  # noqa: F401
     import lms.registry.models  # noqa: F401

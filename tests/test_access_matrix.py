@@ -99,11 +99,18 @@ MATRIX = {
     "scheduling.booking_cancel": {"caregiver", "base_staff", "admin"},
     "scheduling.my_sessions": CAREGIVERS,
     "scheduling.attend": CAREGIVERS,
+    "exams.sittings": BASE_RUNNERS,
+    "exams.sitting_new": BASE_RUNNERS,
+    "exams.sitting_detail": BASE_RUNNERS,
+    "exams.practical_score": {"base_staff"},  # the sitting's examiner
+    "exams.my_exams": CAREGIVERS,
+    "exams.paper": CAREGIVERS,
+    "exams.save_answer": {"caregiver"},  # the candidate whose paper it is
 }
 
-#: starting the study clock answers 409 to a learner not enrolled: the permission let them
-#: through, the service said no
-REACHED = {"learning.study_start": (200, 409)}
+#: the permission let these through and the view then said no: starting the study clock
+#: answers 409 to a learner not enrolled, saving an exam answer 400 to an empty request
+REACHED = {"learning.study_start": (200, 409), "exams.save_answer": (400,)}
 
 
 def _photo() -> bytes:
@@ -135,10 +142,39 @@ def _learning_world(world) -> dict:
                                     reference="R-1", evidence_name="e.pdf", evidence=b"%PDF-1.4 x")
     entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.source_ref == str(record.id)))
     session, booking = _session_world(world, course)
+    sitting, registration, item = _exam_world(world, course)
     return {"course_id": course.id, "lesson_id": course.lessons[0].id, "entry_id": entry.id,
             "record_id": record.id, "path": "images/steps.svg", "filename": "TT-101/clip.mp4",
             "base_id": world.base.id, "session_id": session.id, "booking_id": booking.id,
-            "token": scheduling.feed_token(person=world.staff)}
+            "token": scheduling.feed_token(person=world.staff), "sitting_id": sitting.id,
+            "registration_id": registration.id, "item_id": item.id}
+
+
+def _exam_world(world, course):
+    """A sitting at world.base that has started, the caregiver registered with a paper open."""
+    from datetime import datetime, timedelta
+
+    from lms.exams import service as exams
+    from lms.learning.models import Enrolment
+    from lms.registry.models import QualificationType
+
+    staff = world.users["base_staff"]
+    qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "baoyushi"))
+    starts = datetime.combine(date.today() + timedelta(days=7), datetime.min.time())
+    sitting = exams.plan_sitting(staff, world.base, exams.SittingPlan(
+        qualification_type=qtype, level=5, starts_at=starts, duration_minutes=60, venue="考场",
+        examiners=[staff], blueprint={"single": 2}))
+    for person in (world.staff, world.staff_other):
+        enrolment = db.session.scalar(select(Enrolment).where(Enrolment.person_id == person.id))
+        if enrolment is None:
+            enrolment = Enrolment(person_id=person.id, course_id=course.id)
+            db.session.add(enrolment)
+        enrolment.completed_at = datetime.utcnow()
+    registration = exams.register(staff, sitting, world.staff)
+    exams.register(staff, sitting, world.staff_other)
+    sitting.starts_at = datetime.utcnow() - timedelta(minutes=5)  # it has begun
+    attempt = exams.start_attempt(world.staff, sitting)
+    return sitting, registration, attempt.items[0]
 
 
 def _session_world(world, course):

@@ -108,3 +108,11 @@ def can_manage_org_person(user, org: Organisation | None = None, person: Person 
                           **_) -> bool:
     """Change a staff member's record: the institution's admin, for its own (past) staff."""
     return can_manage_staff(user, org) and can_view_org_person(user, org=org, person=person)
+
+
+@predicate
+def can_run_base(user, org: Organisation | None = None, **_) -> bool:
+    """A training base's work (sessions, attendance, exams): its own staff, or a system admin."""
+    if not _signed_in(user) or org is None or org.kind != OrgKind.TRAINING_BASE:
+        return False
+    return user.role == Role.ADMIN or (user.role == Role.BASE_STAFF and user.organisation_id == org.id)

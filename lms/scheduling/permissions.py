@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from lms.auth.models import Role
 from lms.core.permissions import predicate
-from lms.registry.models import Organisation, OrgKind
+from lms.registry.permissions import can_run_base
 
 
 def _signed_in(user) -> bool:
     return bool(user and user.is_authenticated)
-
-
-@predicate
-def can_run_base(user, org: Organisation | None = None, **_) -> bool:
-    """Schedule sessions, take attendance: the base's own staff (or a system admin)."""
-    if not _signed_in(user) or org is None or org.kind != OrgKind.TRAINING_BASE:
-        return False
-    return user.role == Role.ADMIN or (user.role == Role.BASE_STAFF and user.organisation_id == org.id)
 
 
 @predicate
