@@ -3,6 +3,8 @@ examiners enter practical scores."""
 
 from __future__ import annotations
 
+import math
+
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -120,7 +122,7 @@ def paper(sitting):
     if attempt.submitted_at is not None:
         return render_template("exams/submitted.html", attempt=attempt, sitting=sitting)
     return render_template("exams/paper.html", attempt=attempt, sitting=sitting,
-                           remaining=max(0, int((attempt.deadline_at - utc_now()).total_seconds())))
+                           remaining=max(0, math.ceil((attempt.deadline_at - utc_now()).total_seconds())))
 
 
 @bp.post("/exams/items/<int:item_id>/answer")
