@@ -563,6 +563,7 @@ def build_demo_city(today: date | None = None) -> dict:
 
     learning = build_demo_learning(plan, persons, today or date.today())
     learning.update(build_demo_sessions(plan, persons, today or date.today()))
+    learning.update(build_demo_exams(plan, persons, today or date.today()))
 
     return {
         "created": True,
@@ -740,3 +741,30 @@ def build_demo_sessions(plan: CityPlan, persons: dict, today: date) -> dict:
     ]
     scheduling.book(staff, caregiver, upcoming[0][0])
     return {"sessions": 1 + sum(len(s) for s in upcoming)}
+
+
+def build_demo_exams(plan: CityPlan, persons: dict, today: date) -> dict:
+    """A 育婴员 (level 5) sitting at the first base next week with the demo caregiver, who
+    completed the course it needs, registered; base_staff is its examiner."""
+    from datetime import datetime, time
+
+    from lms.exams import service as exams
+    from lms.learning.models import Enrolment
+
+    base = db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.TRAINING_BASE.value)
+                             .order_by(Organisation.id))
+    staff = db.session.scalar(select(User).where(User.username == "base_staff"))
+    caregiver = persons[plan.caregiver]
+    qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "yuyingyuan"))
+    sitting = exams.plan_sitting(staff, base, exams.SittingPlan(
+        qualification_type=qtype, level=5, starts_at=datetime.combine(today + timedelta(days=6), time(9)),
+        duration_minutes=60, venue="多功能报告厅", examiners=[staff],
+        blueprint={"single": 12, "multiple": 4, "truefalse": 4}))
+    from lms.catalog.service import course_by_code
+    infant = course_by_code("YY-101")
+    enrolment = db.session.scalar(select(Enrolment).where(Enrolment.person_id == caregiver.id,
+                                                          Enrolment.course_id == infant.id))
+    if enrolment.completed_at is None:  # the demo caregiver finished YY-101 on a course elsewhere
+        enrolment.completed_at = enrolment.enrolled_at
+    exams.register(staff, sitting, caregiver)
+    return {"exam_sittings": 1}

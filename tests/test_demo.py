@@ -264,6 +264,10 @@ def test_build_demo_city_once(app):
     assert sorted(s.status for s in sessions).count("closed") == 1
     assert db.session.scalar(select(func.count()).select_from(Booking).where(
         Booking.person_id == caregiver.person_id)) == 2
+    # a 育婴员 sitting next week with the demo caregiver registered
+    from lms.exams.models import Registration
+    assert summary["exam_sittings"] == 1
+    assert db.session.scalar(select(Registration.person_id)) == caregiver.person_id
 
     # a second run changes nothing
     before = _counts()

@@ -112,8 +112,9 @@ def plan_sitting(actor, org: Organisation, plan: SittingPlan, *, now: datetime |
     if short:
         raise DomainError(_l("The question banks for %(type)s hold %(have)s; the blueprint asks for "
                              "%(want)s.", type=qtype.name_zh,
-                             have=", ".join(f"{k} {available[k]}" for k in short),
-                             want=", ".join(f"{k} {blueprint[k]}" for k in short)), field="blueprint")
+                             have="、".join(f"{QuestionKind(k).title} {available[k]}" for k in short),
+                             want="、".join(f"{QuestionKind(k).title} {blueprint[k]}" for k in short)),
+                          field="blueprint")
     today = local_today(now)
     sitting = ExamSitting(
         organisation_id=org.id, qualification_type_id=qtype.id, level=level, starts_at=starts,

@@ -47,7 +47,7 @@ def test_planning_checks_the_question_banks_and_the_examiners(world, course):
     plan = service.SittingPlan(qualification_type=qtype, level=5, starts_at=NEXT_WEEK,
                                duration_minutes=30, venue="考场一", examiners=[staff],
                                blueprint={"single": 30})
-    with pytest.raises(DomainError, match="hold single 4; the blueprint asks for single 30"):
+    with pytest.raises(DomainError, match="hold Single choice 4; the blueprint asks for Single choice 30"):
         service.plan_sitting(staff, world.base, plan)
     plan.blueprint, plan.examiners = {"single": 2}, [world.users["inst_admin"]]
     with pytest.raises(DomainError, match="examiners from this base"):
