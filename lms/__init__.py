@@ -20,6 +20,7 @@ BLUEPRINTS = (
     "lms.learning.views:bp",
     "lms.scheduling.views:bp",
     "lms.exams.views:bp",
+    "lms.certificates.views:bp",
 )
 
 
@@ -59,6 +60,7 @@ def _import_models() -> None:
     # Every table must be known to the metadata (migrations, create_all, flask db check).
     import lms.auth.models  # noqa: F401
     import lms.catalog.models  # noqa: F401
+    import lms.certificates.models  # noqa: F401
     import lms.core.models  # noqa: F401
     import lms.exams.models  # noqa: F401
     import lms.learning.models  # noqa: F401

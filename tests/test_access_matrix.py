@@ -24,6 +24,8 @@ INST_MANAGERS = {"inst_admin", "admin"}
 REGULATORS = {"regulator", "regulator_other", "regulator_city"}
 CAREGIVERS = {"caregiver", "caregiver_other"}
 BASE_RUNNERS = {"base_staff", "admin"}  # world.base's own staff
+#: the issuing base, administrators, and regulators of the base's district (玄武区)
+CERT_MANAGERS = BASE_RUNNERS | {"regulator", "regulator_city"}
 
 #: endpoint -> roles that may use it on the world's objects (world.inst, world.staff)
 MATRIX = {
@@ -106,6 +108,14 @@ MATRIX = {
     "exams.my_exams": CAREGIVERS,
     "exams.paper": CAREGIVERS,
     "exams.save_answer": {"caregiver"},  # the candidate whose paper it is
+    "certificates.issue_batch": BASE_RUNNERS,
+    "certificates.detail": CERT_MANAGERS,
+    "certificates.change_status": CERT_MANAGERS,
+    "certificates.download": CERT_MANAGERS | {"caregiver"},  # and the holder, nobody else
+    "certificates.mine": CAREGIVERS,
+    "certificates.verify": EVERYONE,
+    "certificates.verify_code": EVERYONE,
+    "certificates.types": {"admin"},
 }
 
 #: the permission let these through and the view then said no: starting the study clock
@@ -147,7 +157,21 @@ def _learning_world(world) -> dict:
             "record_id": record.id, "path": "images/steps.svg", "filename": "TT-101/clip.mp4",
             "base_id": world.base.id, "session_id": session.id, "booking_id": booking.id,
             "token": scheduling.feed_token(person=world.staff), "sitting_id": sitting.id,
-            "registration_id": registration.id, "item_id": item.id}
+            "registration_id": registration.id, "item_id": item.id,
+            **_certificate_values(world, sitting, registration)}
+
+
+def _certificate_values(world, sitting, registration):
+    """The caregiver passed (scores set here) and holds the certificate."""
+    from decimal import Decimal
+
+    from lms.certificates import service as certificates
+    from lms.exams import service as exams
+
+    registration.theory_score = Decimal(90)
+    exams.enter_practical(world.users["base_staff"], registration, "90")
+    cert = certificates.issue(world.users["base_staff"], registration)
+    return {"cert_id": cert.id, "vcode": cert.verify_code}
 
 
 def _exam_world(world, course):

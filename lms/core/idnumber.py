@@ -255,3 +255,12 @@ def normalise_name(value) -> str:
     if any(not (unicodedata.category(ch)[0] in "LM" or ch in _NAME_PUNCTUATION) for ch in text):
         raise PersonNameError(_l("The name contains characters a name cannot contain."))
     return text
+
+
+def mask_name(name: str) -> str:
+    """张晓雯 -> 张*雯, 王芳 -> 王*, 欧阳·娜娜 -> 欧***娜: enough to compare with a paper."""
+    if len(name) <= 1:
+        return name
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]

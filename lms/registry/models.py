@@ -225,6 +225,12 @@ class QualificationType(db.Model):
     name_en: Mapped[str] = mapped_column(String(120))
     #: whether the type has skill levels (五级 .. 一级)
     has_levels: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the occupation's code in the national occupation classification (职业分类大典), if any
+    occupation_code: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    #: months a certificate stays valid; NULL: it does not expire
+    validity_months: Mapped[int | None] = mapped_column(Integer)
+    #: first part of the numbers of certificates this system issues, e.g. BYS for 保育师
+    number_prefix: Mapped[str] = mapped_column(String(6), default="", server_default="")
 
 
 class PostRequirement(TimestampMixin, db.Model):

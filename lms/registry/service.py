@@ -515,16 +515,26 @@ def add_qualification(actor, person: Person, qualification_type: QualificationTy
 # --- reference data ------------------------------------------------------------------------------
 
 #: Qualification types and the default post rules (issue #3). Codes are stable identifiers.
+#: Qualification (certificate) types: code, Chinese and English names, levels, the occupation
+#: code in the national occupation classification (职业分类大典, 2022 edition), validity in
+#: months (None: does not expire) and the prefix of the numbers this system gives them.
+#: The occupation codes are written from the 2022 edition's published list as remembered;
+#: they could not be checked against the printed text here and an administrator can
+#: correct them (and the validity, set by local rules) on the certificate types page.
 QUALIFICATION_TYPES = [
-    ("baoyushi", "保育师", "Nursery teacher (保育师)", True),
-    ("yuyingyuan", "育婴员", "Infant carer (育婴员)", True),
-    ("yingyouer_fazhan", "婴幼儿发展引导员", "Infant development guide (婴幼儿发展引导员)", True),
-    ("baojian_training", "卫生保健人员培训合格证明", "Health-care staff training (卫生保健人员培训)", False),
-    ("director_training", "托育机构负责人培训合格证明", "Childcare director training (托育机构负责人培训)", False),
-    ("baoan", "保安员证", "Security guard certificate (保安员证)", False),
-    ("medical_licence", "医师或护士执业证书", "Medical or nursing licence (执业证书)", False),
-    ("food_safety", "食品安全管理员培训合格证明", "Food-safety manager training (食品安全管理员)", False),
-    ("teacher_cert", "教师资格证", "Teacher qualification certificate (教师资格证)", False),
+    ("baoyushi", "保育师", "Nursery teacher (保育师)", True, "4-10-01-03", None, "BYS"),
+    ("yuyingyuan", "育婴员", "Infant carer (育婴员)", True, "4-10-01-02", None, "YYY"),
+    ("yingyouer_fazhan", "婴幼儿发展引导员", "Infant development guide (婴幼儿发展引导员)", True,
+     "4-10-01-06", None, "YEF"),
+    ("baojian_training", "卫生保健人员培训合格证明", "Health-care staff training (卫生保健人员培训)", False,
+     "", 36, "BJP"),
+    ("director_training", "托育机构负责人培训合格证明", "Childcare director training (托育机构负责人培训)", False,
+     "", 36, "FZR"),
+    ("baoan", "保安员证", "Security guard certificate (保安员证)", False, "", None, ""),
+    ("medical_licence", "医师或护士执业证书", "Medical or nursing licence (执业证书)", False, "", None, ""),
+    ("food_safety", "食品安全管理员培训合格证明", "Food-safety manager training (食品安全管理员)", False,
+     "", None, ""),
+    ("teacher_cert", "教师资格证", "Teacher qualification certificate (教师资格证)", False, "", None, ""),
 ]
 
 DEFAULT_POST_RULES = [
@@ -540,12 +550,48 @@ DEFAULT_POST_RULES = [
 ]
 
 
+def update_qualification_type(actor, qtype: QualificationType, *, name_zh: str, name_en: str,
+                              occupation_code: str, validity_months, number_prefix: str) -> None:
+    """An administrator corrects a certificate type's data (names, occupation code, validity,
+    number prefix); certificates already issued keep their numbers and dates."""
+    import re
+
+    name_zh, name_en = (name_zh or "").strip(), (name_en or "").strip()
+    if not name_zh or len(name_zh) > 80 or not name_en or len(name_en) > 120:
+        raise DomainError(_l("Give the type's Chinese and English names."), field="name_zh")
+    occupation_code = (occupation_code or "").strip()
+    if occupation_code and not re.fullmatch(r"\d-\d{2}-\d{2}-\d{2}", occupation_code):
+        raise DomainError(_l("An occupation code looks like 4-10-01-03."), field="occupation_code")
+    if validity_months in ("", None):
+        months = None
+    else:
+        try:
+            months = int(validity_months)
+        except (TypeError, ValueError):
+            months = -1
+        if not 1 <= months <= 600:
+            raise DomainError(_l("Validity is a number of months from 1 to 600, or empty for "
+                                 "certificates that do not expire."), field="validity_months")
+    prefix = (number_prefix or "").strip().upper()
+    if prefix and not re.fullmatch(r"[A-Z]{2,6}", prefix):
+        raise DomainError(_l("A number prefix is 2 to 6 capital letters."), field="number_prefix")
+    before = {"occupation_code": qtype.occupation_code, "validity_months": qtype.validity_months,
+              "number_prefix": qtype.number_prefix}
+    qtype.name_zh, qtype.name_en, qtype.occupation_code = name_zh, name_en, occupation_code
+    qtype.validity_months, qtype.number_prefix = months, prefix
+    db.session.flush()
+    audit.record(actor, "registry.qualification_type_changed", qtype, before=before,
+                 occupation_code=occupation_code, validity_months=months, number_prefix=prefix)
+
+
 def ensure_reference_data() -> None:
     """Create the qualification types and default post rules once (idempotent)."""
     existing = {q.code: q for q in db.session.scalars(select(QualificationType))}
-    for code, zh, en, levels in QUALIFICATION_TYPES:
+    for code, zh, en, levels, occupation, months, prefix in QUALIFICATION_TYPES:
         if code not in existing:
-            existing[code] = QualificationType(code=code, name_zh=zh, name_en=en, has_levels=levels)
+            existing[code] = QualificationType(code=code, name_zh=zh, name_en=en, has_levels=levels,
+                                               occupation_code=occupation, validity_months=months,
+                                               number_prefix=prefix)
             db.session.add(existing[code])
     db.session.flush()
     if db.session.scalar(select(PostRequirement.id).limit(1)) is None:

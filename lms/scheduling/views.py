@@ -16,6 +16,7 @@ from lms.catalog.service import active_courses
 from lms.core import navigation
 from lms.core.clock import local_today, to_local, utc_now
 from lms.core.models import District
+from lms.core.pdf import render_pdf
 from lms.core.permissions import anyone, load, permission, signed_in
 from lms.core.views import register_home
 from lms.core.web import form_error, service_call
@@ -33,7 +34,6 @@ from lms.scheduling.models import (
     TrainingSession,
     Venue,
 )
-from lms.scheduling.pdf import render_pdf
 from lms.scheduling.permissions import (
     can_book,
     can_cancel_booking,

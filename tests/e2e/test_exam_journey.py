@@ -1,8 +1,12 @@
-"""A candidate's timed theory paper on a phone, in real Chromium: answers are saved as they
-are given, and when the time runs out the paper is handed in by itself."""
+"""From exam to certificate in real Chromium: a candidate's timed theory paper on a phone
+(answers saved as given, handed in by itself when the time runs out), the examiner's
+practical score, the base issuing the certificate, the caregiver downloading the PDF, and
+the verification page its QR code points to saying valid."""
 
 from __future__ import annotations
 
+import re
+import subprocess
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -10,6 +14,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from lms.auth.models import User
+from lms.certificates.models import Certificate
 from lms.core.clock import utc_now
 from lms.exams import service as exams
 from lms.exams.models import Attempt
@@ -23,7 +28,7 @@ from tests.e2e.test_institution_journey import axe_check, no_horizontal_overflow
 pytestmark = pytest.mark.e2e
 
 
-def test_timed_paper_saves_answers_and_hands_itself_in(new_context, e2e_world, app, base_url):
+def test_timed_paper_to_verified_certificate(new_context, e2e_world, app, base_url, tmp_path):
     with app.app_context():
         course = import_test_course()
         base = db.session.scalar(select(Organisation).where(Organisation.kind == "training_base"))
@@ -48,15 +53,61 @@ def test_timed_paper_saves_answers_and_hands_itself_in(new_context, e2e_world, a
     expect(page.locator("#exam-clock")).to_be_visible()
     no_horizontal_overflow(page)
     axe_check(page, base_url, "theory paper (phone)", [])
-    page.locator(".exam-item").first.locator("input").first.check()
-    expect(page.locator("#exam-status")).to_have_text(page.locator("#exam").get_attribute("data-saved"))
+    # the candidate knows the answers (read here from the bank) and ticks them
     with app.app_context():
         attempt = db.session.scalar(select(Attempt))
-        assert attempt.items[0].answer is not None and attempt.submitted_at is None
+        keys = [(item.id, item.question.kind, item.question.answer, item.option_order)
+                for item in attempt.items]
+    for item_id, kind, answer, order in keys:
+        if kind == "truefalse":
+            page.check(f"#i{item_id}-{'true' if answer[0] else 'false'}")
+        else:
+            for original in answer:
+                page.check(f"#i{item_id}-{order.index(original)}")
+        expect(page.locator("#exam-status")).to_have_text(page.locator("#exam").get_attribute("data-saved"))
+    for _ in range(50):  # the last save may still be on its way
+        with app.app_context():
+            attempt = db.session.scalar(select(Attempt))
+            if all(item.answer is not None for item in attempt.items):
+                break
+        page.wait_for_timeout(100)
+    with app.app_context():
+        attempt = db.session.scalar(select(Attempt))
+        assert all(item.answer is not None for item in attempt.items) and attempt.submitted_at is None
     expect(page.locator("#paper-done")).to_be_visible(timeout=40_000)  # handed in by itself
     with app.app_context():
         db.session.expire_all()
         attempt = db.session.scalar(select(Attempt))
         assert attempt.submitted_at is not None and attempt.auto_submitted
         assert attempt.registration.person_id == person_id
-        assert attempt.registration.theory_score is not None
+        assert attempt.registration.theory_score == 100
+
+    # the examiner enters the practical score; the base issues the certificate
+    desk = new_context(locale="zh-CN", **VIEWPORTS["desktop"]).new_page()
+    desk.set_default_timeout(15_000)
+    desk.on("dialog", lambda dialog: dialog.accept())
+    sign_in(desk, "base_staff")
+    desk.goto(f"/exams/{sitting_id}")
+    desk.fill("#candidates input[name=score]", "86")
+    desk.click("#candidates button[type=submit]")
+    expect(desk.locator("#candidates")).to_contain_text("86")
+    desk.click(f"a[href='/exams/{sitting_id}/certificates']")
+    desk.click("#confirm-issue")
+    expect(desk.locator("main")).to_contain_text("BYS-")
+
+    # the caregiver downloads the PDF; the address printed under its QR code says valid
+    page.goto("/my/certificates")
+    with page.expect_download() as download:
+        page.locator("a[id^=download-]").first.click()
+    pdf = tmp_path / "certificate.pdf"
+    download.value.save_as(pdf)
+    text = subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    link = re.search(r"(http://\S+/verify/[\w-]+)", text).group(1)
+    assert link.startswith(base_url)
+    public = new_context(locale="zh-CN", **VIEWPORTS["phone"]).new_page()
+    public.goto(link)
+    expect(public.locator("#verdict .text-success")).to_be_visible()
+    with app.app_context():
+        cert = db.session.scalar(select(Certificate))
+        assert cert.person_id == person_id and link.endswith(cert.verify_code)
+    expect(public.locator("#verification")).to_contain_text(cert.number)

@@ -1,5 +1,6 @@
-"""The printable sign-in sheet, rendered by wkhtmltopdf from HTML we made (every value
-escaped by Jinja), with local file access, JavaScript and the network all off."""
+"""PDFs (sign-in sheets, certificates) rendered by wkhtmltopdf from HTML we made (every value
+escaped by Jinja), with local file access, JavaScript and the network all off. Images come
+as data: URIs only."""
 
 from __future__ import annotations
 
@@ -19,9 +20,13 @@ PDF_OPTIONS = {
 }
 
 
-def render_pdf(template: str, **context) -> bytes:
-    html = render_template(template, **context)
+def render_pdf(template: str, *, landscape: bool = False, **context) -> bytes:
+    return html_to_pdf(render_template(template, **context), landscape=landscape)
+
+
+def html_to_pdf(html: str, *, landscape: bool = False) -> bytes:
+    options = {**PDF_OPTIONS, "orientation": "Landscape" if landscape else "Portrait"}
     with tempfile.TemporaryDirectory(prefix="lms-wk-") as runtime:  # Qt wants a private one
         os.chmod(runtime, 0o700)
         config = pdfkit.configuration(environ={**os.environ, "XDG_RUNTIME_DIR": runtime})
-        return pdfkit.from_string(html, False, options=PDF_OPTIONS, configuration=config)
+        return pdfkit.from_string(html, False, options=options, configuration=config)

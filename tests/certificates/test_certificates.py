@@ -1,0 +1,208 @@
+"""Certificates: issuing for passed results, numbers and codes, one live certificate per type
+and level, the PDF, status changes, and the public verification page."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+import unicodedata
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from lms.certificates import service
+from lms.certificates.models import Certificate
+from lms.core.errors import DomainError
+from lms.exams import service as exams
+from lms.extensions import db
+from lms.learning.models import Enrolment
+from lms.registry import service as registry
+from lms.registry.models import Qualification, QualificationType
+from tests.conftest import login
+
+NEXT_WEEK = datetime.combine(date.today() + timedelta(days=7), datetime.min.time()).replace(hour=9)
+
+
+def _sitting(world, level=5, starts=NEXT_WEEK):
+    staff = world.users["base_staff"]
+    qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "baoyushi"))
+    return exams.plan_sitting(staff, world.base, exams.SittingPlan(
+        qualification_type=qtype, level=level, starts_at=starts, duration_minutes=30, venue="考场一",
+        examiners=[staff], blueprint={"single": 2}))
+
+
+def _result(world, sitting, person, theory, practical):
+    registration = exams.register(world.users["base_staff"], sitting, person)
+    registration.theory_score = Decimal(theory)
+    exams.enter_practical(world.users["base_staff"], registration, practical,
+                          now=sitting.starts_at + timedelta(minutes=1))
+    return registration
+
+
+@pytest.fixture()
+def passed(world, course):
+    for person in (world.staff, world.staff_other):
+        db.session.add(Enrolment(person_id=person.id, course_id=course.id, completed_at=datetime.utcnow()))
+    sitting = _sitting(world)
+    good = _result(world, sitting, world.staff, "85", "90")
+    bad = _result(world, sitting, world.staff_other, "55", "90")
+    db.session.commit()
+    return sitting, good, bad
+
+
+def test_a_passed_result_gets_a_numbered_certificate_the_registry_knows(world, passed):
+    sitting, good, bad = passed
+    assert not registry.satisfies_post(world.staff, "nursery_carer").satisfied
+    cert = service.issue(world.users["base_staff"], good)
+    assert re.fullmatch(rf"BYS-{date.today().year}-{world.base.id:04d}-000001", cert.number)
+    assert len(cert.verify_code) == 20 and cert.verify_code not in cert.number
+    assert cert.level == 5 and cert.expires_on is None and cert.status == "valid"
+    record = db.session.get(Qualification, cert.qualification_id)
+    assert record.source == "issued" and record.certificate_no == cert.number
+    assert registry.satisfies_post(world.staff, "nursery_carer").satisfied
+    with pytest.raises(DomainError, match="not a pass"):
+        service.issue(world.users["base_staff"], bad)
+    with pytest.raises(DomainError, match="already issued for this result"):
+        service.issue(world.users["base_staff"], good)
+    with pytest.raises(DomainError, match="Only the training base that held the exam"):
+        service.issue(world.users["inst_admin"], good)
+
+
+def test_a_batch_is_shown_first_and_issued_only_when_confirmed(client, world, passed, login_as):
+    sitting, good, bad = passed
+    login_as("base_staff")
+    page = client.get(f"/exams/{sitting.id}/certificates").get_data(as_text=True)
+    assert world.staff.name in page.split("Will not get one")[0]
+    assert "The result is not a pass" in page.split("Will not get one")[1]
+    assert db.session.scalar(select(func.count()).select_from(Certificate)) == 0
+    done = client.post(f"/exams/{sitting.id}/certificates", data={"registration": [good.id, bad.id]},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "1 certificates issued." in done
+    assert db.session.scalar(select(Certificate.person_id)) == world.staff.id
+
+
+def test_one_live_certificate_per_type_and_level_even_when_two_issuers_click_at_once(app, world, course):
+    db.session.add(Enrolment(person_id=world.staff.id, course_id=course.id, completed_at=datetime.utcnow()))
+    first = _result(world, _sitting(world), world.staff, "80", "80")
+    second = _result(world, _sitting(world, starts=NEXT_WEEK + timedelta(days=1)), world.staff, "80", "80")
+    db.session.commit()
+    ids, outcomes, barrier = [first.id, second.id], [], threading.Barrier(2, timeout=30)
+
+    def click(registration_id):
+        with app.app_context():
+            from lms.auth.models import User
+            from lms.exams.models import Registration
+            staff = db.session.scalar(select(User).where(User.username == "base_staff"))
+            registration = db.session.get(Registration, registration_id)
+            registration.sitting.organisation  # noqa: B018 - load before the race
+            db.session.commit()
+            barrier.wait()
+            try:
+                service.issue(staff, registration)
+                db.session.commit()
+                outcomes.append("issued")
+            except DomainError as err:
+                db.session.rollback()
+                outcomes.append(str(err))
+            db.session.remove()
+
+    threads = [threading.Thread(target=click, args=(i,)) for i in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["The person already holds this certificate at this level.", "issued"]
+    assert db.session.scalar(select(func.count()).select_from(Certificate)) == 1
+
+
+def test_the_pdf_carries_the_chinese_name_and_the_number(world, passed, tmp_path, app):
+    sitting, good, _bad = passed
+    cert = service.issue(world.users["base_staff"], good)
+    db.session.commit()
+    with app.test_request_context():
+        data = service.pdf(cert)
+        assert service.pdf(cert) is data  # kept, not made again
+    path = tmp_path / "cert.pdf"
+    path.write_bytes(data)
+    text = unicodedata.normalize("NFKC", subprocess.run(
+        ["pdftotext", str(path), "-"], check=True, capture_output=True, text=True).stdout)
+    assert "张晓雯" in text and cert.number in text and "保育师" in text
+    assert f"/verify/{cert.verify_code}" in text
+
+
+def test_status_changes_are_recorded_and_the_registry_follows(world, passed, app):
+    sitting, good, _bad = passed
+    cert = service.issue(world.users["base_staff"], good)
+    regulator = world.users["regulator"]
+    with pytest.raises(DomainError, match="Give the reason"):
+        service.change_status(regulator, cert, "suspend", "")
+    service.change_status(regulator, cert, "suspend", "投诉调查中")
+    assert not registry.satisfies_post(world.staff, "nursery_carer").satisfied
+    with pytest.raises(DomainError, match="cannot be changed that way"):
+        service.change_status(regulator, cert, "suspend", "again")
+    service.change_status(regulator, cert, "reinstate", "调查结束")
+    assert registry.satisfies_post(world.staff, "nursery_carer").satisfied
+    number = cert.number
+    service.reissue(world.users["base_staff"], cert, "遗失补发")
+    assert cert.number == number and cert.version == 2 and cert.pdf is None
+    with pytest.raises(DomainError):
+        service.change_status(world.users["regulator_other"], cert, "revoke", "not mine")
+    service.change_status(world.users["admin"], cert, "revoke", "以欺骗手段取得")
+    assert [e.action for e in service.events(cert)] == ["issued", "suspend", "reinstate", "reissued", "revoke"]
+    with pytest.raises(DomainError, match="revoked certificate cannot be re-issued"):
+        service.reissue(world.users["admin"], cert, "x")
+
+
+def test_public_verification_shows_validity_and_a_masked_identity(app, client, world, passed):
+    sitting, good, _bad = passed
+    cert = service.issue(world.users["base_staff"], good)
+    db.session.commit()
+    page = client.get(f"/verify/{cert.verify_code}").get_data(as_text=True)
+    assert 'id="verdict"' in page and "Valid" in page and cert.number in page
+    assert "张*雯" in page and world.staff.name not in page and world.staff.id_number not in page
+    assert world.staff.id_number[-4:] in page
+    by_number = client.post("/verify", data={"q": cert.number.lower()}).get_data(as_text=True)
+    assert "张*雯" in by_number
+    assert client.get("/verify/not-a-real-code-at-all").status_code == 404
+    assert client.post("/verify", data={"q": "BYS-2026-0001-999999"}).status_code == 404
+    service.change_status(world.users["admin"], cert, "revoke", "撤销")
+    db.session.commit()
+    assert "Revoked" in client.get(f"/verify/{cert.verify_code}").get_data(as_text=True)
+
+
+def test_verification_is_rate_limited(app, world, passed):
+    other = app.test_client()
+    statuses = [other.post("/verify", data={"q": f"X{n}"}, environ_base={"REMOTE_ADDR": "10.9.9.9"}).status_code
+                for n in range(32)]
+    assert statuses[0] == 404 and statuses[-1] == 429
+
+
+def test_holders_download_their_own_certificates_only(app, world, passed):
+    sitting, good, _bad = passed
+    cert = service.issue(world.users["base_staff"], good)
+    db.session.commit()
+    mine = app.test_client()
+    login(mine, world.staff.mobile)
+    assert cert.number in mine.get("/my/certificates").get_data(as_text=True)
+    pdf = mine.get(f"/certificates/{cert.id}/pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    other = app.test_client()
+    login(other, world.staff_other.mobile)
+    assert other.get(f"/certificates/{cert.id}/pdf").status_code == 403
+
+
+def test_an_administrator_corrects_a_types_data(client, world, login_as):
+    qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "baoyushi"))
+    assert (qtype.occupation_code, qtype.number_prefix, qtype.validity_months) == ("4-10-01-03", "BYS", None)
+    login_as("admin")
+    form = {"type_id": qtype.id, "name_zh": "保育师", "name_en": "Nursery teacher",
+            "occupation_code": "4-10-01-03", "validity_months": "60", "number_prefix": "bys"}
+    assert client.post("/admin/certificate-types", data=form).status_code == 302
+    db.session.refresh(qtype)
+    assert qtype.validity_months == 60 and qtype.number_prefix == "BYS"
+    bad = client.post("/admin/certificate-types", data={**form, "occupation_code": "4-10"},
+                      follow_redirects=True).get_data(as_text=True)
+    assert "An occupation code looks like 4-10-01-03." in bad
