@@ -141,6 +141,7 @@ def _init_request_cycle(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from lms.catalog.cli import courses_group
+    from lms.certificates.cli import certificates_group
     from lms.cli import lms_group
     from lms.ledger.cli import ledger_group
     from lms.registry.cli import registry_group
@@ -149,3 +150,4 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(registry_group)
     app.cli.add_command(ledger_group)
     app.cli.add_command(courses_group)
+    app.cli.add_command(certificates_group)

@@ -65,6 +65,8 @@ def from_environment() -> dict:
         "LOGIN_RATE_LIMIT": os.environ.get("LMS_LOGIN_RATE_LIMIT", "20 per minute"),
         "LOGIN_MAX_FAILURES": 5,
         "LOGIN_LOCK_MINUTES": 15,
+        #: the address the public reaches this system at: QR codes on certificates point there
+        "PUBLIC_URL": os.environ.get("LMS_PUBLIC_URL", "http://127.0.0.1:5000"),
         #: lesson videos (course images live in the database)
         "MEDIA_PATH": os.environ.get("LMS_MEDIA_PATH", str(folder / "media")),
         #: seconds between study heartbeats sent by a lesson page

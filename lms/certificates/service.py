@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import date
 
-from flask import url_for
+from flask import current_app, has_request_context, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -257,6 +257,47 @@ def of_person(person_id: int) -> list[Certificate]:
                                    .order_by(Certificate.issued_on.desc())))
 
 
+def verify_link(cert: Certificate) -> str:
+    """The public address of the certificate's verification page (what its QR code holds)."""
+    if has_request_context():
+        return url_for("certificates.verify_code", vcode=cert.verify_code, _external=True)
+    with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
+        return url_for("certificates.verify_code", vcode=cert.verify_code, _external=True)
+
+
+def missing_pdfs() -> list[int]:
+    """Certificates whose current copy has no PDF yet."""
+    return list(db.session.scalars(select(Certificate.id).where(
+        (Certificate.pdf_version.is_(None)) | (Certificate.pdf_version != Certificate.version))
+        .order_by(Certificate.id)))
+
+
+def render_many(ids: list[int], workers: int = 2, progress=None) -> int:
+    """Make the PDFs of these certificates, `workers` at a time. Each render is a wkhtmltopdf
+    process, so two workers keep both cores busy while Python only waits for them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = current_app._get_current_object()
+    db.session.commit()
+
+    def work(chunk: list[int]) -> int:
+        with app.app_context():
+            for cert_id in chunk:
+                pdf(db.session.get(Certificate, cert_id))
+                db.session.commit()
+            db.session.remove()
+        return len(chunk)
+
+    chunks = [ids[i:i + 5] for i in range(0, len(ids), 5)]
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for count in pool.map(work, chunks):
+            done += count
+            if progress:
+                progress(count)
+    return done
+
+
 def pdf(cert: Certificate) -> bytes:
     """The certificate's PDF, made once per version and kept."""
     if cert.pdf is not None and cert.pdf_version == cert.version:
@@ -266,7 +307,7 @@ def pdf(cert: Certificate) -> bytes:
 
     from lms.exams.models import LEVEL_TITLES
 
-    link = url_for("certificates.verify_code", vcode=cert.verify_code, _external=True)
+    link = verify_link(cert)
     photo = db.session.get(PersonPhoto, cert.person_id)
     with force_locale("zh_Hans_CN"):  # the certificate is a Chinese document, whoever prints it
         cert.pdf = render_pdf(

@@ -206,3 +206,17 @@ def test_an_administrator_corrects_a_types_data(client, world, login_as):
     bad = client.post("/admin/certificate-types", data={**form, "occupation_code": "4-10"},
                       follow_redirects=True).get_data(as_text=True)
     assert "An occupation code looks like 4-10-01-03." in bad
+
+
+def test_the_render_command_makes_missing_pdfs_two_at_a_time(app, world, passed):
+    from lms.certificates.cli import render_command
+
+    sitting, good, _bad = passed
+    cert = service.issue(world.users["base_staff"], good)
+    db.session.commit()
+    result = app.test_cli_runner().invoke(render_command, ["--workers", "2"])
+    assert result.exit_code == 0 and "1 PDFs made" in result.output
+    db.session.expire_all()
+    assert db.session.get(Certificate, cert.id).pdf.startswith(b"%PDF")
+    again = app.test_cli_runner().invoke(render_command)
+    assert "every certificate has its PDF" in again.output
