@@ -116,6 +116,8 @@ MATRIX = {
     "certificates.verify": EVERYONE,
     "certificates.verify_code": EVERYONE,
     "certificates.types": {"admin"},
+    "registry.qualification_scan": {"inst_admin", "regulator", "regulator_city", "admin"},
+    "registry.qualification_check": {"regulator", "regulator_city"},
 }
 
 #: the permission let these through and the view then said no: starting the study clock
@@ -158,7 +160,20 @@ def _learning_world(world) -> dict:
             "base_id": world.base.id, "session_id": session.id, "booking_id": booking.id,
             "token": scheduling.feed_token(person=world.staff), "sitting_id": sitting.id,
             "registration_id": registration.id, "item_id": item.id,
-            **_certificate_values(world, sitting, registration)}
+            **_certificate_values(world, sitting, registration),
+            "qualification_id": _external_certificate(world).id}
+
+
+def _external_certificate(world):
+    """A 健康证 the institution recorded for the caregiver, with its scan."""
+    from lms.registry.models import QualificationType
+
+    qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "health_cert"))
+    record = service.add_qualification(world.users["inst_admin"], world.staff, qtype,
+                                       issued_on=date(2026, 3, 1), certificate_no="JK-2026-001",
+                                       issuer="玄武区疾控中心")
+    service.attach_scan(world.users["inst_admin"], record, b"%PDF-1.4 scan")
+    return record
 
 
 def _certificate_values(world, sitting, registration):

@@ -58,5 +58,6 @@ class QualificationForm(FlaskForm):
     issuer = StringField(_l("Issued by"), validators=[Optional(), Length(max=120)])
     issued_on = DateField(_l("Issued on"), validators=[DataRequired()])
     expires_on = DateField(_l("Expires on (if it expires)"), validators=[Optional()])
+    scan = FileField(_l("Scan of the certificate (PDF, JPEG or PNG, at most 5 MB)"))
 
 

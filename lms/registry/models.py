@@ -275,10 +275,24 @@ class Qualification(TimestampMixin, db.Model):
     expires_on: Mapped[date | None] = mapped_column(Date)
     #: set when the record was revoked (for example by a ban)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
-    #: "external" for records entered by hand; later issues add "issued"
+    #: "external" for records entered by hand; "issued" for certificates this system issued
     source: Mapped[str] = mapped_column(String(20), default="external")
+    #: a regulator compared the record with the paper (or its scan) and found it right
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     qualification_type: Mapped[QualificationType] = relationship(lazy="joined")
+
+
+class QualificationScan(db.Model):
+    """The scan of an external certificate, kept apart so lists never load it."""
+
+    __tablename__ = "qualification_scans"
+
+    qualification_id: Mapped[int] = mapped_column(ForeignKey("qualifications.id"), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(40))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Ban(TimestampMixin, db.Model):

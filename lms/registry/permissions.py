@@ -116,3 +116,24 @@ def can_run_base(user, org: Organisation | None = None, **_) -> bool:
     if not _signed_in(user) or org is None or org.kind != OrgKind.TRAINING_BASE:
         return False
     return user.role == Role.ADMIN or (user.role == Role.BASE_STAFF and user.organisation_id == org.id)
+
+
+@predicate
+def can_see_qualification(user, qualification=None, **_) -> bool:
+    """A certificate's scan: whoever may see the person in the registry, or an institution
+    the person works or worked at."""
+    if qualification is None or not _signed_in(user):
+        return False
+    person = db.session.get(Person, qualification.person_id)
+    if can_view_person(user, person=person):
+        return True
+    return bool(user.role == Role.INSTITUTION_ADMIN and user.organisation_id
+                and person_is_on_staff(person, user.organisation_id))
+
+
+@predicate
+def can_check_qualification(user, qualification=None, **_) -> bool:
+    """Mark an external certificate checked: regulators who may see the person."""
+    if qualification is None or not _signed_in(user) or user.role != Role.REGULATOR:
+        return False
+    return can_view_person(user, person=db.session.get(Person, qualification.person_id))

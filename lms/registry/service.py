@@ -41,6 +41,7 @@ from lms.registry.models import (
     Post,
     PostRequirement,
     Qualification,
+    QualificationScan,
     QualificationType,
 )
 
@@ -535,6 +536,7 @@ QUALIFICATION_TYPES = [
     ("food_safety", "食品安全管理员培训合格证明", "Food-safety manager training (食品安全管理员)", False,
      "", None, ""),
     ("teacher_cert", "教师资格证", "Teacher qualification certificate (教师资格证)", False, "", None, ""),
+    ("health_cert", "健康证", "Health certificate (健康证)", False, "", 12, ""),
 ]
 
 DEFAULT_POST_RULES = [
@@ -582,6 +584,44 @@ def update_qualification_type(actor, qtype: QualificationType, *, name_zh: str, 
     db.session.flush()
     audit.record(actor, "registry.qualification_type_changed", qtype, before=before,
                  occupation_code=occupation_code, validity_months=months, number_prefix=prefix)
+
+
+MAX_SCAN_BYTES = 5 * 1024 * 1024
+SCAN_TYPES = {b"%PDF-": "application/pdf", b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+
+
+def attach_scan(actor, qualification: Qualification, data: bytes) -> QualificationScan:
+    """Keep the scan of a certificate entered by hand (PDF, JPEG or PNG, by its content)."""
+    if not data:
+        raise DomainError(_l("Attach the scan (a PDF, JPEG or PNG file)."), field="scan")
+    if len(data) > MAX_SCAN_BYTES:
+        raise DomainError(_l("The scan is larger than 5 MB."), field="scan")
+    kind = next((t for magic, t in SCAN_TYPES.items() if data.startswith(magic)), None)
+    if kind is None:
+        raise DomainError(_l("The scan must be a PDF, JPEG or PNG file."), field="scan")
+    scan = db.session.get(QualificationScan, qualification.id)
+    if scan is None:
+        scan = QualificationScan(qualification_id=qualification.id, content_type=kind, data=data)
+        db.session.add(scan)
+    else:
+        scan.content_type, scan.data = kind, data
+    qualification.checked_at = qualification.checked_by_id = None  # a new scan needs a new check
+    db.session.flush()
+    audit.record(actor, "registry.scan_attached", qualification, bytes=len(data))
+    return scan
+
+
+def mark_checked(actor, qualification: Qualification) -> None:
+    """A regulator confirms an external certificate against the paper or its scan."""
+    from lms.core.models import utcnow
+
+    if getattr(actor, "role", None) not in (Role.REGULATOR, Role.ADMIN):
+        raise DomainError(_l("Only a regulator marks certificates checked."))
+    if qualification.source != "external":
+        raise DomainError(_l("Certificates issued by this system need no check."))
+    qualification.checked_at, qualification.checked_by_id = utcnow(), actor.id
+    db.session.flush()
+    audit.record(actor, "registry.qualification_checked", qualification)
 
 
 def ensure_reference_data() -> None:

@@ -50,9 +50,11 @@ from lms.registry.models import (
     Post,
     PostRequirement,
     Qualification,
+    QualificationScan,
     QualificationType,
 )
 from lms.registry.permissions import (
+    can_check_qualification,
     can_lookup_registry,
     can_manage_employment,
     can_manage_org_person,
@@ -60,6 +62,7 @@ from lms.registry.permissions import (
     can_manage_post_rules,
     can_manage_staff,
     can_see_own_record,
+    can_see_qualification,
     can_view_org_person,
     can_view_organisation_list,
     can_view_person,
@@ -142,8 +145,10 @@ def _person_page(template, person, **context):
         select(Qualification).where(Qualification.person_id == person.id)
         .order_by(Qualification.issued_on.desc())).all()
     has_photo = db.session.get(PersonPhoto, person.id) is not None
+    scans = set(db.session.scalars(select(QualificationScan.qualification_id).where(
+        QualificationScan.qualification_id.in_([q.id for q in qualifications])))) if qualifications else set()
     return render_template(template, person=person, employments=employments, checks=checks,
-                           ban=ban, qualifications=qualifications, has_photo=has_photo,
+                           ban=ban, qualifications=qualifications, has_photo=has_photo, scans=scans,
                            end_form=EndEmploymentForm(formdata=None, end_date=date.today()),
                            photo_form=PhotoForm(), confirm=ConfirmForm(), today=date.today(),
                            full_id=context.pop("full_id", None), **context)
@@ -222,16 +227,44 @@ def qualification_new(org, person):
     form.qualification_type_id.choices = [(t.id, t.name_zh) for t in types]
     if form.validate_on_submit():
         qtype = db.session.get(QualificationType, form.qualification_type_id.data)
-        _q, err = service_call(service.add_qualification, current_user, person, qtype,
-                               issued_on=form.issued_on.data, level=form.level.data,
-                               expires_on=form.expires_on.data,
-                               certificate_no=form.certificate_no.data or "",
-                               issuer=form.issuer.data or "")
+        upload = form.scan.data
+        scan = upload.read(service.MAX_SCAN_BYTES + 1) if upload and upload.filename else b""
+        _q, err = service_call(_record_qualification, person, qtype, form, scan)
         if err is None:
             flash(_("The qualification is recorded."), "success")
             return redirect(url_for("registry.staff_detail", org_id=org.id, person_id=person.id))
         form_error(form, err)
     return render_template("registry/qualification_form.html", org=org, person=person, form=form)
+
+
+def _record_qualification(person, qtype, form, scan: bytes):
+    record = service.add_qualification(
+        current_user, person, qtype, issued_on=form.issued_on.data, level=form.level.data,
+        expires_on=form.expires_on.data, certificate_no=form.certificate_no.data or "",
+        issuer=form.issuer.data or "")
+    if scan:
+        service.attach_scan(current_user, record, scan)
+    return record
+
+
+@bp.get("/registry/qualifications/<int:qualification_id>/scan")
+@permission(can_see_qualification, qualification=load(Qualification, "qualification_id"))
+def qualification_scan(qualification):
+    scan = db.session.get(QualificationScan, qualification.id)
+    if scan is None:
+        abort(404)
+    response = Response(scan.data, mimetype=scan.content_type)
+    response.headers["Content-Disposition"] = "inline"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.post("/registry/qualifications/<int:qualification_id>/check")
+@permission(can_check_qualification, qualification=load(Qualification, "qualification_id"))
+def qualification_check(qualification):
+    _r, err = service_call(service.mark_checked, current_user, qualification)
+    flash(str(err) if err else _("Marked as checked."), "danger" if err else "success")
+    return redirect(url_for("registry.person_detail", person_id=qualification.person_id))
 
 
 # --- roster import ---------------------------------------------------------------------------

@@ -191,3 +191,35 @@ def test_institution_issues_a_one_time_password_to_its_staff(app, client, world,
     # not for another institution's staff
     foreign = client.post(f"/institutions/{world.inst.id}/staff/{world.staff_other.id}/password")
     assert foreign.status_code == 403
+
+
+def test_external_certificates_with_a_scan_checked_by_a_regulator(app, client, world, login_as):
+    import io
+
+    from lms.registry.models import Qualification, QualificationType
+    from tests.conftest import login
+
+    qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "health_cert"))
+    login_as("inst_admin")
+    url = f"/institutions/{world.inst.id}/staff/{world.staff.id}/qualifications"
+    form = {"qualification_type_id": qtype.id, "certificate_no": "JK-2026-001", "issuer": "玄武区疾控中心",
+            "issued_on": "2026-03-01", "expires_on": "2027-03-01"}
+    bad = client.post(url, data={**form, "scan": (io.BytesIO(b"MZ not a scan"), "x.pdf")},
+                      content_type="multipart/form-data").get_data(as_text=True)
+    assert "The scan must be a PDF, JPEG or PNG file." in bad
+    assert db.session.scalar(select(Qualification)) is None  # nothing half-saved
+    client.post(url, data={**form, "scan": (io.BytesIO(b"%PDF-1.4 health"), "scan.pdf")},
+                content_type="multipart/form-data")
+    record = db.session.scalar(select(Qualification))
+    assert record.source == "external" and record.checked_at is None
+    assert client.get(f"/registry/qualifications/{record.id}/scan").data == b"%PDF-1.4 health"
+    regulator = app.test_client()
+    login(regulator, "regulator")
+    page = regulator.get(f"/registry/persons/{world.staff.id}").get_data(as_text=True)
+    assert "not checked yet" in page and "Mark checked" in page
+    regulator.post(f"/registry/qualifications/{record.id}/check")
+    db.session.refresh(record)
+    assert record.checked_at is not None and record.checked_by_id == world.users["regulator"].id
+    other = app.test_client()
+    login(other, "regulator_other")
+    assert other.post(f"/registry/qualifications/{record.id}/check").status_code == 403
