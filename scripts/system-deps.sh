@@ -4,7 +4,7 @@
 set -euo pipefail
 want=(wkhtmltopdf fonts-noto-cjk)
 if [ "${1:-run}" = "test" ]; then
-  want+=(chromium poppler-utils postgresql postgresql-client)
+  want+=(chromium poppler-utils zbar-tools postgresql postgresql-client)
 fi
 missing=()
 for pkg in "${want[@]}"; do
