@@ -767,4 +767,36 @@ def build_demo_exams(plan: CityPlan, persons: dict, today: date) -> dict:
     if enrolment.completed_at is None:  # the demo caregiver finished YY-101 on a course elsewhere
         enrolment.completed_at = enrolment.enrolled_at
     exams.register(staff, sitting, caregiver)
-    return {"exam_sittings": 1}
+    issued = _demo_certificates(staff, base, qtype, infant, persons, plan, today)
+    return {"exam_sittings": 2, "certificates": issued}
+
+
+def _demo_certificates(staff, base, qtype, course, persons, plan, today) -> int:
+    """A sitting held last month whose candidates passed and hold their 育婴员 certificates
+    (people already certified for their posts, so the demo's compliance figures stay)."""
+    from datetime import datetime, time
+    from decimal import Decimal
+
+    from lms.certificates import service as certificates
+    from lms.core.clock import to_utc
+    from lms.exams import service as exams
+    from lms.learning.models import Enrolment
+
+    held = datetime.combine(today - timedelta(days=30), time(9))
+    sitting = exams.plan_sitting(staff, base, exams.SittingPlan(
+        qualification_type=qtype, level=5, starts_at=held, duration_minutes=60, venue="多功能报告厅",
+        examiners=[staff], blueprint={"single": 12, "multiple": 4, "truefalse": 4}),
+        now=to_utc(held) - timedelta(days=7))
+    current = [e for p in persons.values() for e in p.employments if e.end_date is None]
+    checks = registry.check_posts(current)
+    ready = sorted({e.person_id for e in current if checks[e.id].satisfied and not checks[e.id].needs_nothing})
+    chosen = [p for p in persons.values() if p.id in ready and p.id != persons[plan.caregiver].id][:3]
+    for n, person in enumerate(chosen):
+        db.session.add(Enrolment(person_id=person.id, course_id=course.id,
+                                 enrolled_at=to_utc(held) - timedelta(days=40),
+                                 completed_at=to_utc(held) - timedelta(days=10)))
+        registration = exams.register(staff, sitting, person, now=to_utc(held) - timedelta(days=3))
+        registration.theory_score = Decimal(78 + 5 * n)
+        exams.enter_practical(staff, registration, str(80 + 4 * n), now=to_utc(held) + timedelta(hours=2))
+        certificates.issue(staff, registration, today=today - timedelta(days=25))
+    return len(chosen)

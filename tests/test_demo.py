@@ -264,10 +264,16 @@ def test_build_demo_city_once(app):
     assert sorted(s.status for s in sessions).count("closed") == 1
     assert db.session.scalar(select(func.count()).select_from(Booking).where(
         Booking.person_id == caregiver.person_id)) == 2
-    # a 育婴员 sitting next week with the demo caregiver registered
+    # a 育婴员 sitting next week with the demo caregiver registered; last month's sitting
+    # left three certificates, valid on the public page
+    from lms.certificates import service as certificates
+    from lms.certificates.models import Certificate
     from lms.exams.models import Registration
-    assert summary["exam_sittings"] == 1
-    assert db.session.scalar(select(Registration.person_id)) == caregiver.person_id
+    assert summary["exam_sittings"] == 2 and summary["certificates"] == 3
+    assert db.session.scalar(select(Registration.id).where(
+        Registration.person_id == caregiver.person_id)) is not None
+    issued = db.session.scalars(select(Certificate)).all()
+    assert len(issued) == 3 and {certificates.state(c) for c in issued} == {"valid"}
 
     # a second run changes nothing
     before = _counts()
