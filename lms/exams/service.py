@@ -36,17 +36,12 @@ from lms.exams.models import (
 )
 from lms.extensions import db
 from lms.learning.models import Enrolment
-from lms.registry.models import Organisation, OrgKind, Person, Qualification, QualificationType
-from lms.registry.service import ban_gate
+from lms.registry.models import Organisation, Person, Qualification, QualificationType
+from lms.registry.service import ban_gate, check_runs_base
 
 
 def _check_base_staff(actor, org: Organisation) -> None:
-    if org.kind != OrgKind.TRAINING_BASE:
-        raise DomainError(_l("Only a training base plans exams."))
-    if getattr(actor, "role", None) == Role.ADMIN:
-        return
-    if getattr(actor, "role", None) != Role.BASE_STAFF or actor.organisation_id != org.id:
-        raise PermissionDenied(_l("Only this training base's staff may do that."))
+    check_runs_base(actor, org, _l("Only a training base plans exams."))
 
 
 # --- the question pool -----------------------------------------------------------------------------

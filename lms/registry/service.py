@@ -17,7 +17,7 @@ from lms.auth import service as auth_service
 from lms.auth.models import Role, User
 from lms.core import audit
 from lms.core.bulk import chunks, one_of
-from lms.core.errors import DomainError
+from lms.core.errors import DomainError, PermissionDenied
 from lms.core.idnumber import (
     IdNumberError,
     clean,
@@ -124,6 +124,18 @@ def record_ban(actor, *, id_number: str, name: str, kind: str, starts_on: date,
     db.session.flush()
     audit.record(actor, "registry.ban_recorded", ban, kind=kind, id_number=mask_id_number(number))
     return ban
+
+
+def check_runs_base(actor, org: Organisation, not_a_base_message) -> None:
+    """The work of a training base (sessions, exams) is done by its own staff, or a system
+    administrator; `not_a_base_message` says what only a training base does."""
+    if org.kind != OrgKind.TRAINING_BASE:
+        raise DomainError(not_a_base_message)
+    role = getattr(actor, "role", None)
+    if role == Role.ADMIN:
+        return
+    if role != Role.BASE_STAFF or actor.organisation_id != org.id:
+        raise PermissionDenied(_l("Only this training base's staff may do that."))
 
 
 # --- persons --------------------------------------------------------------------------------

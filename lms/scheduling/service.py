@@ -24,13 +24,13 @@ from lms.auth.models import Role, User
 from lms.catalog.models import Course
 from lms.core import audit, notifications
 from lms.core.clock import local_today, to_local, to_utc, utc_now
-from lms.core.errors import DomainError, PermissionDenied
+from lms.core.errors import DomainError
 from lms.extensions import db
 from lms.learning import service as learning
 from lms.ledger import service as ledger
 from lms.ledger.models import SourceType
-from lms.registry.models import Organisation, OrgKind, Person
-from lms.registry.service import check_not_banned
+from lms.registry.models import Organisation, Person
+from lms.registry.service import check_not_banned, check_runs_base
 from lms.scheduling.models import (
     Attendance,
     AttendanceStatus,
@@ -75,12 +75,7 @@ def _when(session: TrainingSession) -> str:
 
 
 def _check_base_staff(actor, org: Organisation) -> None:
-    if org.kind != OrgKind.TRAINING_BASE:
-        raise DomainError(_l("Only a training base schedules sessions."))
-    if getattr(actor, "role", None) == Role.ADMIN:
-        return
-    if getattr(actor, "role", None) != Role.BASE_STAFF or actor.organisation_id != org.id:
-        raise PermissionDenied(_l("Only this training base's staff may do that."))
+    check_runs_base(actor, org, _l("Only a training base schedules sessions."))
 
 
 def add_venue(actor, org: Organisation, name: str, address: str = "") -> Venue:
@@ -489,8 +484,7 @@ def check_in(person: Person, session: TrainingSession, code: str, *,
     booking = booking_for(person, session)
     if booking is None or booking.status != BookingStatus.BOOKED:
         raise AttendanceRefused(_l("You have no seat booked for this session, so you cannot check in."))
-    attendance = db.session.scalar(select(Attendance).where(
-        Attendance.session_id == session.id, Attendance.person_id == person.id))
+    attendance = _attendance_of(session, person)
     if attendance is None:
         status = AttendanceStatus.LATE if now > session.starts_at + LATE_AFTER else AttendanceStatus.PRESENT
         attendance = Attendance(session_id=session.id, person_id=person.id, status=status.value,
@@ -500,9 +494,7 @@ def check_in(person: Person, session: TrainingSession, code: str, *,
                 db.session.add(attendance)
                 db.session.flush()
         except IntegrityError:  # the same phone sending the scan twice
-            attendance = db.session.scalar(select(Attendance).where(
-                Attendance.session_id == session.id, Attendance.person_id == person.id))
-            return CheckResult(attendance, "already")
+            return CheckResult(_attendance_of(session, person), "already")
         return CheckResult(attendance, "in")
     if attendance.checked_in_at is None:
         attendance.checked_in_at = now
@@ -527,8 +519,7 @@ def mark(actor, session: TrainingSession, person: Person, status: str, reason: s
     booking = booking_for(person, session)
     if booking is None or booking.status != BookingStatus.BOOKED:
         raise DomainError(_l("Only caregivers with a booked seat can be marked."))
-    attendance = db.session.scalar(select(Attendance).where(
-        Attendance.session_id == session.id, Attendance.person_id == person.id))
+    attendance = _attendance_of(session, person)
     if attendance is None:
         attendance = Attendance(session_id=session.id, person_id=person.id, status=status)
         db.session.add(attendance)
@@ -584,6 +575,11 @@ def _credit(actor, session: TrainingSession, attendance: Attendance, at: datetim
         description=f"{session.course.code} {session.kind_title} {to_local(session.starts_at):%Y-%m-%d}",
         recorded_by=actor, at=at)
     attendance.ledger_entry_id = entry.id
+
+
+def _attendance_of(session: TrainingSession, person: Person) -> Attendance | None:
+    return db.session.scalar(select(Attendance).where(
+        Attendance.session_id == session.id, Attendance.person_id == person.id))
 
 
 def attendances(session: TrainingSession) -> list[Attendance]:
