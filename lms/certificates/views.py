@@ -123,7 +123,9 @@ def types():
                                name_en=request.form.get("name_en", ""),
                                occupation_code=request.form.get("occupation_code", ""),
                                validity_months=request.form.get("validity_months", ""),
-                               number_prefix=request.form.get("number_prefix", ""))
+                               number_prefix=request.form.get("number_prefix", ""),
+                               levels=request.form.get("levels"),
+                               required_hours=request.form.get("required_hours", ""))
         flash(str(err) if err else _("Saved."), "danger" if err else "success")
         return redirect(url_for("certificates.types"))
     return render_template("certificates/types.html", types=list(db.session.scalars(

@@ -85,8 +85,9 @@ def plan_sitting(actor, org: Organisation, plan: SittingPlan, *, now: datetime |
     _check_base_staff(actor, org)
     now = now or utc_now()
     qtype = plan.qualification_type
-    if qtype.has_levels and plan.level not in (1, 2, 3, 4, 5):
-        raise DomainError(_l("Choose the level the sitting examines."), field="level")
+    if qtype.has_levels and plan.level not in (qtype.level_list or [1, 2, 3, 4, 5]):
+        raise DomainError(_l("Choose one of the levels %(type)s has: %(levels)s.", type=qtype.name_zh,
+                             levels=qtype.levels or "5,4,3,2,1"), field="level")
     level = plan.level if qtype.has_levels else None
     starts = to_utc(plan.starts_at)
     if starts <= now:
@@ -152,6 +153,15 @@ def eligibility(person: Person, sitting: ExamSitting, on: date | None = None) ->
         if done is None:
             reasons.append(str(_l("Complete one of these courses first: %(courses)s",
                                   courses="、".join(f"{c.code} {c.title}" for c in courses))))
+    if qtype.required_hours:
+        from lms.ledger.service import totals_for
+
+        this_year = on.year
+        had = sum(totals_for([person.id], y)[person.id].get("skills", 0) for y in (this_year - 1, this_year))
+        if had < qtype.required_hours:
+            reasons.append(str(_l("%(type)s needs %(need)s skills-training class hours (this year and "
+                                  "last); the ledger has %(have)s.", type=qtype.name_zh,
+                                  need=qtype.required_hours, have=had)))
     if sitting.level is not None and sitting.level < 5:
         below = sitting.level + 1
         held = db.session.scalar(select(Qualification.id).where(

@@ -231,6 +231,15 @@ class QualificationType(db.Model):
     validity_months: Mapped[int | None] = mapped_column(Integer)
     #: first part of the numbers of certificates this system issues, e.g. BYS for 保育师
     number_prefix: Mapped[str] = mapped_column(String(6), default="", server_default="")
+    #: the levels the occupation's national skill standard defines, e.g. "5,4,3" (empty: none)
+    levels: Mapped[str] = mapped_column(String(12), default="", server_default="")
+    #: skills-training class hours in the ledger (this year and last) a candidate needs to sit
+    #: an exam for it, besides a course that prepares for it; NULL: none
+    required_hours: Mapped[int | None] = mapped_column(Integer)
+
+    @property
+    def level_list(self) -> list[int]:
+        return [int(x) for x in self.levels.split(",") if x.strip().isdigit()]
 
 
 class PostRequirement(TimestampMixin, db.Model):

@@ -528,12 +528,16 @@ def add_qualification(actor, person: Person, qualification_type: QualificationTy
 # --- reference data ------------------------------------------------------------------------------
 
 #: Qualification types and the default post rules (issue #3). Codes are stable identifiers.
-#: Qualification (certificate) types: code, Chinese and English names, levels, the occupation
-#: code in the national occupation classification (职业分类大典, 2022 edition), validity in
-#: months (None: does not expire) and the prefix of the numbers this system gives them.
-#: The occupation codes are written from the 2022 edition's published list as remembered;
-#: they could not be checked against the printed text here and an administrator can
-#: correct them (and the validity, set by local rules) on the certificate types page.
+#: Qualification (certificate) types: code, Chinese and English names, whether it has levels,
+#: the occupation code in the national occupation classification (职业分类大典, 2022 edition),
+#: validity in months (None: does not expire) and the prefix of the numbers this system gives
+#: them. Sources: the classification (人力资源社会保障部, 2022) for the codes; the national
+#: skill standards (国家职业技能标准《保育师》2021, 《育婴员》2019, 《婴幼儿发展引导员》) for the
+#: levels. Both are written as remembered: they could not be checked against the printed
+#: texts on the machine this was written on, so every leveled type allows all five levels
+#: (五级/初级工 .. 一级/高级技师) until an administrator narrows them, and an administrator
+#: corrects codes, levels, validity (set by local rules) and required hours on the
+#: certificate types page.
 QUALIFICATION_TYPES = [
     ("baoyushi", "保育师", "Nursery teacher (保育师)", True, "4-10-01-03", None, "BYS"),
     ("yuyingyuan", "育婴员", "Infant carer (育婴员)", True, "4-10-01-02", None, "YYY"),
@@ -565,7 +569,8 @@ DEFAULT_POST_RULES = [
 
 
 def update_qualification_type(actor, qtype: QualificationType, *, name_zh: str, name_en: str,
-                              occupation_code: str, validity_months, number_prefix: str) -> None:
+                              occupation_code: str, validity_months, number_prefix: str,
+                              levels: str | None = None, required_hours=None) -> None:
     """An administrator corrects a certificate type's data (names, occupation code, validity,
     number prefix); certificates already issued keep their numbers and dates."""
     import re
@@ -589,8 +594,28 @@ def update_qualification_type(actor, qtype: QualificationType, *, name_zh: str, 
     prefix = (number_prefix or "").strip().upper()
     if prefix and not re.fullmatch(r"[A-Z]{2,6}", prefix):
         raise DomainError(_l("A number prefix is 2 to 6 capital letters."), field="number_prefix")
+    level_list = qtype.level_list
+    if levels is not None and qtype.has_levels:
+        parts = [p.strip() for p in levels.replace("，", ",").split(",") if p.strip()]
+        if not parts or any(p not in {"1", "2", "3", "4", "5"} for p in parts) or len(set(parts)) != len(parts):
+            raise DomainError(_l("Levels are numbers from 5 (entry) to 1, separated by commas."),
+                              field="levels")
+        level_list = sorted({int(p) for p in parts}, reverse=True)
+    if required_hours in ("", None):
+        hours = None
+    else:
+        try:
+            hours = int(required_hours)
+        except (TypeError, ValueError):
+            hours = -1
+        if not 1 <= hours <= 1000:
+            raise DomainError(_l("Required hours are a whole number from 1 to 1000, or empty."),
+                              field="required_hours")
     before = {"occupation_code": qtype.occupation_code, "validity_months": qtype.validity_months,
-              "number_prefix": qtype.number_prefix}
+              "number_prefix": qtype.number_prefix, "levels": qtype.levels,
+              "required_hours": qtype.required_hours}
+    qtype.levels = ",".join(str(x) for x in level_list)
+    qtype.required_hours = hours
     qtype.name_zh, qtype.name_en, qtype.occupation_code = name_zh, name_en, occupation_code
     qtype.validity_months, qtype.number_prefix = months, prefix
     db.session.flush()
@@ -643,7 +668,7 @@ def ensure_reference_data() -> None:
         if code not in existing:
             existing[code] = QualificationType(code=code, name_zh=zh, name_en=en, has_levels=levels,
                                                occupation_code=occupation, validity_months=months,
-                                               number_prefix=prefix)
+                                               number_prefix=prefix, levels="5,4,3,2,1" if levels else "")
             db.session.add(existing[code])
     db.session.flush()
     if db.session.scalar(select(PostRequirement.id).limit(1)) is None:

@@ -53,7 +53,7 @@ def test_planning_checks_the_question_banks_and_the_examiners(world, course):
     with pytest.raises(DomainError, match="examiners from this base"):
         service.plan_sitting(staff, world.base, plan)
     plan.examiners, plan.level = [staff], None
-    with pytest.raises(DomainError, match="Choose the level"):
+    with pytest.raises(DomainError, match="Choose one of the levels 保育师 has"):
         service.plan_sitting(staff, world.base, plan)
 
 
@@ -170,3 +170,27 @@ def test_the_pages(app, world, exam):
     candidate = app.test_client()
     login(candidate, world.staff.mobile, PASSWORD)
     assert "保育师" in candidate.get("/my/exams").get_data(as_text=True)
+
+
+def test_a_types_levels_and_required_hours_are_data(world, exam, course):
+    from lms.ledger import service as ledger
+
+    qtype = exam.qualification_type
+    registry.update_qualification_type(
+        world.users["admin"], qtype, name_zh=qtype.name_zh, name_en=qtype.name_en,
+        occupation_code=qtype.occupation_code, validity_months="", number_prefix=qtype.number_prefix,
+        levels="5,4,3", required_hours="10")
+    assert qtype.level_list == [5, 4, 3] and qtype.required_hours == 10
+    with pytest.raises(DomainError, match="levels 保育师 has: 5,4,3"):
+        service.plan_sitting(world.users["base_staff"], world.base, service.SittingPlan(
+            qualification_type=qtype, level=2, starts_at=NEXT_WEEK, duration_minutes=30, venue="考场",
+            examiners=[world.users["base_staff"]], blueprint={"single": 1}))
+    reasons = service.eligibility(world.staff, exam)
+    assert reasons and "needs 10 skills-training class hours" in reasons[0] and "has 0" in reasons[0]
+    ledger.credit(world.staff, year=date.today().year, category="skills", hours=Decimal(12),
+                  source_type="external", source_ref="t", recorded_by="test")
+    assert service.eligibility(world.staff, exam) == []
+    with pytest.raises(DomainError, match="Levels are numbers"):
+        registry.update_qualification_type(
+            world.users["admin"], qtype, name_zh=qtype.name_zh, name_en=qtype.name_en,
+            occupation_code="", validity_months="", number_prefix="", levels="6")
