@@ -223,6 +223,13 @@ def ends_at(sitting: ExamSitting) -> datetime:
     return sitting.starts_at + timedelta(minutes=sitting.duration_minutes)
 
 
+def paper_open(registration: Registration, now: datetime | None = None) -> bool:
+    """Whether the candidate can take (or go back to) the theory paper now."""
+    now = now or utc_now()
+    sitting = registration.sitting
+    return sitting.starts_at <= now < ends_at(sitting) and registration.theory_score is None
+
+
 def start_attempt(person: Person, sitting: ExamSitting, *, now: datetime | None = None) -> Attempt:
     """Open the candidate's paper (or return it, to resume after a dropped connection)."""
     now = now or utc_now()

@@ -106,8 +106,8 @@ def my_exams():
     regs = service.my_registrations(_me())
     for registration in regs:
         service.expire_sitting(registration.sitting)
-    return render_template("exams/my_exams.html", registrations=regs, now=utc_now(),
-                           ends={r.id: service.ends_at(r.sitting) for r in regs})
+    return render_template("exams/my_exams.html", registrations=regs,
+                           open_now={r.id for r in regs if service.paper_open(r)})
 
 
 @bp.route("/exams/<int:sitting_id>/paper", methods=["GET", "POST"])
