@@ -23,7 +23,7 @@ from lms.exams.permissions import can_run_sitting, can_score_registration, is_ca
 from lms.extensions import db
 from lms.ledger.service import identify
 from lms.registry.models import Organisation, Person, QualificationType
-from lms.registry.permissions import can_run_base
+from lms.registry.permissions import can_run_base, is_base_staff
 
 bp = Blueprint("exams", __name__, template_folder="templates")
 
@@ -144,10 +144,6 @@ def _base_args(user):
     return {"base_id": user.organisation_id}
 
 
-def _is_base_staff(user) -> bool:
-    return bool(user.is_authenticated and user.role == "base_staff" and user.organisation_id)
-
-
-navigation.register(_l("Exams"), "exams.sittings", "clipboard-check", _is_base_staff,
+navigation.register(_l("Exams"), "exams.sittings", "clipboard-check", is_base_staff,
                     args=_base_args, order=16)
 navigation.register(_l("My exams"), "exams.my_exams", "clipboard-check", is_candidate, order=16)

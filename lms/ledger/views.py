@@ -27,6 +27,7 @@ from lms.ledger.permissions import (
     can_view_staff_hours,
 )
 from lms.registry.models import Organisation, Person
+from lms.registry.permissions import is_institution_admin
 
 bp = Blueprint("ledger", __name__, template_folder="templates")
 
@@ -145,12 +146,8 @@ def _institution_args(user):
     return {"org_id": user.organisation_id}
 
 
-def _is_institution_admin(user) -> bool:
-    return bool(user.is_authenticated and user.role == Role.INSTITUTION_ADMIN and user.organisation_id)
-
-
 navigation.register(_l("My hours"), "ledger.my_hours", "hourglass-split", can_see_own_hours, order=12)
-navigation.register(_l("Staff hours"), "ledger.staff_hours", "hourglass-split", _is_institution_admin,
+navigation.register(_l("Staff hours"), "ledger.staff_hours", "hourglass-split", is_institution_admin,
                     args=_institution_args, order=21)
 navigation.register(_l("External hours"), "ledger.external_hours", "box-arrow-in-down",
                     can_record_external, order=60)

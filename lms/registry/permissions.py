@@ -137,3 +137,8 @@ def can_check_qualification(user, qualification=None, **_) -> bool:
     if qualification is None or not _signed_in(user) or user.role != Role.REGULATOR:
         return False
     return can_view_person(user, person=db.session.get(Person, qualification.person_id))
+
+
+@predicate
+def is_base_staff(user, **_) -> bool:
+    return bool(_signed_in(user) and user.role == Role.BASE_STAFF and user.organisation_id)

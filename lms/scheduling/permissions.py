@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lms.auth.models import Role
 from lms.core.permissions import predicate
-from lms.registry.permissions import can_run_base
+from lms.registry.permissions import can_run_base, is_base_staff  # noqa: F401 - re-exported
 
 
 def _signed_in(user) -> bool:
@@ -27,8 +27,3 @@ def can_cancel_booking(user, booking=None, **_) -> bool:
         return False
     return (user.role == Role.CAREGIVER and user.person_id == booking.person_id) or \
         can_run_base(user, org=booking.session.organisation)
-
-
-@predicate
-def is_base_staff(user, **_) -> bool:
-    return bool(_signed_in(user) and user.role == Role.BASE_STAFF and user.organisation_id)

@@ -534,6 +534,11 @@ def mark(actor, session: TrainingSession, person: Person, status: str, reason: s
     return attendance
 
 
+def can_close(session: TrainingSession, now: datetime | None = None) -> bool:
+    """A scheduled session is closed once it has ended."""
+    return session.status == SessionStatus.SCHEDULED and (now or utc_now()) >= session.ends_at
+
+
 def close_session(actor, session: TrainingSession, *, now: datetime | None = None) -> dict:
     """Close a session after it ended: whoever is unmarked is absent; attendance is credited."""
     _check_base_staff(actor, session.organisation)

@@ -14,7 +14,7 @@ from lms.auth.models import Role
 from lms.catalog.models import Course
 from lms.catalog.service import active_courses
 from lms.core import navigation
-from lms.core.clock import local_today, to_local, utc_now
+from lms.core.clock import local_today, to_local
 from lms.core.models import District
 from lms.core.pdf import render_pdf
 from lms.core.permissions import anyone, load, permission, signed_in
@@ -276,7 +276,7 @@ def session_detail(session):
     if can_run_session(current_user, session=session):
         marks = {a.person_id: a for a in service.attendances(session)}
         context.update(bookings=service.live_bookings(session), marks=marks,
-                       mark_choices=AttendanceStatus.choices(), now=utc_now())
+                       mark_choices=AttendanceStatus.choices(), closable=service.can_close(session))
     return render_template("scheduling/session.html", **context)
 
 
