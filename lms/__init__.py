@@ -21,6 +21,7 @@ BLUEPRINTS = (
     "lms.scheduling.views:bp",
     "lms.exams.views:bp",
     "lms.certificates.views:bp",
+    "lms.subsidies.views:bp",
 )
 
 
@@ -67,6 +68,7 @@ def _import_models() -> None:
     import lms.ledger.models  # noqa: F401
     import lms.registry.models  # noqa: F401
     import lms.scheduling.models  # noqa: F401
+    import lms.subsidies.models  # noqa: F401
 
 
 @event.listens_for(Engine, "connect")

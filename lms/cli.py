@@ -18,8 +18,10 @@ def lms_group():
 def init_command():
     """Load reference data (qualification types, default post rules); safe to repeat."""
     from lms.registry.service import ensure_reference_data
+    from lms.subsidies.service import ensure_standards
 
     ensure_reference_data()
+    ensure_standards()
     db.session.commit()
     click.echo("reference data ready")
 
@@ -30,8 +32,10 @@ def demo_command():
     """Build the demo city once (running it again changes nothing)."""
     from lms.demo import build_demo_city, import_demo_courses
     from lms.registry.service import ensure_reference_data
+    from lms.subsidies.service import ensure_standards
 
     ensure_reference_data()
+    ensure_standards()
     import_demo_courses()  # new or changed course files are picked up on every run
     summary = build_demo_city()
     db.session.commit()

@@ -564,6 +564,7 @@ def build_demo_city(today: date | None = None) -> dict:
     learning = build_demo_learning(plan, persons, today or date.today())
     learning.update(build_demo_sessions(plan, persons, today or date.today()))
     learning.update(build_demo_exams(plan, persons, today or date.today()))
+    learning.update(build_demo_subsidies(today or date.today()))
 
     return {
         "created": True,
@@ -800,3 +801,25 @@ def _demo_certificates(staff, base, qtype, course, persons, plan, today) -> int:
         exams.enter_practical(staff, registration, str(80 + 4 * n), now=to_utc(held) + timedelta(hours=2))
         certificates.issue(staff, registration, today=today - timedelta(days=25))
     return len(chosen)
+
+
+def build_demo_subsidies(today: date) -> dict:
+    """Last month's sitting, claimed for by its base: one holder's claim approved and in the
+    public notice, another confirmed and waiting in the HR queue; the third already holds a
+    higher 育婴员 level, so the sitting's claim page shows why there is no subsidy for them."""
+    from lms.certificates.models import Certificate
+    from lms.exams.models import Registration
+    from lms.subsidies import service as subsidies
+    from lms.subsidies.models import ClaimAction
+
+    subsidies.ensure_standards()
+    staff = db.session.scalar(select(User).where(User.username == "base_staff"))
+    hr = db.session.scalar(select(User).where(User.username == "hr_reviewer"))
+    held = db.session.scalars(select(Certificate).order_by(Certificate.id)).all()
+    sitting = db.session.get(Registration, held[0].registration_id).sitting
+    claims = subsidies.submit_for_sitting(staff, sitting, [c.id for c in held],
+                                          bank_name="中国建设银行南京玄武支行",
+                                          bank_account="32050159360009876543", today=today)
+    subsidies.transition(hr, claims[0], ClaimAction.APPROVE, today=today)
+    subsidies.publish(hr, [claims[0].id], today=today)
+    return {"subsidy_claims": len(claims)}

@@ -25,6 +25,7 @@ from lms.core.models import District  # noqa: E402
 from lms.extensions import db  # noqa: E402
 from lms.ledger import ddl as ledger_ddl  # noqa: E402
 from lms.registry import service as registry  # noqa: E402
+from lms.subsidies.service import ensure_standards  # noqa: E402
 from tests.factories import credit_code, id_number  # noqa: E402
 
 PASSWORD = "Passw0rd-test"  # noqa: S105
@@ -100,6 +101,7 @@ def _context(request, app):
         return
     with app.app_context():
         registry.ensure_reference_data()
+        ensure_standards()
         db.session.commit()
         yield
         db.session.rollback()

@@ -118,6 +118,20 @@ MATRIX = {
     "certificates.types": {"admin"},
     "registry.qualification_scan": {"inst_admin", "regulator", "regulator_city", "admin"},
     "registry.qualification_check": {"regulator", "regulator_city"},
+    "subsidies.mine": CAREGIVERS,
+    "subsidies.claim_new": {"caregiver"},  # the certificate's holder
+    # the claimant, the base that confirms it, the HR bureau, administrators (read only)
+    "subsidies.claim": {"caregiver", "base_staff", "hr_reviewer", "admin"},
+    "subsidies.act": {"caregiver", "base_staff", "hr_reviewer", "admin"},
+    "subsidies.objection_new": {"hr_reviewer"},
+    "subsidies.objection_resolve": {"hr_reviewer"},
+    "subsidies.base_claims": BASE_RUNNERS,
+    "subsidies.sitting_claims": BASE_RUNNERS,
+    "subsidies.review": {"hr_reviewer"},
+    "subsidies.export": {"hr_reviewer"},
+    "subsidies.notices": EVERYONE,
+    "subsidies.notice": EVERYONE,
+    "subsidies.standards": {"admin"},
 }
 
 #: the permission let these through and the view then said no: starting the study clock
@@ -186,7 +200,23 @@ def _certificate_values(world, sitting, registration):
     registration.theory_score = Decimal(90)
     exams.enter_practical(world.users["base_staff"], registration, "90")
     cert = certificates.issue(world.users["base_staff"], registration)
-    return {"cert_id": cert.id, "vcode": cert.verify_code}
+    return {"cert_id": cert.id, "vcode": cert.verify_code, **_subsidy_values(world, cert)}
+
+
+def _subsidy_values(world, cert):
+    """The caregiver's claim for that certificate, an objection to it, and a notice."""
+    from lms.subsidies import service as subsidies
+    from lms.subsidies.models import Objection, SubsidyNotice
+
+    claim = subsidies.submit(world.users["caregiver"], cert, bank_name="工商银行",
+                             bank_account="6222021234567890123")
+    notice = SubsidyNotice(title="公示", starts_on=date.today(), ends_on=date.today())
+    db.session.add(notice)
+    db.session.flush()
+    objection = Objection(claim_id=claim.id, received_on=date.today(), summary="异议")
+    db.session.add(objection)
+    db.session.flush()
+    return {"claim_id": claim.id, "notice_id": notice.id, "objection_id": objection.id}
 
 
 def _exam_world(world, course):

@@ -274,6 +274,13 @@ def test_build_demo_city_once(app):
         Registration.person_id == caregiver.person_id)) is not None
     issued = db.session.scalars(select(Certificate)).all()
     assert len(issued) == 3 and {certificates.state(c) for c in issued} == {"valid"}
+    # their base claimed for two (the third holds a higher level already): one approved and in
+    # the public notice, one awaiting HR
+    from lms.subsidies.models import SubsidyClaim
+    claims = db.session.scalars(select(SubsidyClaim).order_by(SubsidyClaim.id)).all()
+    assert summary["subsidy_claims"] == 2
+    assert [c.state for c in claims] == ["published", "confirmed"]
+    assert [str(c.amount) for c in claims] == ["1000.00", "1000.00"]
 
     # a second run changes nothing
     before = _counts()

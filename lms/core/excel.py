@@ -40,6 +40,7 @@ import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from operator import methodcaller
 
@@ -49,7 +50,7 @@ from flask_babel import lazy_gettext as _l
 
 from lms.core.errors import DomainError
 
-__all__ = ["ExcelError", "Limits", "inspect_xlsx", "read_rows", "write_xlsx"]
+__all__ = ["ExcelError", "Limits", "inspect_xlsx", "neutralise", "read_rows", "write_xlsx"]
 
 
 class ExcelError(DomainError):
@@ -676,6 +677,7 @@ def write_xlsx(
     text = workbook.add_format({"num_format": "@"})
     date_fmt = workbook.add_format({"num_format": "yyyy-mm-dd"})
     datetime_fmt = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    money_fmt = workbook.add_format({"num_format": "#,##0.00"})
     widths = column_widths or {}
 
     sheet = workbook.add_worksheet(sheet_name)
@@ -690,9 +692,9 @@ def write_xlsx(
             if c in text_columns:
                 if value is None or value == "":
                     continue
-                sheet.write_string(r, c, _as_text(value), text)
+                sheet.write_string(r, c, neutralise(_as_text(value)), text)
             else:
-                _write_value(sheet, r, c, value, date_fmt, datetime_fmt)
+                _write_value(sheet, r, c, value, date_fmt, datetime_fmt, money_fmt)
 
     if notes:
         wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
@@ -705,17 +707,26 @@ def write_xlsx(
     return out.getvalue()
 
 
+#: what spreadsheets take for the start of a formula (OWASP "CSV injection")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """'=1+1' -> "'=1+1": a cell a spreadsheet would evaluate becomes plain text."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def _as_text(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
 
 
-def _write_value(sheet, r: int, c: int, value, date_fmt, datetime_fmt) -> None:
+def _write_value(sheet, r: int, c: int, value, date_fmt, datetime_fmt, money_fmt) -> None:
     if value is None or value == "":
         return
     if isinstance(value, str):
-        sheet.write_string(r, c, value)
+        sheet.write_string(r, c, neutralise(value))
     elif isinstance(value, bool):
         sheet.write_boolean(r, c, value)
     elif isinstance(value, int | float) and math.isfinite(value):
@@ -724,5 +735,8 @@ def _write_value(sheet, r: int, c: int, value, date_fmt, datetime_fmt) -> None:
         sheet.write_datetime(r, c, value.replace(tzinfo=None), datetime_fmt)
     elif isinstance(value, dt.date):
         sheet.write_datetime(r, c, value, date_fmt)
+    elif isinstance(value, Decimal) and value.is_finite():
+        # money: Excel holds doubles; two decimals shown, the exact figure is in the totals row
+        sheet.write_number(r, c, float(value), money_fmt)
     else:
-        sheet.write_string(r, c, str(value))
+        sheet.write_string(r, c, neutralise(str(value)))

@@ -166,14 +166,26 @@ def test_a_number_typed_id_comes_back_as_a_float_the_caller_can_spot():
 
 
 def test_formula_like_strings_are_written_as_inert_text():
-    data = write_xlsx(["备注"], [["=1+1"], ["=cmd|' /C calc'!A0"], ["+SUM(A1:A2)"], ["@x"]])
+    cases = ["=1+1", "=cmd|' /C calc'!A0", "+SUM(A1:A2)", "@x", "-2+3", "\t=1"]
+    data = write_xlsx(["备注", "号"], [[c, c] for c in cases] + [["a=1", "-"]], text_columns={1})
     ws = openpyxl.load_workbook(io.BytesIO(data)).active
-    for row, text in ((2, "=1+1"), (3, "=cmd|' /C calc'!A0"), (4, "+SUM(A1:A2)"), (5, "@x")):
-        cell = ws.cell(row=row, column=1)
-        assert cell.data_type == "s"
-        assert cell.value == text
-    assert [values for _, values in read_rows(data)[1:]] == [
-        ["=1+1"], ["=cmd|' /C calc'!A0"], ["+SUM(A1:A2)"], ["@x"]]
+    for row, text in enumerate(cases, start=2):
+        for column in (1, 2):
+            cell = ws.cell(row=row, column=column)
+            # a string, and one a spreadsheet would not evaluate even after a trip through CSV
+            assert cell.data_type == "s"
+            assert cell.value == "'" + text
+    assert ws.cell(row=8, column=1).value == "a=1"  # only a formula's first character counts
+    assert ws.cell(row=8, column=2).value == "'-"
+    assert [values for _, values in read_rows(data)[1:3]] == [
+        ["'=1+1", "'=1+1"], ["'=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"]]
+
+
+def test_money_is_written_as_a_number_with_two_decimals():
+    from decimal import Decimal
+
+    ws = openpyxl.load_workbook(io.BytesIO(write_xlsx(["金额"], [[Decimal("1500.50")]]))).active
+    assert ws["A2"].value == 1500.5 and ws["A2"].number_format == "#,##0.00"
 
 
 def test_notes_go_to_a_second_sheet_and_dates_stay_dates():
