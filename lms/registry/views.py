@@ -482,7 +482,6 @@ register_home(Role.CAREGIVER.value, _caregiver_home)
 register_home(Role.REGULATOR.value, _regulator_home)
 register_home(Role.ADMIN.value, _admin_home)
 register_home(Role.BASE_STAFF.value, _organisation_home)
-register_home(Role.HR_REVIEWER.value, _organisation_home)
 
 navigation.register(_l("Staff"), "registry.staff_list", "people", is_institution_admin,
                     lambda u: {"org_id": u.organisation_id}, order=10)

@@ -683,6 +683,26 @@ def claimable_sittings(base: Organisation, limit: int = 20) -> list[ExamSitting]
         .order_by(ExamSitting.starts_at.desc()).limit(limit)))
 
 
+def reviewer_summary(actor, today: date | None = None) -> dict[str, int]:
+    """What waits for a reviewer: claims to approve (first and second approval), to publish,
+    to pay (notice over, no open objection), and open objections."""
+    today = today or local_today()
+    scope = and_(true(), *_conditions(actor, QueueFilter()))
+    counts = dict(db.session.execute(select(SubsidyClaim.state, func.count()).where(scope)
+                                     .group_by(SubsidyClaim.state)).all())
+    payable = db.session.scalar(
+        select(func.count(SubsidyClaim.id)).join(SubsidyNotice, SubsidyNotice.id == SubsidyClaim.notice_id)
+        .where(scope, SubsidyClaim.state == S.PUBLISHED.value, SubsidyNotice.ends_on < today,
+               ~SubsidyClaim.id.in_(select(Objection.claim_id).where(Objection.outcome == "open"))))
+    objections_open = db.session.scalar(
+        select(func.count(Objection.id)).join(SubsidyClaim, SubsidyClaim.id == Objection.claim_id)
+        .where(scope, Objection.outcome == "open"))
+    return {"confirmed": counts.get(S.CONFIRMED.value, 0),
+            "second_review": counts.get(S.SECOND_REVIEW.value, 0),
+            "approved": counts.get(S.APPROVED.value, 0), "payable": payable or 0,
+            "objections": objections_open or 0}
+
+
 def my_certificates(person_id: int, on: date | None = None) -> list[tuple[Certificate, Eligibility, SubsidyClaim | None]]:
     """A caregiver's certificates with whether each can be claimed, and its live claim."""
     live = {c.certificate_id: c for c in db.session.scalars(_live_claims(person_id))}

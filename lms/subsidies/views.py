@@ -11,10 +11,12 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
+from lms.auth.models import Role
 from lms.certificates.models import Certificate
 from lms.core import navigation
 from lms.core.clock import local_today
 from lms.core.permissions import anyone, load, permission
+from lms.core.views import register_home
 from lms.core.web import service_call
 from lms.exams.models import ExamSitting
 from lms.exams.permissions import can_run_sitting, is_candidate
@@ -260,6 +262,15 @@ def standards():
     types = list(db.session.scalars(select(QualificationType).order_by(QualificationType.id)))
     return render_template("subsidies/standards.html", rows=service.standards(), types=types,
                            today=local_today())
+
+
+def _reviewer_home(user):
+    return "subsidies/home_reviewer.html", {
+        "org": db.session.get(Organisation, user.organisation_id) if user.organisation_id else None,
+        "summary": service.reviewer_summary(user)}
+
+
+register_home(Role.HR_REVIEWER.value, _reviewer_home)
 
 
 @bp.app_context_processor

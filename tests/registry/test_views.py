@@ -102,7 +102,7 @@ def test_revealing_the_full_number_is_logged(client, world, login_as):
 def test_every_role_has_a_home_page_that_says_what_needs_doing(client, world, login_as):
     for name, words in [("inst_admin", "What needs doing"), ("regulator", "What needs doing"),
                         ("admin", "Persons in the registry"), ("base_staff", "The next seven days"),
-                        ("hr_reviewer", "Nothing needs doing")]:
+                        ("hr_reviewer", "Claims to review")]:
         login_as(name)
         assert words in client.get("/").get_data(as_text=True), name
         client.post("/logout")

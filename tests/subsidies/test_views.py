@@ -118,3 +118,23 @@ def test_an_administrator_adds_a_dated_standard(client, world, login_as):
         "type_id": qtype().id, "level": "5", "amount": "1100.001", "effective_from": "2027-01-01"},
         follow_redirects=True)
     assert "at most two decimals" in response.get_data(as_text=True)
+
+
+def test_the_reviewers_home_says_what_waits(client, world, login_as):
+    hr = world.users["hr_reviewer"]
+    waiting = claim_for(world, certificate(world, world.staff))
+    service.transition(world.users["base_staff"], waiting, "confirm")
+    noticed = claim_for(world, certificate(world, world.staff_other))
+    service.transition(world.users["base_staff"], noticed, "confirm")
+    service.transition(hr, noticed, "approve")
+    notice, _ = service.publish(hr, [noticed.id])
+    notice.starts_on, notice.ends_on = TODAY - timedelta(days=9), TODAY - timedelta(days=2)
+    db.session.commit()
+    assert service.reviewer_summary(hr) == {"confirmed": 1, "second_review": 0, "approved": 0,
+                                            "payable": 1, "objections": 0}
+    service.record_objection(hr, noticed, "未参加实操考核", TODAY - timedelta(days=3))
+    db.session.commit()
+    assert service.reviewer_summary(hr)["payable"] == 0
+    login_as("hr_reviewer")
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="summary-confirmed"' in page and "1 objection is open" in page
