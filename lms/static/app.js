@@ -6,6 +6,12 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!window.confirm(el.dataset.confirm)) event.preventDefault();
     });
   });
+  // A header checkbox that ticks every row's: <input type="checkbox" data-check-all="claim">
+  document.querySelectorAll("[data-check-all]").forEach((all) => {
+    const boxes = () => all.form.querySelectorAll(`input[type=checkbox][name="${all.dataset.checkAll}"]`);
+    all.hidden = false;
+    all.addEventListener("change", () => boxes().forEach((box) => { box.checked = all.checked; }));
+  });
   // The user form shows the organisation and district fields only for roles that use them.
   const role = document.getElementById("role");
   if (role && role.dataset.orgRoles) {

@@ -83,8 +83,9 @@ def test_claim_to_payment(new_context, e2e_world, app, base_url):
     base.on("dialog", lambda d: d.accept())
     sign_in(base, "base_staff")
     base.goto(f"/bases/{base_id}/subsidies")
-    base.check(f"#pick-{keep}")
-    base.check(f"#pick-{reject}")
+    base.check("#base-claims [data-check-all]")  # one tick chooses every row
+    expect(base.locator(f"#pick-{keep}")).to_be_checked()
+    expect(base.locator(f"#pick-{reject}")).to_be_checked()
     base.click("#confirm-claims")
     expect(base.locator(".alert-success[role=status]")).to_be_visible()
 
