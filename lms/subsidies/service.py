@@ -371,7 +371,8 @@ def may(user, claim: SubsidyClaim, action: ClaimAction) -> bool:
     if action == A.CONFIRM:
         return _base_staff_of(user, claim)
     if action == A.WITHDRAW:
-        return is_claimant(user, claim) or _base_staff_of(user, claim)
+        # whoever put it forward: the caregiver, or the base for the claims it made itself
+        return is_claimant(user, claim) or (claim.payee_kind == "base" and _base_staff_of(user, claim))
     return reviews(user, claim.district_id)
 
 

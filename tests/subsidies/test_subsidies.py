@@ -299,6 +299,11 @@ def test_only_the_right_people_act(world):
     for who in ("base_staff", "caregiver", "admin", "regulator"):
         with pytest.raises(service.PermissionDenied):
             service.transition(world.users[who], claim, ClaimAction.APPROVE)
+    claim.state = ClaimState.SUBMITTED.value
+    # a caregiver's own claim is theirs to withdraw, not the base's
+    with pytest.raises(service.PermissionDenied):
+        service.transition(world.users["base_staff"], claim, ClaimAction.WITHDRAW)
+    claim.state = ClaimState.CONFIRMED.value
     other_district = second_hr(world, "hr_gulou")
     other_district.district_id = world.gulou.id  # the claim's base is in 玄武区
     with pytest.raises(service.PermissionDenied):
@@ -553,6 +558,8 @@ def test_a_base_claims_for_the_passers_of_its_sitting(world, course):
     assert [(c.person_id, c.state, c.payee_kind, c.payee_name, c.bank_account) for c in claims] == [
         (world.staff.id, "confirmed", "base", world.base.name, "32001234567890123456")]
     assert [e.action for e in service.events(claims[0])] == ["submit", "confirm"]
+    service.transition(world.users["base_staff"], claims[0], ClaimAction.WITHDRAW, reason="账户有误")
+    assert claims[0].state == ClaimState.WITHDRAWN.value
     with pytest.raises(service.PermissionDenied):
         service.submit_for_sitting(world.users["inst_admin"],
                                    sitting, [issued[0].id], bank_name="银行", bank_account=ACCOUNT)
