@@ -35,7 +35,6 @@ from lms.extensions import db
 from lms.registry import service as registry
 from lms.registry.models import PersonPhoto, Qualification, QualificationType
 from lms.registry.permissions import can_run_base, regulates
-from lms.registry.service import ban_gate
 
 
 def add_months(day: date, months: int) -> date:
@@ -91,7 +90,7 @@ def reasons_not_to_issue(registration: Registration, on: date | None = None) -> 
     reasons = []
     if registration.result != Result.PASSED:
         reasons.append(str(_l("The result is not a pass (%(result)s).", result=registration.result_title)))
-    if person.id_number in ban_gate([person.id_number], on):
+    if registry.is_banned(person, on):
         reasons.append(str(_l("The person is banned from working in childcare.")))
     if db.session.scalar(select(Certificate.id).where(Certificate.registration_id == registration.id)):
         reasons.append(str(_l("A certificate was already issued for this result.")))

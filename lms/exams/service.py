@@ -36,8 +36,9 @@ from lms.exams.models import (
 )
 from lms.extensions import db
 from lms.learning.models import Enrolment
+from lms.registry import service as registry
 from lms.registry.models import Organisation, Person, Qualification, QualificationType
-from lms.registry.service import ban_gate, check_runs_base
+from lms.registry.service import check_runs_base
 
 
 def _check_base_staff(actor, org: Organisation) -> None:
@@ -141,7 +142,7 @@ def eligibility(person: Person, sitting: ExamSitting, on: date | None = None) ->
     """Why the person may not sit this exam; an empty list means eligible."""
     on = on or local_today()
     reasons = []
-    if person.id_number in ban_gate([person.id_number], on):
+    if registry.is_banned(person, on):
         reasons.append(str(_l("The person is banned from working in childcare.")))
     qtype = sitting.qualification_type
     courses = [c for c in db.session.scalars(select(Course).where(Course.is_active.is_(True)))

@@ -32,9 +32,9 @@ from lms.core.notifications import message, notify
 from lms.core.settings import define, get_setting
 from lms.exams.models import LEVEL_TITLES, ExamSitting
 from lms.extensions import db
+from lms.registry import service as registry
 from lms.registry.models import Organisation, Person, Qualification, QualificationType
 from lms.registry.permissions import can_run_base
-from lms.registry.service import ban_gate
 from lms.subsidies.models import (
     DEAD_STATES,
     ClaimAction,
@@ -216,7 +216,7 @@ def eligibility(cert: Certificate, on: date | None = None) -> Eligibility:
         reasons.append(str(_l("Subsidies must be claimed within %(months)s months of the "
                               "certificate's issue (issued %(issued)s).",
                               months=months, issued=cert.issued_on.isoformat())))
-    if cert.person.id_number in ban_gate([cert.person.id_number], on):
+    if registry.is_banned(cert.person, on):
         reasons.append(str(_l("The person is banned from working in childcare.")))
     live = list(db.session.scalars(_live_claims(cert.person_id)))
     same = [c for c in live if c.qualification_type_id == cert.qualification_type_id]
@@ -421,7 +421,7 @@ def _target(claim: SubsidyClaim, action: ClaimAction, today: date) -> ClaimState
 
 def _still_payable(claim: SubsidyClaim, today: date) -> None:
     """A ban or a withdrawn certificate since the claim was made stops approval and payment."""
-    if claim.person.id_number in ban_gate([claim.person.id_number], today):
+    if registry.is_banned(claim.person, today):
         raise DomainError(_l("The person is banned from working in childcare."))
     if claim.certificate.status != "valid":
         raise DomainError(_l("The certificate has been %(status)s since the claim was made.",
