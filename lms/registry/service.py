@@ -235,6 +235,11 @@ def set_photo(actor, person: Person, data: bytes) -> PersonPhoto:
 # --- caregiver accounts ----------------------------------------------------------------------
 
 
+def account_id(person_id: int) -> int | None:
+    """The id of the person's own account (one per person), if they have one."""
+    return db.session.scalar(select(User.id).where(User.person_id == person_id))
+
+
 def ensure_account(actor, person: Person) -> tuple[User, str | None]:
     """The person's caregiver account; a new one gets a one-time initial password (returned)."""
     user = db.session.scalar(select(User).where(User.person_id == person.id))

@@ -20,7 +20,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from lms.auth.models import Role, User
+from lms.auth.models import Role
 from lms.catalog.models import Course
 from lms.core import audit, notifications
 from lms.core.clock import local_today, to_local, to_utc, utc_now
@@ -29,6 +29,7 @@ from lms.extensions import db
 from lms.learning import service as learning
 from lms.ledger import service as ledger
 from lms.ledger.models import SourceType
+from lms.registry import service as registry
 from lms.registry.models import Organisation, Person
 from lms.registry.service import check_not_banned, check_runs_base
 from lms.scheduling.models import (
@@ -257,7 +258,7 @@ def reschedule(actor, session: TrainingSession, plan: SessionPlan) -> TrainingSe
     _promote(session)
     if moved:
         for booking in live_bookings(session):
-            notifications.notify(_user_id(booking.person_id), "session_changed",
+            notifications.notify(registry.account_id(booking.person_id), "session_changed",
                                  link=f"/sessions/{session.id}", course=session.course.title,
                                  when=_when(session), venue=session.venue.name)
     audit.record(actor, "scheduling.session_changed", session, starts_at=session.starts_at.isoformat())
@@ -276,7 +277,7 @@ def cancel_session(actor, session: TrainingSession, reason: str) -> None:
     now = utc_now()
     for booking in live_bookings(session):
         booking.status, booking.cancelled_at = BookingStatus.CANCELLED.value, now
-        notifications.notify(_user_id(booking.person_id), "session_cancelled",
+        notifications.notify(registry.account_id(booking.person_id), "session_cancelled",
                              link=f"/sessions/{session.id}", course=session.course.title,
                              when=_when(session), reason=reason)
     session.status, session.cancel_reason = SessionStatus.CANCELLED.value, reason
@@ -285,10 +286,6 @@ def cancel_session(actor, session: TrainingSession, reason: str) -> None:
 
 
 # --- bookings --------------------------------------------------------------------------------------
-
-
-def _user_id(person_id: int) -> int | None:
-    return db.session.scalar(select(User.id).where(User.person_id == person_id))
 
 
 def _count(session: TrainingSession, status: BookingStatus) -> int:
@@ -403,7 +400,7 @@ def _promote(session: TrainingSession, *, now: datetime | None = None) -> None:
         .order_by(Booking.created_at, Booking.id).limit(free)))
     for booking in waiting:
         booking.status, booking.promoted_at = BookingStatus.BOOKED.value, now
-        notifications.notify(_user_id(booking.person_id), "booking_promoted",
+        notifications.notify(registry.account_id(booking.person_id), "booking_promoted",
                              link=f"/sessions/{session.id}", course=session.course.title,
                              when=_when(session))
     db.session.flush()

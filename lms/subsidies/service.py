@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 
-from lms.auth.models import Role, User
+from lms.auth.models import Role
 from lms.certificates import service as certificates
 from lms.certificates.models import Certificate
 from lms.core import audit
@@ -435,10 +435,6 @@ def _event(claim: SubsidyClaim, actor, action: str, from_state, to_state, reason
         actor_label=getattr(actor, "display_name", None) or str(actor)))
 
 
-def _claimant_user_id(claim: SubsidyClaim) -> int | None:
-    return db.session.scalar(select(User.id).where(User.person_id == claim.person_id))
-
-
 def transition(actor, claim: SubsidyClaim, action: ClaimAction | str, *, reason: str = "",
                today: date | None = None, notice: SubsidyNotice | None = None,
                payment_ref: str = "", paid_on: date | None = None) -> SubsidyClaim:
@@ -510,7 +506,7 @@ def transition(actor, claim: SubsidyClaim, action: ClaimAction | str, *, reason:
 
 def _tell_claimant(claim: SubsidyClaim, target: ClaimState) -> None:
     link = url_for("subsidies.claim", claim_id=claim.id) if has_request_context() else ""
-    user_id = _claimant_user_id(claim)
+    user_id = registry.account_id(claim.person_id)
     params = {"ref": claim.reference}
     if target == S.CONFIRMED and claim.payee_kind == "person":
         notify(user_id, "subsidy.confirmed", link, **params)
