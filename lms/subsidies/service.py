@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select, true, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from lms.auth.models import Role
 from lms.certificates import service as certificates
@@ -77,6 +78,8 @@ TRANSITIONS: dict[tuple[ClaimState, ClaimAction], ClaimState] = {
 
 #: the states a reviewer's export covers
 EXPORT_STATES = (S.APPROVED, S.PUBLISHED, S.PAID)
+
+ALREADY_CLAIMED = _l("A subsidy for this occupation and level was already claimed.")
 
 #: caregivers' bank cards are 16-19 digits, organisations' accounts up to about 25
 _ACCOUNT = re.compile(r"^\d{10,30}$")
@@ -221,7 +224,7 @@ def eligibility(cert: Certificate, on: date | None = None) -> Eligibility:
     live = list(db.session.scalars(_live_claims(cert.person_id)))
     same = [c for c in live if c.qualification_type_id == cert.qualification_type_id]
     if any(c.level == cert.level for c in same):
-        reasons.append(str(_l("A subsidy for this occupation and level was already claimed.")))
+        reasons.append(str(ALREADY_CLAIMED))
     if cert.level:
         higher_claimed = any(c.level and c.level < cert.level for c in same)
         higher_held = db.session.scalar(select(Qualification.id).where(
@@ -298,8 +301,7 @@ def _create(actor, cert: Certificate, *, payee_kind: str, payee_name: str, bank_
             db.session.add(claim)
             db.session.flush()
     except IntegrityError:  # the same claim, submitted at the same moment
-        raise NotEligible([str(_l("A subsidy for this occupation and level was already "
-                                  "claimed."))]) from None
+        raise NotEligible([str(ALREADY_CLAIMED)]) from None
     _event(claim, actor, "submit", None, S.SUBMITTED)
     audit.record(actor, "subsidies.claim_submitted", claim, certificate=cert.number,
                  amount=str(claim.amount))
@@ -804,15 +806,17 @@ def queue(actor, filters: QueueFilter, page: int = 1, per_page: int = 50) -> Que
     count, total = db.session.execute(select(func.count(SubsidyClaim.id),
                                              func.coalesce(func.sum(SubsidyClaim.amount), 0))
                                       .where(where)).one()
-    pagination = db.paginate(select(SubsidyClaim).where(where).order_by(
-        SubsidyClaim.submitted_at, SubsidyClaim.id), page=page, per_page=per_page, error_out=False)
+    pagination = db.paginate(
+        select(SubsidyClaim).options(selectinload(SubsidyClaim.notice)).where(where)
+        .order_by(SubsidyClaim.submitted_at, SubsidyClaim.id),
+        page=page, per_page=per_page, error_out=False)
     return QueuePage(pagination, count, Decimal(total).quantize(Decimal("0.01")))
 
 
 def export_rows(actor, filters: QueueFilter) -> tuple[list[SubsidyClaim], Decimal]:
     where = and_(true(), *_conditions(actor, filters, EXPORT_STATES))
-    claims = list(db.session.scalars(select(SubsidyClaim).where(where).order_by(
-        SubsidyClaim.submitted_at, SubsidyClaim.id)))
+    claims = list(db.session.scalars(select(SubsidyClaim).options(selectinload(SubsidyClaim.notice))
+                                     .where(where).order_by(SubsidyClaim.submitted_at, SubsidyClaim.id)))
     return claims, sum((c.amount for c in claims), Decimal("0.00"))
 
 

@@ -138,3 +138,44 @@ def test_the_reviewers_home_says_what_waits(client, world, login_as):
     login_as("hr_reviewer")
     page = client.get("/").get_data(as_text=True)
     assert 'id="summary-confirmed"' in page and "1 objection is open" in page
+
+
+def test_the_queue_costs_the_same_queries_for_few_claims_or_many(client, world, login_as):
+    from sqlalchemy import event
+
+    from lms.registry import service as registry_service
+    from tests.factories import id_number
+
+    hr, base = world.users["hr_reviewer"], world.users["base_staff"]
+
+    def claim_in_notice(n):
+        person, _ = registry_service.get_or_create_person(
+            "test", id_number=id_number("320102", "19920101", 300 + n), name="学员" + "甲乙丙丁戊己庚"[n])
+        account, _ = registry_service.ensure_account("test", person)
+        claim = service.submit(account, certificate(world, person), bank_name="银行",
+                               bank_account="1234567890")
+        service.transition(base, claim, "confirm")
+        service.transition(hr, claim, "approve")
+        service.publish(hr, [claim.id])
+
+    def statements_for_the_page() -> int:
+        seen = []
+
+        def count(*_args, **_kw):
+            seen.append(1)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            assert client.get("/subsidies/review").status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        return len(seen)
+
+    claim_in_notice(1)
+    db.session.commit()
+    login_as("hr_reviewer")
+    few = statements_for_the_page()
+    for n in range(2, 7):
+        claim_in_notice(n)
+    db.session.commit()
+    assert statements_for_the_page() == few
