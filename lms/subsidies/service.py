@@ -604,13 +604,18 @@ def objections(claim: SubsidyClaim) -> list[Objection]:
                                    .order_by(Objection.id)))
 
 
+def may_record_objection(user, claim: SubsidyClaim) -> bool:
+    """Objections are recorded by the claim's reviewers while it is in the public notice."""
+    return reviews(user, claim.district_id) and claim.state == S.PUBLISHED
+
+
 def record_objection(actor, claim: SubsidyClaim, summary: str, received_on: date | None,
                      today: date | None = None) -> Objection:
     """An objection received during the notice: it holds the payment until resolved."""
     today = today or local_today()
     if not reviews(actor, claim.district_id):
         raise PermissionDenied(_l("You may not record objections to this claim."))
-    if claim.state != S.PUBLISHED:
+    if not may_record_objection(actor, claim):
         raise InvalidTransition(_l("Objections are recorded while a claim is in the public notice."))
     summary = (summary or "").strip()
     if not summary:

@@ -94,6 +94,7 @@ def claim(claim):
                            objections=service.objections(claim),
                            actions=service.actions_for(current_user, claim),
                            can_review=service.reviews(current_user, claim.district_id),
+                           can_object=service.may_record_objection(current_user, claim),
                            mask_account=service.mask_account, today=local_today())
 
 

@@ -179,3 +179,19 @@ def test_the_queue_costs_the_same_queries_for_few_claims_or_many(client, world, 
         claim_in_notice(n)
     db.session.commit()
     assert statements_for_the_page() == few
+
+
+def test_reviewers_record_objections_only_while_a_claim_is_in_the_notice(client, world, login_as):
+    claim = claim_for(world, certificate(world, world.staff))
+    service.transition(world.users["base_staff"], claim, "confirm")
+    db.session.commit()
+    login_as("hr_reviewer")
+    assert "Record an objection received" not in client.get(f"/subsidies/{claim.id}").get_data(as_text=True)
+    service.transition(world.users["hr_reviewer"], claim, "approve")
+    service.publish(world.users["hr_reviewer"], [claim.id])
+    db.session.commit()
+    assert "Record an objection received" in client.get(f"/subsidies/{claim.id}").get_data(as_text=True)
+    client.post(f"/subsidies/{claim.id}/objections", data={"summary": "未参加培训",
+                                                           "received_on": TODAY.isoformat()})
+    page = client.get(f"/subsidies/{claim.id}").get_data(as_text=True)
+    assert "未参加培训" in page and "Uphold: reject the claim" in page
