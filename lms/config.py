@@ -3,6 +3,7 @@
 import os
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED_LOCALES = ("zh_Hans_CN", "zh_Hant_TW", "en")
@@ -42,6 +43,11 @@ def from_environment() -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     default_db = f"sqlite:///{folder / 'lms.sqlite3'}"
     locale = os.environ.get("LMS_DEFAULT_LOCALE", "zh_Hans_CN")
+    city_zone = os.environ.get("LMS_TIMEZONE", "Asia/Shanghai")
+    try:
+        ZoneInfo(city_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RuntimeError(f"LMS_TIMEZONE is not a known time zone: {city_zone!r}") from None
     if locale not in SUPPORTED_LOCALES:
         raise RuntimeError(f"LMS_DEFAULT_LOCALE must be one of {SUPPORTED_LOCALES}")
     return {
@@ -49,7 +55,9 @@ def from_environment() -> dict:
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", default_db),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "BABEL_DEFAULT_LOCALE": locale,
-        "BABEL_DEFAULT_TIMEZONE": os.environ.get("LMS_TIMEZONE", "Asia/Shanghai"),
+        #: the city's time zone: "today" for every date rule, and how times are shown
+        "CITY_TIMEZONE": city_zone,
+        "BABEL_DEFAULT_TIMEZONE": city_zone,
         "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -33,7 +33,7 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
-    return current_app.config["BABEL_DEFAULT_TIMEZONE"]
+    return current_app.config.get("CITY_TIMEZONE") or current_app.config["BABEL_DEFAULT_TIMEZONE"]
 
 
 def html_lang(locale: str) -> str:

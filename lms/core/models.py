@@ -86,3 +86,26 @@ class Notification(db.Model):
     link: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class StateEvent(db.Model):
+    """One move of a stateful object (certificate, session, booking, …) through its transition
+    table: who, when, from which state to which, and why. Rows are never changed."""
+
+    __tablename__ = "state_events"
+    __table_args__ = (Index("ix_state_events_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: the table of the object that moved, e.g. "certificates"
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[int] = mapped_column()
+    action: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str] = mapped_column(String(40))
+    to_state: Mapped[str] = mapped_column(String(40))
+    #: users.id of the actor; NULL for a system actor (named in actor_label)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_label: Mapped[str] = mapped_column(String(120), default="")
+    #: the authority the actor acted with (e.g. "regulator", "issuing_base"), where it matters
+    authority: Mapped[str] = mapped_column(String(40), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -69,9 +69,10 @@ def permission(check: Callable, **loaders: load) -> Callable:
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def guarded(**view_args):
-            objects = {name: loader.fetch(view_args) for name, loader in loaders.items()}
+            # sign-in first: an anonymous visitor must not learn which ids exist (404 vs login)
             if not current_user.is_authenticated and check is not anyone:
                 return login_manager.unauthorized()
+            objects = {name: loader.fetch(view_args) for name, loader in loaders.items()}
             if not check(current_user, **objects):
                 abort(403)
             consumed = {loader.arg for loader in loaders.values()}
@@ -91,6 +92,27 @@ def unguarded_endpoints(app) -> list[str]:
         if endpoint != "static" and not endpoint.endswith(".static")
         and not hasattr(view, _MARK)
     )
+
+
+def authorize(actor, check: Callable, *args, message=None, **objects) -> None:
+    """The service-side gate: raise PermissionDenied unless `check(actor, ...)` holds.
+
+    Services call this with the same named predicate the view declares, so every front door
+    (page, API, CLI, job) meets the same rule. A named SystemActor (the CLI, jobs, the demo)
+    is trusted code and passes; a bare string is refused, so no caller slips through by
+    naming itself.
+    """
+    from flask_babel import lazy_gettext as _l
+
+    from lms.core.actors import is_system
+    from lms.core.errors import PermissionDenied
+
+    if is_system(actor):
+        return
+    if actor is None or isinstance(actor, str) or not getattr(actor, "is_authenticated", False):
+        raise PermissionDenied(message or _l("Please sign in to do that."))
+    if not check(actor, *args, **objects):
+        raise PermissionDenied(message or _l("You may not do that."))
 
 
 def can(name: str, *args, **kwargs) -> bool:

@@ -7,7 +7,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from lms.core.errors import DomainError
+from lms.core.errors import DomainError, PermissionDenied
 from lms.core.i18n import LANGUAGE_NAMES, html_lang
 from lms.core.idnumber import mask_id_number, mask_mobile
 from lms.core.permissions import can
@@ -38,9 +38,14 @@ def security_headers(app: Flask, response):
 
 
 def service_call(fn, *args, **kwargs):
-    """Run a service; on a DomainError roll back everything and return (None, error)."""
+    """Run a service; on a DomainError roll back everything and return (None, error).
+
+    A PermissionDenied is not a form problem: it propagates, and the error handler turns it
+    into a 403 page (the API will turn it into a JSON 403)."""
     try:
         return fn(*args, **kwargs), None
+    except PermissionDenied:
+        raise
     except DomainError as err:
         db.session.rollback()
         g.rolled_back = True
@@ -111,6 +116,12 @@ def init_error_pages(app: Flask) -> None:
 
     for code in titles:
         app.register_error_handler(code, render(code))
+
+    @app.errorhandler(PermissionDenied)
+    def service_refused(error):
+        db.session.rollback()
+        g.rolled_back = True
+        return render_template("core/error.html", code=403, message=str(error)), 403
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):
