@@ -16,13 +16,16 @@ run: setup
 
 test: setup test-deps lint test-sqlite test-pg
 
+# The process runs in UTC, as on a container or a cloud machine, with the clock moved to the
+# awkward hours (tests/conftest.py): 00:30 Beijing (still yesterday in UTC) on SQLite and
+# 07:30 Beijing (the last half hour of UTC's yesterday) on PostgreSQL.
 test-sqlite:
-	@echo "== test suite on SQLite =="
-	env -u DATABASE_URL $(PY) -m pytest
+	@echo "== test suite on SQLite, 00:30 Beijing, process in UTC =="
+	env -u DATABASE_URL TZ=UTC LMS_TEST_CLOCK=00:30 $(PY) -m pytest
 
 test-pg:
-	@echo "== test suite on PostgreSQL =="
-	source scripts/pgtest.sh && pg_test_db && trap pg_test_db_drop EXIT && $(PY) -m pytest
+	@echo "== test suite on PostgreSQL, 07:30 Beijing, process in UTC =="
+	source scripts/pgtest.sh && pg_test_db && trap pg_test_db_drop EXIT && TZ=UTC LMS_TEST_CLOCK=07:30 $(PY) -m pytest
 
 lint: setup
 	$(VENV)/bin/ruff check lms tests

@@ -7,10 +7,12 @@ import contextvars
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from flask.testing import FlaskClient
 from sqlalchemy import text
 from werkzeug.security import generate_password_hash
@@ -31,6 +33,28 @@ from tests.factories import credit_code, id_number  # noqa: E402
 PASSWORD = "Passw0rd-test"  # noqa: S105
 # a cheap hash keeps the many test sign-ins fast; production hashes use the default scrypt
 _HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+
+
+CITY = ZoneInfo("Asia/Shanghai")
+
+
+def pytest_configure(config):
+    """LMS_TEST_CLOCK=HH:MM runs the whole suite with the clock moved to that time of the city's
+    today (Beijing), ticking on from there: `make test` runs SQLite at 00:30 and PostgreSQL at
+    07:30, the hours when a server in UTC is still on the city's yesterday."""
+    moved = os.environ.get("LMS_TEST_CLOCK")
+    if not moved:
+        return
+    hours, minutes = (int(part) for part in moved.split(":"))
+    destination = datetime.combine(datetime.now(CITY).date(), time(hours, minutes), tzinfo=CITY)
+    config._lms_clock = time_machine.travel(destination, tick=True)
+    config._lms_clock.start()
+
+
+def pytest_report_header(config):
+    moved = os.environ.get("LMS_TEST_CLOCK")
+    return [f"clock: {datetime.now(CITY):%Y-%m-%d %H:%M} Beijing"
+            f"{' (moved by LMS_TEST_CLOCK=' + moved + ')' if moved else ''}, process TZ={os.environ.get('TZ', '(unset)')}"]
 
 
 def database_url() -> str:
