@@ -23,6 +23,7 @@ from werkzeug.security import generate_password_hash
 from lms import demo_names as names
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
+from lms.core.clock import local_today
 from lms.core.models import District
 from lms.extensions import db
 from lms.registry import service as registry
@@ -495,7 +496,7 @@ class _Planner:
 
 def plan_city(today: date | None = None) -> CityPlan:
     """The whole city as plain data (no database): the same on every machine for a date."""
-    planner = _Planner(today or date.today())
+    planner = _Planner(today or local_today())
     planner.organisations()
     planner.staff()
     planner.ban()
@@ -561,10 +562,10 @@ def build_demo_city(today: date | None = None) -> dict:
     account.must_change_password = False
     db.session.flush()
 
-    learning = build_demo_learning(plan, persons, today or date.today())
-    learning.update(build_demo_sessions(plan, persons, today or date.today()))
-    learning.update(build_demo_exams(plan, persons, today or date.today()))
-    learning.update(build_demo_subsidies(today or date.today()))
+    learning = build_demo_learning(plan, persons, today or local_today())
+    learning.update(build_demo_sessions(plan, persons, today or local_today()))
+    learning.update(build_demo_exams(plan, persons, today or local_today()))
+    learning.update(build_demo_subsidies(today or local_today()))
 
     return {
         "created": True,

@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from stdnum import exceptions as stdnum_exc
 from stdnum.cn import ric, uscc
 
+from lms.core.clock import local_today
 from lms.core.errors import DomainError
 
 #: GB/T 2260 province-level codes, plus 81/82/83 used by residence permits for
@@ -109,7 +110,7 @@ def parse_id_number(value, today: date | None = None) -> tuple[str, date]:
     except ValueError:
         raise IdNumberError(_l("Digits 7 to 14 (%(digits)s) are not a real date of birth.",
                                digits=number[6:14])) from None
-    if born < EARLIEST_BIRTH or born > (today or date.today()):
+    if born < EARLIEST_BIRTH or born > (today or local_today()):
         raise IdNumberError(_l("The date of birth (%(digits)s) is not plausible.",
                                digits=number[6:14]))
     expected = ric.calc_check_digit(number)

@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
 from lms.core import audit
+from lms.core.clock import local_today
 from lms.core.errors import DomainError
 from lms.core.models import Setting
 from lms.extensions import db
@@ -86,7 +87,7 @@ def definition(key: str) -> SettingDef:
 def get_setting(key: str, district_id: int | None = None, on: date | None = None):
     """The value of `key` in force for the district on the date (city-wide if no override)."""
     spec = definition(key)
-    on = on or date.today()
+    on = on or local_today()
     scope = Setting.district_id.is_(None)
     if district_id is not None:
         scope = or_(scope, Setting.district_id == district_id)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -12,6 +10,7 @@ from sqlalchemy import select
 
 from lms.config import SUPPORTED_LOCALES
 from lms.core import navigation, settings
+from lms.core.clock import local_today
 from lms.core.forms import SettingForm
 from lms.core.i18n import LOCALE_COOKIE
 from lms.core.models import AuditLog, District
@@ -80,8 +79,8 @@ def settings_page():
             return redirect(url_for("core.settings_page"))
         form_error(form, err)
     elif request.method == "GET":
-        form.effective_from.data = date.today()
-    today = date.today()
+        form.effective_from.data = local_today()
+    today = local_today()
     table = []
     for spec in settings.REGISTRY.values():
         table.append({

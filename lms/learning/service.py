@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from lms.catalog.models import Course, Lesson, Question
 from lms.catalog.service import grade, lesson_questions
 from lms.core import audit, settings
-from lms.core.clock import local_today, zone
+from lms.core.clock import local_today, utc_now, zone
 from lms.core.errors import DomainError
 from lms.core.models import utcnow
 from lms.extensions import db
@@ -77,7 +77,7 @@ class WrongAnswer(DomainError):
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return utc_now()
 
 
 # --- enrolment ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lms.auth.models import Role
 from lms.core import audit, settings
+from lms.core.clock import local_today
 from lms.core.errors import DomainError, PermissionDenied
 from lms.extensions import db
 from lms.ledger.models import Category, ExternalRecord, LedgerEntry, LedgerTotal, SourceType
@@ -170,7 +171,7 @@ def record_external(actor, person: Person, *, year: int, category: str, hours, p
     """Record hours earned elsewhere, with evidence, and credit them once."""
     if not can_record_external(actor):
         raise PermissionDenied(_l("Only a training base or an administrator may record external hours."))
-    today = today or date.today()
+    today = today or local_today()
     if category not in {c.value for c in Category}:
         raise DomainError(_l("Choose skills training or professional ethics."), field="category")
     if not (today.year - 5 <= int(year) <= today.year):
@@ -266,7 +267,7 @@ def totals_for(person_ids: list[int], year: int) -> dict[int, dict[str, Decimal]
 
 def year_progress(person: Person, year: int, on: date | None = None) -> list[Progress]:
     """This year's hours against the required hours of the person's district."""
-    on = on or date.today()
+    on = on or local_today()
     required = required_hours(person_district_id(person), on)
     totals = totals_for([person.id], year)[person.id]
     return [Progress(c, totals.get(c.value, Decimal(0)), required[c.value]) for c in Category]
@@ -308,7 +309,7 @@ def staff_hours(org: Organisation, year: int, *, sort: str = "behind", descendin
     """One row per current staff member: this year's hours against the district's requirement."""
     from lms.registry.service import staff_statement
 
-    on = on or date.today()
+    on = on or local_today()
     employments = list(db.session.scalars(staff_statement(org)).unique())
     seen: dict[int, Employment] = {}
     for employment in employments:  # one row per person, whatever their number of posts
@@ -362,5 +363,4 @@ def verify() -> list[Difference]:
 
 def now_year(now: datetime | None = None) -> int:
     """The calendar year in the system's time zone (Asia/Shanghai): credits count there."""
-    from lms.core.clock import local_today
     return local_today(now).year

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
 from sqlalchemy import or_, select
 
+from lms.core.clock import local_today
 from lms.core.errors import DomainError
 from lms.core.idnumber import clean
 from lms.extensions import db
@@ -89,7 +89,7 @@ def ban_command(id_number, name, kind, starts_on, ends_on, reason, decision_ref)
     try:
         ban = service.record_ban(
             "cli", id_number=id_number, name=name, kind=kind,
-            starts_on=starts_on.date() if starts_on else date.today(),
+            starts_on=starts_on.date() if starts_on else local_today(),
             ends_on=ends_on.date() if ends_on else None, reason=reason, decision_ref=decision_ref)
     except DomainError as err:
         db.session.rollback()

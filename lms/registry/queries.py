@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from lms.auth.models import Role
 from lms.core import settings
+from lms.core.clock import local_today
 from lms.extensions import db
 from lms.registry.models import Ban, Employment, Organisation, OrgKind, Person
 from lms.registry.service import ban_gate, check_posts
@@ -39,7 +40,7 @@ def compliance_summary(employments: list[Employment], district_id: int | None = 
 
     `checks` (from check_posts) and `target` may be passed in when summarising many
     institutions from one batch of queries."""
-    on = on or date.today()
+    on = on or local_today()
     checks = checks if checks is not None else check_posts(employments, on)
     people = {e.person_id for e in employments}
     failing = [e for e in employments if not checks[e.id].satisfied]

@@ -20,6 +20,7 @@ from lms.auth import service as auth_service
 from lms.auth.models import Role, User
 from lms.core import audit
 from lms.core.bulk import bulk_insert, chunks, max_id, one_of
+from lms.core.clock import local_today
 from lms.core.errors import DomainError
 from lms.core.excel import Limits, read_rows, write_xlsx
 from lms.core.idnumber import (
@@ -144,7 +145,7 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
     """Check, validate and store a roster: every row valid, or nothing stored."""
     if org.kind != OrgKind.INSTITUTION:
         raise RosterFileError(_l("Staff are registered at childcare institutions only."))
-    today = today or date.today()
+    today = today or local_today()
     progress("read", 0, 1)
     rows = read_rows(data, Limits(max_rows=max_rows + 50))
     progress("read", 1, 1)

@@ -6,7 +6,7 @@ import functools
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
 from PIL import Image, UnidentifiedImageError
@@ -17,6 +17,7 @@ from lms.auth import service as auth_service
 from lms.auth.models import Role, User
 from lms.core import audit
 from lms.core.bulk import chunks, one_of
+from lms.core.clock import local_today
 from lms.core.errors import DomainError, PermissionDenied
 from lms.core.idnumber import (
     IdNumberError,
@@ -74,7 +75,7 @@ def ban_gate(id_numbers: Iterable[str], on: date | None = None) -> dict[str, Ban
     Every action that lets a person work or benefit asks this function, by identity
     number, so a ban holds across accounts and organisations.
     """
-    on = on or date.today()
+    on = on or local_today()
     wanted = list(dict.fromkeys(id_numbers))
     found: dict[str, Ban] = {}
     in_force = and_(
@@ -346,7 +347,8 @@ def add_staff(actor, org: Organisation, *, id_number: str, name: str, mobile=Non
     number = normalise_id_number(id_number)
     check_not_banned(number)
     post = parse_post(post)
-    if start_date > date.today().replace(year=date.today().year + 1):
+    today = local_today()
+    if start_date > today + timedelta(days=366):
         raise DomainError(_l("The start date is more than a year ahead."), field="start_date")
     person, created = get_or_create_person(actor, id_number=number, name=name, mobile=mobile)
     if person.birth_date > date(start_date.year - 16, start_date.month, min(start_date.day, 28)):
@@ -454,7 +456,7 @@ def check_posts(employments: list[Employment], on: date | None = None) -> dict[i
 
     Batched (two queries whatever the number of employments) for list pages.
     """
-    on = on or date.today()
+    on = on or local_today()
     rules = _requirements()
     held = _valid_qualifications(sorted({e.person_id for e in employments}), on)
     result = {}
@@ -469,7 +471,7 @@ def check_posts(employments: list[Employment], on: date | None = None) -> dict[i
 def satisfies_post(person: Person, post, on: date | None = None) -> PostCheck:
     """Does this person satisfy this post on this date?"""
     post = parse_post(post)
-    on = on or date.today()
+    on = on or local_today()
     required = _requirements().get(post.value, [])
     mine = _valid_qualifications([person.id], on)[person.id]
     matching = [q for q in mine if any(_meets(r, q) for r in required)]
@@ -515,7 +517,7 @@ def add_qualification(actor, person: Person, qualification_type: QualificationTy
         raise DomainError(_l("Choose the level."), field="level")
     if level is not None and not 1 <= level <= 5:
         raise DomainError(_l("Levels run from 5 (entry) to 1 (highest)."), field="level")
-    if issued_on > date.today():
+    if issued_on > local_today():
         raise DomainError(_l("The issue date is in the future."), field="issued_on")
     if expires_on is not None and expires_on < issued_on:
         raise DomainError(_l("The expiry date is before the issue date."), field="expires_on")

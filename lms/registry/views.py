@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import (
     Blueprint,
     Response,
@@ -23,6 +21,7 @@ from sqlalchemy import func, select
 from lms.auth.forms import ConfirmForm
 from lms.auth.models import Role
 from lms.core import navigation
+from lms.core.clock import local_today
 from lms.core.errors import DomainError
 from lms.core.models import District
 from lms.core.permissions import load, permission
@@ -118,7 +117,7 @@ def staff_new(org):
     form = StaffForm()
     form.post.choices = Post.choices()
     if request.method == "GET":
-        form.start_date.data = date.today()
+        form.start_date.data = local_today()
     if form.validate_on_submit():
         added, err = service_call(
             service.add_staff, current_user, org, id_number=form.id_number.data,
@@ -149,8 +148,8 @@ def _person_page(template, person, **context):
         QualificationScan.qualification_id.in_([q.id for q in qualifications])))) if qualifications else set()
     return render_template(template, person=person, employments=employments, checks=checks,
                            ban=ban, qualifications=qualifications, has_photo=has_photo, scans=scans,
-                           end_form=EndEmploymentForm(formdata=None, end_date=date.today()),
-                           photo_form=PhotoForm(), confirm=ConfirmForm(), today=date.today(),
+                           end_form=EndEmploymentForm(formdata=None, end_date=local_today()),
+                           photo_form=PhotoForm(), confirm=ConfirmForm(), today=local_today(),
                            full_id=context.pop("full_id", None), **context)
 
 
