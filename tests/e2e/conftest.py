@@ -10,13 +10,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import pytest
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 from werkzeug.serving import make_server
 
+from lms.core.clock import local_today
 from lms.extensions import db
 from lms.registry import service as registry
 from tests.conftest import _empty_database, build_world, make_app
@@ -108,7 +108,7 @@ def e2e_world(app) -> Iterator[E2EWorld]:
         world = build_world()
         banned_id = banned_number_ending_in_x()
         registry.record_ban("test", id_number=banned_id, name="禁业者", kind="lifetime",
-                            starts_on=date.today(), ends_on=None, reason="虐待婴幼儿")
+                            starts_on=local_today(), ends_on=None, reason="虐待婴幼儿")
         db.session.commit()
         data = E2EWorld(org_id=world.inst.id, banned_id=banned_id, banned_name="禁业者")
     try:
