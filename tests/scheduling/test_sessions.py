@@ -11,7 +11,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from lms.core.clock import to_utc
+from lms.core.actors import DEMO
+from lms.core.clock import local_today, to_utc, utc_now
 from lms.core.errors import DomainError
 from lms.core.models import Notification
 from lms.extensions import db
@@ -23,7 +24,7 @@ from lms.scheduling.models import Attendance, Booking, TrainingSession
 from tests.conftest import login
 from tests.factories import id_number
 
-NEXT_WEEK = datetime.combine(date.today() + timedelta(days=7), datetime.min.time()).replace(hour=9)
+NEXT_WEEK = datetime.combine(local_today() + timedelta(days=7), datetime.min.time()).replace(hour=9)
 
 
 @pytest.fixture()
@@ -47,7 +48,7 @@ def plan(base, *, venue="room", instructor="li", starts=NEXT_WEEK, hours=3, capa
 def people(world, count: int, start: int = 100) -> list:
     added = []
     for n in range(count):
-        result = registry.add_staff("test", world.inst, id_number=id_number(
+        result = registry.add_staff(DEMO, world.inst, id_number=id_number(
             "320102", (date(1990, 1, 1) + timedelta(days=n // 400)).strftime("%Y%m%d"), n % 400 + start % 400 + 1),
             name="学员" + "甲乙丙丁戊己庚辛壬癸"[n % 10] + "子丑寅卯辰巳午未申酉戌亥"[n // 10 % 12],
             post="nursery_carer", start_date=date(2024, 1, 1))
@@ -112,11 +113,11 @@ def test_only_the_bases_own_staff_schedule(world, base):
 def test_full_sessions_take_a_waiting_list_promoted_in_order(world, base):
     session = service.schedule(base["staff"], world.base, plan(base, capacity=2))[0]
     a, b, c, d = people(world, 4)
-    t = datetime.utcnow()
-    bookings = [service.book("test", p, session, now=t + timedelta(seconds=i)) for i, p in enumerate([a, b, c, d])]
+    t = utc_now()
+    bookings = [service.book(DEMO, p, session, now=t + timedelta(seconds=i)) for i, p in enumerate([a, b, c, d])]
     assert [x.status for x in bookings] == ["booked", "booked", "waitlisted", "waitlisted"]
     assert service.waiting_position(bookings[2]) == 1 and service.waiting_position(bookings[3]) == 2
-    service.cancel_booking("test", bookings[0])
+    service.cancel_booking(DEMO, bookings[0])
     db.session.commit()
     db.session.refresh(bookings[2])
     assert bookings[2].status == "booked" and bookings[2].promoted_at is not None
@@ -143,7 +144,7 @@ def test_cut_off_overlap_ban_and_online_part(world, base):
     service.cancel_booking(base["staff"], booking, now=session.starts_at - timedelta(hours=1))
     assert booking.status == "cancelled"
     service.book(world.users["caregiver"], world.staff, other)
-    registry.record_ban("test", id_number=world.staff_other.id_number, name=world.staff_other.name,
+    registry.record_ban(DEMO, id_number=world.staff_other.id_number, name=world.staff_other.name,
                         kind="lifetime", starts_on=date(2025, 1, 1), ends_on=None, reason="虐童")
     with pytest.raises(BannedError):
         service.book(world.users["caregiver_other"], world.staff_other, session)
@@ -155,8 +156,8 @@ def test_cut_off_overlap_ban_and_online_part(world, base):
 
 def test_cancelling_a_session_tells_everyone_who_booked(world, base):
     session = service.schedule(base["staff"], world.base, plan(base, capacity=1))[0]
-    service.book("test", world.staff, session)
-    service.book("test", world.staff_other, session)  # waiting
+    service.book(DEMO, world.staff, session)
+    service.book(DEMO, world.staff_other, session)  # waiting
     with pytest.raises(DomainError, match="Give the reason"):
         service.cancel_session(base["staff"], session, " ")
     service.cancel_session(base["staff"], session, "讲师生病")
@@ -168,8 +169,8 @@ def test_cancelling_a_session_tells_everyone_who_booked(world, base):
 
 def test_fifty_simultaneous_bookings_for_the_last_ten_seats(app, world, base):
     session = service.schedule(base["staff"], world.base, plan(base, capacity=12))[0]
-    service.book("test", world.staff, session)
-    service.book("test", world.staff_other, session)
+    service.book(DEMO, world.staff, session)
+    service.book(DEMO, world.staff_other, session)
     crowd = people(world, 50)
     db.session.commit()
     session_id, ids = session.id, [p.id for p in crowd]
@@ -183,7 +184,7 @@ def test_fifty_simultaneous_bookings_for_the_last_ten_seats(app, world, base):
             db.session.commit()  # give the connection back: 50 threads share the app's pool
             barrier.wait()
             try:
-                service.book("test", person, target)
+                service.book(DEMO, person, target)
                 db.session.commit()
             except Exception as err:  # noqa: BLE001 - reported below
                 db.session.rollback()
@@ -207,34 +208,34 @@ def test_fifty_simultaneous_bookings_for_the_last_ten_seats(app, world, base):
 def test_check_in_with_the_current_code_only(world, base):
     session = service.schedule(base["staff"], world.base, plan(base))[0]
     other = service.schedule(base["staff"], world.base, plan(base, venue="hall", instructor="wang"))[0]
-    service.book("test", world.staff, session)
+    service.book(DEMO, world.staff, session)
     at = session.starts_at - timedelta(minutes=5)
     code = service.attendance_code(session, at)
     with pytest.raises(service.AttendanceRefused, match="another session"):
-        service.check_in(world.staff, session, service.attendance_code(other, at), now=at)
+        service.check_in(DEMO, world.staff, session, service.attendance_code(other, at), now=at)
     with pytest.raises(service.AttendanceRefused, match="expired"):
-        service.check_in(world.staff, session, service.attendance_code(session, at - timedelta(minutes=2)), now=at)
+        service.check_in(DEMO, world.staff, session, service.attendance_code(session, at - timedelta(minutes=2)), now=at)
     with pytest.raises(service.AttendanceRefused, match="not a valid attendance code"):
-        service.check_in(world.staff, session, code[:-2] + "xx", now=at)
+        service.check_in(DEMO, world.staff, session, code[:-2] + "xx", now=at)
     early = session.starts_at - timedelta(hours=2)
     with pytest.raises(service.AttendanceRefused, match="opens at"):
-        service.check_in(world.staff, session, service.attendance_code(session, early), now=early)
+        service.check_in(DEMO, world.staff, session, service.attendance_code(session, early), now=early)
     with pytest.raises(service.AttendanceRefused, match="no seat booked"):
-        service.check_in(world.staff_other, session, code, now=at)
-    result = service.check_in(world.staff, session, code, now=at + timedelta(seconds=15))
+        service.check_in(DEMO, world.staff_other, session, code, now=at)
+    result = service.check_in(DEMO, world.staff, session, code, now=at + timedelta(seconds=15))
     assert result.action == "in" and result.attendance.status == "present"
-    assert service.check_in(world.staff, session, service.attendance_code(session, at + timedelta(minutes=1)),
+    assert service.check_in(DEMO, world.staff, session, service.attendance_code(session, at + timedelta(minutes=1)),
                             now=at + timedelta(minutes=1)).action == "already"
 
 
 def test_late_and_check_out_for_a_long_session(world, base):
     session = service.schedule(base["staff"], world.base, plan(base, hours=8))[0]
-    service.book("test", world.staff, session)
+    service.book(DEMO, world.staff, session)
     late = session.starts_at + timedelta(minutes=20)
-    result = service.check_in(world.staff, session, service.attendance_code(session, late), now=late)
+    result = service.check_in(DEMO, world.staff, session, service.attendance_code(session, late), now=late)
     assert result.attendance.status == "late"
     leaving = session.ends_at - timedelta(minutes=10)
-    out = service.check_in(world.staff, session, service.attendance_code(session, leaving), now=leaving)
+    out = service.check_in(DEMO, world.staff, session, service.attendance_code(session, leaving), now=leaving)
     assert out.action == "out" and out.attendance.checked_out_at == leaving
 
 
@@ -242,9 +243,9 @@ def test_closing_credits_attendance_once_and_marks_the_rest_absent(world, base):
     session = service.schedule(base["staff"], world.base, plan(base, class_hours="3.5"))[0]
     a, b, c = people(world, 3)
     for person in (a, b, c):
-        service.book("test", person, session)
+        service.book(DEMO, person, session)
     at = session.starts_at
-    service.check_in(a, session, service.attendance_code(session, at), now=at)
+    service.check_in(DEMO, a, session, service.attendance_code(session, at), now=at)
     with pytest.raises(DomainError, match="Give the reason"):
         service.mark(base["staff"], session, b, "excused", "")
     service.mark(base["staff"], session, b, "excused", "病假")
@@ -273,7 +274,7 @@ def test_a_class_of_a_hundred_checks_in_at_once(app, world, base):
     session = service.schedule(base["staff"], world.base, plan(base, capacity=100))[0]
     crowd = people(world, 100)
     for person in crowd:
-        service.book("test", person, session)
+        service.book(DEMO, person, session)
     db.session.commit()
     at = session.starts_at - timedelta(minutes=1)
     code = service.attendance_code(session, at)
@@ -288,7 +289,7 @@ def test_a_class_of_a_hundred_checks_in_at_once(app, world, base):
             barrier.wait()
             for person_id in chunk:
                 try:
-                    service.check_in(db.session.get(Person, person_id), target, code, now=at)
+                    service.check_in(DEMO, db.session.get(Person, person_id), target, code, now=at)
                     db.session.commit()
                 except Exception as err:  # noqa: BLE001
                     db.session.rollback()
@@ -310,8 +311,8 @@ def test_a_class_of_a_hundred_checks_in_at_once(app, world, base):
 
 def test_sign_in_sheet_pdf_lists_the_booked(client, world, base, login_as, tmp_path):
     session = service.schedule(base["staff"], world.base, plan(base))[0]
-    service.book("test", world.staff, session)
-    service.book("test", world.staff_other, session)
+    service.book(DEMO, world.staff, session)
+    service.book(DEMO, world.staff_other, session)
     db.session.commit()
     login_as("base_staff")
     response = client.get(f"/sessions/{session.id}/sheet.pdf")
@@ -326,7 +327,7 @@ def test_sign_in_sheet_pdf_lists_the_booked(client, world, base, login_as, tmp_p
 
 def test_calendar_feeds(client, world, base, login_as):
     session = service.schedule(base["staff"], world.base, plan(base))[0]
-    service.book("test", world.staff, session)
+    service.book(DEMO, world.staff, session)
     db.session.commit()
     login_as(world.staff.mobile)
     page = client.get("/my/sessions").get_data(as_text=True)
@@ -377,7 +378,7 @@ def test_pages_for_the_base_and_the_caregiver(app, client, world, base, login_as
 
 
 def test_the_base_home_lists_the_coming_week(client, world, base, login_as):
-    soon = datetime.combine(date.today() + timedelta(days=2), datetime.min.time()).replace(hour=9)
+    soon = datetime.combine(local_today() + timedelta(days=2), datetime.min.time()).replace(hour=9)
     service.schedule(base["staff"], world.base, plan(base, starts=soon))
     service.schedule(base["staff"], world.base, plan(base, starts=soon + timedelta(days=14)))
     db.session.commit()
