@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import unicodedata
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from lms.core.actors import DEMO
-from lms.core.clock import local_today, to_utc, utc_now
+from lms.core.clock import local_now, local_today, to_utc, utc_now
 from lms.core.errors import DomainError
 from lms.core.models import Notification
 from lms.extensions import db
@@ -21,7 +23,7 @@ from lms.registry import service as registry
 from lms.registry.service import BannedError
 from lms.scheduling import service
 from lms.scheduling.models import Attendance, Booking, TrainingSession
-from tests.conftest import login
+from tests.conftest import PASSWORD, login
 from tests.factories import id_number
 
 NEXT_WEEK = datetime.combine(local_today() + timedelta(days=7), datetime.min.time()).replace(hour=9)
@@ -386,3 +388,71 @@ def test_the_base_home_lists_the_coming_week(client, world, base, login_as):
     page = client.get("/").get_data(as_text=True)
     assert page.count("/sessions/") >= 1 and "0 of 20 booked" in page
     assert page.count("0 of 20 booked") == 1  # the session in two weeks is not listed
+
+
+# --- the calendar shows what and when; absolute links name the public address -----------------
+
+
+def test_the_calendar_shows_title_and_time_and_a_session_past_midnight_says_so(client, world, base, login_as):
+    late = NEXT_WEEK.replace(hour=23)  # 23:00-01:00 the next day
+    service.schedule(base["staff"], world.base, plan(base, starts=late, hours=2))
+    service.schedule(base["staff"], world.base, plan(base, venue="hall", instructor="wang"))  # 09:00-12:00
+    db.session.commit()
+    login_as("base_staff")
+    for view in ("week", "month"):
+        page = client.get(f"/bases/{world.base.id}/sessions?view={view}&date={NEXT_WEEK.date().isoformat()}")
+        items = page.get_data(as_text=True).split('class="calendar-item')[1:]
+        assert len(items) == 2, view
+        text = [" ".join(re.sub(r"<[^>]+>", " ", item.split(">", 1)[1].split("</a>")[0]).split())
+                for item in items]
+        assert text[0].startswith("09:00 – 12:00 测试课程：托育一日生活"), text[0]
+        assert "next day" not in text[0]
+        assert text[1].startswith("23:00 – ends next day 01:00 测试课程：托育一日生活"), text[1]
+    session = db.session.scalar(select(TrainingSession).where(TrainingSession.venue_id == base["room"].id))
+    detail = client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    when = " ".join(re.sub(r"<[^>]+>", " ", detail.split('id="when">')[1].split("</dd>")[0]).split())
+    assert when == f"{late:%Y-%m-%d} 23:00 – ends next day 01:00"
+
+
+def test_absolute_links_come_from_the_public_address_not_the_host_header(app, world, base, monkeypatch):
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "https://peixun.example.gov.cn/lms")
+    session = service.schedule(base["staff"], world.base, plan(base))[0]
+    service.book(DEMO, world.staff, session)
+    db.session.commit()
+    # every request (sign-in included) arrives with a crafted Host header
+    evil = {"base_url": "http://evil.example.com", "headers": {"X-Forwarded-Host": "evil.example.com"}}
+    staff, caregiver = app.test_client(), app.test_client()
+    for who, identifier in ((staff, "base_staff"), (caregiver, world.staff.mobile)):
+        assert who.post("/login", data={"identifier": identifier, "password": PASSWORD},
+                        **evil).status_code == 302
+    pages = [staff.get(f"/bases/{world.base.id}/sessions", **evil).get_data(as_text=True),
+             staff.get(f"/sessions/{session.id}/qr", **evil).get_data(as_text=True),
+             str(staff.get(f"/sessions/{session.id}/qr.json", **evil).get_json())]
+    mine = caregiver.get("/my/sessions", **evil).get_data(as_text=True)
+    pages.append(mine)
+    token = mine.split("/calendar/")[1].split(".ics")[0]
+    feed = caregiver.get(f"/calendar/{token}.ics", **evil).get_data(as_text=True)
+    pages.append(feed)
+    assert all("evil.example.com" not in page for page in pages)
+    assert "https://peixun.example.gov.cn/lms/calendar/" in pages[0] + mine
+    assert f"https://peixun.example.gov.cn/lms/sessions/{session.id}/attend?code=" in pages[1] + pages[2]
+    assert f"UID:session-{session.id}@peixun.example.gov.cn" in feed
+    assert f"https://peixun.example.gov.cn/lms/sessions/{session.id}" in feed.replace("\r\n ", "")
+
+
+@pytest.mark.parametrize("hour", ["00:30", "07:30", "23:30"])
+def test_check_in_codes_and_windows_hold_at_every_hour(world, base, hour):
+    """The code's window is read in UTC, whatever zone the process runs in; check-in opens
+    half an hour before the start on the city's clock."""
+    import time_machine
+
+    from lms.core.clock import local_today as today
+    h, m = (int(x) for x in hour.split(":"))
+    city = ZoneInfo("Asia/Shanghai")
+    with time_machine.travel(datetime.combine(today(), time(h, m), tzinfo=city), tick=False):
+        starts = local_now() + timedelta(minutes=20)
+        session = service.schedule(base["staff"], world.base, plan(base, starts=starts.replace(second=0, microsecond=0)))[0]
+        service.book(DEMO, world.staff, session)
+        code = service.attendance_code(session)
+        result = service.check_in(world.users["caregiver"], world.staff, session, code)
+        assert result.action == "in" and result.attendance.status == "present"
