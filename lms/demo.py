@@ -707,6 +707,7 @@ def build_demo_sessions(plan: CityPlan, persons: dict, today: date) -> dict:
     from datetime import datetime, time
 
     from lms.catalog.service import course_by_code
+    from lms.core.actors import DEMO
     from lms.core.clock import to_utc
     from lms.scheduling import service as scheduling
 
@@ -729,8 +730,9 @@ def build_demo_sessions(plan: CityPlan, persons: dict, today: date) -> dict:
 
     last_week = today - timedelta(days=7)
     past = session("BJ-101", "practical", room, li, last_week, 9, 3, 20)[0]
-    scheduling.book(staff, caregiver, past, now=past.starts_at - timedelta(days=3))
-    scheduling.check_in(caregiver, past, scheduling.attendance_code(past, past.starts_at),
+    # the caregiver's own moves, made for them by the demo builder
+    scheduling.book(DEMO, caregiver, past, now=past.starts_at - timedelta(days=3))
+    scheduling.check_in(DEMO, caregiver, past, scheduling.attendance_code(past, past.starts_at),
                         now=past.starts_at)
     scheduling.close_session(staff, past, now=past.ends_at + timedelta(minutes=10))
     upcoming = [
@@ -741,7 +743,7 @@ def build_demo_sessions(plan: CityPlan, persons: dict, today: date) -> dict:
         session("DD-101", "theory", hall, zhou, today + timedelta(days=10), 14, 2, 80),
         session("YY-101", "practical", room, zhou, today + timedelta(days=4), 9, 3, 16, repeat_weeks=3),
     ]
-    scheduling.book(staff, caregiver, upcoming[0][0])
+    scheduling.book(DEMO, caregiver, upcoming[0][0])
     return {"sessions": 1 + sum(len(s) for s in upcoming)}
 
 

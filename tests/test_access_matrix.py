@@ -14,6 +14,7 @@ from lms.registry import service
 from lms.registry.models import PostRequirement
 from lms.scheduling import service as scheduling
 from tests.conftest import PASSWORD, build_world, import_test_course, login
+from tests.factories import venue as base_venue
 
 ROLES = ["anon", "caregiver", "caregiver_other", "inst_admin", "inst_admin_other", "base_staff",
          "hr_reviewer", "regulator", "regulator_other", "regulator_city", "admin"]
@@ -231,7 +232,7 @@ def _exam_world(world, course):
     qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "baoyushi"))
     starts = datetime.combine(date.today() + timedelta(days=7), datetime.min.time())
     sitting = exams.plan_sitting(staff, world.base, exams.SittingPlan(
-        qualification_type=qtype, level=5, starts_at=starts, duration_minutes=60, venue="考场",
+        qualification_type=qtype, level=5, starts_at=starts, duration_minutes=60, venue=base_venue(world.base, "考场"),
         examiners=[staff], blueprint={"single": 2}))
     for person in (world.staff, world.staff_other):
         enrolment = db.session.scalar(select(Enrolment).where(Enrolment.person_id == person.id))

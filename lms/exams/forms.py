@@ -10,7 +10,7 @@ class SittingForm(FlaskForm):
     starts_at = DateTimeLocalField(_l("Starts"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
     duration_minutes = IntegerField(_l("Theory paper, minutes"), default=90,
                                     validators=[DataRequired(), NumberRange(min=10, max=240)])
-    venue = StringField(_l("Venue"), validators=[DataRequired(), Length(max=200)])
+    venue_id = SelectField(_l("Venue"), coerce=int, validators=[DataRequired()])
     examiners = SelectMultipleField(_l("Examiners"), coerce=int, validators=[DataRequired()])
     single = IntegerField(_l("Single-choice questions"), default=20, validators=[Optional(), NumberRange(min=0, max=200)])
     multiple = IntegerField(_l("Multiple-choice questions"), default=5, validators=[Optional(), NumberRange(min=0, max=200)])

@@ -25,7 +25,7 @@ from lms.catalog.models import Question
 from lms.core.enums import TitledEnum, enum_check
 from lms.core.models import utcnow
 from lms.extensions import db
-from lms.registry.models import Organisation, Person, QualificationType
+from lms.registry.models import Organisation, Person, QualificationType, Venue
 
 SCORE = Numeric(5, 1)
 
@@ -64,7 +64,8 @@ class ExamSitting(db.Model):
     #: UTC; the theory paper can be taken from here until starts_at + duration
     starts_at: Mapped[datetime] = mapped_column(DateTime)
     duration_minutes: Mapped[int] = mapped_column(Integer)
-    venue: Mapped[str] = mapped_column(String(200))
+    #: one of the base's venues, reserved through the same clash check as its sessions
+    venue_id: Mapped[int] = mapped_column(ForeignKey("venues.id"))
     #: how many questions of each kind the paper draws, e.g. {"single": 20, "multiple": 5, "truefalse": 5}
     blueprint: Mapped[dict] = mapped_column(JSON)
     #: pass marks in force when the sitting was planned
@@ -75,6 +76,7 @@ class ExamSitting(db.Model):
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
     qualification_type: Mapped[QualificationType] = relationship(lazy="joined")
+    venue: Mapped[Venue] = relationship(lazy="joined")
     examiners: Mapped[list[SittingExaminer]] = relationship(cascade="all, delete-orphan")
 
     @property

@@ -37,7 +37,8 @@ from lms.exams.models import (
 from lms.extensions import db
 from lms.learning.models import Enrolment
 from lms.registry import service as registry
-from lms.registry.models import Organisation, Person, Qualification, QualificationType
+from lms.registry import venues
+from lms.registry.models import Organisation, Person, Qualification, QualificationType, VenueUse
 from lms.registry.service import check_runs_base
 
 
@@ -75,7 +76,8 @@ class SittingPlan:
     level: int | None
     starts_at: datetime  # local wall-clock time
     duration_minutes: int
-    venue: str
+    #: one of the base's venues (a Venue, its id or its name)
+    venue: object
     examiners: list[User]
     blueprint: dict[str, int]
 
@@ -95,9 +97,7 @@ def plan_sitting(actor, org: Organisation, plan: SittingPlan, *, now: datetime |
         raise DomainError(_l("A new sitting starts in the future."), field="starts_at")
     if not 10 <= int(plan.duration_minutes) <= 240:
         raise DomainError(_l("The theory paper lasts 10 to 240 minutes."), field="duration_minutes")
-    venue = (plan.venue or "").strip()
-    if not venue:
-        raise DomainError(_l("Give the venue."), field="venue")
+    venue = venues.venue_of(org, plan.venue)
     examiners = [u for u in plan.examiners if u.role == Role.BASE_STAFF and u.organisation_id == org.id]
     if not examiners or len(examiners) != len(plan.examiners):
         raise DomainError(_l("Choose one or more examiners from this base's staff."), field="examiners")
@@ -115,13 +115,15 @@ def plan_sitting(actor, org: Organisation, plan: SittingPlan, *, now: datetime |
     today = local_today(now)
     sitting = ExamSitting(
         organisation_id=org.id, qualification_type_id=qtype.id, level=level, starts_at=starts,
-        duration_minutes=int(plan.duration_minutes), venue=venue[:200], blueprint=blueprint,
+        duration_minutes=int(plan.duration_minutes), venue_id=venue.id, blueprint=blueprint,
         theory_pass=settings.get_setting("exams.theory_pass_mark", org.district_id, today),
         practical_pass=settings.get_setting("exams.practical_pass_mark", org.district_id, today),
         created_by_id=getattr(actor, "id", None))
     sitting.examiners = [SittingExaminer(user_id=u.id) for u in examiners]
     db.session.add(sitting)
     db.session.flush()
+    venues.reserve_venue(actor, venue, sitting.starts_at, ends_at(sitting), use=VenueUse.EXAM,
+                         holder_id=sitting.id, title=qtype.name_zh)
     audit.record(actor, "exams.sitting_planned", sitting, type=qtype.code, level=level)
     return sitting
 

@@ -22,6 +22,7 @@ from lms.exams.models import LEVEL_TITLES, AttemptItem, ExamSitting, Registratio
 from lms.exams.permissions import can_run_sitting, can_score_registration, is_candidate, owns_item
 from lms.extensions import db
 from lms.ledger.service import identify
+from lms.registry import venues
 from lms.registry.models import Organisation, Person, QualificationType
 from lms.registry.permissions import can_run_base, is_base_staff
 
@@ -46,11 +47,15 @@ def sitting_new(org):
     form.qualification_type_id.choices = [(t.id, t.name_zh) for t in types]
     form.level.choices = [(0, _("No level"))] + [(lv, str(t)) for lv, t in sorted(LEVEL_TITLES.items(), reverse=True)]
     form.examiners.choices = [(u.id, u.display_name) for u in service.examiner_choices(org)]
+    form.venue_id.choices = [(v.id, v.name) for v in venues.venues(org)]
+    if not form.venue_id.choices:
+        flash(_("Add a venue first."), "info")
+        return redirect(url_for("scheduling.resources", base_id=org.id))
     if form.validate_on_submit():
         plan = service.SittingPlan(
             qualification_type=db.session.get(QualificationType, form.qualification_type_id.data),
             level=form.level.data or None, starts_at=form.starts_at.data,
-            duration_minutes=form.duration_minutes.data, venue=form.venue.data,
+            duration_minutes=form.duration_minutes.data, venue=form.venue_id.data,
             examiners=[db.session.get(User, i) for i in form.examiners.data],
             blueprint={"single": form.single.data or 0, "multiple": form.multiple.data or 0,
                        "truefalse": form.truefalse.data or 0})

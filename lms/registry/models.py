@@ -17,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -351,3 +352,65 @@ class RosterAccount(db.Model):
     #: the import (employments.import_batch) that created the account
     batch: Mapped[str] = mapped_column(String(36), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+
+
+# --- venues ---------------------------------------------------------------------------------------
+
+
+class VenueUse(TitledEnum):
+    """What holds a venue. Scheduling and exams are siblings (DESIGN §3): neither can ask the
+    other what is booked when, so both reserve their rooms here and meet one clash check."""
+
+    SESSION = "session"
+    EXAM = "exam"
+
+    @classmethod
+    def titles(cls):
+        return {cls.SESSION: _l("the session"), cls.EXAM: _l("the exam sitting")}
+
+
+class Venue(db.Model):
+    """A room or site of an organisation (a training base's classrooms and exam halls)."""
+
+    __tablename__ = "venues"
+    __table_args__ = (UniqueConstraint("organisation_id", "name", name="uq_venues_org_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(80))
+    address: Mapped[str] = mapped_column(String(200), default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: bumped by every reservation: taking the row's write lock serialises the clash check
+    reservations_version: Mapped[int] = mapped_column(Integer, default=0)
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VenueReservation(db.Model):
+    """A venue held for one session or exam sitting over [starts_at, ends_at) (UTC)."""
+
+    __tablename__ = "venue_reservations"
+    __table_args__ = (
+        enum_check("use", VenueUse),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        UniqueConstraint("use", "holder_id", name="uq_venue_reservations_holder"),
+        Index("ix_venue_reservations_venue_time", "venue_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    venue_id: Mapped[int] = mapped_column(ForeignKey("venues.id"))
+    use: Mapped[str] = mapped_column(String(10))
+    #: the training session's or exam sitting's id (which one, `use` says)
+    holder_id: Mapped[int] = mapped_column(Integer)
+    #: what the clash message names: the course's or the certificate's title
+    title: Mapped[str] = mapped_column(String(200))
+    #: UTC, naive, like every stored time
+    starts_at: Mapped[datetime] = mapped_column(DateTime)
+    ends_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    venue: Mapped[Venue] = relationship(lazy="joined")

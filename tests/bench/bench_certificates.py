@@ -50,6 +50,7 @@ def main() -> None:
     from lms.registry import service as registry
     from lms.registry.models import QualificationType
     from tests.factories import credit_code, id_number
+    from tests.factories import venue as base_venue
 
     app = create_app()
     with app.app_context():
@@ -69,7 +70,7 @@ def main() -> None:
         db.session.flush()
         qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "yuyingyuan"))
         sitting = exams.plan_sitting(staff, base, exams.SittingPlan(
-            qualification_type=qtype, level=5, venue="考场", examiners=[staff], duration_minutes=60,
+            qualification_type=qtype, level=5, venue=base_venue(base, "考场"), examiners=[staff], duration_minutes=60,
             starts_at=datetime.combine(local_today() + timedelta(days=1), datetime.min.time()),
             blueprint={"single": 5}))
         course = next(c for c in __import__("lms.catalog.service", fromlist=["x"]).active_courses()

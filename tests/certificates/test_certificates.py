@@ -22,6 +22,7 @@ from lms.learning.models import Enrolment
 from lms.registry import service as registry
 from lms.registry.models import Qualification, QualificationType
 from tests.conftest import login
+from tests.factories import venue as base_venue
 
 NEXT_WEEK = datetime.combine(date.today() + timedelta(days=7), datetime.min.time()).replace(hour=9)
 
@@ -30,7 +31,7 @@ def _sitting(world, level=5, starts=NEXT_WEEK):
     staff = world.users["base_staff"]
     qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "baoyushi"))
     return exams.plan_sitting(staff, world.base, exams.SittingPlan(
-        qualification_type=qtype, level=level, starts_at=starts, duration_minutes=30, venue="考场一",
+        qualification_type=qtype, level=level, starts_at=starts, duration_minutes=30, venue=base_venue(world.base, "考场一"),
         examiners=[staff], blueprint={"single": 2}))
 
 

@@ -23,6 +23,7 @@ from lms.registry.models import Organisation, Person, QualificationType
 from tests.conftest import import_test_course
 from tests.e2e.conftest import VIEWPORTS
 from tests.e2e.test_institution_journey import axe_check, no_horizontal_overflow, sign_in
+from tests.factories import venue as base_venue
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +37,7 @@ def test_timed_paper_to_verified_certificate(new_context, e2e_world, app, base_u
         qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "baoyushi"))
         db.session.add(Enrolment(person_id=person.id, course_id=course.id, completed_at=utc_now()))
         sitting = exams.plan_sitting(staff, base, exams.SittingPlan(
-            qualification_type=qtype, level=5, duration_minutes=10, venue="考场一", examiners=[staff],
+            qualification_type=qtype, level=5, duration_minutes=10, venue=base_venue(base, "考场一"), examiners=[staff],
             starts_at=datetime.combine(date.today() + timedelta(days=1), datetime.min.time()),
             blueprint={"single": 2, "multiple": 1, "truefalse": 1}))
         exams.register(staff, sitting, person)

@@ -17,6 +17,7 @@ from lms.learning.models import Enrolment
 from lms.registry import service as registry
 from lms.registry.models import QualificationType
 from tests.conftest import PASSWORD, login
+from tests.factories import venue as base_venue
 
 NEXT_WEEK = datetime.combine(date.today() + timedelta(days=7), datetime.min.time()).replace(hour=9)
 
@@ -26,7 +27,7 @@ def exam(world, course):
     staff = world.users["base_staff"]
     qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "baoyushi"))
     sitting = service.plan_sitting(staff, world.base, service.SittingPlan(
-        qualification_type=qtype, level=5, starts_at=NEXT_WEEK, duration_minutes=30, venue="考场一",
+        qualification_type=qtype, level=5, starts_at=NEXT_WEEK, duration_minutes=30, venue=base_venue(world.base, "考场一"),
         examiners=[staff], blueprint={"single": 3, "multiple": 2, "truefalse": 2}))
     db.session.add(Enrolment(person_id=world.staff.id, course_id=course.id, completed_at=datetime.utcnow()))
     db.session.commit()
@@ -45,7 +46,7 @@ def test_planning_checks_the_question_banks_and_the_examiners(world, course):
     staff = world.users["base_staff"]
     qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "baoyushi"))
     plan = service.SittingPlan(qualification_type=qtype, level=5, starts_at=NEXT_WEEK,
-                               duration_minutes=30, venue="考场一", examiners=[staff],
+                               duration_minutes=30, venue=base_venue(world.base, "考场一"), examiners=[staff],
                                blueprint={"single": 30})
     with pytest.raises(DomainError, match="hold Single choice 4; the blueprint asks for Single choice 30"):
         service.plan_sitting(staff, world.base, plan)
@@ -183,7 +184,7 @@ def test_a_types_levels_and_required_hours_are_data(world, exam, course):
     assert qtype.level_list == [5, 4, 3] and qtype.required_hours == 10
     with pytest.raises(DomainError, match="levels 保育师 has: 5,4,3"):
         service.plan_sitting(world.users["base_staff"], world.base, service.SittingPlan(
-            qualification_type=qtype, level=2, starts_at=NEXT_WEEK, duration_minutes=30, venue="考场",
+            qualification_type=qtype, level=2, starts_at=NEXT_WEEK, duration_minutes=30, venue=base_venue(world.base, "考场"),
             examiners=[world.users["base_staff"]], blueprint={"single": 1}))
     reasons = service.eligibility(world.staff, exam)
     assert reasons and "needs 10 skills-training class hours" in reasons[0] and "has 0" in reasons[0]
