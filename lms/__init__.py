@@ -51,9 +51,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     _init_request_cycle(app)
     _register_cli(app)
-    from lms.auth.service import register_login_resolver
+    from lms.auth.service import register_login_resolver, register_organisation_choices
+    from lms.registry.queries import organisation_choices
     from lms.registry.service import resolve_login
     register_login_resolver(resolve_login)
+    register_organisation_choices(organisation_choices)
     return app
 
 

@@ -93,11 +93,9 @@ def users():
 @bp.route("/admin/users/new", methods=["GET", "POST"])
 @permission(can_manage_users)
 def new_user():
-    from lms.registry.queries import organisation_choices
-
     form = UserForm()
     form.role.choices = [c for c in Role.choices() if c[0] != Role.CAREGIVER]
-    form.organisation_id.choices = [(0, "—")] + organisation_choices()
+    form.organisation_id.choices = [(0, "—")] + service.organisation_choices()
     form.district_id.choices = [(0, _("Whole city"))] + [
         (d.id, d.name) for d in db.session.scalars(select(District).order_by(District.code))]
     if form.validate_on_submit():

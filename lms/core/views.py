@@ -52,7 +52,7 @@ def healthz():
 def set_language(code):
     if code not in SUPPORTED_LOCALES:
         abort(404)
-    from lms.auth.service import is_safe_next
+    from lms.core.urls import is_safe_next
 
     target = request.args.get("next")
     response = redirect(target if is_safe_next(target) else url_for("core.home"))

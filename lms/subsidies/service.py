@@ -47,6 +47,11 @@ from lms.subsidies.models import (
     SubsidyStandard,
 )
 
+define("subsidies.claim_window_months", _l("Months after issue within which a subsidy may be claimed"),
+       "int", 12, 1, 60, _l("months"))
+define("subsidies.max_per_year", _l("Subsidies per person per calendar year"), "int", 3, 0, 20)
+define("subsidies.second_approval_threshold", _l("Amount above which a second approver is needed"),
+       "decimal", "2000.00", 0, 1000000, _l("yuan"))
 define("subsidies.notice_days", _l("Days a public notice of subsidies runs"), "int", 7, 1, 60,
        _l("days"))
 
