@@ -24,6 +24,32 @@ BLUEPRINTS = (
     "lms.subsidies.views:bp",
 )
 
+#: the header's entries and the home pages' sections each package declares, registered here
+#: like the blueprints (never by one package wrapping another's at import time)
+NAVIGATION = (
+    "lms.core.views:NAVIGATION",
+    "lms.auth.views:NAVIGATION",
+    "lms.registry.views:NAVIGATION",
+    "lms.ledger.views:NAVIGATION",
+    "lms.learning.views:NAVIGATION",
+    "lms.scheduling.views:NAVIGATION",
+    "lms.exams.views:NAVIGATION",
+    "lms.certificates.views:NAVIGATION",
+    "lms.subsidies.views:NAVIGATION",
+)
+HOME_SECTIONS = (
+    "lms.registry.views:HOME_SECTIONS",
+    "lms.ledger.views:HOME_SECTIONS",
+    "lms.learning.views:HOME_SECTIONS",
+    "lms.scheduling.views:HOME_SECTIONS",
+    "lms.subsidies.views:HOME_SECTIONS",
+)
+
+
+def _declared(dotted: str):
+    module, name = dotted.split(":")
+    return getattr(__import__(module, fromlist=[name]), name)
+
 
 def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(config.instance_path()), instance_relative_config=True)
@@ -41,8 +67,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     _import_models()
 
     for dotted in BLUEPRINTS:
-        module, name = dotted.split(":")
-        app.register_blueprint(getattr(__import__(module, fromlist=[name]), name))
+        app.register_blueprint(_declared(dotted))
+    from lms.core import navigation
+    for dotted in NAVIGATION:
+        navigation.register(app, entries=_declared(dotted))
+    for dotted in HOME_SECTIONS:
+        navigation.register(app, sections=_declared(dotted))
 
     from lms.core.permissions import unguarded_endpoints
     missing = unguarded_endpoints(app)

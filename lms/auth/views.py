@@ -12,8 +12,8 @@ from lms.auth import service
 from lms.auth.forms import ChangePasswordForm, ConfirmForm, LoginForm, UserForm
 from lms.auth.models import ORGANISATION_ROLES, Role, User
 from lms.auth.permissions import can_manage_users, can_reset_password
-from lms.core import navigation
 from lms.core.models import District
+from lms.core.navigation import NavEntry
 from lms.core.permissions import anyone, load, permission, signed_in
 from lms.core.web import form_error, service_call
 from lms.extensions import db, limiter
@@ -135,4 +135,6 @@ def set_enabled(target):
     return redirect(url_for("auth.users"))
 
 
-navigation.register(_l("Users"), "auth.users", "people", can_manage_users, order=80)
+NAVIGATION = (
+    NavEntry(_l("Users"), "auth.users", "people", can_manage_users, order=80),
+)

@@ -14,6 +14,7 @@ from lms.core.clock import local_today
 from lms.core.forms import SettingForm
 from lms.core.i18n import LOCALE_COOKIE
 from lms.core.models import AuditLog, District
+from lms.core.navigation import NavEntry
 from lms.core.permissions import anyone, has_role, permission, signed_in
 from lms.core.web import form_error, service_call
 from lms.extensions import db
@@ -22,22 +23,15 @@ bp = Blueprint("core", __name__, template_folder="templates")
 
 is_admin = has_role("admin")
 
-#: home page sections are provided by packages: role -> callable(user) -> (template, context)
-HOME_SECTIONS: dict[str, callable] = {}
-
-
-def register_home(role: str, provider) -> None:
-    HOME_SECTIONS[role] = provider
-
-
 @bp.get("/")
 @permission(anyone)
 def home():
     if not current_user.is_authenticated:
         return render_template("core/welcome.html")
-    provider = HOME_SECTIONS.get(current_user.role)
-    template, context = provider(current_user) if provider else ("core/home_generic.html", {})
-    return render_template(template, **context)
+    sections = navigation.home_sections(current_user)
+    if not sections:
+        return render_template("core/home_generic.html")
+    return render_template("core/home.html", sections=sections)
 
 
 @bp.get("/healthz")
@@ -117,6 +111,8 @@ def notifications_page():
                            text_of=notifications.text_of)
 
 
-navigation.register(_l("Home"), "core.home", "house", lambda u: u.is_authenticated, order=0)
-navigation.register(_l("Settings"), "core.settings_page", "sliders", is_admin, order=90)
-navigation.register(_l("Audit log"), "core.audit_log", "journal-text", is_admin, order=95)
+NAVIGATION = (
+    NavEntry(_l("Home"), "core.home", "house", lambda u: u.is_authenticated, order=0),
+    NavEntry(_l("Settings"), "core.settings_page", "sliders", is_admin, order=90),
+    NavEntry(_l("Audit log"), "core.audit_log", "journal-text", is_admin, order=95),
+)

@@ -13,12 +13,11 @@ from sqlalchemy import select
 from lms.auth.models import Role
 from lms.catalog.models import Course
 from lms.catalog.service import active_courses
-from lms.core import navigation
 from lms.core.clock import local_today, to_local
 from lms.core.models import District
+from lms.core.navigation import HomeSection, NavEntry
 from lms.core.pdf import render_pdf
 from lms.core.permissions import anyone, load, permission, signed_in
-from lms.core.views import register_home
 from lms.core.web import form_error, service_call
 from lms.extensions import db
 from lms.registry.models import Organisation, Person
@@ -349,20 +348,23 @@ def _base_home(user):
     today = local_today()
     sessions = [s for s in service.base_sessions(org, today, today + timedelta(days=7))
                 if s.status == SessionStatus.SCHEDULED]
-    return "scheduling/home_base.html", {"org": org, "sessions": sessions,
-                                         "booked": service.booked_counts(sessions)}
+    return {"org": org, "sessions": sessions, "booked": service.booked_counts(sessions)}
 
 
-register_home(Role.BASE_STAFF.value, _base_home)
+HOME_SECTIONS = (
+    HomeSection(Role.BASE_STAFF.value, "scheduling/home_base.html", _base_home, 20),
+)
 
 
 def _base_args(user):
     return {"base_id": user.organisation_id}
 
 
-navigation.register(_l("Sessions"), "scheduling.calendar", "calendar-week", is_base_staff,
-                    args=_base_args, order=15)
-navigation.register(_l("Offline sessions"), "scheduling.my_sessions", "calendar-check", can_book,
-                    order=13)
-navigation.register(_l("Upcoming sessions"), "scheduling.upcoming", "calendar3",
-                    lambda u: not u.is_authenticated, order=14)
+NAVIGATION = (
+    NavEntry(_l("Sessions"), "scheduling.calendar", "calendar-week", is_base_staff,
+             args=_base_args, order=15),
+    NavEntry(_l("Offline sessions"), "scheduling.my_sessions", "calendar-check", can_book,
+             order=13),
+    NavEntry(_l("Upcoming sessions"), "scheduling.upcoming", "calendar3",
+             lambda u: not u.is_authenticated, order=14),
+)

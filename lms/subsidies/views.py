@@ -13,10 +13,9 @@ from sqlalchemy import select
 
 from lms.auth.models import Role
 from lms.certificates.models import Certificate
-from lms.core import navigation
 from lms.core.clock import local_today
+from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import anyone, load, permission
-from lms.core.views import register_home
 from lms.core.web import service_call
 from lms.exams.models import ExamSitting
 from lms.exams.permissions import can_run_sitting, is_candidate
@@ -266,12 +265,12 @@ def standards():
 
 
 def _reviewer_home(user):
-    return "subsidies/home_reviewer.html", {
-        "org": db.session.get(Organisation, user.organisation_id) if user.organisation_id else None,
-        "summary": service.reviewer_summary(user)}
+    return {"summary": service.reviewer_summary(user)}
 
 
-register_home(Role.HR_REVIEWER.value, _reviewer_home)
+HOME_SECTIONS = (
+    HomeSection(Role.HR_REVIEWER.value, "subsidies/home_reviewer.html", _reviewer_home, 20),
+)
 
 
 @bp.app_context_processor
@@ -279,11 +278,13 @@ def _claim_actions():
     return {"ClaimAction": ClaimAction}
 
 
-navigation.register(_l("My subsidies"), "subsidies.mine", "cash-coin", is_candidate, order=19)
-navigation.register(_l("Subsidy claims"), "subsidies.review", "cash-coin", is_reviewer, order=30)
-navigation.register(_l("Subsidy claims"), "subsidies.base_claims", "cash-coin", is_base_staff,
-                    args=lambda u: {"base_id": u.organisation_id}, order=31)
-navigation.register(_l("Subsidy standards"), "subsidies.standards", "cash-coin",
-                    can_manage_standards, order=77)
-navigation.register(_l("Subsidy notices"), "subsidies.notices", "megaphone",
-                    lambda u: not u.is_authenticated or is_reviewer(u), order=32)
+NAVIGATION = (
+    NavEntry(_l("My subsidies"), "subsidies.mine", "cash-coin", is_candidate, order=19),
+    NavEntry(_l("Subsidy claims"), "subsidies.review", "cash-coin", is_reviewer, order=30),
+    NavEntry(_l("Subsidy claims"), "subsidies.base_claims", "cash-coin", is_base_staff,
+             args=lambda u: {"base_id": u.organisation_id}, order=31),
+    NavEntry(_l("Subsidy standards"), "subsidies.standards", "cash-coin",
+             can_manage_standards, order=77),
+    NavEntry(_l("Subsidy notices"), "subsidies.notices", "megaphone",
+             lambda u: not u.is_authenticated or is_reviewer(u), order=32),
+)
