@@ -44,6 +44,18 @@ HOME_SECTIONS = (
     "lms.scheduling.views:HOME_SECTIONS",
     "lms.subsidies.views:HOME_SECTIONS",
 )
+#: what each package's audit action codes mean (the audit log shows these, not the codes)
+AUDIT_TITLES = (
+    "lms.core.views:AUDIT_TITLES",
+    "lms.auth.views:AUDIT_TITLES",
+    "lms.registry.views:AUDIT_TITLES",
+    "lms.ledger.views:AUDIT_TITLES",
+    "lms.learning.views:AUDIT_TITLES",
+    "lms.scheduling.views:AUDIT_TITLES",
+    "lms.exams.views:AUDIT_TITLES",
+    "lms.certificates.views:AUDIT_TITLES",
+    "lms.subsidies.views:AUDIT_TITLES",
+)
 
 
 def _declared(dotted: str):
@@ -73,6 +85,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         navigation.register(app, entries=_declared(dotted))
     for dotted in HOME_SECTIONS:
         navigation.register(app, sections=_declared(dotted))
+    from lms.core import audit
+    for dotted in AUDIT_TITLES:
+        audit.register_titles(app, _declared(dotted))
 
     from lms.core.permissions import unguarded_endpoints
     missing = unguarded_endpoints(app)

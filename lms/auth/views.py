@@ -138,3 +138,16 @@ def set_enabled(target):
 NAVIGATION = (
     NavEntry(_l("Users"), "auth.users", "people", can_manage_users, order=80),
 )
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "auth.enabled": _l("Account enabled or disabled"),
+    "auth.initial_password_issued": _l("One-time password issued"),
+    "auth.initial_passwords_issued": _l("One-time passwords issued for a roster"),
+    "auth.locked": _l("Account locked after failed sign-ins"),
+    "auth.login": _l("Signed in"),
+    "auth.login_failed": _l("Sign-in failed"),
+    "auth.logout": _l("Signed out"),
+    "auth.password_changed": _l("Password changed"),
+    "auth.user_created": _l("Account created"),
+}

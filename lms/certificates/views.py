@@ -144,3 +144,11 @@ NAVIGATION = (
     NavEntry(_l("Verify a certificate"), "certificates.verify", "patch-check",
              lambda u: not u.is_authenticated, order=18),
 )
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "certificates.issued": _l("Certificate issued"),
+    "certificates.suspend": _l("Certificate suspended"),
+    "certificates.revoke": _l("Certificate revoked"),
+    "certificates.reinstate": _l("Certificate reinstated"),
+}

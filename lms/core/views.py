@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from lms.config import SUPPORTED_LOCALES
-from lms.core import navigation, settings
+from lms.core import audit, navigation, settings
 from lms.core.clock import local_today
 from lms.core.forms import SettingForm
 from lms.core.i18n import LOCALE_COOKIE
@@ -94,9 +94,13 @@ def audit_log():
     stmt = select(AuditLog).order_by(AuditLog.id.desc())
     action = (request.args.get("action") or "").strip()
     if action:
-        stmt = stmt.where(AuditLog.action.startswith(action))
+        # a chosen action exactly (auth.login is not auth.login_failed); a typed prefix otherwise
+        known = action in audit.action_titles()
+        stmt = stmt.where(AuditLog.action == action if known else AuditLog.action.startswith(action))
     pagination = db.paginate(stmt, page=page, per_page=50, error_out=False)
-    return render_template("core/audit.html", pagination=pagination, action=action)
+    titles = sorted(audit.action_titles().items(), key=lambda item: item[1])
+    return render_template("core/audit.html", pagination=pagination, action=action, titles=titles,
+                           action_title=audit.action_title)
 
 
 @bp.get("/notifications")
@@ -116,3 +120,8 @@ NAVIGATION = (
     NavEntry(_l("Settings"), "core.settings_page", "sliders", is_admin, order=90),
     NavEntry(_l("Audit log"), "core.audit_log", "journal-text", is_admin, order=95),
 )
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "setting.set": _l("A setting was given a new value"),
+}

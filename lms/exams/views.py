@@ -149,3 +149,10 @@ NAVIGATION = (
              args=_base_args, order=16),
     NavEntry(_l("My exams"), "exams.my_exams", "clipboard-check", is_candidate, order=16),
 )
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "exams.practical_scored": _l("Practical score entered"),
+    "exams.registered": _l("Registered for an exam"),
+    "exams.sitting_planned": _l("Exam sitting planned"),
+}

@@ -260,3 +260,9 @@ NAVIGATION = (
     NavEntry(_l("Courses"), "learning.catalogue", "book", can_browse_courses, order=10),
     NavEntry(_l("My study"), "learning.my_courses", "play-circle", can_study, order=11),
 )
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "learning.course_completed": _l("Course completed"),
+    "learning.enrolled": _l("Enrolled in a course"),
+}

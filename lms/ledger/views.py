@@ -147,3 +147,9 @@ NAVIGATION = (
     NavEntry(_l("External hours"), "ledger.external_hours", "box-arrow-in-down",
              can_record_external, order=60),
 )
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "ledger.external_recorded": _l("External class hours recorded"),
+    "ledger.reversed": _l("Ledger entry reversed"),
+}

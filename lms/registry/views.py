@@ -503,3 +503,22 @@ NAVIGATION = (
     NavEntry(_l("Post requirements"), "registry.post_requirements", "patch-check",
              can_manage_post_rules, order=75),
 )
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "registry.ban_recorded": _l("Ban recorded"),
+    "registry.employment_ended": _l("Employment ended"),
+    "registry.employment_started": _l("Employment started"),
+    "registry.id_number_viewed": _l("Full identity number viewed"),
+    "registry.organisation_created": _l("Organisation created"),
+    "registry.person_created": _l("Person registered"),
+    "registry.person_updated": _l("Person's details changed"),
+    "registry.photo_set": _l("Photo set"),
+    "registry.post_requirement_added": _l("Post requirement added"),
+    "registry.post_requirement_removed": _l("Post requirement removed"),
+    "registry.qualification_added": _l("Certificate recorded"),
+    "registry.qualification_checked": _l("Certificate checked against the original"),
+    "registry.qualification_type_changed": _l("Certificate type changed"),
+    "registry.roster_imported": _l("Roster imported"),
+    "registry.scan_attached": _l("Certificate scan attached"),
+}

@@ -368,3 +368,16 @@ NAVIGATION = (
     NavEntry(_l("Upcoming sessions"), "scheduling.upcoming", "calendar3",
              lambda u: not u.is_authenticated, order=14),
 )
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "scheduling.attendance_marked": _l("Attendance taken"),
+    "scheduling.booked": _l("Session booked"),
+    "scheduling.booking_cancelled": _l("Booking cancelled"),
+    "scheduling.instructor_added": _l("Instructor added"),
+    "scheduling.session_cancelled": _l("Session cancelled"),
+    "scheduling.session_changed": _l("Session changed"),
+    "scheduling.session_closed": _l("Session closed"),
+    "scheduling.session_scheduled": _l("Session scheduled"),
+    "scheduling.venue_added": _l("Venue added"),
+}

@@ -82,11 +82,11 @@ def test_the_queue_shows_totals_and_the_export_matches(client, world, login_as):
     db.session.commit()
     login_as("hr_reviewer")
     page = client.get("/subsidies/review").get_data(as_text=True)
-    assert "2 claims, total 2500.00 yuan" in page
+    assert "2 claims." in page and "Live claims (not rejected or withdrawn): 2, total 2500.00 yuan" in page
     ids = [str(c.id) for c in db.session.scalars(select(SubsidyClaim))]
     client.post("/subsidies/review", data={"do": "approve", "claim": ids})
     page = client.get("/subsidies/review?state=payable").get_data(as_text=True)
-    assert "2 claims, total 2500.00 yuan" in page
+    assert "Live claims (not rejected or withdrawn): 2, total 2500.00 yuan" in page
     sheet = openpyxl.load_workbook(io.BytesIO(client.get(
         "/subsidies/review/export.xlsx?state=payable").data)).active
     total = list(sheet.iter_rows(values_only=True))[-1]
