@@ -50,6 +50,7 @@ AUDIT_TITLES = (
     "lms.auth.views:AUDIT_TITLES",
     "lms.registry.views:AUDIT_TITLES",
     "lms.ledger.views:AUDIT_TITLES",
+    "lms.catalog.views:AUDIT_TITLES",
     "lms.learning.views:AUDIT_TITLES",
     "lms.scheduling.views:AUDIT_TITLES",
     "lms.exams.views:AUDIT_TITLES",
