@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from flask import (
     Blueprint,
     Response,
@@ -12,6 +14,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -75,8 +78,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _xlsx_response(data: bytes, filename: str) -> Response:
-    return Response(data, mimetype=XLSX, headers={
-        "Content-Disposition": f"attachment; filename={filename}"})
+    # send_file writes the name for every browser (RFC 5987 filename* when it is not ASCII)
+    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=filename)
 
 
 # --- institution staff -----------------------------------------------------------------------

@@ -9,7 +9,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     IntegerField,
-    RadioField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -48,8 +47,8 @@ class ObjectionForm(FlaskForm):
 
 
 class ResolveObjectionForm(FlaskForm):
-    outcome = RadioField(_l("Outcome"), choices=[("dismissed", _l("Dismiss")), ("upheld", _l("Uphold"))],
-                         validators=[DataRequired()])
+    #: "dismissed" or "upheld"
+    outcome = StringField(_l("Outcome"), validators=[DataRequired()])
     resolution = TextAreaField(_l("How it was resolved"), validators=[Optional(), Length(max=4000)])
 
 
