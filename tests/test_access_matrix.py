@@ -133,6 +133,7 @@ MATRIX = {
     "subsidies.notices": EVERYONE,
     "subsidies.notice": EVERYONE,
     "subsidies.standards": {"admin"},
+    "subsidies.objection_contact": {"admin"},
 }
 
 #: the permission let these through and the view then said no: starting the study clock

@@ -26,7 +26,7 @@ from lms.certificates.models import (
     CertificateSerial,
     CertificateStatus,
 )
-from lms.core import audit
+from lms.core import audit, settings
 from lms.core.clock import local_today, utc_now
 from lms.core.errors import DomainError, PermissionDenied
 from lms.core.pdf import render_pdf
@@ -35,6 +35,9 @@ from lms.extensions import db
 from lms.registry import service as registry
 from lms.registry.models import PersonPhoto, Qualification, QualificationType
 from lms.registry.permissions import can_run_base, regulates
+
+settings.define("certificates.renewal_grace_days", _l("Grace period after a certificate expires"),
+                "int", 90, 0, 365, _l("days"))
 
 
 def add_months(day: date, months: int) -> date:

@@ -41,6 +41,9 @@ from lms.registry import venues
 from lms.registry.models import Organisation, Person, Qualification, QualificationType, VenueUse
 from lms.registry.service import check_runs_base
 
+settings.define("exams.theory_pass_mark", _l("Theory exam pass mark"), "int", 60, 0, 100)
+settings.define("exams.practical_pass_mark", _l("Practical exam pass mark"), "int", 60, 0, 100)
+
 
 def _check_base_staff(actor, org: Organisation) -> None:
     check_runs_base(actor, org, _l("Only a training base plans exams."))

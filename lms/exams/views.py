@@ -11,9 +11,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from lms.auth.models import User
-from lms.core import navigation
 from lms.core.clock import to_local, utc_now
 from lms.core.errors import DomainError
+from lms.core.navigation import NavEntry
 from lms.core.permissions import load, permission
 from lms.core.web import form_error, service_call
 from lms.exams import service
@@ -149,6 +149,15 @@ def _base_args(user):
     return {"base_id": user.organisation_id}
 
 
-navigation.register(_l("Exams"), "exams.sittings", "clipboard-check", is_base_staff,
-                    args=_base_args, order=16)
-navigation.register(_l("My exams"), "exams.my_exams", "clipboard-check", is_candidate, order=16)
+NAVIGATION = (
+    NavEntry(_l("Exams"), "exams.sittings", "clipboard-check", is_base_staff,
+             args=_base_args, order=16),
+    NavEntry(_l("My exams"), "exams.my_exams", "clipboard-check", is_candidate, order=16),
+)
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "exams.practical_scored": _l("Practical score entered"),
+    "exams.registered": _l("Registered for an exam"),
+    "exams.sitting_planned": _l("Exam sitting planned"),
+}

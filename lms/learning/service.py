@@ -53,6 +53,8 @@ VIDEO_END_SLACK_SECONDS = 2
 SELF_CHECK_QUESTIONS = 5
 CHALLENGE_TRIES = 3
 
+settings.define("learning.daily_online_hours_cap", _l("Daily cap on online study"), "int", 8, 1, 24,
+                _l("class hours"))
 settings.define("learning.idle_minutes", _l("Minutes without activity before the study page asks "
                                              "\"are you still there?\""), "int", 5, 1, 60, _l("minutes"))
 settings.define("learning.check_minutes", _l("Minutes of credited study between presence checks"),

@@ -19,11 +19,11 @@ from flask_login import current_user
 from lms.auth.models import Role
 from lms.catalog import service as catalog
 from lms.catalog.models import Course, Lesson, Track
-from lms.core import navigation, settings
+from lms.core import settings
 from lms.core.clock import local_today
 from lms.core.errors import DomainError
+from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import load, permission
-from lms.core.views import HOME_SECTIONS, register_home
 from lms.core.web import service_call
 from lms.extensions import csrf, db, limiter
 from lms.learning import service
@@ -241,24 +241,28 @@ def _next_lesson(lesson: Lesson) -> Lesson | None:
     return lessons[index + 1] if index + 1 < len(lessons) else None
 
 
-def _caregiver_home_with_study(inner):
-    """The registry's caregiver home, with this year's hours and the courses under way."""
+def _caregiver_home(user):
+    """The caregiver's home: this year's hours and the courses under way."""
     from lms.ledger import service as ledger
 
-    def provider(user):
-        _template, context = inner(user)
-        me = _me()
-        year = local_today().year
-        enrolments = [e for e in service.my_enrolments(me) if e.completed_at is None][:5]
-        return "learning/home_caregiver.html", {
-            **context, "year": year, "hours": ledger.year_progress(me, year),
-            "enrolments": enrolments,
+    me = _me()
+    year = local_today().year
+    enrolments = [e for e in service.my_enrolments(me) if e.completed_at is None][:5]
+    return {"year": year, "hours": ledger.year_progress(me, year), "enrolments": enrolments,
             "progress": {e.course_id: service.course_progress(me, e.course) for e in enrolments}}
 
-    return provider
 
+HOME_SECTIONS = (
+    HomeSection(Role.CAREGIVER.value, "learning/home_caregiver.html", _caregiver_home, 20),
+)
 
-register_home(Role.CAREGIVER.value, _caregiver_home_with_study(HOME_SECTIONS[Role.CAREGIVER.value]))
+NAVIGATION = (
+    NavEntry(_l("Courses"), "learning.catalogue", "book", can_browse_courses, order=10),
+    NavEntry(_l("My study"), "learning.my_courses", "play-circle", can_study, order=11),
+)
 
-navigation.register(_l("Courses"), "learning.catalogue", "book", can_browse_courses, order=10)
-navigation.register(_l("My study"), "learning.my_courses", "play-circle", can_study, order=11)
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "learning.course_completed": _l("Course completed"),
+    "learning.enrolled": _l("Enrolled in a course"),
+}

@@ -23,6 +23,10 @@ from lms.extensions import db
 from lms.ledger.models import Category, ExternalRecord, LedgerEntry, LedgerTotal, SourceType
 from lms.registry.models import Employment, Organisation, OrgKind, Person
 
+settings.define("hours.skills_required", _l("Yearly skills-training hours required"), "int", 72, 0,
+                500, _l("class hours"))
+settings.define("hours.ethics_required", _l("Yearly professional-ethics hours required"), "int", 40,
+                0, 500, _l("class hours"))
 settings.define("ledger.minutes_per_class_hour", _l("Minutes in one class hour"), "int", 45,
                 20, 60, _l("minutes"))
 

@@ -8,10 +8,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from lms.auth.models import Role
-from lms.core import navigation
 from lms.core.clock import local_today
+from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import load, permission
-from lms.core.views import HOME_SECTIONS, register_home
 from lms.core.web import form_error, service_call
 from lms.extensions import db
 from lms.ledger import service
@@ -124,30 +123,33 @@ def evidence(record):
     return response
 
 
-def _institution_home_with_hours(inner):
-    """The registry's institution home, with how many staff are behind on this year's hours."""
-
-    def provider(user):
-        template, context = inner(user)
-        org = context["org"]
-        year = local_today().year
-        rows = service.staff_hours(org, year)
-        return "ledger/home_institution.html", {
-            **context, "year": year, "staff": len(rows), "behind": sum(1 for r in rows if r.behind)}
-
-    return provider
+def _institution_home(user):
+    """The institution's home: how many staff are behind on this year's hours."""
+    org = db.session.get(Organisation, user.organisation_id)
+    year = local_today().year
+    rows = service.staff_hours(org, year)
+    return {"org": org, "year": year, "staff": len(rows), "behind": sum(1 for r in rows if r.behind)}
 
 
-register_home(Role.INSTITUTION_ADMIN.value,
-              _institution_home_with_hours(HOME_SECTIONS[Role.INSTITUTION_ADMIN.value]))
+HOME_SECTIONS = (
+    HomeSection(Role.INSTITUTION_ADMIN.value, "ledger/home_institution.html", _institution_home, 20),
+)
 
 
 def _institution_args(user):
     return {"org_id": user.organisation_id}
 
 
-navigation.register(_l("My hours"), "ledger.my_hours", "hourglass-split", can_see_own_hours, order=12)
-navigation.register(_l("Staff hours"), "ledger.staff_hours", "hourglass-split", is_institution_admin,
-                    args=_institution_args, order=21)
-navigation.register(_l("External hours"), "ledger.external_hours", "box-arrow-in-down",
-                    can_record_external, order=60)
+NAVIGATION = (
+    NavEntry(_l("My hours"), "ledger.my_hours", "hourglass-split", can_see_own_hours, order=12),
+    NavEntry(_l("Staff hours"), "ledger.staff_hours", "hourglass-split", is_institution_admin,
+             args=_institution_args, order=21),
+    NavEntry(_l("External hours"), "ledger.external_hours", "box-arrow-in-down",
+             can_record_external, order=60),
+)
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "ledger.external_recorded": _l("External class hours recorded"),
+    "ledger.reversed": _l("Ledger entry reversed"),
+}

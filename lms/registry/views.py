@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
+
 from flask import (
     Blueprint,
     Response,
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -20,12 +24,11 @@ from sqlalchemy import func, select
 
 from lms.auth.forms import ConfirmForm
 from lms.auth.models import Role
-from lms.core import navigation
 from lms.core.clock import local_today
 from lms.core.errors import DomainError
 from lms.core.models import District
+from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import load, permission
-from lms.core.views import register_home
 from lms.core.web import form_error, service_call
 from lms.extensions import db
 from lms.registry import queries, roster, service
@@ -75,8 +78,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _xlsx_response(data: bytes, filename: str) -> Response:
-    return Response(data, mimetype=XLSX, headers={
-        "Content-Disposition": f"attachment; filename={filename}"})
+    # send_file writes the name for every browser (RFC 5987 filename* when it is not ASCII)
+    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=filename)
 
 
 # --- institution staff -----------------------------------------------------------------------
@@ -440,11 +443,13 @@ def post_requirement_delete(rule):
 
 
 def _institution_home(user):
-    org = db.session.get(Organisation, user.organisation_id)
-    staff = queries.current_staff([org.id])
-    summary = queries.compliance_summary(staff, org.district_id)
-    return "registry/home_institution.html", {"org": org, "summary": summary,
-                                              "banned": queries.banned_among(staff)}
+    # both of the institution's sections show the same summary: work it out once per request
+    if "institution_home" not in g:
+        org = db.session.get(Organisation, user.organisation_id)
+        staff = queries.current_staff([org.id])
+        g.institution_home = {"org": org, "summary": queries.compliance_summary(staff, org.district_id),
+                              "banned": queries.banned_among(staff)}
+    return g.institution_home
 
 
 def _caregiver_home(user):
@@ -452,15 +457,13 @@ def _caregiver_home(user):
     employments = [e for e in person.employments if e.is_current]
     checks = service.check_posts(employments)
     ban = service.ban_gate([person.id_number]).get(person.id_number)
-    return "registry/home_caregiver.html", {"person": person, "employments": employments,
-                                            "checks": checks, "ban": ban}
+    return {"person": person, "employments": employments, "checks": checks, "ban": ban}
 
 
 def _regulator_home(user):
     district = db.session.get(District, user.district_id) if user.district_id else None
     overview = queries.district_overview(user.district_id)
-    return "registry/home_regulator.html", {"district": district, "overview": overview,
-                                            "lookup": IdLookupForm()}
+    return {"district": district, "overview": overview, "lookup": IdLookupForm()}
 
 
 def _admin_home(user):
@@ -468,31 +471,57 @@ def _admin_home(user):
     counts = dict(db.session.execute(select(Organisation.kind, func.count(Organisation.id))
                                      .group_by(Organisation.kind)).all())
     bans = db.session.scalar(select(func.count(Ban.id)))
-    return "registry/home_admin.html", {"overview": overview, "counts": counts, "bans": bans}
+    return {"overview": overview, "counts": counts, "bans": bans}
 
 
 def _organisation_home(user):
     org = db.session.get(Organisation, user.organisation_id) if user.organisation_id else None
-    return "registry/home_organisation.html", {"org": org}
+    return {"org": org}
 
 
-register_home(Role.INSTITUTION_ADMIN.value, _institution_home)
-register_home(Role.CAREGIVER.value, _caregiver_home)
-register_home(Role.REGULATOR.value, _regulator_home)
-register_home(Role.ADMIN.value, _admin_home)
-register_home(Role.BASE_STAFF.value, _organisation_home)
+HOME_SECTIONS = (
+    HomeSection(Role.INSTITUTION_ADMIN.value, "registry/home_institution.html", _institution_home, 10),
+    HomeSection(Role.INSTITUTION_ADMIN.value, "registry/home_institution_staff.html",
+                _institution_home, 30),
+    HomeSection(Role.CAREGIVER.value, "registry/home_caregiver.html", _caregiver_home, 10),
+    HomeSection(Role.REGULATOR.value, "registry/home_regulator.html", _regulator_home, 10),
+    HomeSection(Role.ADMIN.value, "registry/home_admin.html", _admin_home, 10),
+    HomeSection(Role.BASE_STAFF.value, "registry/home_organisation.html", _organisation_home, 10),
+    HomeSection(Role.HR_REVIEWER.value, "registry/home_organisation.html", _organisation_home, 10),
+)
 
-navigation.register(_l("Staff"), "registry.staff_list", "people", is_institution_admin,
-                    lambda u: {"org_id": u.organisation_id}, order=10)
-navigation.register(_l("Roster import"), "registry.roster_import", "file-earmark-spreadsheet",
-                    is_institution_admin, lambda u: {"org_id": u.organisation_id}, order=20)
-navigation.register(_l("My record"), "registry.my_record", "person-vcard", can_see_own_record,
-                    order=10)
-navigation.register(_l("Registry lookup"), "registry.lookup", "search", can_lookup_registry,
-                    order=30)
-navigation.register(_l("Institutions"), "registry.institutions", "building",
-                    can_view_organisation_list, order=35)
-navigation.register(_l("Organisations"), "registry.organisations", "diagram-3",
-                    can_manage_organisations, order=70)
-navigation.register(_l("Post requirements"), "registry.post_requirements", "patch-check",
-                    can_manage_post_rules, order=75)
+NAVIGATION = (
+    NavEntry(_l("Staff"), "registry.staff_list", "people", is_institution_admin,
+             lambda u: {"org_id": u.organisation_id}, order=10),
+    NavEntry(_l("Roster import"), "registry.roster_import", "file-earmark-spreadsheet",
+             is_institution_admin, lambda u: {"org_id": u.organisation_id}, order=20),
+    NavEntry(_l("My record"), "registry.my_record", "person-vcard", can_see_own_record,
+             order=10),
+    NavEntry(_l("Registry lookup"), "registry.lookup", "search", can_lookup_registry,
+             order=30),
+    NavEntry(_l("Institutions"), "registry.institutions", "building",
+             can_view_organisation_list, order=35),
+    NavEntry(_l("Organisations"), "registry.organisations", "diagram-3",
+             can_manage_organisations, order=70),
+    NavEntry(_l("Post requirements"), "registry.post_requirements", "patch-check",
+             can_manage_post_rules, order=75),
+)
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "registry.ban_recorded": _l("Ban recorded"),
+    "registry.employment_ended": _l("Employment ended"),
+    "registry.employment_started": _l("Employment started"),
+    "registry.id_number_viewed": _l("Full identity number viewed"),
+    "registry.organisation_created": _l("Organisation created"),
+    "registry.person_created": _l("Person registered"),
+    "registry.person_updated": _l("Person's details changed"),
+    "registry.photo_set": _l("Photo set"),
+    "registry.post_requirement_added": _l("Post requirement added"),
+    "registry.post_requirement_removed": _l("Post requirement removed"),
+    "registry.qualification_added": _l("Certificate recorded"),
+    "registry.qualification_checked": _l("Certificate checked against the original"),
+    "registry.qualification_type_changed": _l("Certificate type changed"),
+    "registry.roster_imported": _l("Roster imported"),
+    "registry.scan_attached": _l("Certificate scan attached"),
+}

@@ -13,13 +13,12 @@ from sqlalchemy import select
 from lms.auth.models import Role
 from lms.catalog.models import Course
 from lms.catalog.service import active_courses
-from lms.core import navigation
 from lms.core.clock import local_today, to_local
 from lms.core.models import District
+from lms.core.navigation import HomeSection, NavEntry
 from lms.core.pdf import render_pdf
 from lms.core.permissions import anyone, load, permission, signed_in
 from lms.core.urls import public_url
-from lms.core.views import register_home
 from lms.core.web import form_error, service_call
 from lms.extensions import db
 from lms.registry.models import Organisation, Person, Venue
@@ -354,20 +353,40 @@ def _base_home(user):
     today = local_today()
     sessions = [s for s in service.base_sessions(org, today, today + timedelta(days=7))
                 if s.status == SessionStatus.SCHEDULED]
-    return "scheduling/home_base.html", {"org": org, "sessions": sessions,
-                                         "booked": service.booked_counts(sessions)}
+    return {"org": org, "sessions": sessions, "booked": service.booked_counts(sessions)}
 
 
-register_home(Role.BASE_STAFF.value, _base_home)
+HOME_SECTIONS = (
+    HomeSection(Role.BASE_STAFF.value, "scheduling/home_base.html", _base_home, 20),
+)
 
 
 def _base_args(user):
     return {"base_id": user.organisation_id}
 
 
-navigation.register(_l("Sessions"), "scheduling.calendar", "calendar-week", is_base_staff,
-                    args=_base_args, order=15)
-navigation.register(_l("Offline sessions"), "scheduling.my_sessions", "calendar-check", can_book,
-                    order=13)
-navigation.register(_l("Upcoming sessions"), "scheduling.upcoming", "calendar3",
-                    lambda u: not u.is_authenticated, order=14)
+NAVIGATION = (
+    NavEntry(_l("Sessions"), "scheduling.calendar", "calendar-week", is_base_staff,
+             args=_base_args, order=15),
+    NavEntry(_l("Offline sessions"), "scheduling.my_sessions", "calendar-check", can_book,
+             order=13),
+    NavEntry(_l("Upcoming sessions"), "scheduling.upcoming", "calendar3",
+             lambda u: not u.is_authenticated, order=14),
+)
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "scheduling.attendance_marked": _l("Attendance taken"),
+    "scheduling.attendance_mark_present": _l("Marked present"),
+    "scheduling.attendance_mark_late": _l("Marked late"),
+    "scheduling.attendance_mark_excused": _l("Marked excused"),
+    "scheduling.attendance_mark_absent": _l("Marked absent"),
+    "scheduling.booked": _l("Session booked"),
+    "scheduling.booking_cancelled": _l("Booking cancelled"),
+    "scheduling.instructor_added": _l("Instructor added"),
+    "scheduling.session_cancelled": _l("Session cancelled"),
+    "scheduling.session_changed": _l("Session changed"),
+    "scheduling.session_closed": _l("Session closed"),
+    "scheduling.session_scheduled": _l("Session scheduled"),
+    "scheduling.venue_added": _l("Venue added"),
+}

@@ -21,22 +21,13 @@ from lms.extensions import db
 from lms.registry import service as registry
 from tests.conftest import _empty_database, build_world, make_app
 from tests.factories import id_number
+from tests.helpers import AXE_URL  # served by the live server below
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "node_modules"
 AXE = NODE_MODULES / "axe-core" / "axe.min.js"
-#: axe-core is served by the live server from this test-only path, so that it loads as a
-#: same-origin script under the app's CSP (script-src 'self'); an inline <script> is refused.
-AXE_URL = "/__e2e__/axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
 VENDOR = ROOT / "lms" / "static" / "vendor"
-
-#: the two viewports every journey runs at
-VIEWPORTS = {
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-    "phone": {"viewport": {"width": 375, "height": 812}, "is_mobile": True, "has_touch": True,
-              "device_scale_factor": 2},
-}
 
 
 @pytest.fixture(scope="session")

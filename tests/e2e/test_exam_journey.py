@@ -21,9 +21,8 @@ from lms.extensions import db
 from lms.learning.models import Enrolment
 from lms.registry.models import Organisation, Person, QualificationType
 from tests.conftest import import_test_course
-from tests.e2e.conftest import VIEWPORTS
-from tests.e2e.test_institution_journey import axe_check, no_horizontal_overflow, sign_in
 from tests.factories import venue as base_venue
+from tests.helpers import VIEWPORTS, axe_check, no_horizontal_overflow, sign_in
 
 pytestmark = pytest.mark.e2e
 

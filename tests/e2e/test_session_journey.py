@@ -22,8 +22,7 @@ from lms.registry.models import Organisation, Person
 from lms.scheduling import service
 from lms.scheduling.models import Attendance, TrainingSession
 from tests.conftest import import_test_course
-from tests.e2e.conftest import VIEWPORTS
-from tests.e2e.test_institution_journey import axe_check, no_horizontal_overflow, sign_in
+from tests.helpers import VIEWPORTS, axe_check, no_horizontal_overflow, sign_in
 
 pytestmark = pytest.mark.e2e
 

@@ -20,8 +20,7 @@ from lms.learning import service as learning
 from lms.learning.models import StudyClock, StudySegment
 from lms.ledger.models import LedgerEntry, LedgerTotal
 from tests.conftest import import_test_course
-from tests.e2e.conftest import VIEWPORTS
-from tests.e2e.test_institution_journey import axe_check, no_horizontal_overflow, sign_in
+from tests.helpers import VIEWPORTS, axe_check, no_horizontal_overflow, sign_in
 
 pytestmark = pytest.mark.e2e
 

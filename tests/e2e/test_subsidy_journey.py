@@ -22,8 +22,7 @@ from lms.registry import service as registry
 from lms.registry.models import Organisation, Person, QualificationType
 from lms.subsidies.models import SubsidyClaim, SubsidyNotice
 from lms.subsidies.service import ensure_standards
-from tests.e2e.conftest import VIEWPORTS
-from tests.e2e.test_institution_journey import axe_check, no_horizontal_overflow, sign_in
+from tests.helpers import VIEWPORTS, axe_check, no_horizontal_overflow, sign_in
 
 pytestmark = pytest.mark.e2e
 
