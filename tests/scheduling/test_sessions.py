@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from lms.core.actors import DEMO
 from lms.core.clock import to_utc
 from lms.core.errors import DomainError
 from lms.core.models import Notification
@@ -47,7 +48,7 @@ def plan(base, *, venue="room", instructor="li", starts=NEXT_WEEK, hours=3, capa
 def people(world, count: int, start: int = 100) -> list:
     added = []
     for n in range(count):
-        result = registry.add_staff("test", world.inst, id_number=id_number(
+        result = registry.add_staff(DEMO, world.inst, id_number=id_number(
             "320102", (date(1990, 1, 1) + timedelta(days=n // 400)).strftime("%Y%m%d"), n % 400 + start % 400 + 1),
             name="学员" + "甲乙丙丁戊己庚辛壬癸"[n % 10] + "子丑寅卯辰巳午未申酉戌亥"[n // 10 % 12],
             post="nursery_carer", start_date=date(2024, 1, 1))
@@ -143,7 +144,7 @@ def test_cut_off_overlap_ban_and_online_part(world, base):
     service.cancel_booking(base["staff"], booking, now=session.starts_at - timedelta(hours=1))
     assert booking.status == "cancelled"
     service.book(world.users["caregiver"], world.staff, other)
-    registry.record_ban("test", id_number=world.staff_other.id_number, name=world.staff_other.name,
+    registry.record_ban(DEMO, id_number=world.staff_other.id_number, name=world.staff_other.name,
                         kind="lifetime", starts_on=date(2025, 1, 1), ends_on=None, reason="虐童")
     with pytest.raises(BannedError):
         service.book(world.users["caregiver_other"], world.staff_other, session)

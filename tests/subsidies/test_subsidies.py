@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from lms.auth.models import Role, User
 from lms.certificates import service as certificates
 from lms.certificates.models import Certificate, CertificateStatus
+from lms.core.actors import DEMO
 from lms.core.settings import set_setting
 from lms.extensions import db
 from lms.registry import service as registry
@@ -54,7 +55,7 @@ def certificate(world, person, level=5, issued_on=None, code="baoyushi", status=
     issued_on = issued_on or TODAY - timedelta(days=10)
     kind = qtype(code)
     number = certificates.certificate_number(kind, issued_on.year, world.base.id, next(_serial))
-    record = registry.add_qualification("test", person, kind, issued_on=issued_on,
+    record = registry.add_qualification(DEMO, person, kind, issued_on=issued_on,
                                         level=level or None, certificate_no=number,
                                         issuer=world.base.name)
     cert = Certificate(number=number, verify_code=f"v{number}", person_id=person.id,
@@ -172,7 +173,7 @@ def test_each_occupation_and_level_is_subsidised_once_but_a_rejected_claim_can_b
 
 def test_no_lower_level_once_a_higher_level_is_certified(world):
     kind = qtype()
-    registry.add_qualification("test", world.staff, kind, issued_on=TODAY - timedelta(days=100),
+    registry.add_qualification(DEMO, world.staff, kind, issued_on=TODAY - timedelta(days=100),
                                level=4, certificate_no="EXT-4", issuer="外市")
     cert = certificate(world, world.staff, level=5)
     assert any("higher level" in r for r in service.eligibility(cert).reasons)
@@ -190,8 +191,9 @@ def test_no_lower_level_once_a_higher_level_was_subsidised(world):
 
 
 def test_at_most_three_subsidies_a_year_which_is_a_setting(world):
-    for code in ("baoyushi", "yuyingyuan", "yingyouer_fazhan"):
-        claim_for(world, certificate(world, world.staff, code=code))
+    for code in ("baoyushi", "yuyingyuan", "yingyouer_fazhan"):  # the last starts at 四级
+        claim_for(world, certificate(world, world.staff, code=code,
+                                     level=4 if code == "yingyouer_fazhan" else 5))
     fourth = certificate(world, world.staff, level=4, code="yuyingyuan")
     reasons = service.eligibility(fourth).reasons
     assert any("At most 3" in r for r in reasons)

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import openpyxl
 from sqlalchemy import select
 
+from lms.core.actors import DEMO
 from lms.extensions import db
 from lms.subsidies import service
 from lms.subsidies.models import ClaimState, SubsidyClaim, SubsidyStandard
@@ -150,8 +151,8 @@ def test_the_queue_costs_the_same_queries_for_few_claims_or_many(client, world, 
 
     def claim_in_notice(n):
         person, _ = registry_service.get_or_create_person(
-            "test", id_number=id_number("320102", "19920101", 300 + n), name="学员" + "甲乙丙丁戊己庚"[n])
-        account, _ = registry_service.ensure_account("test", person)
+            DEMO, id_number=id_number("320102", "19920101", 300 + n), name="学员" + "甲乙丙丁戊己庚"[n])
+        account, _ = registry_service.ensure_account(DEMO, person)
         claim = service.submit(account, certificate(world, person), bank_name="银行",
                                bank_account="1234567890")
         service.transition(base, claim, "confirm")
