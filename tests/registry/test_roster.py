@@ -17,9 +17,9 @@ import xlsxwriter
 from flask_babel import force_locale
 from sqlalchemy import event, func, select
 
-from lms.core.clock import local_today
 from lms.auth.models import User
 from lms.core.actors import DEMO
+from lms.core.clock import local_today
 from lms.core.errors import DomainError
 from lms.core.excel import write_xlsx
 from lms.core.models import AuditLog, District

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from lms.core.clock import local_today
 from lms.auth.models import User
 from lms.core.actors import DEMO
+from lms.core.clock import local_today
 from lms.core.errors import DomainError, PermissionDenied
 from lms.core.models import AuditLog
 from lms.extensions import db

@@ -4,8 +4,8 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from lms.core.clock import local_today
 from lms.core.actors import DEMO
+from lms.core.clock import local_today
 from lms.core.models import AuditLog
 from lms.extensions import db
 from lms.registry import service
