@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from lms.core.clock import local_today
 from lms.core.excel import write_xlsx
 from lms.core.idnumber import IdNumberError, mask_id_number, normalise_id_number
 from lms.extensions import db
@@ -171,7 +171,7 @@ def test_institution_admin_journey(browser_page, viewport, e2e_world, app, e2e_a
     page.fill("#name", me["name"])
     page.fill("#mobile", me["mobile"])
     page.select_option("#post", "nursery_carer")
-    expect(page.locator("#start_date")).to_have_value(date.today().isoformat())
+    expect(page.locator("#start_date")).to_have_value(local_today().isoformat())
     page.click("form#staff-form button[type=submit]")
     expect(page.locator("#added-message")).to_be_visible()
     expect(page.locator("#added-message")).to_contain_text(me["name"])
