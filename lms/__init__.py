@@ -102,6 +102,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from lms.registry.service import resolve_login
     register_login_resolver(resolve_login)
     register_organisation_choices(organisation_choices)
+    from lms.certificates.service import certificate_ids_for_qualifications
+    from lms.registry.service import register_certificate_finder
+    register_certificate_finder(certificate_ids_for_qualifications)
     return app
 
 

@@ -23,6 +23,7 @@ from werkzeug.security import generate_password_hash
 from lms import demo_names as names
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
+from lms.core.actors import DEMO
 from lms.core.clock import local_today
 from lms.core.models import District
 from lms.extensions import db
@@ -30,7 +31,7 @@ from lms.registry import service as registry
 from lms.registry.models import BanKind, Organisation, OrgKind, Post, QualificationType
 
 SEED = 20261123
-ACTOR = "demo"
+ACTOR = DEMO
 PASSWORD = "Demo2026!"  # noqa: S105 -- the published password of the demo accounts
 CITY = "南京市"
 
@@ -424,7 +425,9 @@ class _Planner:
     def _level(self, code: str) -> int | None:
         if code not in {"baoyushi", "yuyingyuan", "yingyouer_fazhan"}:
             return None
-        return self.rng.choices([lv for lv, _ in LEVEL_WEIGHTS], [w for _, w in LEVEL_WEIGHTS])[0]
+        level = self.rng.choices([lv for lv, _ in LEVEL_WEIGHTS], [w for _, w in LEVEL_WEIGHTS])[0]
+        # 婴幼儿发展引导员 starts at 四级 (its 2021 standard has no 五级)
+        return min(level, 4) if code == "yingyouer_fazhan" else level
 
     def _add(self, person: int, code: str, issued: date, expires: date | None = None) -> None:
         self.plan.quals.append(QualSpec(person, code, issued, self._level(code), expires,

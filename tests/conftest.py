@@ -23,6 +23,7 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret")  # noqa: S105 - tests on
 
 from lms import create_app  # noqa: E402
 from lms.auth.models import Role, User  # noqa: E402
+from lms.core.actors import DEMO  # noqa: E402
 from lms.core.models import District  # noqa: E402
 from lms.extensions import db  # noqa: E402
 from lms.ledger import ddl as ledger_ddl  # noqa: E402
@@ -155,14 +156,14 @@ def build_world() -> World:
     gulou = District(code="320106", name="鼓楼区", city="南京市")
     db.session.add_all([xuanwu, gulou])
     db.session.flush()
-    inst = registry.create_organisation("test", kind="institution", name="小橡树托育中心",
+    inst = registry.create_organisation(DEMO, kind="institution", name="小橡树托育中心",
                                         district=xuanwu, credit_code=credit_code(1), filing_no="TY-1")
-    inst_other = registry.create_organisation("test", kind="institution", name="童心托育园",
+    inst_other = registry.create_organisation(DEMO, kind="institution", name="童心托育园",
                                               district=gulou, credit_code=credit_code(2),
                                               filing_no="TY-2")
-    base = registry.create_organisation("test", kind="training_base", name="实训基地",
+    base = registry.create_organisation(DEMO, kind="training_base", name="实训基地",
                                         district=xuanwu, credit_code=credit_code(3))
-    hr = registry.create_organisation("test", kind="hr_bureau", name="人社局", district=xuanwu,
+    hr = registry.create_organisation(DEMO, kind="hr_bureau", name="人社局", district=xuanwu,
                                       credit_code=credit_code(4))
     users = {}
 
@@ -181,10 +182,10 @@ def build_world() -> World:
     staff_user("regulator", Role.REGULATOR.value, district_id=xuanwu.id)
     staff_user("regulator_other", Role.REGULATOR.value, district_id=gulou.id)
     staff_user("regulator_city", Role.REGULATOR.value)
-    added = registry.add_staff("test", inst, id_number=id_number("320102", "19900307", 2),
+    added = registry.add_staff(DEMO, inst, id_number=id_number("320102", "19900307", 2),
                                name="张晓雯", mobile="13912345678", post="nursery_carer",
                                start_date=date(2024, 3, 1))
-    other = registry.add_staff("test", inst_other, id_number=id_number("320106", "19880715", 2),
+    other = registry.add_staff(DEMO, inst_other, id_number=id_number("320106", "19880715", 2),
                                name="欧阳·娜娜", mobile="13812345678", post="infant_carer",
                                start_date=date(2023, 9, 1))
     caregiver = db.session.scalars(

@@ -5,6 +5,7 @@ from datetime import date
 
 import pytest
 
+from lms.core.actors import DEMO
 from lms.core.clock import local_today
 from lms.core.idnumber import (
     id_facts,
@@ -213,7 +214,7 @@ def test_build_demo_city_once(app):
     assert registry.find_person(banned.lower()) is not None
     assert all(e.end_date is not None for e in registry.find_person(banned).employments)
     with pytest.raises(registry.BannedError):
-        registry.add_staff("test", next(o for o in orgs if o.kind == "institution"),
+        registry.add_staff(DEMO, next(o for o in orgs if o.kind == "institution"),
                            id_number=banned.lower(), name=summary["banned_name"],
                            post="nursery_carer", start_date=local_today())
     db.session.rollback()

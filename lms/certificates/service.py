@@ -128,8 +128,8 @@ def issue(actor, registration: Registration, *, today: date | None = None) -> Ce
         raise DomainError(_l("The person already holds this certificate at this level.")) from None
     record = registry.add_qualification(
         actor, registration.person, qtype, issued_on=today, level=sitting.level,
-        expires_on=cert.expires_on, certificate_no=cert.number, issuer=sitting.organisation.name)
-    record.source = "issued"
+        expires_on=cert.expires_on, certificate_no=cert.number, issuer=sitting.organisation.name,
+        source="issued")
     cert.qualification_id = record.id
     _event(cert, actor, "issued")
     db.session.flush()
@@ -320,3 +320,10 @@ def pdf(cert: Certificate) -> bytes:
     cert.pdf_version = cert.version
     db.session.flush()
     return cert.pdf
+
+
+def certificate_ids_for_qualifications(qualification_ids: list[int]) -> dict[int, int]:
+    """{qualification id: certificate id} for registry pages' links (registered in create_app)."""
+    return dict(db.session.execute(
+        select(Certificate.qualification_id, Certificate.id)
+        .where(Certificate.qualification_id.in_(qualification_ids))).all())

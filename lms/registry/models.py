@@ -111,6 +111,23 @@ class BanKind(TitledEnum):
         return {cls.LIFETIME: _l("Lifetime ban"), cls.TERM: _l("Ban for a term")}
 
 
+class EmploymentState(TitledEnum):
+    CURRENT = "current"
+    ENDED = "ended"
+
+    @classmethod
+    def titles(cls):
+        return {cls.CURRENT: _l("current"), cls.ENDED: _l("ended")}
+
+
+class EmploymentAction(TitledEnum):
+    END = "end"
+
+    @classmethod
+    def titles(cls):
+        return {cls.END: _l("End employment")}
+
+
 class Organisation(TimestampMixin, db.Model):
     __tablename__ = "organisations"
     __table_args__ = (enum_check("kind", OrgKind),)
@@ -180,7 +197,11 @@ class Employment(TimestampMixin, db.Model):
     __tablename__ = "employments"
     __table_args__ = (
         enum_check("post", Post),
+        enum_check("state", EmploymentState),
         CheckConstraint("end_date IS NULL OR end_date >= start_date", name="end_after_start"),
+        # the state and the end date say the same thing (the end date came first)
+        CheckConstraint("(state = 'current' AND end_date IS NULL) OR "
+                        "(state = 'ended' AND end_date IS NOT NULL)", name="state_matches_end"),
         # one current employment per person, institution and post
         Index("uq_employments_current", "person_id", "organisation_id", "post", unique=True,
               sqlite_where=text("end_date IS NULL"), postgresql_where=text("end_date IS NULL")),
@@ -194,6 +215,9 @@ class Employment(TimestampMixin, db.Model):
     #: 专职负责人 / direct manager: shares a lifetime ban for abuse under their management
     is_direct_manager: Mapped[bool] = mapped_column(Boolean, default=False)
     start_date: Mapped[date] = mapped_column(Date)
+    #: current or ended; moved only by the employment state machine (registry.service)
+    state: Mapped[str] = mapped_column(String(10), default=EmploymentState.CURRENT.value,
+                                       server_default=EmploymentState.CURRENT.value)
     #: NULL while the employment is current
     end_date: Mapped[date | None] = mapped_column(Date)
     end_reason: Mapped[str] = mapped_column(String(200), default="")
@@ -414,3 +438,12 @@ class VenueReservation(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     venue: Mapped[Venue] = relationship(lazy="joined")
+class AccountOrigin(db.Model):
+    """The institution that created a caregiver account (by adding the person or importing a
+    roster): it alone may hand that account one-time passwords while the account is unused."""
+
+    __tablename__ = "account_origins"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

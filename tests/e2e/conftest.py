@@ -16,6 +16,7 @@ import pytest
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 from werkzeug.serving import make_server
 
+from lms.core.actors import DEMO
 from lms.core.clock import local_today
 from lms.extensions import db
 from lms.registry import service as registry
@@ -101,7 +102,7 @@ def e2e_world(app) -> Iterator[E2EWorld]:
         registry.ensure_reference_data()
         world = build_world()
         banned_id = banned_number_ending_in_x()
-        registry.record_ban("test", id_number=banned_id, name="禁业者", kind="lifetime",
+        registry.record_ban(DEMO, id_number=banned_id, name="禁业者", kind="lifetime",
                             starts_on=local_today(), ends_on=None, reason="虐待婴幼儿")
         db.session.commit()
         data = E2EWorld(org_id=world.inst.id, banned_id=banned_id, banned_name="禁业者")

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from lms.certificates import service as certificates
 from lms.certificates.models import Certificate
+from lms.core.actors import DEMO
 from lms.core.clock import local_today
 from lms.extensions import db
 from lms.registry import service as registry
@@ -38,7 +39,7 @@ def _certificates(app) -> tuple[int, list[int]]:
             kind = db.session.scalar(select(QualificationType).where(QualificationType.code == code))
             issued = local_today() - timedelta(days=20)
             number = certificates.certificate_number(kind, issued.year, base.id, n)
-            record = registry.add_qualification("test", person, kind, issued_on=issued, level=5,
+            record = registry.add_qualification(DEMO, person, kind, issued_on=issued, level=5,
                                                 certificate_no=number, issuer=base.name)
             cert = Certificate(number=number, verify_code=f"e2e-{n}", person_id=person.id,
                                qualification_type_id=kind.id, level=5, issuer_id=base.id,

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from lms.catalog.models import QuestionKind
+from lms.core.actors import DEMO
 from lms.core.errors import DomainError
 from lms.exams import service
 from lms.exams.models import Attempt
@@ -62,7 +63,7 @@ def test_eligibility_gives_every_reason(world, exam, course):
     staff = world.users["base_staff"]
     reasons = service.eligibility(world.staff_other, exam)
     assert len(reasons) == 1 and "Complete one of these courses first: TT-101" in reasons[0]
-    registry.record_ban("test", id_number=world.staff_other.id_number, name=world.staff_other.name,
+    registry.record_ban(DEMO, id_number=world.staff_other.id_number, name=world.staff_other.name,
                         kind="lifetime", starts_on=date(2025, 1, 1), ends_on=None, reason="虐童")
     assert len(service.eligibility(world.staff_other, exam)) == 2
     with pytest.raises(DomainError, match="cannot sit this exam: The person is banned"):
@@ -70,7 +71,7 @@ def test_eligibility_gives_every_reason(world, exam, course):
     # level 4 needs a level-5 certificate of the same type first
     exam.level = 4
     assert any("level 5 or higher" in r for r in service.eligibility(world.staff, exam))
-    registry.add_qualification("test", world.staff, exam.qualification_type, issued_on=date(2025, 6, 1),
+    registry.add_qualification(DEMO, world.staff, exam.qualification_type, issued_on=date(2025, 6, 1),
                                level=5, certificate_no="X-1", issuer="南京市职业技能鉴定指导中心")
     assert service.eligibility(world.staff, exam) == []
 

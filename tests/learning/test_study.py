@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from lms.catalog.models import Lesson
 from lms.core import settings
+from lms.core.actors import DEMO
 from lms.core.errors import DomainError
 from lms.extensions import db
 from lms.learning import service
@@ -49,7 +50,7 @@ def enrolled(world, course):
 
 
 def test_enrolment_passes_the_ban_gate(world, course):
-    registry.record_ban("test", id_number=world.staff.id_number, name=world.staff.name,
+    registry.record_ban(DEMO, id_number=world.staff.id_number, name=world.staff.name,
                         kind="lifetime", starts_on=date(2026, 1, 1), ends_on=None, reason="虐童")
     with pytest.raises(BannedError):
         service.enrol(world.users["caregiver"], world.staff, course)

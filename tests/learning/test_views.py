@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from sqlalchemy import select, update
 
 from lms.catalog.models import Lesson, Question
+from lms.core.actors import DEMO
 from lms.extensions import db
 from lms.learning.models import LessonProgress, StudyClock
 from lms.ledger.models import LedgerEntry
@@ -35,7 +36,7 @@ def test_catalogue_by_track_and_search(client, world, login_as, course):
 
 
 def test_a_banned_caregiver_cannot_enrol(client, world, login_as, course):
-    registry.record_ban("test", id_number=world.staff.id_number, name=world.staff.name,
+    registry.record_ban(DEMO, id_number=world.staff.id_number, name=world.staff.name,
                         kind="lifetime", starts_on=date(2025, 1, 1), ends_on=None, reason="虐童")
     db.session.commit()
     login_as(world.staff.mobile)
@@ -106,7 +107,7 @@ def test_staff_hours_table_shows_who_is_behind(app, client, world, login_as):
     from lms.registry.service import add_staff
     from tests.factories import id_number
 
-    keen = add_staff("test", world.inst, id_number=id_number("320102", "19950101", 5), name="李勤学",
+    keen = add_staff(DEMO, world.inst, id_number=id_number("320102", "19950101", 5), name="李勤学",
                      post="infant_carer", start_date=date(2025, 1, 1)).employment.person
     year = date.today().year
     ledger.credit(keen, year=year, category="skills", hours=Decimal(72), source_type="external",

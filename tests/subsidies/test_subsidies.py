@@ -166,8 +166,9 @@ def test_no_lower_level_once_a_higher_level_was_subsidised(world):
 
 
 def test_at_most_three_subsidies_a_year_which_is_a_setting(world):
-    for code in ("baoyushi", "yuyingyuan", "yingyouer_fazhan"):
-        claim_for(world, certificate(world, world.staff, code=code))
+    for code in ("baoyushi", "yuyingyuan", "yingyouer_fazhan"):  # the last starts at 四级
+        claim_for(world, certificate(world, world.staff, code=code,
+                                     level=4 if code == "yingyouer_fazhan" else 5))
     fourth = certificate(world, world.staff, level=4, code="yuyingyuan")
     reasons = service.eligibility(fourth).reasons
     assert any("At most 3" in r for r in reasons)
