@@ -606,6 +606,14 @@ def import_demo_courses() -> None:
     import_courses(ACTOR, ROOT / "courses")
 
 
+def import_demo_exam_bank() -> None:
+    """The sample 育婴员 exam bank: exams never draw from the courses' self-check questions."""
+    from lms.catalog.exam_bank import import_exam_banks
+    from lms.config import ROOT
+
+    import_exam_banks(ACTOR, ROOT / "exam-banks" / "yuyingyuan-sample.toml")
+
+
 def build_demo_learning(plan: CityPlan, persons: dict, today: date) -> dict:
     """Hours for the demo staff, as they would have arrived: about two thirds have hours from
     the provincial platform (recorded by the training base, with evidence), and the demo
@@ -758,6 +766,7 @@ def build_demo_exams(plan: CityPlan, persons: dict, today: date) -> dict:
     staff = db.session.scalar(select(User).where(User.username == "base_staff"))
     caregiver = persons[plan.caregiver]
     qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "yuyingyuan"))
+    import_demo_exam_bank()
     sitting = exams.plan_sitting(staff, base, exams.SittingPlan(
         qualification_type=qtype, level=5, starts_at=datetime.combine(today + timedelta(days=6), time(9)),
         duration_minutes=60, venue="多功能报告厅", examiners=[staff],
@@ -797,7 +806,9 @@ def _demo_certificates(staff, base, qtype, course, persons, plan, today) -> int:
         db.session.add(Enrolment(person_id=person.id, course_id=course.id,
                                  enrolled_at=to_utc(held) - timedelta(days=40),
                                  completed_at=to_utc(held) - timedelta(days=10)))
-        registration = exams.register(staff, sitting, person, now=to_utc(held) - timedelta(days=3))
+        # one of them already holds a higher 育婴员 level: the base confirmed registering them
+        registration = exams.register(staff, sitting, person, now=to_utc(held) - timedelta(days=3),
+                                      confirm_lower_level=True)
         registration.theory_score = Decimal(78 + 5 * n)
         exams.enter_practical(staff, registration, str(80 + 4 * n), now=to_utc(held) + timedelta(hours=2))
         certificates.issue(staff, registration, today=today - timedelta(days=25))
