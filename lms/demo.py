@@ -492,6 +492,10 @@ class _Planner:
         for job in plan.jobs:
             if job.end is not None and job.person not in working and rng.random() < 0.7:
                 self._qualify(JobSpec(job.person, job.org, job.post, job.start))
+        # the demo caregiver sits 育婴员 五级 next week, so she holds no 育婴员 level yet (someone
+        # who does is registered only after the base confirms); dropped after the draws, so the
+        # rest of the city stays as it was
+        plan.quals = [q for q in plan.quals if not (q.person == plan.caregiver and q.code == "yuyingyuan")]
 
 
 def plan_city(today: date | None = None) -> CityPlan:

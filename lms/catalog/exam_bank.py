@@ -71,7 +71,9 @@ def read_banks(root: Path, qualifications: dict[str, QualificationType]) -> tupl
     """Every bank file at `root` (a .toml file, or a folder of them), checked; nothing written."""
     root = Path(root).resolve()
     files = [root] if root.is_file() else sorted(root.glob("*.toml")) if root.is_dir() else []
-    reader = _Reader(root.parent, set())
+    # problems name files from the folder's name on: banks/yuyingyuan.toml:12: ...
+    base = root if root.is_dir() else root.parent
+    reader = _Reader(base, set())
     bank = BankData()
     if not files:
         reader.problem(root, None, _("no exam bank files (*.toml) here"))
@@ -123,7 +125,7 @@ def read_banks(root: Path, qualifications: dict[str, QualificationType]) -> tupl
                 item = {k: v for k, v in item.items() if k != "levels"}
             question = reader.read_question(path, line, item, set(), keys, exam=True)
             if question is not None and qtype is not None:
-                shown = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else path.name
+                shown = str(path.relative_to(base.parent))
                 bank.questions.setdefault(qtype.code, []).append(
                     BankQuestion(question, levels, shown[:200]))
     return bank, reader.problems
