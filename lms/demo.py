@@ -495,6 +495,10 @@ class _Planner:
         for job in plan.jobs:
             if job.end is not None and job.person not in working and rng.random() < 0.7:
                 self._qualify(JobSpec(job.person, job.org, job.post, job.start))
+        # the demo caregiver sits 育婴员 五级 next week, so she holds no 育婴员 level yet (someone
+        # who does is registered only after the base confirms); dropped after the draws, so the
+        # rest of the city stays as it was
+        plan.quals = [q for q in plan.quals if not (q.person == plan.caregiver and q.code == "yuyingyuan")]
 
 
 def plan_city(today: date | None = None) -> CityPlan:
@@ -607,6 +611,14 @@ def import_demo_courses() -> None:
     from lms.config import ROOT
 
     import_courses(ACTOR, ROOT / "courses")
+
+
+def import_demo_exam_bank() -> None:
+    """The sample 育婴员 exam bank: exams never draw from the courses' self-check questions."""
+    from lms.catalog.exam_bank import import_exam_banks
+    from lms.config import ROOT
+
+    import_exam_banks(ACTOR, ROOT / "exam-banks" / "yuyingyuan-sample.toml")
 
 
 def build_demo_learning(plan: CityPlan, persons: dict, today: date) -> dict:
@@ -763,6 +775,7 @@ def build_demo_exams(plan: CityPlan, persons: dict, today: date) -> dict:
     staff = db.session.scalar(select(User).where(User.username == "base_staff"))
     caregiver = persons[plan.caregiver]
     qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "yuyingyuan"))
+    import_demo_exam_bank()
     sitting = exams.plan_sitting(staff, base, exams.SittingPlan(
         qualification_type=qtype, level=5, starts_at=datetime.combine(today + timedelta(days=6), time(9)),
         duration_minutes=60, venue="多功能报告厅", examiners=[staff],
@@ -802,7 +815,9 @@ def _demo_certificates(staff, base, qtype, course, persons, plan, today) -> int:
         db.session.add(Enrolment(person_id=person.id, course_id=course.id,
                                  enrolled_at=to_utc(held) - timedelta(days=40),
                                  completed_at=to_utc(held) - timedelta(days=10)))
-        registration = exams.register(staff, sitting, person, now=to_utc(held) - timedelta(days=3))
+        # one of them already holds a higher 育婴员 level: the base confirmed registering them
+        registration = exams.register(staff, sitting, person, now=to_utc(held) - timedelta(days=3),
+                                      confirm_lower_level=True)
         registration.theory_score = Decimal(78 + 5 * n)
         exams.enter_practical(staff, registration, str(80 + 4 * n), now=to_utc(held) + timedelta(hours=2))
         certificates.issue(staff, registration, today=today - timedelta(days=25))

@@ -224,13 +224,18 @@ def login_as(client):
 
 
 FIXTURE_COURSES = Path(__file__).resolve().parent / "fixtures" / "courses"
+#: the 保育师 exam bank the TT-101 course's exams draw from (exams never draw self-checks)
+FIXTURE_EXAM_BANK = Path(__file__).resolve().parent / "fixtures" / "exam-banks"
 
 
 def import_test_course():
-    """The small TT-101 course (lessons of 1, 14 (video) and 30 minutes), imported."""
+    """The small TT-101 course (lessons of 1, 14 (video) and 30 minutes), imported, with the
+    保育师 exam bank its exams draw from."""
+    from lms.catalog.exam_bank import import_exam_banks
     from lms.catalog.service import course_by_code, import_courses
 
     import_courses("test", FIXTURE_COURSES)
+    import_exam_banks("test", FIXTURE_EXAM_BANK)
     db.session.commit()
     return course_by_code("TT-101")
 

@@ -99,12 +99,13 @@ def claim_for(world, cert, **kw):
 def exam_sitting(world, level=5, starts=None):
     """A theory-and-practical sitting at world.base, next week at 09:00 the city's time."""
     from lms.exams import service as exams
+    from tests.factories import venue
 
     staff = world.users["base_staff"]
     starts = starts or datetime.combine(local_today() + timedelta(days=7), time(9))
     return exams.plan_sitting(staff, world.base, exams.SittingPlan(
         qualification_type=qtype(), level=level, starts_at=starts, duration_minutes=30,
-        venue="考场一", examiners=[staff], blueprint={"single": 2}))
+        venue=venue(world.base), examiners=[staff], blueprint={"single": 2}))
 
 
 def exam_result(world, sitting, person, theory, practical):

@@ -109,6 +109,9 @@ MATRIX = {
     "exams.practical_score": {"base_staff"},  # the sitting's examiner
     "exams.my_exams": CAREGIVERS,
     "exams.paper": CAREGIVERS,
+    "exams.paper_start": CAREGIVERS,
+    "exams.hand_in": CAREGIVERS,
+    "exams.withdraw": BASE_RUNNERS,
     "exams.save_answer": {"caregiver"},  # the candidate whose paper it is
     "certificates.issue_batch": BASE_RUNNERS,
     "certificates.detail": CERT_MANAGERS,
@@ -245,7 +248,7 @@ def _exam_world(world, course):
     registration = exams.register(staff, sitting, world.staff)
     exams.register(staff, sitting, world.staff_other)
     sitting.starts_at = datetime.utcnow() - timedelta(minutes=5)  # it has begun
-    attempt = exams.start_attempt(world.staff, sitting)
+    attempt = exams.start_attempt(world.users["caregiver"], registration)
     return sitting, registration, attempt.items[0]
 
 

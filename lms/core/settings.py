@@ -25,14 +25,30 @@ from lms.extensions import db
 class SettingDef:
     key: str
     title: object
-    kind: str  # "int" | "decimal" | "percent"
+    kind: str  # "int" | "decimal" | "percent" | "choice"
     default: str
     minimum: Decimal
     maximum: Decimal
     unit: object = ""
+    #: for kind "choice": value -> translated title
+    choices: dict | None = None
 
-    def parse(self, raw) -> int | Decimal:
+    def parse(self, raw) -> int | Decimal | str:
         text = str(raw).strip()
+        if self.kind == "choice":
+            if text not in (self.choices or {}):
+                raise DomainError(_l("%(title)s must be one of: %(choices)s.", title=self.title,
+                                     choices="; ".join(f"{k} ({v})" for k, v in self.choices.items())))
+            return text
+        return self._parse_number(text)
+
+    def display(self, value) -> str:
+        """A value as people read it (a choice's title, not its code)."""
+        if self.kind == "choice":
+            return f"{self.choices[value]} ({value})" if value in (self.choices or {}) else str(value)
+        return str(value)
+
+    def _parse_number(self, text: str) -> int | Decimal:
         try:
             number = Decimal(text)
         except InvalidOperation:
@@ -52,8 +68,9 @@ class SettingDef:
 REGISTRY: dict[str, SettingDef] = {}
 
 
-def define(key, title, kind, default, minimum, maximum, unit="") -> SettingDef:
-    definition = SettingDef(key, title, kind, str(default), Decimal(minimum), Decimal(maximum), unit)
+def define(key, title, kind, default, minimum, maximum, unit="", choices=None) -> SettingDef:
+    definition = SettingDef(key, title, kind, str(default), Decimal(minimum), Decimal(maximum), unit,
+                            choices)
     REGISTRY[key] = definition
     return definition
 

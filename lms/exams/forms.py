@@ -1,6 +1,13 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, IntegerField, SelectField, SelectMultipleField, StringField
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 
@@ -21,6 +28,8 @@ class CandidateForm(FlaskForm):
     id_number = StringField(_l("Identity number"), validators=[DataRequired(), Length(max=40)],
                             render_kw={"autocomplete": "off"})
     name = StringField(_l("Name (as registered)"), validators=[DataRequired(), Length(max=60)])
+    #: shown only when the candidate already holds this level or a higher one
+    confirm_lower_level = BooleanField(_l("Register anyway: the candidate knows this level adds nothing"))
 
 
 class ScoreForm(FlaskForm):

@@ -106,8 +106,7 @@ def test_reimport_updates_content_but_never_credited_hours(tmp_path, world):
     _replace(folder / "lessons" / "01-short.md", "minutes = 1", "minutes = 2")
     _replace(folder / "lessons" / "03-long.md", "minutes = 30", "minutes = 29")
     _replace(folder / "lessons" / "01-short.md", "掌握", "熟练掌握")
-    text = (folder / "questions.toml").read_text()
-    (folder / "questions.toml").write_text(text[:text.rindex("[[questions]]")], encoding="utf-8")
+    _replace(folder / "questions.toml", 'key = "TT-009"', 'key = "TT-009-new"')  # the old key is gone
     report = service.import_courses("test", folder.parent)
     db.session.commit()
     assert report.updated == ["TT-101"]
