@@ -228,8 +228,9 @@ FIXTURE_COURSES = Path(__file__).resolve().parent / "fixtures" / "courses"
 def import_test_course():
     """The small TT-101 course (lessons of 1, 14 (video) and 30 minutes), imported."""
     from lms.catalog.service import course_by_code, import_courses
+    from lms.core.actors import system_actor
 
-    import_courses("test", FIXTURE_COURSES)
+    import_courses(system_actor("test"), FIXTURE_COURSES)
     db.session.commit()
     return course_by_code("TT-101")
 

@@ -175,12 +175,12 @@ def test_an_auditor_sees_the_segments_behind_a_lesson_credit(app, client, world,
     from lms.learning import service
 
     lesson = course.lessons[0]
-    service.enrol("test", world.staff, course)
+    service.enrol(TEST, world.staff, course)
     start = datetime(2026, 11, 2, 11, 0)
-    token = service.start_study(world.staff, lesson, device="Mozilla/5.0 (iPhone) | 10.0.0.8",
+    token = service.start_study(TEST, world.staff, lesson, device="Mozilla/5.0 (iPhone) | 10.0.0.8",
                                 now=start).token
     for seq in range(1, 5):
-        service.heartbeat(world.staff.id, token, seq, now=start + timedelta(seconds=15 * seq))
+        service.heartbeat(TEST, world.staff.id, token, seq, now=start + timedelta(seconds=15 * seq))
     db.session.commit()
     login_as("regulator")
     hours = client.get(f"/ledger/persons/{world.staff.id}").get_data(as_text=True)
