@@ -17,7 +17,13 @@ from lms.core.errors import DomainError, PermissionDenied
 from lms.core.states import InvalidTransition
 from lms.extensions import db
 from lms.ledger import service
-from lms.ledger.models import ExternalAction, ExternalRecord, ExternalState, LedgerEntry, LedgerTotal
+from lms.ledger.models import (
+    ExternalAction,
+    ExternalRecord,
+    ExternalState,
+    LedgerEntry,
+    LedgerTotal,
+)
 
 PDF = b"%PDF-1.4\n%evidence\n"
 TODAY = date(2026, 11, 29)
