@@ -21,7 +21,7 @@ from lms.catalog import service as catalog
 from lms.catalog.models import Course, Lesson, Track
 from lms.core import navigation, settings
 from lms.core.clock import local_today
-from lms.core.errors import DomainError
+from lms.core.errors import DomainError, PermissionDenied
 from lms.core.permissions import load, permission
 from lms.core.views import HOME_SECTIONS, register_home
 from lms.core.web import service_call
@@ -201,6 +201,8 @@ def answer():
     except service.WrongAnswer as err:
         # a normal answer (the count of wrong answers is kept: a new question after three)
         return jsonify({"state": "challenge", "error": str(err), "challenge": err.question})
+    except PermissionDenied:
+        raise
     except DomainError as err:
         db.session.rollback()
         return _json_error(err, 409)

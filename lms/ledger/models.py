@@ -120,6 +120,13 @@ class LedgerEntry(db.Model):
     def source_title(self) -> str:
         return SourceType(self.source_type).title
 
+    @property
+    def recorded_by_title(self) -> str:
+        """Who recorded it, as people read it (the study clock credits online lessons)."""
+        if self.recorded_by_label in ("system", "online_study"):
+            return str(_l("Online study (system)"))
+        return self.recorded_by_label
+
 
 class LedgerTotal(db.Model):
     """Yearly hours per person and category, kept as entries are written (and verifiable)."""

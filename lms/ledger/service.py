@@ -285,10 +285,10 @@ def record_external(actor, person: Person, *, year: int, category: str, hours, p
         organisation_id=organisation_id, state=state.value, district_id=district_id)
     db.session.add(record)
     db.session.flush()
-    EXTERNAL.record_start(actor, record, reason=(
-        "" if state is ES.CONFIRMED else f"above the confirmation threshold of {threshold}"))
+    EXTERNAL.record_start(actor, record, authority=getattr(actor, "role", ""))
     audit.record(actor, "ledger.external_recorded", record, person_id=person.id,
-                 hours=str(hours), category=category, year=int(year), state=state.value)
+                 hours=str(hours), category=category, year=int(year), state=state.value,
+                 year_hours_before=str(before), threshold=str(threshold), bound=str(bound))
     if state is ES.CONFIRMED:
         _credit_external(actor, record)
     return record
