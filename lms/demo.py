@@ -609,8 +609,9 @@ def import_demo_courses() -> None:
     """The shipped courses (an unchanged course is left as it is)."""
     from lms.catalog.service import import_courses
     from lms.config import ROOT
+    from lms.core.actors import DEMO
 
-    import_courses(ACTOR, ROOT / "courses")
+    import_courses(DEMO, ROOT / "courses")
 
 
 def import_demo_exam_bank() -> None:
@@ -623,58 +624,67 @@ def import_demo_exam_bank() -> None:
 
 def build_demo_learning(plan: CityPlan, persons: dict, today: date) -> dict:
     """Hours for the demo staff, as they would have arrived: about two thirds have hours from
-    the provincial platform (recorded by the training base, with evidence), and the demo
-    caregiver has studied online here, through the same study clock a phone uses."""
+    the provincial platform (recorded by the administrator, with evidence; those above the
+    confirmation threshold confirmed by the city's regulator, the last few still waiting), and
+    the demo caregiver has studied online here, through the same study clock a phone uses."""
     from datetime import UTC, datetime, time
 
     from lms.catalog.service import course_by_code
+    from lms.core.actors import DEMO
     from lms.core.clock import zone
     from lms.learning import service as learning
     from lms.learning.models import StudyClock
     from lms.ledger import service as ledger
+    from lms.ledger.models import ExternalAction, ExternalState
 
     import_demo_courses()
     rng = random.Random(20261129)  # noqa: S311 - demo data, reproducible
-    base_user = db.session.scalar(select(User).where(User.username == "base_staff"))
+    recorder = db.session.scalar(select(User).where(User.username == "admin"))
+    confirmer = db.session.scalar(select(User).where(User.username == "regulator_city"))
     caregiver = persons[plan.caregiver]
-    recorded = 0
+    records = []
     for index, person in sorted(persons.items()):
         if index == plan.caregiver or rng.random() > 0.65:
             continue
         done = rng.random() < 0.45  # about a third of all staff have the year's hours already
-        ranges = (("skills", 72, 96), ("ethics", 40, 52)) if done else (("skills", 6, 70), ("ethics", 4, 38))
+        ranges = (("skills", 72, 78), ("ethics", 40, 42)) if done else (("skills", 6, 70), ("ethics", 4, 38))
         for category, low, high in ranges:
             hours = rng.randint(low * 2, high * 2) / 2
-            ledger.record_external(
-                base_user, person, year=today.year, category=category, hours=str(hours),
+            records.append(ledger.record_external(
+                recorder, person, year=today.year, category=category, hours=str(hours),
                 provider=DEMO_PROVIDER, reference=f"JS{today.year}-{person.id:06d}-{category[0]}",
-                evidence_name="培训证明.pdf", evidence=DEMO_EVIDENCE, today=today)
-            recorded += 1
+                evidence_name="培训证明.pdf", evidence=DEMO_EVIDENCE, today=today))
+    pending = [r for r in records if r.state == ExternalState.PENDING]
+    for record in pending[:-3]:  # the last three wait in the regulators' queue
+        ledger.decide_external(confirmer, record, ExternalAction.CONFIRM)
+    recorded = sum(1 for r in records if r.state == ExternalState.CONFIRMED)
 
     # the demo caregiver: two courses, two lessons studied through, a third begun
     infant = course_by_code("YY-101")
     ethics = course_by_code("DD-101")
-    learning.enrol(ACTOR, caregiver, infant)
-    learning.enrol(ACTOR, caregiver, ethics)
+    learning.enrol(DEMO, caregiver, infant)
+    learning.enrol(DEMO, caregiver, ethics)
     day = max(date(today.year, 1, 2), today - timedelta(days=12))
     for number, (lesson, minutes) in enumerate(
             [(infant.lessons[0], 45), (infant.lessons[1], 45), (infant.lessons[2], 20),
              (ethics.lessons[0], 45)]):
         local = datetime.combine(day + timedelta(days=number), time(19, 30), tzinfo=zone())
         start = local.astimezone(UTC).replace(tzinfo=None)
-        clock = learning.start_study(caregiver, lesson, device="演示：手机浏览器", now=start)
+        clock = learning.start_study(DEMO, caregiver, lesson, device="演示：手机浏览器", now=start)
         token, beat = clock.token, 0
-        for beat in range(1, minutes * 4 + 1):
+        # two beats more than the minutes need: the seconds spent answering are not study
+        for beat in range(1, minutes * 4 + 3):
             at = start + timedelta(seconds=15 * beat)
-            result = learning.heartbeat(caregiver.id, token, beat, now=at)
-            if result.state == "challenge":  # the learner answers the presence question
-                answer = db.session.get(StudyClock, caregiver.id, populate_existing=True).challenge_answer
-                learning.answer_challenge(caregiver.id, token, answer, now=at)
-        learning.heartbeat(caregiver.id, token, beat + 1, active=False,
-                           now=start + timedelta(minutes=minutes, seconds=30))
+            result = learning.heartbeat(DEMO, caregiver.id, token, beat, now=at)
+            if result.state == "challenge":  # the learner reads the question and answers it
+                answer = db.session.get(StudyClock, caregiver.id, populate_existing=True).challenge_key
+                learning.answer_challenge(DEMO, caregiver.id, token, answer,
+                                          now=at + timedelta(seconds=rng.randint(5, 12)))
+        learning.heartbeat(DEMO, caregiver.id, token, beat + 1, active=False,
+                           now=start + timedelta(minutes=minutes, seconds=60))
         if minutes == lesson.minutes:
             questions = learning.self_check_questions(caregiver, lesson)
-            learning.submit_self_check(caregiver, lesson, {q.id: list(q.answer) for q in questions},
+            learning.submit_self_check(DEMO, caregiver, lesson, {q.id: list(q.answer) for q in questions},
                                        now=start + timedelta(minutes=minutes + 5))
     return {"external_hours_records": recorded}
 

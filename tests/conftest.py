@@ -233,9 +233,10 @@ def import_test_course():
     保育师 exam bank its exams draw from."""
     from lms.catalog.exam_bank import import_exam_banks
     from lms.catalog.service import course_by_code, import_courses
+    from lms.core.actors import system_actor
 
-    import_courses("test", FIXTURE_COURSES)
-    import_exam_banks("test", FIXTURE_EXAM_BANK)
+    import_courses(system_actor("test"), FIXTURE_COURSES)
+    import_exam_banks(system_actor("test"), FIXTURE_EXAM_BANK)
     db.session.commit()
     return course_by_code("TT-101")
 

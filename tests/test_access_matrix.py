@@ -70,8 +70,11 @@ MATRIX = {
     "ledger.staff_hours": INST_VIEWERS,
     "ledger.person_hours": {"regulator", "regulator_city", "admin"},
     "ledger.reverse_entry": {"admin"},
-    "ledger.external_hours": {"base_staff", "admin"},
-    "ledger.evidence": {"base_staff", "admin"},
+    "ledger.external_hours": {"inst_admin", "inst_admin_other", "admin"},
+    "ledger.evidence": {"inst_admin", "regulator", "regulator_city", "admin"},
+    "ledger.external_record": {"inst_admin", "regulator", "regulator_city", "admin"},
+    "ledger.external_queue": REGULATORS | {"admin"},
+    "ledger.external_decide": {"regulator", "regulator_city", "admin"},
     "catalog.asset": SIGNED_IN,
     "catalog.media": SIGNED_IN,
     "learning.catalogue": SIGNED_IN,
@@ -168,8 +171,8 @@ def _learning_world(world) -> dict:
     from lms.ledger import service as ledger
 
     course = import_test_course()
-    learning.enrol("test", world.staff, course)
-    record = ledger.record_external(world.users["base_staff"], world.staff, year=date.today().year,
+    learning.enrol(world.users["caregiver"], world.staff, course)
+    record = ledger.record_external(world.users["inst_admin"], world.staff, year=date.today().year,
                                     category="skills", hours=Decimal("2"), provider="平台",
                                     reference="R-1", evidence_name="e.pdf", evidence=b"%PDF-1.4 x")
     entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.source_ref == str(record.id)))

@@ -24,6 +24,7 @@ def courses_group():
 def import_command(path: Path, check: bool, force: bool):
     """Check every course under PATH, then import them all (or nothing, if any has a problem)."""
     from lms.catalog.service import CourseImportError, check_courses, import_courses
+    from lms.core.actors import CLI
 
     if check:
         courses, problems = check_courses(path)
@@ -32,7 +33,7 @@ def import_command(path: Path, check: bool, force: bool):
         click.echo(f"{len(courses)} course(s) read, {len(problems)} problem(s)")
         sys.exit(1 if problems else 0)
     try:
-        report = import_courses("cli", path, force=force)
+        report = import_courses(CLI, path, force=force)
     except CourseImportError as err:
         db.session.rollback()
         for problem in err.problems:

@@ -21,8 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from lms.core.clock import utc_now
 from lms.core.enums import TitledEnum, enum_check
-from lms.core.models import utcnow
 from lms.extensions import db
 from lms.ledger.models import Category
 
@@ -90,8 +90,8 @@ class Course(db.Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     #: hash of the imported files: an unchanged course is not rewritten
     content_hash: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
 
     lessons: Mapped[list[Lesson]] = relationship(
         back_populates="course", order_by="Lesson.position",
@@ -187,7 +187,7 @@ class ExamQuestion(db.Model):
     source: Mapped[str] = mapped_column(String(200), default="")
     #: false once a re-import no longer has it: kept for the papers that drew it
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    imported_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    imported_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
 
     @property
     def kind_title(self) -> str:

@@ -40,5 +40,6 @@ def media(filename):
 
 #: what this package's audit actions mean, for the audit log (registered in create_app)
 AUDIT_TITLES = {
+    "catalog.exam_bank_imported": _l("Exam question bank imported"),
     "catalog.course_imported": _l("Course imported"),
 }

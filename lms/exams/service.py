@@ -55,7 +55,7 @@ from lms.exams.permissions import (
     owns_registration,
 )
 from lms.extensions import db
-from lms.learning.models import Enrolment
+from lms.learning import service as learning
 from lms.registry import service as registry
 from lms.registry import venues
 from lms.registry.models import Organisation, Person, Qualification, QualificationType, VenueUse
@@ -268,10 +268,7 @@ def eligibility(person: Person, sitting: ExamSitting, on: date | None = None) ->
     courses = [c for c in db.session.scalars(select(Course).where(Course.is_active.is_(True)))
                if qtype.code in (c.serves or [])]
     if courses:
-        done = db.session.scalar(select(Enrolment.id).where(
-            Enrolment.person_id == person.id, Enrolment.completed_at.is_not(None),
-            Enrolment.course_id.in_([c.id for c in courses])).limit(1))
-        if done is None:
+        if not learning.has_completed(person, courses):  # learning's one definition of completion
             reasons.append(str(_l("Complete one of these courses first: %(courses)s",
                                   courses="、".join(f"{c.code} {c.title}" for c in courses))))
     if qtype.required_hours:

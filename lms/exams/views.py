@@ -209,6 +209,7 @@ NAVIGATION = (
 
 #: what this package's audit actions mean, for the audit log (registered in create_app)
 AUDIT_TITLES = {
+    "exams.paper_started": _l("Exam paper started"),
     "exams.practical_scored": _l("Practical score entered"),
     "exams.registered": _l("Registered for an exam"),
     "exams.sitting_planned": _l("Exam sitting planned"),

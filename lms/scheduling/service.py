@@ -690,10 +690,10 @@ def _credit(actor, session: TrainingSession, attendance: Attendance, at: datetim
     """Attendance credits the ledger once, in the session's category (the ledger decides)."""
     person = db.session.get(Person, attendance.person_id)
     entry, _created = ledger.credit(
-        person, year=to_local(session.starts_at).year, category=session.course.category.value,
+        actor, person, year=to_local(session.starts_at).year, category=session.course.category.value,
         hours=session.class_hours, source_type=SourceType.SESSION.value, source_ref=str(session.id),
         description=f"{session.course.code} {session.kind_title} {to_local(session.starts_at):%Y-%m-%d}",
-        recorded_by=actor, at=at)
+        at=at)
     attendance.ledger_entry_id = entry.id
 
 

@@ -42,6 +42,7 @@ def main() -> None:
     from lms.catalog.service import import_courses
     from lms.certificates import service as certificates
     from lms.certificates.models import Certificate
+    from lms.core.actors import SystemActor
     from lms.core.clock import local_today, utc_now
     from lms.core.models import District
     from lms.exams import service as exams
@@ -56,7 +57,7 @@ def main() -> None:
     with app.app_context():
         upgrade()
         registry.ensure_reference_data()
-        import_courses("bench", ROOT / "courses")
+        import_courses(SystemActor("bench"), ROOT / "courses")
         district = District(code="320102", name="玄武区", city="南京市")
         db.session.add(district)
         db.session.flush()

@@ -105,7 +105,8 @@ def test_hours_studied_after_midnight_count_for_the_new_year(world, moment):
     from lms.ledger import service as ledger
 
     assert ledger.now_year() == 2027
-    ledger.credit(world.staff, year=ledger.now_year(), category="skills", hours=Decimal(2),
+    ledger.credit(world.users["admin"], world.staff, year=ledger.now_year(), category="skills",
+                  hours=Decimal(2),
                   source_type="external", source_ref="clock-test")
     progress = {p.category: p for p in ledger.year_progress(world.staff, 2027)}
     assert progress["skills"].hours == Decimal(2)

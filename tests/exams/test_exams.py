@@ -355,8 +355,8 @@ def test_a_types_levels_and_required_hours_are_data(world, exam, course):
             examiners=[world.users["base_staff"]], blueprint={"single": 1}))
     reasons = service.eligibility(world.staff, exam)
     assert reasons and "needs 10 skills-training class hours" in reasons[0] and "has 0" in reasons[0]
-    ledger.credit(world.staff, year=local_today().year, category="skills", hours=Decimal(12),
-                  source_type="external", source_ref="t", recorded_by="test")
+    ledger.credit(world.users["admin"], world.staff, year=local_today().year, category="skills",
+                  hours=Decimal(12), source_type="external", source_ref="t")
     assert service.eligibility(world.staff, exam) == []
     with pytest.raises(DomainError, match="Levels are numbers"):
         registry.update_qualification_type(
