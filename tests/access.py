@@ -128,7 +128,7 @@ MATRIX = {
     "subsidies.claim_new": {"caregiver"},  # the certificate's holder
     # the claimant, the base that confirms it, the HR bureau, administrators (read only)
     "subsidies.claim": {"caregiver", "base_staff", "hr_reviewer", "admin"},
-    "subsidies.act": {"caregiver", "base_staff", "hr_reviewer", "admin"},
+    "subsidies.act": {"caregiver", "base_staff", "hr_reviewer"},
     "subsidies.objection_new": {"hr_reviewer"},
     "subsidies.objection_resolve": {"hr_reviewer"},
     "subsidies.base_claims": BASE_RUNNERS,

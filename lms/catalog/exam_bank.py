@@ -139,6 +139,10 @@ def check_exam_banks(root: Path) -> tuple[BankData, list[Problem]]:
 
 def import_exam_banks(actor, root: Path) -> BankReport:
     """Check every file at `root`; if nothing is wrong, create or update each certificate's bank."""
+    from lms.catalog.permissions import can_import_courses
+    from lms.core.permissions import authorize
+
+    authorize(actor, can_import_courses)
     bank, problems = check_exam_banks(root)
     if problems:
         raise ExamBankImportError(problems)

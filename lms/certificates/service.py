@@ -30,6 +30,7 @@ from lms.core import audit, settings
 from lms.core.clock import local_today, utc_now
 from lms.core.errors import DomainError, PermissionDenied
 from lms.core.pdf import render_pdf
+from lms.core.permissions import authorize
 from lms.exams.models import ExamSitting, Registration, Result
 from lms.extensions import db
 from lms.registry import service as registry
@@ -105,8 +106,8 @@ def reasons_not_to_issue(registration: Registration, on: date | None = None) -> 
 def issue(actor, registration: Registration, *, today: date | None = None) -> Certificate:
     """Issue the certificate a passed result earns (the ban gate applies)."""
     sitting: ExamSitting = registration.sitting
-    if not can_run_base(actor, org=sitting.organisation):
-        raise PermissionDenied(_l("Only the training base that held the exam issues its certificates."))
+    authorize(actor, can_run_base, org=sitting.organisation,
+              message=_l("Only the training base that held the exam issues its certificates."))
     today = today or local_today()
     reasons = reasons_not_to_issue(registration, today)
     if reasons:
@@ -160,6 +161,9 @@ def batch_plan(sitting: ExamSitting, today: date | None = None) -> BatchPlan:
 def issue_batch(actor, sitting: ExamSitting, registration_ids: list[int],
                 today: date | None = None) -> list[Certificate]:
     """Issue the confirmed ones (each checked again: things may have changed since the preview)."""
+    # the gate first: with nobody ready, issue() (and its check) would never run
+    authorize(actor, can_run_base, org=sitting.organisation,
+              message=_l("Only the training base that held the exam issues its certificates."))
     issued = []
     for registration in batch_plan(sitting, today).ready:
         if registration.id in registration_ids:

@@ -18,6 +18,7 @@ from lms.core import audit
 from lms.core.clock import local_today
 from lms.core.errors import DomainError
 from lms.core.models import Setting
+from lms.core.permissions import authorize, has_role
 from lms.extensions import db
 
 
@@ -99,9 +100,14 @@ def get_setting(key: str, district_id: int | None = None, on: date | None = None
     return spec.parse(row.value if row else spec.default)
 
 
+#: who records settings: administrators (the settings page), and the CLI and the demo
+can_change_settings = has_role("admin")
+
+
 def set_setting(actor, key: str, value, effective_from: date, district_id: int | None = None,
                 note: str = "") -> Setting:
     """Record a new dated value; earlier values stay as history."""
+    authorize(actor, can_change_settings)
     spec = definition(key)
     parsed = spec.parse(value)
     row = Setting(key=key, district_id=district_id, effective_from=effective_from,

@@ -58,7 +58,7 @@ def set_language(code):
 
 
 @bp.route("/admin/settings", methods=["GET", "POST"])
-@permission(is_admin)
+@permission(settings.can_change_settings)
 def settings_page():
     districts = list(db.session.scalars(select(District).order_by(District.code)))
     form = SettingForm()

@@ -216,6 +216,8 @@ def identify(id_number: str, name: str) -> Person:
 def identify_for_external(actor, id_number: str, name: str) -> Person:
     """The person external hours are for. An institution learns nothing about people it does
     not employ: an unknown number, another name and someone else's staff get one answer."""
+    authorize(actor, can_record_external, message=_l(
+        "External hours are recorded by the person's current institution or an administrator."))
     if getattr(actor, "role", None) != Role.INSTITUTION_ADMIN:
         return identify(id_number, name)
     from lms.core.idnumber import IdNumberError, normalise_id_number, normalise_name

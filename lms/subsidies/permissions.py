@@ -6,12 +6,20 @@ from lms.auth.models import Role
 from lms.core.permissions import predicate
 from lms.extensions import db
 from lms.subsidies import service
-from lms.subsidies.models import SubsidyClaim
+from lms.subsidies.models import ClaimAction, SubsidyClaim
 
 
 @predicate
 def can_view_claim(user, claim=None, **_) -> bool:
     return claim is not None and service.can_view(user, claim)
+
+
+@predicate
+def can_act_on_claim(user, claim=None, **_) -> bool:
+    """Take one of the claim's actions (which ones its state allows, the page asks the service):
+    the claimant, the confirming base's staff, the district's HR reviewers; an administrator sees
+    the claim but acts on none."""
+    return claim is not None and any(service.may(user, claim, action) for action in ClaimAction)
 
 
 @predicate

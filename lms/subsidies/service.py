@@ -36,7 +36,7 @@ from lms.exams.models import LEVEL_TITLES, ExamSitting
 from lms.extensions import db
 from lms.registry import service as registry
 from lms.registry.models import Organisation, OrgKind, Person, Qualification, QualificationType
-from lms.registry.permissions import can_run_base
+from lms.registry.permissions import can_run_base, is_base_staff
 from lms.subsidies.models import (
     CLOSED_STATES,
     SEED_NOTE,
@@ -392,8 +392,8 @@ def submit_for_sitting(actor, sitting: ExamSitting, certificate_ids: list[int], 
                        bank_account: str, today: date | None = None) -> list[SubsidyClaim]:
     """A training base claims, in one go, for the chosen passers of its sitting, to the base's
     account (the base fronted the training). The base's own submission is its confirmation."""
-    if not can_run_base(actor, org=sitting.organisation):
-        raise PermissionDenied(_l("Only the training base that held the exam claims for it."))
+    authorize(actor, can_run_base, org=sitting.organisation,
+              message=_l("Only the training base that held the exam claims for it."))
     bank_name, bank_account = _clean_bank(bank_name), clean_account(bank_account)
     today = today or local_today()
     wanted = set(certificate_ids)
@@ -609,10 +609,17 @@ def _batch(claim_ids, act) -> BatchOutcome:
 
 
 def approve_many(actor, claim_ids, today: date | None = None) -> BatchOutcome:
+    from lms.subsidies.permissions import is_reviewer
+
+    # the batch lists each claim it may not act on; the role is checked first, so a caller who
+    # may act on no claim at all is refused outright
+    authorize(actor, is_reviewer)
     return _batch(claim_ids, lambda c: transition(actor, c, A.APPROVE, today=today))
 
 
 def confirm_many(actor, claim_ids, today: date | None = None) -> BatchOutcome:
+    # confirming is the base's own word: its staff, not an administrator acting for it
+    authorize(actor, is_base_staff)
     return _batch(claim_ids, lambda c: transition(actor, c, A.CONFIRM, today=today))
 
 
@@ -642,6 +649,9 @@ def publish(actor, claim_ids, *, title: str = "", today: date | None = None) -> 
 
 def pay_many(actor, claim_ids, *, payment_ref: str, paid_on: date | None,
              today: date | None = None) -> BatchOutcome:
+    from lms.subsidies.permissions import is_reviewer
+
+    authorize(actor, is_reviewer)
     return _batch(claim_ids, lambda c: transition(actor, c, A.PAY, payment_ref=payment_ref,
                                                   paid_on=paid_on, today=today))
 

@@ -37,6 +37,7 @@ from lms.subsidies.forms import (
 )
 from lms.subsidies.models import ClaimAction, ClaimState, Objection, SubsidyClaim, SubsidyNotice
 from lms.subsidies.permissions import (
+    can_act_on_claim,
     can_claim_certificate,
     can_manage_standards,
     can_resolve_objection,
@@ -111,7 +112,7 @@ def claim(claim):
 
 
 @bp.post("/subsidies/<int:claim_id>/act")
-@permission(can_view_claim, claim=load(SubsidyClaim, "claim_id"))
+@permission(can_act_on_claim, claim=load(SubsidyClaim, "claim_id"))
 def act(claim):
     form = ActForm()
     problem = _form_problem(form)
