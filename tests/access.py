@@ -8,6 +8,7 @@ from datetime import date
 from PIL import Image
 from sqlalchemy import select
 
+from lms.core.clock import local_today, utc_now
 from lms.extensions import db
 from lms.ledger.models import LedgerEntry
 from lms.registry import service
@@ -166,7 +167,7 @@ def _learning_world(world) -> dict:
 
     course = import_test_course()
     learning.enrol(world.users["caregiver"], world.staff, course)
-    record = ledger.record_external(world.users["inst_admin"], world.staff, year=date.today().year,
+    record = ledger.record_external(world.users["inst_admin"], world.staff, year=local_today().year,
                                     category="skills", hours=Decimal("2"), provider="平台",
                                     reference="R-1", evidence_name="e.pdf", evidence=b"%PDF-1.4 x")
     entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.source_ref == str(record.id)))
@@ -213,10 +214,10 @@ def _subsidy_values(world, cert):
 
     claim = subsidies.submit(world.users["caregiver"], cert, bank_name="工商银行",
                              bank_account="6222021234567890123")
-    notice = SubsidyNotice(title="公示", starts_on=date.today(), ends_on=date.today())
+    notice = SubsidyNotice(title="公示", starts_on=local_today(), ends_on=local_today())
     db.session.add(notice)
     db.session.flush()
-    objection = Objection(claim_id=claim.id, received_on=date.today(), summary="异议")
+    objection = Objection(claim_id=claim.id, received_on=local_today(), summary="异议")
     db.session.add(objection)
     db.session.flush()
     return {"claim_id": claim.id, "notice_id": notice.id, "objection_id": objection.id}
@@ -232,7 +233,7 @@ def _exam_world(world, course):
 
     staff = world.users["base_staff"]
     qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "baoyushi"))
-    starts = datetime.combine(date.today() + timedelta(days=7), datetime.min.time())
+    starts = datetime.combine(local_today() + timedelta(days=7), datetime.min.time())
     sitting = exams.plan_sitting(staff, world.base, exams.SittingPlan(
         qualification_type=qtype, level=5, starts_at=starts, duration_minutes=60, venue=base_venue(world.base, "考场"),
         examiners=[staff], blueprint={"single": 2}))
@@ -241,10 +242,10 @@ def _exam_world(world, course):
         if enrolment is None:
             enrolment = Enrolment(person_id=person.id, course_id=course.id)
             db.session.add(enrolment)
-        enrolment.completed_at = datetime.utcnow()
+        enrolment.completed_at = utc_now()
     registration = exams.register(staff, sitting, world.staff)
     exams.register(staff, sitting, world.staff_other)
-    sitting.starts_at = datetime.utcnow() - timedelta(minutes=5)  # it has begun
+    sitting.starts_at = utc_now() - timedelta(minutes=5)  # it has begun
     attempt = exams.start_attempt(world.users["caregiver"], registration)
     return sitting, registration, attempt.items[0]
 
@@ -256,7 +257,7 @@ def _session_world(world, course):
     base_staff = world.users["base_staff"]
     venue = scheduling.add_venue(base_staff, world.base, "一号实训室")
     instructor = scheduling.add_instructor(base_staff, world.base, "李老师")
-    starts = datetime.combine(date.today() + timedelta(days=7), datetime.min.time()).replace(hour=9)
+    starts = datetime.combine(local_today() + timedelta(days=7), datetime.min.time()).replace(hour=9)
     session = scheduling.schedule(base_staff, world.base, scheduling.SessionPlan(
         course=course, kind="practical", venue=venue, instructor=instructor, starts_at=starts,
         ends_at=starts + timedelta(hours=3), capacity=20, class_hours="3"))[0]

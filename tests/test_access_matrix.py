@@ -1,12 +1,12 @@
 """Every route, as every role: who may use it. A route missing from MATRIX fails the test,
 so a new view cannot ship without deciding who sees it."""
 
-from datetime import date
 
 import pytest
 from sqlalchemy import select
 
 from lms.core.actors import DEMO
+from lms.core.clock import local_today
 from lms.extensions import db
 from lms.registry import service
 from lms.registry.models import PostRequirement
@@ -85,7 +85,7 @@ def test_an_institution_cannot_read_another_institutions_staff(client, world, lo
     assert client.post(f"/institutions/{inst.id}/staff/{world.staff_other.id}/reveal").status_code == 403
     foreign = world.staff_other.employments[0]
     response = client.post(f"/institutions/{inst.id}/employments/{foreign.id}/end",
-                           data={"end_date": date.today().isoformat(), "reason": "x"})
+                           data={"end_date": local_today().isoformat(), "reason": "x"})
     assert response.status_code == 403
     db.session.refresh(foreign)
     assert foreign.end_date is None

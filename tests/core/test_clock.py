@@ -9,9 +9,11 @@ with Beijing's date.
 from __future__ import annotations
 
 import os
+import re
 import time
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -121,3 +123,20 @@ def test_every_home_page_answers_at_the_awkward_hours(client, world, login_as, r
             login_as(user.username or world.staff.mobile)
             assert client.get("/").status_code == 200
             client.post("/logout")
+
+
+def test_nothing_reads_the_process_clock_directly():
+    """One clock: lms/core/clock.py is the only place that asks the system for the time."""
+    root = Path(__file__).resolve().parents[2]
+    forbidden = re.compile(r"\b(date\.today|datetime\.now|datetime\.utcnow|time\.localtime)\(")
+    offenders = []
+    for folder in ("lms", "tests"):
+        for path in (root / folder).rglob("*.py"):
+            # the clock itself, this test, and the suite's clock mover (it sets the moved time)
+            if path.relative_to(root).as_posix() in {"lms/core/clock.py", "tests/conftest.py"} \
+                    or path == Path(__file__):
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if forbidden.search(line):
+                    offenders.append(f"{path.relative_to(root)}:{number}")
+    assert offenders == [], offenders
