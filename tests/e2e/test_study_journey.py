@@ -11,7 +11,7 @@ one heartbeat interval at a time, so the server sees exactly the time a learner 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from decimal import Decimal
 
 import pytest
@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from lms.catalog.models import Lesson
 from lms.core.actors import system_actor
+from lms.core.clock import utc_now
 from lms.extensions import db
 from lms.learning import service as learning
 from lms.learning.models import PresenceCheck, StudyClock, StudySegment
@@ -79,7 +80,7 @@ def test_caregiver_studies_a_lesson_until_credited(new_context, e2e_world, app, 
     # study on in the second tab: each step, the server's clock and the page's move on by one
     # heartbeat interval, and the page sends its heartbeat
     beats = []
-    with time_machine.travel(datetime.now(UTC), tick=True) as traveller:
+    with time_machine.travel(utc_now().replace(tzinfo=UTC), tick=True) as traveller:
         while not (beats and beats[-1]["lesson_credited"]) and len(beats) < 40:
             traveller.shift(HEARTBEAT_SECONDS)
             with second.expect_response(lambda r: r.url.endswith("/learn/heartbeat")) as beat:
