@@ -112,6 +112,9 @@ class Registration(db.Model):
     practical_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     practical_at: Mapped[datetime | None] = mapped_column(DateTime)
     result: Mapped[str] = mapped_column(String(8), default=Result.PENDING.value)
+    #: set when a certificate is issued for this result (by lms.certificates): from then on its
+    #: scores change only through a recorded re-grade there, never by score entry here
+    certified_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     sitting: Mapped[ExamSitting] = relationship(lazy="joined")
     person: Mapped[Person] = relationship(lazy="joined")
