@@ -198,3 +198,30 @@ def test_the_render_command_makes_missing_pdfs_two_at_a_time(app, world, passed)
     assert db.session.get(Certificate, cert.id).pdf.startswith(b"%PDF")
     again = app.test_cli_runner().invoke(render_command)
     assert "every certificate has its PDF" in again.output
+
+
+def test_the_holder_opens_the_certificates_page_from_my_certificates(app, world, cert):
+    holder = app.test_client()
+    login(holder, world.staff.mobile)
+    listing = holder.get("/my/certificates").get_data(as_text=True)
+    assert f'href="/certificates/{cert.id}"' in listing
+    page = holder.get(f"/certificates/{cert.id}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and cert.number in text and 'id="download"' in text
+    assert 'id="status-form"' not in text and 'id="regrade-form"' not in text
+    other = app.test_client()
+    login(other, world.staff_other.mobile)
+    assert other.get(f"/certificates/{cert.id}").status_code == 403
+
+
+@pytest.mark.parametrize(("locale", "title"), [("zh_Hans_CN", "保育师"), ("zh_Hant_TW", "保育師"),
+                                               ("en", "Nursery teacher")])
+def test_type_names_follow_the_readers_language(app, world, cert, locale, title):
+    holder = app.test_client()
+    login(holder, world.staff.mobile)
+    holder.set_cookie("lms_lang", locale)
+    page = holder.get(f"/certificates/{cert.id}").get_data(as_text=True)
+    shown = page.split('id="cert-type">')[1].split("</dd>")[0]
+    assert title in shown
+    if locale != "zh_Hans_CN":
+        assert "保育师" not in shown.replace("(保育师)", "")

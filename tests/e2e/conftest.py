@@ -67,7 +67,9 @@ def live_server(e2e_app) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, _test_assets(e2e_app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="e2e-live-server", daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    url = f"http://127.0.0.1:{server.server_port}"
+    e2e_app.config["PUBLIC_URL"] = url  # absolute links (the certificate's QR) point here
+    yield url
     server.shutdown()
     thread.join(timeout=5)
 
