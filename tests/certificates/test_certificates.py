@@ -225,3 +225,20 @@ def test_type_names_follow_the_readers_language(app, world, cert, locale, title)
     assert title in shown
     if locale != "zh_Hans_CN":
         assert "保育师" not in shown.replace("(保育师)", "")
+
+
+@pytest.mark.parametrize("hour_minute", [(0, 30), (7, 30)])
+def test_a_certificate_issued_at_any_hour_carries_the_citys_date(world, passed, hour_minute):
+    """Just after midnight and before 08:00 in Beijing a UTC server is still on the day before:
+    the certificate, its number's year and the registry record take the city's date."""
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    import time_machine
+
+    _sitting, good, _bad = passed
+    moment = datetime(2027, 1, 1, *hour_minute, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with time_machine.travel(moment, tick=False):
+        cert = service.issue(world.users["base_staff"], good)
+    assert cert.issued_on == date(2027, 1, 1) and cert.number.startswith("BYS-2027-")
+    assert db.session.get(Qualification, cert.qualification_id).issued_on == date(2027, 1, 1)
