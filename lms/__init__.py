@@ -24,6 +24,45 @@ BLUEPRINTS = (
     "lms.subsidies.views:bp",
 )
 
+#: the header's entries and the home pages' sections each package declares, registered here
+#: like the blueprints (never by one package wrapping another's at import time)
+NAVIGATION = (
+    "lms.core.views:NAVIGATION",
+    "lms.auth.views:NAVIGATION",
+    "lms.registry.views:NAVIGATION",
+    "lms.ledger.views:NAVIGATION",
+    "lms.learning.views:NAVIGATION",
+    "lms.scheduling.views:NAVIGATION",
+    "lms.exams.views:NAVIGATION",
+    "lms.certificates.views:NAVIGATION",
+    "lms.subsidies.views:NAVIGATION",
+)
+HOME_SECTIONS = (
+    "lms.registry.views:HOME_SECTIONS",
+    "lms.ledger.views:HOME_SECTIONS",
+    "lms.learning.views:HOME_SECTIONS",
+    "lms.scheduling.views:HOME_SECTIONS",
+    "lms.subsidies.views:HOME_SECTIONS",
+)
+#: what each package's audit action codes mean (the audit log shows these, not the codes)
+AUDIT_TITLES = (
+    "lms.core.views:AUDIT_TITLES",
+    "lms.auth.views:AUDIT_TITLES",
+    "lms.registry.views:AUDIT_TITLES",
+    "lms.ledger.views:AUDIT_TITLES",
+    "lms.catalog.views:AUDIT_TITLES",
+    "lms.learning.views:AUDIT_TITLES",
+    "lms.scheduling.views:AUDIT_TITLES",
+    "lms.exams.views:AUDIT_TITLES",
+    "lms.certificates.views:AUDIT_TITLES",
+    "lms.subsidies.views:AUDIT_TITLES",
+)
+
+
+def _declared(dotted: str):
+    module, name = dotted.split(":")
+    return getattr(__import__(module, fromlist=[name]), name)
+
 
 def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(config.instance_path()), instance_relative_config=True)
@@ -41,8 +80,15 @@ def create_app(overrides: dict | None = None) -> Flask:
     _import_models()
 
     for dotted in BLUEPRINTS:
-        module, name = dotted.split(":")
-        app.register_blueprint(getattr(__import__(module, fromlist=[name]), name))
+        app.register_blueprint(_declared(dotted))
+    from lms.core import navigation
+    for dotted in NAVIGATION:
+        navigation.register(app, entries=_declared(dotted))
+    for dotted in HOME_SECTIONS:
+        navigation.register(app, sections=_declared(dotted))
+    from lms.core import audit
+    for dotted in AUDIT_TITLES:
+        audit.register_titles(app, _declared(dotted))
 
     from lms.core.permissions import unguarded_endpoints
     missing = unguarded_endpoints(app)
@@ -51,9 +97,14 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     _init_request_cycle(app)
     _register_cli(app)
-    from lms.auth.service import register_login_resolver
+    from lms.auth.service import register_login_resolver, register_organisation_choices
+    from lms.registry.queries import organisation_choices
     from lms.registry.service import resolve_login
     register_login_resolver(resolve_login)
+    register_organisation_choices(organisation_choices)
+    from lms.certificates.service import certificate_ids_for_qualifications
+    from lms.registry.service import register_certificate_finder
+    register_certificate_finder(certificate_ids_for_qualifications)
     return app
 
 

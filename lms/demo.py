@@ -23,6 +23,7 @@ from werkzeug.security import generate_password_hash
 from lms import demo_names as names
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
+from lms.core.actors import DEMO
 from lms.core.clock import local_today
 from lms.core.models import District
 from lms.extensions import db
@@ -30,7 +31,7 @@ from lms.registry import service as registry
 from lms.registry.models import BanKind, Organisation, OrgKind, Post, QualificationType
 
 SEED = 20261123
-ACTOR = "demo"
+ACTOR = DEMO
 PASSWORD = "Demo2026!"  # noqa: S105 -- the published password of the demo accounts
 CITY = "南京市"
 
@@ -424,7 +425,9 @@ class _Planner:
     def _level(self, code: str) -> int | None:
         if code not in {"baoyushi", "yuyingyuan", "yingyouer_fazhan"}:
             return None
-        return self.rng.choices([lv for lv, _ in LEVEL_WEIGHTS], [w for _, w in LEVEL_WEIGHTS])[0]
+        level = self.rng.choices([lv for lv, _ in LEVEL_WEIGHTS], [w for _, w in LEVEL_WEIGHTS])[0]
+        # 婴幼儿发展引导员 starts at 四级 (its 2021 standard has no 五级)
+        return min(level, 4) if code == "yingyouer_fazhan" else level
 
     def _add(self, person: int, code: str, issued: date, expires: date | None = None) -> None:
         self.plan.quals.append(QualSpec(person, code, issued, self._level(code), expires,
@@ -492,6 +495,10 @@ class _Planner:
         for job in plan.jobs:
             if job.end is not None and job.person not in working and rng.random() < 0.7:
                 self._qualify(JobSpec(job.person, job.org, job.post, job.start))
+        # the demo caregiver sits 育婴员 五级 next week, so she holds no 育婴员 level yet (someone
+        # who does is registered only after the base confirms); dropped after the draws, so the
+        # rest of the city stays as it was
+        plan.quals = [q for q in plan.quals if not (q.person == plan.caregiver and q.code == "yuyingyuan")]
 
 
 def plan_city(today: date | None = None) -> CityPlan:
@@ -602,64 +609,82 @@ def import_demo_courses() -> None:
     """The shipped courses (an unchanged course is left as it is)."""
     from lms.catalog.service import import_courses
     from lms.config import ROOT
+    from lms.core.actors import DEMO
 
-    import_courses(ACTOR, ROOT / "courses")
+    import_courses(DEMO, ROOT / "courses")
+
+
+def import_demo_exam_bank() -> None:
+    """The sample 育婴员 exam bank: exams never draw from the courses' self-check questions."""
+    from lms.catalog.exam_bank import import_exam_banks
+    from lms.config import ROOT
+
+    import_exam_banks(ACTOR, ROOT / "exam-banks" / "yuyingyuan-sample.toml")
 
 
 def build_demo_learning(plan: CityPlan, persons: dict, today: date) -> dict:
     """Hours for the demo staff, as they would have arrived: about two thirds have hours from
-    the provincial platform (recorded by the training base, with evidence), and the demo
-    caregiver has studied online here, through the same study clock a phone uses."""
+    the provincial platform (recorded by the administrator, with evidence; those above the
+    confirmation threshold confirmed by the city's regulator, the last few still waiting), and
+    the demo caregiver has studied online here, through the same study clock a phone uses."""
     from datetime import UTC, datetime, time
 
     from lms.catalog.service import course_by_code
+    from lms.core.actors import DEMO
     from lms.core.clock import zone
     from lms.learning import service as learning
     from lms.learning.models import StudyClock
     from lms.ledger import service as ledger
+    from lms.ledger.models import ExternalAction, ExternalState
 
     import_demo_courses()
     rng = random.Random(20261129)  # noqa: S311 - demo data, reproducible
-    base_user = db.session.scalar(select(User).where(User.username == "base_staff"))
+    recorder = db.session.scalar(select(User).where(User.username == "admin"))
+    confirmer = db.session.scalar(select(User).where(User.username == "regulator_city"))
     caregiver = persons[plan.caregiver]
-    recorded = 0
+    records = []
     for index, person in sorted(persons.items()):
         if index == plan.caregiver or rng.random() > 0.65:
             continue
         done = rng.random() < 0.45  # about a third of all staff have the year's hours already
-        ranges = (("skills", 72, 96), ("ethics", 40, 52)) if done else (("skills", 6, 70), ("ethics", 4, 38))
+        ranges = (("skills", 72, 78), ("ethics", 40, 42)) if done else (("skills", 6, 70), ("ethics", 4, 38))
         for category, low, high in ranges:
             hours = rng.randint(low * 2, high * 2) / 2
-            ledger.record_external(
-                base_user, person, year=today.year, category=category, hours=str(hours),
+            records.append(ledger.record_external(
+                recorder, person, year=today.year, category=category, hours=str(hours),
                 provider=DEMO_PROVIDER, reference=f"JS{today.year}-{person.id:06d}-{category[0]}",
-                evidence_name="培训证明.pdf", evidence=DEMO_EVIDENCE, today=today)
-            recorded += 1
+                evidence_name="培训证明.pdf", evidence=DEMO_EVIDENCE, today=today))
+    pending = [r for r in records if r.state == ExternalState.PENDING]
+    for record in pending[:-3]:  # the last three wait in the regulators' queue
+        ledger.decide_external(confirmer, record, ExternalAction.CONFIRM)
+    recorded = sum(1 for r in records if r.state == ExternalState.CONFIRMED)
 
     # the demo caregiver: two courses, two lessons studied through, a third begun
     infant = course_by_code("YY-101")
     ethics = course_by_code("DD-101")
-    learning.enrol(ACTOR, caregiver, infant)
-    learning.enrol(ACTOR, caregiver, ethics)
+    learning.enrol(DEMO, caregiver, infant)
+    learning.enrol(DEMO, caregiver, ethics)
     day = max(date(today.year, 1, 2), today - timedelta(days=12))
     for number, (lesson, minutes) in enumerate(
             [(infant.lessons[0], 45), (infant.lessons[1], 45), (infant.lessons[2], 20),
              (ethics.lessons[0], 45)]):
         local = datetime.combine(day + timedelta(days=number), time(19, 30), tzinfo=zone())
         start = local.astimezone(UTC).replace(tzinfo=None)
-        clock = learning.start_study(caregiver, lesson, device="演示：手机浏览器", now=start)
+        clock = learning.start_study(DEMO, caregiver, lesson, device="演示：手机浏览器", now=start)
         token, beat = clock.token, 0
-        for beat in range(1, minutes * 4 + 1):
+        # two beats more than the minutes need: the seconds spent answering are not study
+        for beat in range(1, minutes * 4 + 3):
             at = start + timedelta(seconds=15 * beat)
-            result = learning.heartbeat(caregiver.id, token, beat, now=at)
-            if result.state == "challenge":  # the learner answers the presence question
-                answer = db.session.get(StudyClock, caregiver.id, populate_existing=True).challenge_answer
-                learning.answer_challenge(caregiver.id, token, answer, now=at)
-        learning.heartbeat(caregiver.id, token, beat + 1, active=False,
-                           now=start + timedelta(minutes=minutes, seconds=30))
+            result = learning.heartbeat(DEMO, caregiver.id, token, beat, now=at)
+            if result.state == "challenge":  # the learner reads the question and answers it
+                answer = db.session.get(StudyClock, caregiver.id, populate_existing=True).challenge_key
+                learning.answer_challenge(DEMO, caregiver.id, token, answer,
+                                          now=at + timedelta(seconds=rng.randint(5, 12)))
+        learning.heartbeat(DEMO, caregiver.id, token, beat + 1, active=False,
+                           now=start + timedelta(minutes=minutes, seconds=60))
         if minutes == lesson.minutes:
             questions = learning.self_check_questions(caregiver, lesson)
-            learning.submit_self_check(caregiver, lesson, {q.id: list(q.answer) for q in questions},
+            learning.submit_self_check(DEMO, caregiver, lesson, {q.id: list(q.answer) for q in questions},
                                        now=start + timedelta(minutes=minutes + 5))
     return {"external_hours_records": recorded}
 
@@ -707,6 +732,7 @@ def build_demo_sessions(plan: CityPlan, persons: dict, today: date) -> dict:
     from datetime import datetime, time
 
     from lms.catalog.service import course_by_code
+    from lms.core.actors import DEMO
     from lms.core.clock import to_utc
     from lms.scheduling import service as scheduling
 
@@ -729,8 +755,9 @@ def build_demo_sessions(plan: CityPlan, persons: dict, today: date) -> dict:
 
     last_week = today - timedelta(days=7)
     past = session("BJ-101", "practical", room, li, last_week, 9, 3, 20)[0]
-    scheduling.book(staff, caregiver, past, now=past.starts_at - timedelta(days=3))
-    scheduling.check_in(caregiver, past, scheduling.attendance_code(past, past.starts_at),
+    # the caregiver's own moves, made for them by the demo builder
+    scheduling.book(DEMO, caregiver, past, now=past.starts_at - timedelta(days=3))
+    scheduling.check_in(DEMO, caregiver, past, scheduling.attendance_code(past, past.starts_at),
                         now=past.starts_at)
     scheduling.close_session(staff, past, now=past.ends_at + timedelta(minutes=10))
     upcoming = [
@@ -741,7 +768,7 @@ def build_demo_sessions(plan: CityPlan, persons: dict, today: date) -> dict:
         session("DD-101", "theory", hall, zhou, today + timedelta(days=10), 14, 2, 80),
         session("YY-101", "practical", room, zhou, today + timedelta(days=4), 9, 3, 16, repeat_weeks=3),
     ]
-    scheduling.book(staff, caregiver, upcoming[0][0])
+    scheduling.book(DEMO, caregiver, upcoming[0][0])
     return {"sessions": 1 + sum(len(s) for s in upcoming)}
 
 
@@ -758,6 +785,7 @@ def build_demo_exams(plan: CityPlan, persons: dict, today: date) -> dict:
     staff = db.session.scalar(select(User).where(User.username == "base_staff"))
     caregiver = persons[plan.caregiver]
     qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "yuyingyuan"))
+    import_demo_exam_bank()
     sitting = exams.plan_sitting(staff, base, exams.SittingPlan(
         qualification_type=qtype, level=5, starts_at=datetime.combine(today + timedelta(days=6), time(9)),
         duration_minutes=60, venue="多功能报告厅", examiners=[staff],
@@ -797,7 +825,9 @@ def _demo_certificates(staff, base, qtype, course, persons, plan, today) -> int:
         db.session.add(Enrolment(person_id=person.id, course_id=course.id,
                                  enrolled_at=to_utc(held) - timedelta(days=40),
                                  completed_at=to_utc(held) - timedelta(days=10)))
-        registration = exams.register(staff, sitting, person, now=to_utc(held) - timedelta(days=3))
+        # one of them already holds a higher 育婴员 level: the base confirmed registering them
+        registration = exams.register(staff, sitting, person, now=to_utc(held) - timedelta(days=3),
+                                      confirm_lower_level=True)
         registration.theory_score = Decimal(78 + 5 * n)
         exams.enter_practical(staff, registration, str(80 + 4 * n), now=to_utc(held) + timedelta(hours=2))
         certificates.issue(staff, registration, today=today - timedelta(days=25))

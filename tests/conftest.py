@@ -23,6 +23,7 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret")  # noqa: S105 - tests on
 
 from lms import create_app  # noqa: E402
 from lms.auth.models import Role, User  # noqa: E402
+from lms.core.actors import DEMO  # noqa: E402
 from lms.core.models import District  # noqa: E402
 from lms.extensions import db  # noqa: E402
 from lms.ledger import ddl as ledger_ddl  # noqa: E402
@@ -155,14 +156,14 @@ def build_world() -> World:
     gulou = District(code="320106", name="鼓楼区", city="南京市")
     db.session.add_all([xuanwu, gulou])
     db.session.flush()
-    inst = registry.create_organisation("test", kind="institution", name="小橡树托育中心",
+    inst = registry.create_organisation(DEMO, kind="institution", name="小橡树托育中心",
                                         district=xuanwu, credit_code=credit_code(1), filing_no="TY-1")
-    inst_other = registry.create_organisation("test", kind="institution", name="童心托育园",
+    inst_other = registry.create_organisation(DEMO, kind="institution", name="童心托育园",
                                               district=gulou, credit_code=credit_code(2),
                                               filing_no="TY-2")
-    base = registry.create_organisation("test", kind="training_base", name="实训基地",
+    base = registry.create_organisation(DEMO, kind="training_base", name="实训基地",
                                         district=xuanwu, credit_code=credit_code(3))
-    hr = registry.create_organisation("test", kind="hr_bureau", name="人社局", district=xuanwu,
+    hr = registry.create_organisation(DEMO, kind="hr_bureau", name="人社局", district=xuanwu,
                                       credit_code=credit_code(4))
     users = {}
 
@@ -181,10 +182,10 @@ def build_world() -> World:
     staff_user("regulator", Role.REGULATOR.value, district_id=xuanwu.id)
     staff_user("regulator_other", Role.REGULATOR.value, district_id=gulou.id)
     staff_user("regulator_city", Role.REGULATOR.value)
-    added = registry.add_staff("test", inst, id_number=id_number("320102", "19900307", 2),
+    added = registry.add_staff(DEMO, inst, id_number=id_number("320102", "19900307", 2),
                                name="张晓雯", mobile="13912345678", post="nursery_carer",
                                start_date=date(2024, 3, 1))
-    other = registry.add_staff("test", inst_other, id_number=id_number("320106", "19880715", 2),
+    other = registry.add_staff(DEMO, inst_other, id_number=id_number("320106", "19880715", 2),
                                name="欧阳·娜娜", mobile="13812345678", post="infant_carer",
                                start_date=date(2023, 9, 1))
     caregiver = db.session.scalars(
@@ -223,13 +224,19 @@ def login_as(client):
 
 
 FIXTURE_COURSES = Path(__file__).resolve().parent / "fixtures" / "courses"
+#: the 保育师 exam bank the TT-101 course's exams draw from (exams never draw self-checks)
+FIXTURE_EXAM_BANK = Path(__file__).resolve().parent / "fixtures" / "exam-banks"
 
 
 def import_test_course():
-    """The small TT-101 course (lessons of 1, 14 (video) and 30 minutes), imported."""
+    """The small TT-101 course (lessons of 1, 14 (video) and 30 minutes), imported, with the
+    保育师 exam bank its exams draw from."""
+    from lms.catalog.exam_bank import import_exam_banks
     from lms.catalog.service import course_by_code, import_courses
+    from lms.core.actors import system_actor
 
-    import_courses("test", FIXTURE_COURSES)
+    import_courses(system_actor("test"), FIXTURE_COURSES)
+    import_exam_banks(system_actor("test"), FIXTURE_EXAM_BANK)
     db.session.commit()
     return course_by_code("TT-101")
 

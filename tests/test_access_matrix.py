@@ -8,12 +8,14 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
+from lms.core.actors import DEMO
 from lms.extensions import db
 from lms.ledger.models import LedgerEntry
 from lms.registry import service
 from lms.registry.models import PostRequirement
 from lms.scheduling import service as scheduling
 from tests.conftest import PASSWORD, build_world, import_test_course, login
+from tests.factories import venue as base_venue
 
 ROLES = ["anon", "caregiver", "caregiver_other", "inst_admin", "inst_admin_other", "base_staff",
          "hr_reviewer", "regulator", "regulator_other", "regulator_city", "admin"]
@@ -68,8 +70,11 @@ MATRIX = {
     "ledger.staff_hours": INST_VIEWERS,
     "ledger.person_hours": {"regulator", "regulator_city", "admin"},
     "ledger.reverse_entry": {"admin"},
-    "ledger.external_hours": {"base_staff", "admin"},
-    "ledger.evidence": {"base_staff", "admin"},
+    "ledger.external_hours": {"inst_admin", "inst_admin_other", "admin"},
+    "ledger.evidence": {"inst_admin", "regulator", "regulator_city", "admin"},
+    "ledger.external_record": {"inst_admin", "regulator", "regulator_city", "admin"},
+    "ledger.external_queue": REGULATORS | {"admin"},
+    "ledger.external_decide": {"regulator", "regulator_city", "admin"},
     "catalog.asset": SIGNED_IN,
     "catalog.media": SIGNED_IN,
     "learning.catalogue": SIGNED_IN,
@@ -107,6 +112,9 @@ MATRIX = {
     "exams.practical_score": {"base_staff"},  # the sitting's examiner
     "exams.my_exams": CAREGIVERS,
     "exams.paper": CAREGIVERS,
+    "exams.paper_start": CAREGIVERS,
+    "exams.hand_in": CAREGIVERS,
+    "exams.withdraw": BASE_RUNNERS,
     "exams.save_answer": {"caregiver"},  # the candidate whose paper it is
     "certificates.issue_batch": BASE_RUNNERS,
     "certificates.detail": CERT_MANAGERS | {"caregiver"},  # and the holder, nobody else
@@ -133,6 +141,7 @@ MATRIX = {
     "subsidies.notices": EVERYONE,
     "subsidies.notice": EVERYONE,
     "subsidies.standards": {"admin"},
+    "subsidies.objection_contact": {"admin"},
 }
 
 #: the permission let these through and the view then said no: starting the study clock
@@ -163,8 +172,8 @@ def _learning_world(world) -> dict:
     from lms.ledger import service as ledger
 
     course = import_test_course()
-    learning.enrol("test", world.staff, course)
-    record = ledger.record_external(world.users["base_staff"], world.staff, year=date.today().year,
+    learning.enrol(world.users["caregiver"], world.staff, course)
+    record = ledger.record_external(world.users["inst_admin"], world.staff, year=date.today().year,
                                     category="skills", hours=Decimal("2"), provider="平台",
                                     reference="R-1", evidence_name="e.pdf", evidence=b"%PDF-1.4 x")
     entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.source_ref == str(record.id)))
@@ -232,7 +241,7 @@ def _exam_world(world, course):
     qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "baoyushi"))
     starts = datetime.combine(date.today() + timedelta(days=7), datetime.min.time())
     sitting = exams.plan_sitting(staff, world.base, exams.SittingPlan(
-        qualification_type=qtype, level=5, starts_at=starts, duration_minutes=60, venue="考场",
+        qualification_type=qtype, level=5, starts_at=starts, duration_minutes=60, venue=base_venue(world.base, "考场"),
         examiners=[staff], blueprint={"single": 2}))
     for person in (world.staff, world.staff_other):
         enrolment = db.session.scalar(select(Enrolment).where(Enrolment.person_id == person.id))
@@ -243,7 +252,7 @@ def _exam_world(world, course):
     registration = exams.register(staff, sitting, world.staff)
     exams.register(staff, sitting, world.staff_other)
     sitting.starts_at = datetime.utcnow() - timedelta(minutes=5)  # it has begun
-    attempt = exams.start_attempt(world.staff, sitting)
+    attempt = exams.start_attempt(world.users["caregiver"], registration)
     return sitting, registration, attempt.items[0]
 
 
@@ -282,8 +291,8 @@ def _request(client, method, url):
 @pytest.mark.parametrize("endpoint", sorted(MATRIX))
 def test_access(app, endpoint):
     world = build_world()
-    service.set_photo("test", world.staff, _photo())
-    service.set_photo("test", world.staff_other, _photo())
+    service.set_photo(DEMO, world.staff, _photo())
+    service.set_photo(DEMO, world.staff_other, _photo())
     rule_id = db.session.scalar(select(PostRequirement.id).limit(1))
     extra = _learning_world(world)
     db.session.commit()
@@ -357,7 +366,8 @@ def test_identity_numbers_never_appear_in_urls(app, world, login_as, client):
     for rule in app.url_map.iter_rules():
         assert not {"id_number", "id", "number"} & set(rule.arguments), rule
     login_as("regulator")
-    response = client.post("/registry/lookup", data={"id_number": world.staff.id_number.lower()})
+    response = client.post("/registry/lookup", data={"id_number": world.staff.id_number.lower(),
+                                                     "name": world.staff.name})
     assert response.status_code == 302
     assert response.headers["Location"] == f"/registry/persons/{world.staff.id}"
     assert world.staff.id_number not in response.headers["Location"]

@@ -5,6 +5,8 @@ from datetime import date
 
 import pytest
 
+from lms.core.actors import DEMO
+from lms.core.clock import local_today
 from lms.core.idnumber import (
     id_facts,
     normalise_credit_code,
@@ -212,9 +214,9 @@ def test_build_demo_city_once(app):
     assert registry.find_person(banned.lower()) is not None
     assert all(e.end_date is not None for e in registry.find_person(banned).employments)
     with pytest.raises(registry.BannedError):
-        registry.add_staff("test", next(o for o in orgs if o.kind == "institution"),
+        registry.add_staff(DEMO, next(o for o in orgs if o.kind == "institution"),
                            id_number=banned.lower(), name=summary["banned_name"],
-                           post="nursery_carer", start_date=date.today())
+                           post="nursery_carer", start_date=local_today())
     db.session.rollback()
 
     # compliance: some institutions fully compliant, some clearly not
@@ -252,7 +254,7 @@ def test_build_demo_city_once(app):
     mine = ledger.entries_for(db.session.get(Person, caregiver.person_id))
     assert sorted(e.source_type for e in mine) == ["lesson", "lesson", "lesson", "session"]
     assert {e.category for e in mine} == {"skills", "ethics"}
-    assert all(e.created_at.date() < date.today() for e in mine)  # studied on earlier days
+    assert all(e.created_at.date() < local_today() for e in mine)  # studied on earlier days
     external = db.session.scalar(select(func.count()).select_from(LedgerEntry).where(
         LedgerEntry.source_type == "external"))
     assert external == summary["external_hours_records"] > 300

@@ -19,6 +19,7 @@ from lms.core import audit
 from lms.core.errors import DomainError
 from lms.core.idnumber import is_valid_id_number
 from lms.core.models import utcnow
+from lms.core.urls import is_safe_next  # noqa: F401  (auth's views and callers use it here)
 from lms.extensions import db
 
 
@@ -42,6 +43,20 @@ _login_resolvers: list[Callable[[str], User | None]] = []
 def register_login_resolver(resolver: Callable[[str], User | None]) -> None:
     if resolver not in _login_resolvers:
         _login_resolvers.append(resolver)
+
+
+#: Lists the organisations a staff account may belong to; the registry registers it in
+#: create_app (auth cannot import the registry).
+_organisation_choices: list[Callable[[], list[tuple[int, str]]]] = []
+
+
+def register_organisation_choices(provider: Callable[[], list[tuple[int, str]]]) -> None:
+    _organisation_choices[:] = [provider]
+
+
+def organisation_choices() -> list[tuple[int, str]]:
+    """(id, name) of every organisation a staff account may belong to."""
+    return _organisation_choices[0]() if _organisation_choices else []
 
 
 def find_user_for_login(identifier: str) -> User | None:
@@ -236,13 +251,6 @@ def create_staff_user(actor, *, username: str, display_name: str, role: str,
     db.session.flush()
     audit.record(actor, "auth.user_created", user, role=role)
     return user
-
-
-def is_safe_next(target: str | None) -> bool:
-    """Only our own absolute paths: no scheme, no host, no //, no backslash tricks."""
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return False
-    return "\\" not in target and not any(ord(c) < 32 for c in target)
 
 
 class LoginOutcome:

@@ -12,8 +12,8 @@ from lms.auth import service
 from lms.auth.forms import ChangePasswordForm, ConfirmForm, LoginForm, UserForm
 from lms.auth.models import ORGANISATION_ROLES, Role, User
 from lms.auth.permissions import can_manage_users, can_reset_password
-from lms.core import navigation
 from lms.core.models import District
+from lms.core.navigation import NavEntry
 from lms.core.permissions import anyone, load, permission, signed_in
 from lms.core.web import form_error, service_call
 from lms.extensions import db, limiter
@@ -93,11 +93,9 @@ def users():
 @bp.route("/admin/users/new", methods=["GET", "POST"])
 @permission(can_manage_users)
 def new_user():
-    from lms.registry.queries import organisation_choices
-
     form = UserForm()
     form.role.choices = [c for c in Role.choices() if c[0] != Role.CAREGIVER]
-    form.organisation_id.choices = [(0, "—")] + organisation_choices()
+    form.organisation_id.choices = [(0, "—")] + service.organisation_choices()
     form.district_id.choices = [(0, _("Whole city"))] + [
         (d.id, d.name) for d in db.session.scalars(select(District).order_by(District.code))]
     if form.validate_on_submit():
@@ -137,4 +135,19 @@ def set_enabled(target):
     return redirect(url_for("auth.users"))
 
 
-navigation.register(_l("Users"), "auth.users", "people", can_manage_users, order=80)
+NAVIGATION = (
+    NavEntry(_l("Users"), "auth.users", "people", can_manage_users, order=80),
+)
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "auth.enabled": _l("Account enabled or disabled"),
+    "auth.initial_password_issued": _l("One-time password issued"),
+    "auth.initial_passwords_issued": _l("One-time passwords issued for a roster"),
+    "auth.locked": _l("Account locked after failed sign-ins"),
+    "auth.login": _l("Signed in"),
+    "auth.login_failed": _l("Sign-in failed"),
+    "auth.logout": _l("Signed out"),
+    "auth.password_changed": _l("Password changed"),
+    "auth.user_created": _l("Account created"),
+}

@@ -37,6 +37,8 @@ SVG_FORBIDDEN = re.compile(r"<script|<foreignObject|\son[a-z]+\s*=|javascript:|<
 COURSE_KEYS = {"code", "track", "title", "summary", "class_hours", "serves", "prerequisites", "sources"}
 LESSON_KEYS = {"title", "minutes", "video", "video_seconds"}
 QUESTION_KEYS = {"key", "lesson", "kind", "stem", "options", "answer", "explanation", "tags"}
+#: an exam bank's questions (lms/catalog/exam_bank.py): no lesson, no explanation to show
+EXAM_QUESTION_KEYS = {"key", "kind", "stem", "options", "answer", "tags", "levels"}
 LETTERS = "ABCDEF"
 
 
@@ -356,7 +358,8 @@ class _Reader:
                 self.problem(path, None, _("lesson %(slug)s has %(count)s self-check questions; it "
                                            "needs at least 3", slug=slug, count=count))
 
-    def read_question(self, path, line, item, slugs, seen) -> QuestionData | None:
+    def read_question(self, path, line, item, slugs, seen, *, exam: bool = False) -> QuestionData | None:
+        """One [[questions]] table: a lesson's self-check question, or (`exam`) an exam bank's."""
         before = len(self.problems)
 
         def bad(message):
@@ -365,7 +368,7 @@ class _Reader:
         if not isinstance(item, dict):
             bad(_("each question is a [[questions]] table"))
             return None
-        for key in sorted(set(item) - QUESTION_KEYS):
+        for key in sorted(set(item) - (EXAM_QUESTION_KEYS if exam else QUESTION_KEYS)):
             bad(_("unknown key %(key)s", key=key))
         key = item.get("key")
         if not isinstance(key, str) or not KEY_RE.match(key):
@@ -374,8 +377,13 @@ class _Reader:
             bad(_("key %(key)s is used twice", key=key))
         else:
             seen.add(key)
-        lesson = item.get("lesson")
-        if lesson is not None and lesson not in slugs:
+        lesson = None if exam else item.get("lesson")
+        if not exam and lesson is None:
+            # exams never draw from a course's questions (their answers are shown after a
+            # self-check): exam questions live in an exam bank
+            bad(_("lesson is missing: every question of a course is a lesson's self-check "
+                  "question (exam questions belong in an exam bank)"))
+        elif lesson is not None and lesson not in slugs:
             bad(_("lesson %(slug)s does not exist", slug=lesson))
         kind = item.get("kind")
         if kind not in {k.value for k in QuestionKind}:
@@ -383,7 +391,7 @@ class _Reader:
         stem = item.get("stem")
         if not isinstance(stem, str) or not stem.strip():
             bad(_("stem (the question) is missing"))
-        explanation = item.get("explanation", "")
+        explanation = "" if exam else item.get("explanation", "")
         if not isinstance(explanation, str):
             bad(_("explanation must be text"))
         tags = item.get("tags", [])

@@ -21,8 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from lms.core.clock import utc_now
 from lms.core.enums import TitledEnum, enum_check
-from lms.core.models import utcnow
 from lms.extensions import db
 from lms.ledger.models import Category
 
@@ -90,8 +90,8 @@ class Course(db.Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     #: hash of the imported files: an unchanged course is not rewritten
     content_hash: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
 
     lessons: Mapped[list[Lesson]] = relationship(
         back_populates="course", order_by="Lesson.position",
@@ -140,7 +140,8 @@ class Question(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
     key: Mapped[str] = mapped_column(String(40))
-    #: the lesson whose self-check uses it; NULL for exam-only questions
+    #: the lesson whose self-check uses it (every imported question has one; exams never draw
+    #: from these: their answers are shown after a self-check, see ExamQuestion)
     lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id"), index=True)
     kind: Mapped[str] = mapped_column(String(10))
     stem: Mapped[str] = mapped_column(Text)
@@ -155,6 +156,45 @@ class Question(db.Model):
     @property
     def kind_title(self) -> str:
         return QuestionKind(self.kind).title
+
+
+class ExamQuestion(db.Model):
+    """A question reserved for exams, loaded from an exam bank file (exam-banks/README.md).
+
+    Kept apart from the lessons' self-check questions, whose answers a caregiver sees with
+    unlimited retries: a paper draws only from here, and no caregiver page shows these answers.
+    """
+
+    __tablename__ = "exam_questions"
+    __table_args__ = (UniqueConstraint("qualification_type_id", "key", name="uq_exam_questions_key"),
+                      enum_check("kind", QuestionKind))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: the certificate whose papers draw the question
+    qualification_type_id: Mapped[int] = mapped_column(ForeignKey("qualification_types.id"), index=True)
+    #: stable within its certificate's bank; an import updates the question with the same key
+    key: Mapped[str] = mapped_column(String(40))
+    #: the levels (5..1) whose papers may draw it; empty: every level
+    levels: Mapped[list] = mapped_column(JSON, default=list)
+    kind: Mapped[str] = mapped_column(String(10))
+    stem: Mapped[str] = mapped_column(Text)
+    #: option texts, in the file's order (A, B, ...); empty for true/false
+    options: Mapped[list] = mapped_column(JSON, default=list)
+    #: indexes of the correct options, or [true]/[false] for true/false; never sent to a page
+    answer: Mapped[list] = mapped_column(JSON)
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    #: the bank file it was last imported from
+    source: Mapped[str] = mapped_column(String(200), default="")
+    #: false once a re-import no longer has it: kept for the papers that drew it
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    imported_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
+
+    @property
+    def kind_title(self) -> str:
+        return QuestionKind(self.kind).title
+
+    def serves_level(self, level: int | None) -> bool:
+        return not self.levels or level is None or level in self.levels
 
 
 class CourseAsset(db.Model):

@@ -8,14 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import selectinload
 
 from lms.catalog.importer import CourseData, Problem, read_courses
 from lms.catalog.markdown import render_markdown
 from lms.catalog.models import Course, CourseAsset, Lesson, Question, Track
+from lms.catalog.permissions import can_import_courses
 from lms.core import audit
-from lms.core.models import utcnow
+from lms.core.clock import utc_now
+from lms.core.permissions import authorize
 from lms.extensions import db
 from lms.registry.models import QualificationType
 
@@ -47,6 +50,7 @@ def import_courses(actor, root: Path, *, force: bool = False) -> ImportReport:
 
     Updating replaces text, images and questions in place (lessons and questions keep their
     ids by slug and key) and never touches credited hours: those are ledger entries."""
+    authorize(actor, can_import_courses, message=_l("Only an administrator may import courses."))
     courses, problems = check_courses(root)
     if problems:
         raise CourseImportError(problems)
@@ -74,7 +78,7 @@ def _write_course(course: Course, data: CourseData) -> None:
     course.track, course.title, course.summary = data.track, data.title, data.summary
     course.class_hours = data.class_hours
     course.serves, course.prerequisites, course.sources = data.serves, data.prerequisites, data.sources
-    course.content_hash, course.is_active, course.updated_at = data.content_hash, True, utcnow()
+    course.content_hash, course.is_active, course.updated_at = data.content_hash, True, utc_now()
     db.session.flush()
 
     def fill_lesson(lesson: Lesson, item) -> None:

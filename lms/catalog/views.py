@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, send_from_directory
+from flask_babel import lazy_gettext as _l
 
 from lms.catalog import service
 from lms.catalog.models import Course
@@ -35,3 +36,10 @@ def media(filename):
     response = send_from_directory(current_app.config["MEDIA_PATH"], filename, conditional=True)
     response.headers["Content-Security-Policy"] = ASSET_CSP
     return response
+
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "catalog.exam_bank_imported": _l("Exam question bank imported"),
+    "catalog.course_imported": _l("Course imported"),
+}

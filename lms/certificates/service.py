@@ -34,8 +34,7 @@ from lms.certificates.permissions import (
     can_manage_certificate,
     can_regrade_certificate,
 )
-from lms.core import audit
-from lms.core.actors import system_actor
+from lms.core import audit, settings
 from lms.core.clock import local_date, local_today, utc_now
 from lms.core.errors import DomainError
 from lms.core.idnumber import PersonNameError, normalise_name
@@ -50,9 +49,8 @@ from lms.extensions import db
 from lms.registry import service as registry
 from lms.registry.models import PersonPhoto, Qualification, QualificationType
 
-#: the registry's record of an issued certificate is written on the certificates service's
-#: authority (it has authorised the actor, who is named in its own audit record)
-_REGISTRY_WRITER = system_actor("certificates")
+settings.define("certificates.renewal_grace_days", _l("Grace period after a certificate expires"),
+                "int", 90, 0, 365, _l("days"))
 
 
 def add_months(day: date, months: int) -> date:
@@ -136,9 +134,9 @@ def issue(actor, registration: Registration, *, today: date | None = None) -> Ce
     except IntegrityError:  # another issuer, at the same moment
         raise DomainError(_l("The person already holds this certificate at this level.")) from None
     record = registry.add_qualification(
-        _REGISTRY_WRITER, registration.person, qtype, issued_on=today, level=sitting.level,
-        expires_on=cert.expires_on, certificate_no=cert.number, issuer=sitting.organisation.name)
-    record.source = "issued"
+        actor, registration.person, qtype, issued_on=today, level=sitting.level,
+        expires_on=cert.expires_on, certificate_no=cert.number, issuer=sitting.organisation.name,
+        source="issued")
     cert.qualification_id = record.id
     # from now on the scores change only through a re-grade here (lms.exams refuses them)
     registration.certified_at = utc_now()
@@ -501,3 +499,10 @@ def pdf(actor, cert: Certificate) -> bytes:
     cert.pdf_version = cert.version
     db.session.flush()
     return cert.pdf
+
+
+def certificate_ids_for_qualifications(qualification_ids: list[int]) -> dict[int, int]:
+    """{qualification id: certificate id} for registry pages' links (registered in create_app)."""
+    return dict(db.session.execute(
+        select(Certificate.qualification_id, Certificate.id)
+        .where(Certificate.qualification_id.in_(qualification_ids))).all())

@@ -20,9 +20,9 @@ from lms.certificates.permissions import (
     can_regrade_certificate,
     can_view_certificate,
 )
-from lms.core import navigation
 from lms.core.clock import local_today
 from lms.core.idnumber import mask_id_number, mask_name
+from lms.core.navigation import NavEntry
 from lms.core.permissions import anyone, load, permission
 from lms.core.web import form_error, service_call
 from lms.exams.models import LEVEL_TITLES, ExamSitting
@@ -190,8 +190,19 @@ def _level_titles():
     return {"level_titles": LEVEL_TITLES}
 
 
-navigation.register(_l("My certificates"), "certificates.mine", "award", is_candidate, order=17)
-navigation.register(_l("Certificate types"), "certificates.types", "award", can_manage_organisations,
-                    order=76)
-navigation.register(_l("Verify a certificate"), "certificates.verify", "patch-check",
-                    lambda u: not u.is_authenticated, order=18)
+NAVIGATION = (
+    NavEntry(_l("My certificates"), "certificates.mine", "award", is_candidate, order=17),
+    NavEntry(_l("Certificate types"), "certificates.types", "award", can_manage_organisations,
+             order=76),
+    NavEntry(_l("Verify a certificate"), "certificates.verify", "patch-check",
+             lambda u: not u.is_authenticated, order=18),
+)
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "certificates.issued": _l("Certificate issued"),
+    "certificates.suspend": _l("Certificate suspended"),
+    "certificates.revoke": _l("Certificate revoked"),
+    "certificates.reinstate": _l("Certificate reinstated"),
+    "certificates.regraded": _l("Certified result re-graded"),
+}

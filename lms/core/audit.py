@@ -46,3 +46,33 @@ def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     return str(value)
+
+
+_TITLES_KEY = "lms.audit_titles"
+
+
+def register_titles(app, titles: dict) -> None:
+    """Add a package's audit action titles to this app (create_app does it, like blueprints)."""
+    app.extensions.setdefault(_TITLES_KEY, {}).update(titles)
+
+
+def action_titles() -> dict[str, str]:
+    """Every registered audit action code and what it means, in the reader's language."""
+    from flask import current_app
+
+    from lms.core.states import audit_titles
+
+    titles = {**audit_titles(), **current_app.extensions.get(_TITLES_KEY, {})}
+    return {code: str(title) for code, title in titles.items()}
+
+
+def action_title(code: str) -> str:
+    """What an audit action means in words; an unregistered code is shown as it is."""
+    from flask import current_app
+
+    title = current_app.extensions.get(_TITLES_KEY, {}).get(code)
+    if title is None:
+        from lms.core.states import audit_titles  # a move through a transition table
+
+        title = audit_titles().get(code)
+    return str(title) if title is not None else code

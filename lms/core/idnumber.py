@@ -1,7 +1,8 @@
 """Resident identity numbers (居民身份证号, GB 11643) and other identifiers.
 
 Normalise first (full-width digits, lower-case x, spaces and invisible characters),
-then validate part by part so the user learns which part is wrong. python-stdnum's
+then refuse anything but ASCII 0-9 and a final X (digits of other scripts stay digits after
+NFKC and would make a second person of one number), then validate part by part so the user learns which part is wrong. python-stdnum's
 cn.ric supplies the check character; the birth date is read the way its get_birth_date
 reads it; the province table is ours
 (stdnum's county table rejects some real numbers, see RECIPES.md).
@@ -71,6 +72,12 @@ def clean(value) -> str:
     return _strip_invisible(unicodedata.normalize("NFKC", text)).upper()
 
 
+def _foreign_characters(text: str) -> str:
+    """The characters of `text` outside ASCII, as they would be named to a user."""
+    seen = dict.fromkeys(ch for ch in text if not ch.isascii())
+    return "、".join(f"{ch} (U+{ord(ch):04X})" for ch in list(seen)[:3])
+
+
 def normalise_id_number(value) -> str:
     """Return the canonical 18-character form or raise IdNumberError saying what is wrong."""
     return parse_id_number(value)[0]
@@ -87,6 +94,13 @@ def parse_id_number(value, today: date | None = None) -> tuple[str, date]:
     if _SCIENTIFIC.match(number):
         raise IdNumberError(_l("The identity number is in scientific notation (it was typed as a "
                                "number and has lost digits); enter it as text."))
+    if not number.isascii():
+        # Digits of other scripts (Arabic-Indic, Devanagari, ...) survive NFKC and pass
+        # str.isdigit(); accepted, they would make a second person of the same number and
+        # walk past the ban gate. Only 0-9 and a final X are ever stored.
+        raise IdNumberError(_l("An identity number uses only the digits 0-9 and a final X; "
+                               "this one contains %(chars)s.",
+                               chars=_foreign_characters(number)))
     if len(number) == 15 and number.isdigit():
         raise IdNumberError(_l("This is an old 15-digit number; enter the 18-character number."))
     if len(number) != 18:
@@ -161,7 +175,8 @@ def mask_id_number(number: str | None) -> str:
 
 # --- mobile numbers -------------------------------------------------------------------------
 
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+#: ASCII digits only (\\d alone also matches other scripts' digits); used with fullmatch
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
 
 
 class MobileError(DomainError):
@@ -170,7 +185,7 @@ class MobileError(DomainError):
 
 def normalise_mobile(value, *, required: bool = False) -> str | None:
     """A mainland mobile number: 11 digits starting 13-19; +86 and separators accepted."""
-    if isinstance(value, str) and _MOBILE.match(value):  # already clean
+    if isinstance(value, str) and _MOBILE.fullmatch(value):  # already clean
         return value
     if isinstance(value, float):
         if value != int(value):
@@ -185,9 +200,12 @@ def normalise_mobile(value, *, required: bool = False) -> str | None:
         if required:
             raise MobileError(_l("Enter the mobile number."))
         return None
+    if not text.isascii():
+        raise MobileError(_l("A mobile number uses only the digits 0-9; this one contains "
+                             "%(chars)s.", chars=_foreign_characters(text)))
     if not text.isdigit() or len(text) != 11:
         raise MobileError(_l("The mobile number must be 11 digits."))
-    if not _MOBILE.match(text):
+    if not _MOBILE.fullmatch(text):
         raise MobileError(_l("A mainland mobile number starts with 13 to 19."))
     return text
 

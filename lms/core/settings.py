@@ -1,7 +1,8 @@
 """Settings an admin edits in the app: dated values with history and district overrides.
 
 One function, `get_setting`, answers "what is this setting for this district on this date".
-Packages declare their settings with `define()`; values live in the `settings` table.
+Each package declares its own settings with `define()` (core knows no domain); values live in
+the `settings` table.
 """
 
 from __future__ import annotations
@@ -24,14 +25,30 @@ from lms.extensions import db
 class SettingDef:
     key: str
     title: object
-    kind: str  # "int" | "decimal" | "percent"
+    kind: str  # "int" | "decimal" | "percent" | "choice"
     default: str
     minimum: Decimal
     maximum: Decimal
     unit: object = ""
+    #: for kind "choice": value -> translated title
+    choices: dict | None = None
 
-    def parse(self, raw) -> int | Decimal:
+    def parse(self, raw) -> int | Decimal | str:
         text = str(raw).strip()
+        if self.kind == "choice":
+            if text not in (self.choices or {}):
+                raise DomainError(_l("%(title)s must be one of: %(choices)s.", title=self.title,
+                                     choices="; ".join(f"{k} ({v})" for k, v in self.choices.items())))
+            return text
+        return self._parse_number(text)
+
+    def display(self, value) -> str:
+        """A value as people read it (a choice's title, not its code)."""
+        if self.kind == "choice":
+            return f"{self.choices[value]} ({value})" if value in (self.choices or {}) else str(value)
+        return str(value)
+
+    def _parse_number(self, text: str) -> int | Decimal:
         try:
             number = Decimal(text)
         except InvalidOperation:
@@ -51,30 +68,11 @@ class SettingDef:
 REGISTRY: dict[str, SettingDef] = {}
 
 
-def define(key, title, kind, default, minimum, maximum, unit="") -> SettingDef:
-    definition = SettingDef(key, title, kind, str(default), Decimal(minimum), Decimal(maximum), unit)
+def define(key, title, kind, default, minimum, maximum, unit="", choices=None) -> SettingDef:
+    definition = SettingDef(key, title, kind, str(default), Decimal(minimum), Decimal(maximum), unit,
+                            choices)
     REGISTRY[key] = definition
     return definition
-
-
-# The foundation's settings and the later domains' limits (DESIGN §1, issues 4-7).
-define("hours.skills_required", _l("Yearly skills-training hours required"), "int", 72, 0, 500,
-       _l("class hours"))
-define("hours.ethics_required", _l("Yearly professional-ethics hours required"), "int", 40, 0, 500,
-       _l("class hours"))
-define("certification.target_percent", _l("Certification target (share of staff certified)"),
-       "percent", 100, 0, 100, "%")
-define("learning.daily_online_hours_cap", _l("Daily cap on online study"), "int", 8, 1, 24,
-       _l("class hours"))
-define("exams.theory_pass_mark", _l("Theory exam pass mark"), "int", 60, 0, 100)
-define("exams.practical_pass_mark", _l("Practical exam pass mark"), "int", 60, 0, 100)
-define("subsidies.claim_window_months", _l("Months after issue within which a subsidy may be claimed"),
-       "int", 12, 1, 60, _l("months"))
-define("subsidies.max_per_year", _l("Subsidies per person per calendar year"), "int", 3, 0, 20)
-define("subsidies.second_approval_threshold", _l("Amount above which a second approver is needed"),
-       "decimal", "2000.00", 0, 1000000, _l("yuan"))
-define("certificates.renewal_grace_days", _l("Grace period after a certificate expires"),
-       "int", 90, 0, 365, _l("days"))
 
 
 def definition(key: str) -> SettingDef:

@@ -41,6 +41,20 @@ class ActionNotPossible(DomainError):
     """The table allows the action, but a rule beyond it does not (yet)."""
 
 
+#: every state machine, so the audit log can title the codes they record
+MACHINES: list = []
+
+
+def audit_titles() -> dict:
+    """Audit code -> the action's title for every move a state machine records."""
+    titles = {}
+    for machine in MACHINES:
+        prefix = machine.audit_prefix or machine.model.__tablename__
+        for (_state, action) in machine.transitions:
+            titles.setdefault(f"{prefix}_{action.value}", action.title)
+    return titles
+
+
 @dataclass(frozen=True)
 class StateMachine:
     model: type
@@ -56,6 +70,9 @@ class StateMachine:
     column: str = "state"
     #: the audit action prefix: f"{audit_prefix}_{action}"
     audit_prefix: str = ""
+
+    def __post_init__(self):
+        MACHINES.append(self)
 
     def state_of(self, obj):
         return self.states(getattr(obj, self.column))

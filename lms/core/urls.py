@@ -24,3 +24,10 @@ def public_url(endpoint: str, **values) -> str:
 def public_host() -> str:
     """The public address's host (for iCalendar UIDs and the like)."""
     return urlsplit(current_app.config["PUBLIC_URL"]).hostname or "localhost"
+
+
+def is_safe_next(target: str | None) -> bool:
+    """Only our own absolute paths: no scheme, no host, no //, no backslash tricks."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return False
+    return "\\" not in target and not any(ord(c) < 32 for c in target)

@@ -9,11 +9,12 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from lms.config import SUPPORTED_LOCALES
-from lms.core import navigation, settings
+from lms.core import audit, navigation, settings
 from lms.core.clock import local_today
 from lms.core.forms import SettingForm
 from lms.core.i18n import LOCALE_COOKIE
 from lms.core.models import AuditLog, District
+from lms.core.navigation import NavEntry
 from lms.core.permissions import anyone, has_role, permission, signed_in
 from lms.core.web import form_error, service_call
 from lms.extensions import db
@@ -22,22 +23,15 @@ bp = Blueprint("core", __name__, template_folder="templates")
 
 is_admin = has_role("admin")
 
-#: home page sections are provided by packages: role -> callable(user) -> (template, context)
-HOME_SECTIONS: dict[str, callable] = {}
-
-
-def register_home(role: str, provider) -> None:
-    HOME_SECTIONS[role] = provider
-
-
 @bp.get("/")
 @permission(anyone)
 def home():
     if not current_user.is_authenticated:
         return render_template("core/welcome.html")
-    provider = HOME_SECTIONS.get(current_user.role)
-    template, context = provider(current_user) if provider else ("core/home_generic.html", {})
-    return render_template(template, **context)
+    sections = navigation.home_sections(current_user)
+    if not sections:
+        return render_template("core/home_generic.html")
+    return render_template("core/home.html", sections=sections)
 
 
 @bp.get("/healthz")
@@ -52,7 +46,7 @@ def healthz():
 def set_language(code):
     if code not in SUPPORTED_LOCALES:
         abort(404)
-    from lms.auth.service import is_safe_next
+    from lms.core.urls import is_safe_next
 
     target = request.args.get("next")
     response = redirect(target if is_safe_next(target) else url_for("core.home"))
@@ -100,9 +94,13 @@ def audit_log():
     stmt = select(AuditLog).order_by(AuditLog.id.desc())
     action = (request.args.get("action") or "").strip()
     if action:
-        stmt = stmt.where(AuditLog.action.startswith(action))
+        # a chosen action exactly (auth.login is not auth.login_failed); a typed prefix otherwise
+        known = action in audit.action_titles()
+        stmt = stmt.where(AuditLog.action == action if known else AuditLog.action.startswith(action))
     pagination = db.paginate(stmt, page=page, per_page=50, error_out=False)
-    return render_template("core/audit.html", pagination=pagination, action=action)
+    titles = sorted(audit.action_titles().items(), key=lambda item: item[1])
+    return render_template("core/audit.html", pagination=pagination, action=action, titles=titles,
+                           action_title=audit.action_title)
 
 
 @bp.get("/notifications")
@@ -117,6 +115,13 @@ def notifications_page():
                            text_of=notifications.text_of)
 
 
-navigation.register(_l("Home"), "core.home", "house", lambda u: u.is_authenticated, order=0)
-navigation.register(_l("Settings"), "core.settings_page", "sliders", is_admin, order=90)
-navigation.register(_l("Audit log"), "core.audit_log", "journal-text", is_admin, order=95)
+NAVIGATION = (
+    NavEntry(_l("Home"), "core.home", "house", lambda u: u.is_authenticated, order=0),
+    NavEntry(_l("Settings"), "core.settings_page", "sliders", is_admin, order=90),
+    NavEntry(_l("Audit log"), "core.audit_log", "journal-text", is_admin, order=95),
+)
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "setting.set": _l("A setting was given a new value"),
+}

@@ -71,6 +71,45 @@ def format_hours(value) -> str:
     return format_decimal(Decimal(value or 0).quantize(Decimal("0.01")), format="#,##0.##")
 
 
+#: the one way each locale shows a date and a moment (issue 13: English pages used three):
+#: 2026年3月8日 / 2026年3月8日 14:30 in Chinese, Mar 8, 2026 / Mar 8, 2026 2:30 PM in English
+DATE_FORMAT, TIME_FORMAT = "medium", "short"
+
+
+def _locale():
+    from flask_babel import get_locale
+
+    return get_locale() or "zh_Hans_CN"
+
+
+def format_day(value) -> str:
+    """A date as the reader's locale writes it; a stored (naive UTC) time gives the city's date."""
+    from datetime import datetime
+
+    from babel.dates import format_date
+
+    from lms.core.clock import local_date
+
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime):
+        value = local_date(value)
+    return format_date(value, DATE_FORMAT, locale=_locale())
+
+
+def format_moment(value) -> str:
+    """A stored (naive UTC) time as the city's date and time in the reader's locale."""
+    from babel.dates import format_date, format_time
+
+    from lms.core.clock import to_local
+
+    if value is None or value == "":
+        return ""
+    local = to_local(value)
+    return f"{format_date(local.date(), DATE_FORMAT, locale=_locale())} " \
+           f"{format_time(local.time(), TIME_FORMAT, locale=_locale())}"
+
+
 def _unread_notifications() -> int:
     from flask_login import current_user
 
@@ -87,6 +126,8 @@ def init_templates(app: Flask) -> None:
         LANGUAGE_NAMES=LANGUAGE_NAMES, navigation=navigation,
     )
     app.jinja_env.filters["hours"] = format_hours
+    app.jinja_env.filters["day"] = format_day
+    app.jinja_env.filters["moment"] = format_moment
     app.jinja_env.globals["unread_notifications"] = _unread_notifications
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

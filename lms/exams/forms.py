@@ -1,6 +1,13 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, IntegerField, SelectField, SelectMultipleField, StringField
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 
@@ -10,7 +17,7 @@ class SittingForm(FlaskForm):
     starts_at = DateTimeLocalField(_l("Starts"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
     duration_minutes = IntegerField(_l("Theory paper, minutes"), default=90,
                                     validators=[DataRequired(), NumberRange(min=10, max=240)])
-    venue = StringField(_l("Venue"), validators=[DataRequired(), Length(max=200)])
+    venue_id = SelectField(_l("Venue"), coerce=int, validators=[DataRequired()])
     examiners = SelectMultipleField(_l("Examiners"), coerce=int, validators=[DataRequired()])
     single = IntegerField(_l("Single-choice questions"), default=20, validators=[Optional(), NumberRange(min=0, max=200)])
     multiple = IntegerField(_l("Multiple-choice questions"), default=5, validators=[Optional(), NumberRange(min=0, max=200)])
@@ -21,6 +28,8 @@ class CandidateForm(FlaskForm):
     id_number = StringField(_l("Identity number"), validators=[DataRequired(), Length(max=40)],
                             render_kw={"autocomplete": "off"})
     name = StringField(_l("Name (as registered)"), validators=[DataRequired(), Length(max=60)])
+    #: shown only when the candidate already holds this level or a higher one
+    confirm_lower_level = BooleanField(_l("Register anyway: the candidate knows this level adds nothing"))
 
 
 class ScoreForm(FlaskForm):

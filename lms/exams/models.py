@@ -21,11 +21,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lms.catalog.models import Question
+from lms.catalog.models import ExamQuestion
 from lms.core.enums import TitledEnum, enum_check
 from lms.core.models import utcnow
 from lms.extensions import db
-from lms.registry.models import Organisation, Person, QualificationType
+from lms.registry.models import Organisation, Person, QualificationType, Venue
 
 SCORE = Numeric(5, 1)
 
@@ -38,6 +38,53 @@ class Result(TitledEnum):
     @classmethod
     def titles(cls):
         return {cls.PENDING: _l("Pending"), cls.PASSED: _l("Passed"), cls.FAILED: _l("Not passed")}
+
+
+class RegistrationState(TitledEnum):
+    REGISTERED = "registered"
+    #: the candidate opened the theory paper (the attempt carries it from here)
+    STARTED = "started"
+    WITHDRAWN = "withdrawn"
+    #: the paper closed without the candidate opening it: theory 0
+    ABSENT = "absent"
+
+    @classmethod
+    def titles(cls):
+        return {cls.REGISTERED: _l("Registered"), cls.STARTED: _l("Paper started"),
+                cls.WITHDRAWN: _l("Withdrawn"), cls.ABSENT: _l("Absent")}
+
+
+class RegistrationAction(TitledEnum):
+    START = "start"
+    WITHDRAW = "withdraw"
+    MISS = "miss"
+
+    @classmethod
+    def titles(cls):
+        return {cls.START: _l("Start the paper"), cls.WITHDRAW: _l("Withdraw"),
+                cls.MISS: _l("Record as absent")}
+
+
+class AttemptState(TitledEnum):
+    OPEN = "open"
+    HANDED_IN = "handed_in"
+    #: handed in by the server when the time ran out
+    TIMED_OUT = "timed_out"
+
+    @classmethod
+    def titles(cls):
+        return {cls.OPEN: _l("In progress"), cls.HANDED_IN: _l("Handed in"),
+                cls.TIMED_OUT: _l("Time ran out")}
+
+
+class AttemptAction(TitledEnum):
+    ANSWER = "answer"
+    HAND_IN = "hand_in"
+    TIME_UP = "time_up"
+
+    @classmethod
+    def titles(cls):
+        return {cls.ANSWER: _l("Answer"), cls.HAND_IN: _l("Hand in"), cls.TIME_UP: _l("Time up")}
 
 
 LEVEL_TITLES = {
@@ -64,7 +111,8 @@ class ExamSitting(db.Model):
     #: UTC; the theory paper can be taken from here until starts_at + duration
     starts_at: Mapped[datetime] = mapped_column(DateTime)
     duration_minutes: Mapped[int] = mapped_column(Integer)
-    venue: Mapped[str] = mapped_column(String(200))
+    #: one of the base's venues, reserved through the same clash check as its sessions
+    venue_id: Mapped[int] = mapped_column(ForeignKey("venues.id"))
     #: how many questions of each kind the paper draws, e.g. {"single": 20, "multiple": 5, "truefalse": 5}
     blueprint: Mapped[dict] = mapped_column(JSON)
     #: pass marks in force when the sitting was planned
@@ -75,6 +123,7 @@ class ExamSitting(db.Model):
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
     qualification_type: Mapped[QualificationType] = relationship(lazy="joined")
+    venue: Mapped[Venue] = relationship(lazy="joined")
     examiners: Mapped[list[SittingExaminer]] = relationship(cascade="all, delete-orphan")
 
     @property
@@ -98,6 +147,7 @@ class Registration(db.Model):
     __table_args__ = (
         UniqueConstraint("sitting_id", "person_id", name="uq_exam_registrations_candidate"),
         enum_check("result", Result),
+        enum_check("state", RegistrationState),
         CheckConstraint("practical_score IS NULL OR (practical_score BETWEEN 0 AND 100)",
                         name="practical_range"),
     )
@@ -112,6 +162,8 @@ class Registration(db.Model):
     practical_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     practical_at: Mapped[datetime | None] = mapped_column(DateTime)
     result: Mapped[str] = mapped_column(String(8), default=Result.PENDING.value)
+    #: moved only by the registration machine (exams.service.REGISTRATION)
+    state: Mapped[str] = mapped_column(String(16), default=RegistrationState.REGISTERED.value)
     #: set when a certificate is issued for this result (by lms.certificates): from then on its
     #: scores change only through a recorded re-grade there, never by score entry here
     certified_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -123,11 +175,21 @@ class Registration(db.Model):
     def result_title(self) -> str:
         return Result(self.result).title
 
+    @property
+    def result_badge(self) -> str:
+        return {Result.PASSED: "text-bg-success", Result.FAILED: "text-bg-danger"}.get(
+            Result(self.result), "text-bg-secondary")
+
+    @property
+    def state_title(self) -> str:
+        return RegistrationState(self.state).title
+
 
 class Attempt(db.Model):
     """The one theory attempt a registration allows."""
 
     __tablename__ = "exam_attempts"
+    __table_args__ = (enum_check("state", AttemptState),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     registration_id: Mapped[int] = mapped_column(ForeignKey("exam_registrations.id"), unique=True)
@@ -138,6 +200,8 @@ class Attempt(db.Model):
     #: submitted by the server when the time ran out
     auto_submitted: Mapped[bool] = mapped_column(Boolean, default=False)
     correct: Mapped[int | None] = mapped_column(Integer)
+    #: moved only by the attempt machine (exams.service.ATTEMPT)
+    state: Mapped[str] = mapped_column(String(16), default=AttemptState.OPEN.value)
 
     registration: Mapped[Registration] = relationship(lazy="joined")
     items: Mapped[list[AttemptItem]] = relationship(order_by="AttemptItem.position",
@@ -151,11 +215,12 @@ class AttemptItem(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("exam_attempts.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"))
+    #: drawn from the exam bank only, never from the lessons' self-check questions
+    question_id: Mapped[int] = mapped_column(ForeignKey("exam_questions.id"))
     #: the question's option indexes in the order this candidate sees them
     option_order: Mapped[list] = mapped_column(JSON, default=list)
     #: the chosen answer as option indexes of the question (or [true]/[false]); NULL: unanswered
     answer: Mapped[list | None] = mapped_column(JSON)
     saved_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    question: Mapped[Question] = relationship(lazy="joined")
+    question: Mapped[ExamQuestion] = relationship(lazy="joined")

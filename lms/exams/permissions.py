@@ -1,10 +1,12 @@
-"""Named predicates for exams."""
+"""Named predicates for exams, shared by the views, the templates and the services."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from lms.auth.models import Role
 from lms.core.permissions import predicate
-from lms.exams.models import Attempt
+from lms.exams.models import Attempt, Registration
 from lms.extensions import db
 from lms.registry.permissions import can_run_base
 
@@ -28,8 +30,30 @@ def is_candidate(user, **_) -> bool:
 
 
 @predicate
+def owns_registration(user, registration=None, **_) -> bool:
+    """A registration's own candidate (who starts the paper)."""
+    return bool(registration is not None and is_candidate(user)
+                and registration.person_id == user.person_id)
+
+
+@predicate
+def is_registered_candidate(user, sitting=None, **_) -> bool:
+    """The theory paper of a sitting: a candidate registered for it."""
+    if sitting is None or not is_candidate(user):
+        return False
+    return db.session.scalar(select(Registration.id).where(
+        Registration.sitting_id == sitting.id, Registration.person_id == user.person_id)) is not None
+
+
+@predicate
+def owns_attempt(user, attempt=None, **_) -> bool:
+    """A paper: only the candidate whose paper it is."""
+    return bool(attempt is not None and owns_registration(user, registration=attempt.registration))
+
+
+@predicate
 def owns_item(user, item=None, **_) -> bool:
     """An answer of a paper: only the candidate whose paper it is."""
     if item is None or not is_candidate(user):
         return False
-    return db.session.get(Attempt, item.attempt_id).registration.person_id == user.person_id
+    return owns_attempt(user, attempt=db.session.get(Attempt, item.attempt_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -19,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lms.catalog.models import Course, Lesson
-from lms.core.models import utcnow
+from lms.core.clock import utc_now
 from lms.extensions import db
 
 
@@ -30,7 +31,7 @@ class Enrolment(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
-    enrolled_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    enrolled_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
     #: set when every lesson of the course is done
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
@@ -90,7 +91,7 @@ class StudyClock(db.Model):
     seq: Mapped[int] = mapped_column(Integer, default=0)
     #: browser and address the study runs in (evidence)
     device: Mapped[str] = mapped_column(String(200), default="")
-    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
     #: time up to which study has been accounted for
     last_beat_at: Mapped[datetime] = mapped_column(DateTime)
     #: the open segment: credited study since this time, not yet written as a study_segments
@@ -107,9 +108,16 @@ class StudyClock(db.Model):
     #: a check question is asked after this much credited time
     check_every_seconds: Mapped[int] = mapped_column(Integer)
     since_check_seconds: Mapped[int] = mapped_column(Integer, default=0)
-    #: the pending "are you still there?" question; the clock stands still while it is set
-    challenge_question: Mapped[str | None] = mapped_column(String(40))
-    challenge_answer: Mapped[int | None] = mapped_column(Integer)
+    #: the pending presence question, about the lesson being studied, as the page shows it
+    #: ({"stem", "kind", "options"}); the clock stands still while it is set
+    challenge: Mapped[dict | None] = mapped_column(JSON)
+    #: its right answer (option indexes; never sent to the page)
+    challenge_key: Mapped[list | None] = mapped_column(JSON)
+    #: the lesson's self-check question it was drawn from (NULL when drawn from the text)
+    challenge_question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
+    #: when it was asked, and why ("periodic" or "idle"): the answer time is measured from here
+    challenge_asked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    challenge_reason: Mapped[str | None] = mapped_column(String(10))
     challenge_tries: Mapped[int] = mapped_column(Integer, default=0)
     rule_version: Mapped[str] = mapped_column(String(20))
     max_gap_seconds: Mapped[int] = mapped_column(Integer)
@@ -140,9 +148,44 @@ class SelfCheckAttempt(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
     lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
     correct: Mapped[int] = mapped_column(Integer)
     total: Mapped[int] = mapped_column(Integer)
     passed: Mapped[bool] = mapped_column(Boolean)
     #: question id -> the chosen answer
     answers: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class PresenceCheck(db.Model):
+    """One presence question asked during online study, and how it was answered: evidence
+    beside the study segments (a script answers at once and never reads the lesson)."""
+
+    __tablename__ = "presence_checks"
+    __table_args__ = (
+        Index("ix_presence_checks_person_lesson", "person_id", "lesson_id"),
+        CheckConstraint("reason IN ('periodic', 'idle')", name="valid_reason"),
+        CheckConstraint("outcome IN ('answered', 'replaced')", name="valid_outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id"))
+    #: the self-check question it was drawn from; NULL when drawn from the lesson's text
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
+    #: "periodic" (after the setting's minutes of study) or "idle" (the page saw no activity)
+    reason: Mapped[str] = mapped_column(String(10))
+    asked_at: Mapped[datetime] = mapped_column(DateTime)
+    #: when it was answered right, or replaced by a new question after too many wrong answers
+    closed_at: Mapped[datetime] = mapped_column(DateTime)
+    #: seconds from the question to its right answer (or to its replacement)
+    answer_seconds: Mapped[int] = mapped_column(Integer)
+    wrong_answers: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(10))
+
+    @property
+    def reason_title(self) -> str:
+        return str(_l("No activity on the page") if self.reason == "idle" else _l("Regular check"))
+
+    @property
+    def outcome_title(self) -> str:
+        return str(_l("Answered") if self.outcome == "answered" else _l("Replaced by a new question"))

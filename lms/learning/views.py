@@ -19,11 +19,11 @@ from flask_login import current_user
 from lms.auth.models import Role
 from lms.catalog import service as catalog
 from lms.catalog.models import Course, Lesson, Track
-from lms.core import navigation, settings
+from lms.core import settings
 from lms.core.clock import local_today
-from lms.core.errors import DomainError
+from lms.core.errors import DomainError, PermissionDenied
+from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import load, permission
-from lms.core.views import HOME_SECTIONS, register_home
 from lms.core.web import service_call
 from lms.extensions import csrf, db, limiter
 from lms.learning import service
@@ -45,12 +45,11 @@ def catalogue():
     track = request.args.get("track") or None
     q = (request.args.get("q") or "").strip()
     courses = catalog.active_courses(track=track, search=q)
-    enrolled, progress = set(), {}
+    enrolled, progress = {}, {}
     if can_study(current_user):
         me = _me()
-        for enrolment in service.my_enrolments(me):
-            enrolled.add(enrolment.course_id)
-        progress = {c.id: service.course_progress(me, c) for c in courses if c.id in enrolled}
+        enrolled = {enrolment.course_id: enrolment for enrolment in service.my_enrolments(me)}
+        progress = {c.id: service.course_progress(me, c, enrolled[c.id]) for c in courses if c.id in enrolled}
     return render_template("learning/catalogue.html", courses=courses, tracks=list(Track),
                            track=track, q=q, enrolled=enrolled, progress=progress)
 
@@ -87,7 +86,7 @@ def my_courses():
     me = _me()
     enrolments = service.my_enrolments(me)
     return render_template("learning/my_courses.html", enrolments=enrolments,
-                           progress={e.course_id: service.course_progress(me, e.course) for e in enrolments})
+                           progress={e.course_id: service.course_progress(me, e.course, e) for e in enrolments})
 
 
 @bp.get("/learn/lessons/<int:lesson_id>")
@@ -95,12 +94,9 @@ def my_courses():
 def study(lesson):
     me = _me()
     course = lesson.course
-    if not lesson.is_active:
-        flash(_("This lesson is no longer offered."), "warning")
-        return redirect(url_for("learning.course_detail", course_id=course.id))
-    if service.enrolment_for(me, course) is None:
-        flash(_("Enrol in the course to study its lessons."), "warning")
-        return redirect(url_for("learning.course_detail", course_id=course.id))
+    refused = _refused(me, lesson)
+    if refused is not None:
+        return refused
     lessons = course.lessons
     index = next(i for i, item in enumerate(lessons) if item.id == lesson.id)
     progress = service.progress_for(me, [lesson]).get(lesson.id)
@@ -114,6 +110,16 @@ def study(lesson):
         position=index + 1, count=len(lessons),
         heartbeat_seconds=current_app.config["STUDY_HEARTBEAT_SECONDS"],
         idle_seconds=settings.get_setting("learning.idle_minutes", None, today) * 60)
+
+
+def _refused(me: Person, lesson: Lesson):
+    """The study gate (service.study_access) as a page sees it: back to the course, saying why."""
+    try:
+        service.study_access(me, lesson)
+    except DomainError as err:
+        flash(str(err), "warning")
+        return redirect(url_for("learning.course_detail", course_id=lesson.course_id))
+    return None
 
 
 def _json_error(err: DomainError, status: int):
@@ -131,7 +137,7 @@ def _device() -> str:
 @bp.post("/learn/lessons/<int:lesson_id>/start")
 @permission(can_study, lesson=load(Lesson, "lesson_id"))
 def study_start(lesson):
-    clock, err = service_call(service.start_study, _me(), lesson, device=_device(),
+    clock, err = service_call(service.start_study, current_user, _me(), lesson, device=_device(),
                               heartbeat_seconds=current_app.config["STUDY_HEARTBEAT_SECONDS"])
     if err is not None:
         return _json_error(err, 409)
@@ -164,7 +170,7 @@ def _payload() -> dict:
 def heartbeat():
     data = _payload()
     seq = data.get("seq")
-    result, err = service_call(service.heartbeat, current_user.person_id, data.get("token"),
+    result, err = service_call(service.heartbeat, current_user, current_user.person_id, data.get("token"),
                                seq if isinstance(seq, int) and not isinstance(seq, bool) else -1,
                                active=data.get("active") is not False, position=data.get("position"))
     if err is not None:
@@ -177,7 +183,8 @@ def heartbeat():
 @clock_endpoint
 def idle():
     data = _payload()
-    question, err = service_call(service.report_idle, current_user.person_id, data.get("token"))
+    question, err = service_call(service.report_idle, current_user, current_user.person_id,
+                                 data.get("token"))
     if err is not None:
         return _json_error(err, 409)
     return jsonify({"state": "challenge", "challenge": question})
@@ -189,10 +196,13 @@ def idle():
 def answer():
     data = _payload()
     try:
-        question = service.answer_challenge(current_user.person_id, data.get("token"), data.get("answer"))
+        question = service.answer_challenge(current_user, current_user.person_id, data.get("token"),
+                                            data.get("answer"))
     except service.WrongAnswer as err:
-        # 200, so the count of wrong answers is kept (a new question after three)
+        # a normal answer (the count of wrong answers is kept: a new question after three)
         return jsonify({"state": "challenge", "error": str(err), "challenge": err.question})
+    except PermissionDenied:
+        raise
     except DomainError as err:
         db.session.rollback()
         return _json_error(err, 409)
@@ -203,9 +213,9 @@ def answer():
 @permission(can_study, lesson=load(Lesson, "lesson_id"))
 def self_check(lesson):
     me = _me()
-    if service.enrolment_for(me, lesson.course) is None:
-        flash(_("Enrol in the course to study its lessons."), "warning")
-        return redirect(url_for("learning.course_detail", course_id=lesson.course_id))
+    refused = _refused(me, lesson)
+    if refused is not None:
+        return refused
     questions = service.self_check_questions(me, lesson)
     if request.method == "POST":
         answers = {}
@@ -215,7 +225,7 @@ def self_check(lesson):
                 answers[question.id] = [raw[0] == "true"] if raw else []
             else:
                 answers[question.id] = sorted({int(v) for v in raw if v.isdigit()})
-        attempt, err = service_call(service.submit_self_check, me, lesson, answers)
+        attempt, err = service_call(service.submit_self_check, current_user, me, lesson, answers)
         if err is not None:
             flash(str(err), "danger")
             return redirect(url_for("learning.study", lesson_id=lesson.id))
@@ -232,7 +242,8 @@ def lesson_evidence(person, lesson):
     progress = service.progress_for(person, [lesson]).get(lesson.id)
     entry = db.session.get(LedgerEntry, progress.ledger_entry_id) if progress and progress.ledger_entry_id else None
     return render_template("learning/evidence.html", person=person, lesson=lesson, progress=progress,
-                           entry=entry, segments=service.segments_for(person, lesson))
+                           entry=entry, segments=service.segments_for(person, lesson),
+                           checks=service.presence_checks_for(person, lesson))
 
 
 def _next_lesson(lesson: Lesson) -> Lesson | None:
@@ -241,24 +252,28 @@ def _next_lesson(lesson: Lesson) -> Lesson | None:
     return lessons[index + 1] if index + 1 < len(lessons) else None
 
 
-def _caregiver_home_with_study(inner):
-    """The registry's caregiver home, with this year's hours and the courses under way."""
+def _caregiver_home(user):
+    """The caregiver's home: this year's hours and the courses under way."""
     from lms.ledger import service as ledger
 
-    def provider(user):
-        _template, context = inner(user)
-        me = _me()
-        year = local_today().year
-        enrolments = [e for e in service.my_enrolments(me) if e.completed_at is None][:5]
-        return "learning/home_caregiver.html", {
-            **context, "year": year, "hours": ledger.year_progress(me, year),
-            "enrolments": enrolments,
-            "progress": {e.course_id: service.course_progress(me, e.course) for e in enrolments}}
-
-    return provider
+    me = _me()
+    year = local_today().year
+    enrolments = [e for e in service.my_enrolments(me) if e.completed_at is None][:5]
+    return {"year": year, "hours": ledger.year_progress(me, year), "enrolments": enrolments,
+            "progress": {e.course_id: service.course_progress(me, e.course, e) for e in enrolments}}
 
 
-register_home(Role.CAREGIVER.value, _caregiver_home_with_study(HOME_SECTIONS[Role.CAREGIVER.value]))
+HOME_SECTIONS = (
+    HomeSection(Role.CAREGIVER.value, "learning/home_caregiver.html", _caregiver_home, 20),
+)
 
-navigation.register(_l("Courses"), "learning.catalogue", "book", can_browse_courses, order=10)
-navigation.register(_l("My study"), "learning.my_courses", "play-circle", can_study, order=11)
+NAVIGATION = (
+    NavEntry(_l("Courses"), "learning.catalogue", "book", can_browse_courses, order=10),
+    NavEntry(_l("My study"), "learning.my_courses", "play-circle", can_study, order=11),
+)
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "learning.course_completed": _l("Course completed"),
+    "learning.enrolled": _l("Enrolled in a course"),
+}

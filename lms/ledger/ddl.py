@@ -1,7 +1,9 @@
 """The database half of "append-only": triggers that refuse UPDATE and DELETE on ledger rows.
 
-The migration that creates the ledger installs these, and nothing else should: they are here
-so the test suite can lift them for its own table-emptying between tests (tests/conftest.py).
+The migration that creates the ledger installs its own copy of these statements (inlined as of
+its revision: a migration never imports live code); they are kept here so the test suite can
+lift the triggers for its own table-emptying between tests (tests/conftest.py), and a test
+checks this copy still matches the migration's.
 """
 
 from __future__ import annotations

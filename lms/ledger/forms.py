@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 
@@ -22,3 +22,8 @@ class ExternalHoursForm(FlaskForm):
 
 class ReverseForm(FlaskForm):
     reason = StringField(_l("Reason for the correction"), validators=[DataRequired(), Length(max=500)])
+
+
+class DecideExternalForm(FlaskForm):
+    action = HiddenField(validators=[DataRequired()])
+    reason = StringField(_l("Reason (needed to reject)"), validators=[Optional(), Length(max=500)])

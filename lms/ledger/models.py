@@ -20,8 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from lms.core.clock import utc_now
 from lms.core.enums import TitledEnum, enum_check
-from lms.core.models import utcnow
 from lms.extensions import db
 from lms.registry.models import Person
 
@@ -52,6 +52,26 @@ class SourceType(TitledEnum):
             cls.EXTERNAL: _l("External record"),
             cls.CORRECTION: _l("Correction"),
         }
+
+
+class ExternalState(TitledEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+    @classmethod
+    def titles(cls):
+        return {cls.PENDING: _l("Awaiting confirmation"), cls.CONFIRMED: _l("Confirmed"),
+                cls.REJECTED: _l("Rejected")}
+
+
+class ExternalAction(TitledEnum):
+    CONFIRM = "confirm"
+    REJECT = "reject"
+
+    @classmethod
+    def titles(cls):
+        return {cls.CONFIRM: _l("Confirm"), cls.REJECT: _l("Reject")}
 
 
 class LedgerEntry(db.Model):
@@ -85,7 +105,7 @@ class LedgerEntry(db.Model):
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     #: who recorded it when there is no user ("system" for online study, "cli")
     recorded_by_label: Mapped[str] = mapped_column(String(120), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
     #: the entry this correction reverses (at most one correction per entry)
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -99,6 +119,13 @@ class LedgerEntry(db.Model):
     @property
     def source_title(self) -> str:
         return SourceType(self.source_type).title
+
+    @property
+    def recorded_by_title(self) -> str:
+        """Who recorded it, as people read it (the study clock credits online lessons)."""
+        if self.recorded_by_label in ("system", "online_study"):
+            return str(_l("Online study (system)"))
+        return self.recorded_by_label
 
 
 class LedgerTotal(db.Model):
@@ -116,11 +143,15 @@ class LedgerTotal(db.Model):
 
 
 class ExternalRecord(db.Model):
-    """Hours earned elsewhere (e.g. a provincial platform), recorded with evidence."""
+    """Hours earned elsewhere (e.g. a provincial platform), recorded with evidence by someone
+    who can vouch for them; above the confirmation threshold they wait (state pending) for an
+    administrator or a regulator of the person's district before they reach the ledger."""
 
     __tablename__ = "ledger_external_records"
     __table_args__ = (
         enum_check("category", Category),
+        enum_check("state", ExternalState),
+        Index("ix_ledger_external_records_state_district", "state", "district_id"),
         UniqueConstraint("person_id", "provider", "reference", name="uq_ledger_external_records_ref"),
         CheckConstraint("hours > 0", name="hours_positive"),
     )
@@ -139,12 +170,29 @@ class ExternalRecord(db.Model):
     evidence_type: Mapped[str] = mapped_column(String(60))
     evidence_data: Mapped[bytes] = mapped_column(LargeBinary)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    #: the training base the recorder acted for, if any
+    #: the organisation the recorder acted for: the person's current institution (records
+    #: before confirmation existed may name a training base); NULL for an administrator
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
+    #: pending until confirmed (then credited) or rejected; see ledger.service.EXTERNAL
+    state: Mapped[str] = mapped_column(String(10), default=ExternalState.CONFIRMED.value)
+    #: the district whose regulators may confirm it: the person's, when it was recorded
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"))
+    #: the ledger entry that credited it, once confirmed
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
 
     person: Mapped[Person] = relationship()
 
     @property
     def category_title(self) -> str:
         return Category(self.category).title
+
+    @property
+    def state_title(self) -> str:
+        return ExternalState(self.state).title
+
+    @property
+    def state_badge(self) -> str:
+        """The badge colour pages show the state in."""
+        return {"confirmed": "text-bg-success", "pending": "text-bg-warning"}.get(
+            self.state, "text-bg-secondary")

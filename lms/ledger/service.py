@@ -18,13 +18,40 @@ from sqlalchemy.exc import IntegrityError
 from lms.auth.models import Role
 from lms.core import audit, settings
 from lms.core.clock import local_today
-from lms.core.errors import DomainError, PermissionDenied
+from lms.core.errors import DomainError
+from lms.core.permissions import authorize
+from lms.core.states import StateMachine
 from lms.extensions import db
-from lms.ledger.models import Category, ExternalRecord, LedgerEntry, LedgerTotal, SourceType
+from lms.ledger.models import (
+    Category,
+    ExternalAction,
+    ExternalRecord,
+    ExternalState,
+    LedgerEntry,
+    LedgerTotal,
+    SourceType,
+)
+from lms.ledger.permissions import (
+    can_confirm_external,
+    can_correct_ledger,
+    can_record_external,
+    may_credit,
+)
 from lms.registry.models import Employment, Organisation, OrgKind, Person
 
+settings.define("hours.skills_required", _l("Yearly skills-training hours required"), "int", 72, 0,
+                500, _l("class hours"))
+settings.define("hours.ethics_required", _l("Yearly professional-ethics hours required"), "int", 40,
+                0, 500, _l("class hours"))
 settings.define("ledger.minutes_per_class_hour", _l("Minutes in one class hour"), "int", 45,
                 20, 60, _l("minutes"))
+settings.define("ledger.external_hours_per_year",
+                _l("External class hours one person may have recorded per year"), "int", 120,
+                0, 500, _l("class hours"))
+settings.define("ledger.external_hours_confirm_above",
+                _l("External class hours per person and year above which a record waits for "
+                   "an administrator's or regulator's confirmation"), "int", 24, 0, 500,
+                _l("class hours"))
 
 FOUR_PLACES = Decimal("0.0001")
 MAX_EXTERNAL_HOURS = Decimal(200)
@@ -56,12 +83,16 @@ def _upsert_total(person_id: int, year: int, category: str, hours: Decimal) -> N
     db.session.execute(stmt)
 
 
-def credit(person: Person, *, year: int, category: str, hours: Decimal, source_type: str,
-           source_ref: str, description: str = "", recorded_by=None,
-           reverses: LedgerEntry | None = None, reason: str = "",
-           at: datetime | None = None) -> tuple[LedgerEntry, bool]:
+def credit(actor, person: Person, *, year: int, category: str, hours: Decimal, source_type: str,
+           source_ref: str, description: str = "", reverses: LedgerEntry | None = None,
+           reason: str = "", at: datetime | None = None) -> tuple[LedgerEntry, bool]:
     """Write one ledger entry and its total; (the existing entry, False) if the source already
-    credited this person — decided by the database's unique constraint, not by a lookup."""
+    credited this person — decided by the database's unique constraint, not by a lookup.
+
+    The actor is who vouches for the credit (see permissions.may_credit); the study clock and
+    jobs pass a named system actor."""
+    authorize(actor, may_credit, person=person, source_type=source_type,
+              message=_l("You may not credit class hours of this kind."))
     hours = Decimal(hours).quantize(FOUR_PLACES, ROUND_HALF_UP)
     if hours == 0:
         raise DomainError(_l("A ledger entry needs a number of hours."))
@@ -69,9 +100,8 @@ def credit(person: Person, *, year: int, category: str, hours: Decimal, source_t
     entry = LedgerEntry(
         person_id=person.id, year=year, category=category, hours=hours, source_type=source_type,
         source_ref=str(source_ref), description=(description or "")[:200],
-        recorded_by_id=getattr(recorded_by, "id", None),
-        recorded_by_label=(getattr(recorded_by, "display_name", None)
-                           or (recorded_by if isinstance(recorded_by, str) else "system")),
+        recorded_by_id=getattr(actor, "id", None),
+        recorded_by_label=(getattr(actor, "display_name", None) or "system")[:120],
         reverses_id=reverses.id if reverses is not None else None, reason=reason or "")
     if at is not None:  # when the credit was earned, if the caller knows better than the clock
         entry.created_at = at
@@ -92,17 +122,17 @@ def credit(person: Person, *, year: int, category: str, hours: Decimal, source_t
 
 def reverse(actor, entry: LedgerEntry, reason: str) -> LedgerEntry:
     """Cancel an entry with a new, opposite entry; the original stays as it was."""
-    if getattr(actor, "role", None) != Role.ADMIN:
-        raise PermissionDenied(_l("Only a system administrator may correct the ledger."))
+    authorize(actor, can_correct_ledger, entry=entry,
+              message=_l("Only a system administrator may correct the ledger."))
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(_l("Give the reason for the correction."), field="reason")
     if entry.source_type == SourceType.CORRECTION:
         raise DomainError(_l("A correction cannot itself be reversed; record a new entry instead."))
     correction, created = credit(
-        entry.person, year=entry.year, category=entry.category, hours=-entry.hours,
+        actor, entry.person, year=entry.year, category=entry.category, hours=-entry.hours,
         source_type=SourceType.CORRECTION.value, source_ref=f"reversal:{entry.id}",
-        description=entry.description, recorded_by=actor, reverses=entry, reason=reason)
+        description=entry.description, reverses=entry, reason=reason)
     if not created:
         raise DomainError(_l("This entry has already been reversed."))
     audit.record(actor, "ledger.reversed", correction, reverses=entry.id, hours=str(entry.hours),
@@ -111,21 +141,39 @@ def reverse(actor, entry: LedgerEntry, reason: str) -> LedgerEntry:
 
 
 # --- external hours -------------------------------------------------------------------------------
+#
+# Hours earned elsewhere are recorded by someone who can vouch for them (permissions.
+# can_record_external), with a file as evidence, within a yearly bound per person. A record that
+# takes the person's external hours for its year above the confirmation threshold waits
+# (pending) for an administrator or a regulator of the person's district, never the recorder;
+# below it, it is confirmed at once. Only a confirmed record reaches the ledger. The threshold
+# counts the year's earlier records too, so splitting one claim into small ones gains nothing.
+
+ES, EA = ExternalState, ExternalAction
+#: (state, action) -> next state; a record under the threshold starts confirmed
+EXTERNAL_TRANSITIONS = {
+    (ES.PENDING, EA.CONFIRM): ES.CONFIRMED,
+    (ES.PENDING, EA.REJECT): ES.REJECTED,
+}
 
 
-def can_record_external(user) -> bool:
-    return bool(user is not None and getattr(user, "is_authenticated", False)
-                and user.role in (Role.ADMIN, Role.BASE_STAFF))
+def _may_decide(user, record: ExternalRecord, action) -> bool:
+    # four eyes: whoever recorded the hours does not also confirm them
+    return can_confirm_external(user, record=record) and getattr(user, "id", None) != record.recorded_by_id
 
 
-def parse_hours(raw) -> Decimal:
+EXTERNAL = StateMachine(ExternalRecord, ExternalState, ExternalAction, EXTERNAL_TRANSITIONS,
+                        may=_may_decide, audit_prefix="ledger.external")
+
+
+def parse_hours(raw, maximum: Decimal = MAX_EXTERNAL_HOURS) -> Decimal:
     try:
         hours = Decimal(str(raw).strip())
     except (InvalidOperation, ValueError):
         raise DomainError(_l("Hours must be a number such as 4 or 1.5."), field="hours") from None
-    if not hours.is_finite() or hours <= 0 or hours > MAX_EXTERNAL_HOURS:
+    if not hours.is_finite() or hours <= 0 or hours > maximum:
         raise DomainError(_l("Hours must be more than 0 and at most %(max)s.",
-                             max=MAX_EXTERNAL_HOURS), field="hours")
+                             max=maximum), field="hours")
     if hours != hours.quantize(Decimal("0.01")):
         raise DomainError(_l("Hours may have at most two decimal places."), field="hours")
     return hours
@@ -165,12 +213,44 @@ def identify(id_number: str, name: str) -> Person:
     return person
 
 
+def identify_for_external(actor, id_number: str, name: str) -> Person:
+    """The person external hours are for. An institution learns nothing about people it does
+    not employ: an unknown number, another name and someone else's staff get one answer."""
+    if getattr(actor, "role", None) != Role.INSTITUTION_ADMIN:
+        return identify(id_number, name)
+    from lms.core.idnumber import IdNumberError, normalise_id_number, normalise_name
+    from lms.registry.service import find_person
+
+    try:
+        number = normalise_id_number(id_number)
+    except IdNumberError as err:  # a malformed number: nothing about the registry is revealed
+        raise DomainError(str(err), field="id_number") from None
+    person = find_person(number)
+    try:
+        typed = normalise_name(name)
+    except DomainError:
+        typed = None
+    if person is None or typed != person.name or not can_record_external(actor, person=person):
+        raise DomainError(_l("None of your current staff has this identity number and name."),
+                          field="id_number")
+    return person
+
+
+def external_hours_of_year(person: Person, year: int) -> Decimal:
+    """The person's external hours for a year that count against the bound: pending and
+    confirmed records (rejected ones do not)."""
+    return Decimal(db.session.scalar(select(func.coalesce(func.sum(ExternalRecord.hours), 0)).where(
+        ExternalRecord.person_id == person.id, ExternalRecord.year == year,
+        ExternalRecord.state.in_([ES.PENDING.value, ES.CONFIRMED.value]))) or 0)
+
+
 def record_external(actor, person: Person, *, year: int, category: str, hours, provider: str,
                     reference: str, evidence_name: str, evidence: bytes, note: str = "",
                     today: date | None = None) -> ExternalRecord:
-    """Record hours earned elsewhere, with evidence, and credit them once."""
-    if not can_record_external(actor):
-        raise PermissionDenied(_l("Only a training base or an administrator may record external hours."))
+    """Record hours earned elsewhere, with evidence: credited at once under the confirmation
+    threshold, otherwise waiting for an administrator's or a regulator's confirmation."""
+    authorize(actor, can_record_external, person=person, message=_l(
+        "External hours are recorded by the person's current institution or an administrator."))
     today = today or local_today()
     if category not in {c.value for c in Category}:
         raise DomainError(_l("Choose skills training or professional ethics."), field="category")
@@ -184,34 +264,95 @@ def record_external(actor, person: Person, *, year: int, category: str, hours, p
     if not reference:
         raise DomainError(_l("Give the record or certificate number."), field="reference")
     kind = evidence_type(evidence)
+    _lock_person(person)  # two clerks at once cannot both fit under the yearly bound
     duplicate = db.session.scalar(select(ExternalRecord.id).where(
         ExternalRecord.person_id == person.id, ExternalRecord.provider == provider[:120],
         ExternalRecord.reference == reference[:80]))
     if duplicate is not None:
         raise DomainError(_l("This record has already been entered for this person."),
                           field="reference")
-    organisation_id = actor.organisation_id if actor.role == Role.BASE_STAFF else None
+    district_id = person_district_id(person)
+    bound = Decimal(settings.get_setting("ledger.external_hours_per_year", district_id, today))
+    threshold = Decimal(settings.get_setting("ledger.external_hours_confirm_above", district_id, today))
+    before = external_hours_of_year(person, int(year))
+    if before + hours > bound:
+        raise DomainError(_l("External hours are limited to %(bound)s class hours per person and "
+                             "year; %(name)s already has %(had)s for %(year)s.", bound=bound,
+                             name=person.name, had=before.normalize(), year=int(year)), field="hours")
+    state = ES.PENDING if before + hours > threshold else ES.CONFIRMED
+    organisation_id = actor.organisation_id if getattr(actor, "role", None) == Role.INSTITUTION_ADMIN else None
     record = ExternalRecord(
         person_id=person.id, year=int(year), category=category, hours=hours,
         provider=provider[:120], reference=reference[:80], note=(note or "").strip(),
         evidence_name=(evidence_name or "evidence")[:200], evidence_type=kind,
-        evidence_data=evidence, recorded_by_id=actor.id, organisation_id=organisation_id)
+        evidence_data=evidence, recorded_by_id=getattr(actor, "id", None),
+        organisation_id=organisation_id, state=state.value, district_id=district_id)
     db.session.add(record)
     db.session.flush()
-    credit(person, year=int(year), category=category, hours=hours,
-           source_type=SourceType.EXTERNAL.value, source_ref=str(record.id),
-           description=f"{provider[:120]} {reference[:60]}", recorded_by=actor)
+    EXTERNAL.record_start(actor, record, authority=getattr(actor, "role", ""))
     audit.record(actor, "ledger.external_recorded", record, person_id=person.id,
-                 hours=str(hours), category=category, year=int(year))
+                 hours=str(hours), category=category, year=int(year), state=state.value,
+                 year_hours_before=str(before), threshold=str(threshold), bound=str(bound))
+    if state is ES.CONFIRMED:
+        _credit_external(actor, record)
     return record
 
 
+def decide_external(actor, record: ExternalRecord, action, reason: str = "") -> ExternalRecord:
+    """Confirm (and credit) or reject external hours awaiting confirmation."""
+    authorize(actor, can_confirm_external, record=record,
+              message=_l("External hours are confirmed by an administrator or a regulator of "
+                         "the person's district."))
+    action = EXTERNAL.parse_action(action)
+    reason = (reason or "").strip()
+    if action is EA.REJECT and not reason:
+        raise DomainError(_l("Give the reason for rejecting the hours."), field="reason")
+    EXTERNAL.apply(actor, record, action, reason=reason, authority=getattr(actor, "role", ""))
+    if action is EA.CONFIRM:
+        _credit_external(actor, record)
+    return record
+
+
+def _credit_external(actor, record: ExternalRecord) -> LedgerEntry:
+    entry, _created = credit(
+        actor, record.person, year=record.year, category=record.category, hours=record.hours,
+        source_type=SourceType.EXTERNAL.value, source_ref=str(record.id),
+        description=f"{record.provider} {record.reference[:60]}")
+    record.ledger_entry_id = entry.id
+    db.session.flush()
+    return entry
+
+
+def _lock_person(person: Person) -> None:
+    """Serialise writes about one person (PostgreSQL row lock; SQLite has one writer anyway)."""
+    db.session.execute(select(Person.id).where(Person.id == person.id).with_for_update())
+
+
+def external_actions(record: ExternalRecord, user) -> list:
+    """What the user may do with the record now (what its page offers)."""
+    return EXTERNAL.allowed_actions(record, user)
+
+
+def external_history(record: ExternalRecord):
+    return EXTERNAL.history(record)
+
+
 def recent_external(actor, limit: int = 20) -> list[ExternalRecord]:
-    """What this training base (or, for an administrator, anyone) recorded lately."""
+    """What this institution (or, for an administrator, anyone) recorded lately."""
     stmt = select(ExternalRecord).order_by(ExternalRecord.id.desc()).limit(limit)
     if actor.role != Role.ADMIN:
         stmt = stmt.where(ExternalRecord.organisation_id == actor.organisation_id)
     return list(db.session.scalars(stmt))
+
+
+def external_queue(user, limit: int = 200) -> list[ExternalRecord]:
+    """Records awaiting confirmation that this administrator or regulator may decide, oldest first."""
+    if not can_confirm_external(user):
+        return []
+    stmt = select(ExternalRecord).where(ExternalRecord.state == ES.PENDING.value)
+    if user.role == Role.REGULATOR and user.district_id is not None:
+        stmt = stmt.where(ExternalRecord.district_id == user.district_id)
+    return list(db.session.scalars(stmt.order_by(ExternalRecord.created_at, ExternalRecord.id).limit(limit)))
 
 
 # --- reading --------------------------------------------------------------------------------------

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+import io
+
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from lms.auth.models import Role
-from lms.core import navigation
 from lms.core.clock import local_today
+from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import load, permission
-from lms.core.views import HOME_SECTIONS, register_home
 from lms.core.web import form_error, service_call
 from lms.extensions import db
 from lms.ledger import service
-from lms.ledger.forms import ExternalHoursForm, ReverseForm
-from lms.ledger.models import Category, ExternalRecord, LedgerEntry
+from lms.ledger.forms import DecideExternalForm, ExternalHoursForm, ReverseForm
+from lms.ledger.models import Category, ExternalRecord, ExternalState, LedgerEntry
 from lms.ledger.permissions import (
+    can_confirm_external,
     can_correct_ledger,
     can_open_staff_ledgers,
     can_record_external,
     can_see_own_hours,
     can_view_evidence,
+    can_view_external_record,
     can_view_person_hours,
     can_view_staff_hours,
 )
@@ -97,8 +100,13 @@ def external_hours():
     if form.validate_on_submit():
         record, err = service_call(_record_external, form)
         if err is None:
-            flash(_("Recorded %(hours)s class hours for %(name)s.", hours=record.hours.normalize(),
-                    name=form.name.data), "success")
+            if record.state == ExternalState.CONFIRMED:
+                flash(_("Recorded %(hours)s class hours for %(name)s.", hours=record.hours.normalize(),
+                        name=record.person.name), "success")
+            else:
+                flash(_("Recorded %(hours)s class hours for %(name)s; they count once an "
+                        "administrator or regulator confirms them.", hours=record.hours.normalize(),
+                        name=record.person.name), "info")
             return redirect(url_for("ledger.external_hours"))
         form_error(form, err)
     return render_template("ledger/external.html", form=form,
@@ -106,7 +114,7 @@ def external_hours():
 
 
 def _record_external(form):
-    person = service.identify(form.id_number.data, form.name.data)
+    person = service.identify_for_external(current_user, form.id_number.data, form.name.data)
     upload = form.evidence.data
     return service.record_external(
         current_user, person, year=form.year.data, category=form.category.data,
@@ -115,39 +123,79 @@ def _record_external(form):
         note=form.note.data or "")
 
 
+@bp.get("/ledger/external/queue")
+@permission(can_confirm_external)
+def external_queue():
+    return render_template("ledger/external_queue.html", records=service.external_queue(current_user))
+
+
+@bp.get("/ledger/external/<int:record_id>")
+@permission(can_view_external_record, record=load(ExternalRecord, "record_id"))
+def external_record(record):
+    return render_template("ledger/external_record.html", record=record,
+                           actions=service.external_actions(record, current_user),
+                           history=service.external_history(record), form=DecideExternalForm(),
+                           state_titles={s.value: s.title for s in ExternalState})
+
+
+@bp.post("/ledger/external/<int:record_id>/decide")
+@permission(can_confirm_external, record=load(ExternalRecord, "record_id"))
+def external_decide(record):
+    form = DecideExternalForm()
+    form.validate_on_submit()
+    _record, err = service_call(service.decide_external, current_user, record, form.action.data,
+                                form.reason.data or "")
+    if err is not None:
+        flash(str(err), "danger")
+        return redirect(url_for("ledger.external_record", record_id=record.id))
+    flash(_("The external hours are %(state)s.", state=record.state_title), "success")
+    return redirect(url_for("ledger.external_queue"))
+
+
+EVIDENCE_SUFFIX = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
+
+
 @bp.get("/ledger/external/<int:record_id>/evidence")
 @permission(can_view_evidence, record=load(ExternalRecord, "record_id"))
 def evidence(record):
-    response = Response(record.evidence_data, mimetype=record.evidence_type)
-    response.headers["Content-Disposition"] = "attachment; filename=evidence" + {
-        "application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}[record.evidence_type]
-    return response
+    return send_file(io.BytesIO(record.evidence_data), mimetype=record.evidence_type, as_attachment=True,
+                     download_name="evidence" + EVIDENCE_SUFFIX[record.evidence_type])
 
 
-def _institution_home_with_hours(inner):
-    """The registry's institution home, with how many staff are behind on this year's hours."""
-
-    def provider(user):
-        template, context = inner(user)
-        org = context["org"]
-        year = local_today().year
-        rows = service.staff_hours(org, year)
-        return "ledger/home_institution.html", {
-            **context, "year": year, "staff": len(rows), "behind": sum(1 for r in rows if r.behind)}
-
-    return provider
+def _institution_home(user):
+    """The institution's home: how many staff are behind on this year's hours."""
+    org = db.session.get(Organisation, user.organisation_id)
+    year = local_today().year
+    rows = service.staff_hours(org, year)
+    return {"org": org, "year": year, "staff": len(rows), "behind": sum(1 for r in rows if r.behind)}
 
 
-register_home(Role.INSTITUTION_ADMIN.value,
-              _institution_home_with_hours(HOME_SECTIONS[Role.INSTITUTION_ADMIN.value]))
+HOME_SECTIONS = (
+    HomeSection(Role.INSTITUTION_ADMIN.value, "ledger/home_institution.html", _institution_home, 20),
+)
+
+
+def _regulator_confirms(user) -> bool:
+    # administrators reach the queue from the external hours page (their header is full)
+    return can_confirm_external(user) and user.role == Role.REGULATOR
 
 
 def _institution_args(user):
     return {"org_id": user.organisation_id}
 
 
-navigation.register(_l("My hours"), "ledger.my_hours", "hourglass-split", can_see_own_hours, order=12)
-navigation.register(_l("Staff hours"), "ledger.staff_hours", "hourglass-split", is_institution_admin,
-                    args=_institution_args, order=21)
-navigation.register(_l("External hours"), "ledger.external_hours", "box-arrow-in-down",
-                    can_record_external, order=60)
+NAVIGATION = (
+    NavEntry(_l("My hours"), "ledger.my_hours", "hourglass-split", can_see_own_hours, order=12),
+    NavEntry(_l("Staff hours"), "ledger.staff_hours", "hourglass-split", is_institution_admin,
+             args=_institution_args, order=21),
+    NavEntry(_l("External hours"), "ledger.external_hours", "box-arrow-in-down",
+             can_record_external, order=60),
+    NavEntry(_l("Hours to confirm"), "ledger.external_queue", "patch-check",
+             _regulator_confirms, order=61),
+)
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "ledger.external_recorded": _l("External class hours recorded"),
+    "ledger.reversed": _l("Ledger entry reversed"),
+}

@@ -9,6 +9,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import or_, select
 
+from lms.core.actors import CLI
 from lms.core.clock import local_today
 from lms.core.errors import DomainError
 from lms.core.idnumber import clean
@@ -55,7 +56,7 @@ def import_roster_command(path: Path, institution: str):
             bar.__exit__(None, None, None)
 
     try:
-        result = roster.import_roster("cli", org, path.read_bytes(), progress=progress)
+        result = roster.import_roster(CLI, org, path.read_bytes(), progress=progress)
     except DomainError as err:
         db.session.rollback()
         raise click.ClickException(str(err)) from None
@@ -88,7 +89,7 @@ def ban_command(id_number, name, kind, starts_on, ends_on, reason, decision_ref)
     """Record a ban (the regulator's screens come later)."""
     try:
         ban = service.record_ban(
-            "cli", id_number=id_number, name=name, kind=kind,
+            CLI, id_number=id_number, name=name, kind=kind,
             starts_on=starts_on.date() if starts_on else local_today(),
             ends_on=ends_on.date() if ends_on else None, reason=reason, decision_ref=decision_ref)
     except DomainError as err:

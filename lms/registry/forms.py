@@ -13,12 +13,23 @@ class StaffForm(FlaskForm):
                          render_kw={"inputmode": "tel", "autocomplete": "off"})
     post = SelectField(_l("Post"), validators=[DataRequired()])
     start_date = DateField(_l("Start date"), validators=[DataRequired()])
-    is_direct_manager = BooleanField(_l("Direct manager (专职负责人)"))
+    #: not the post 专职负责人 (chosen above): a staff member of any post who directly manages
+    #: others, who shares a lifetime ban for abuse under their management
+    is_direct_manager = BooleanField(
+        _l("Directly manages other staff"),
+        description=_l("Tick for anyone who supervises carers directly, whatever their post. "
+                       "The post 专职负责人 (director in charge) is chosen under Post and counts "
+                       "as a direct manager by itself."))
 
 
 class IdLookupForm(FlaskForm):
     id_number = StringField(_l("Identity number"), validators=[DataRequired(), Length(max=40)],
                             render_kw={"autocomplete": "off"})
+
+
+class RegistryLookupForm(IdLookupForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)],
+                       render_kw={"autocomplete": "off"})
 
 
 class EndEmploymentForm(FlaskForm):

@@ -17,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -110,6 +111,23 @@ class BanKind(TitledEnum):
         return {cls.LIFETIME: _l("Lifetime ban"), cls.TERM: _l("Ban for a term")}
 
 
+class EmploymentState(TitledEnum):
+    CURRENT = "current"
+    ENDED = "ended"
+
+    @classmethod
+    def titles(cls):
+        return {cls.CURRENT: _l("current"), cls.ENDED: _l("ended")}
+
+
+class EmploymentAction(TitledEnum):
+    END = "end"
+
+    @classmethod
+    def titles(cls):
+        return {cls.END: _l("End employment")}
+
+
 class Organisation(TimestampMixin, db.Model):
     __tablename__ = "organisations"
     __table_args__ = (enum_check("kind", OrgKind),)
@@ -179,7 +197,11 @@ class Employment(TimestampMixin, db.Model):
     __tablename__ = "employments"
     __table_args__ = (
         enum_check("post", Post),
+        enum_check("state", EmploymentState),
         CheckConstraint("end_date IS NULL OR end_date >= start_date", name="end_after_start"),
+        # the state and the end date say the same thing (the end date came first)
+        CheckConstraint("(state = 'current' AND end_date IS NULL) OR "
+                        "(state = 'ended' AND end_date IS NOT NULL)", name="state_matches_end"),
         # one current employment per person, institution and post
         Index("uq_employments_current", "person_id", "organisation_id", "post", unique=True,
               sqlite_where=text("end_date IS NULL"), postgresql_where=text("end_date IS NULL")),
@@ -193,6 +215,9 @@ class Employment(TimestampMixin, db.Model):
     #: 专职负责人 / direct manager: shares a lifetime ban for abuse under their management
     is_direct_manager: Mapped[bool] = mapped_column(Boolean, default=False)
     start_date: Mapped[date] = mapped_column(Date)
+    #: current or ended; moved only by the employment state machine (registry.service)
+    state: Mapped[str] = mapped_column(String(10), default=EmploymentState.CURRENT.value,
+                                       server_default=EmploymentState.CURRENT.value)
     #: NULL while the employment is current
     end_date: Mapped[date | None] = mapped_column(Date)
     end_reason: Mapped[str] = mapped_column(String(200), default="")
@@ -381,3 +406,74 @@ class RosterAccount(db.Model):
     #: the import (employments.import_batch) that created the account
     batch: Mapped[str] = mapped_column(String(36), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+
+
+# --- venues ---------------------------------------------------------------------------------------
+
+
+class VenueUse(TitledEnum):
+    """What holds a venue. Scheduling and exams are siblings (DESIGN §3): neither can ask the
+    other what is booked when, so both reserve their rooms here and meet one clash check."""
+
+    SESSION = "session"
+    EXAM = "exam"
+
+    @classmethod
+    def titles(cls):
+        return {cls.SESSION: _l("the session"), cls.EXAM: _l("the exam sitting")}
+
+
+class Venue(db.Model):
+    """A room or site of an organisation (a training base's classrooms and exam halls)."""
+
+    __tablename__ = "venues"
+    __table_args__ = (UniqueConstraint("organisation_id", "name", name="uq_venues_org_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(80))
+    address: Mapped[str] = mapped_column(String(200), default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: bumped by every reservation: taking the row's write lock serialises the clash check
+    reservations_version: Mapped[int] = mapped_column(Integer, default=0)
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VenueReservation(db.Model):
+    """A venue held for one session or exam sitting over [starts_at, ends_at) (UTC)."""
+
+    __tablename__ = "venue_reservations"
+    __table_args__ = (
+        enum_check("use", VenueUse),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        UniqueConstraint("use", "holder_id", name="uq_venue_reservations_holder"),
+        Index("ix_venue_reservations_venue_time", "venue_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    venue_id: Mapped[int] = mapped_column(ForeignKey("venues.id"))
+    use: Mapped[str] = mapped_column(String(10))
+    #: the training session's or exam sitting's id (which one, `use` says)
+    holder_id: Mapped[int] = mapped_column(Integer)
+    #: what the clash message names: the course's or the certificate's title
+    title: Mapped[str] = mapped_column(String(200))
+    #: UTC, naive, like every stored time
+    starts_at: Mapped[datetime] = mapped_column(DateTime)
+    ends_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    venue: Mapped[Venue] = relationship(lazy="joined")
+class AccountOrigin(db.Model):
+    """The institution that created a caregiver account (by adding the person or importing a
+    roster): it alone may hand that account one-time passwords while the account is unused."""
+
+    __tablename__ = "account_origins"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

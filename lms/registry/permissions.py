@@ -8,7 +8,12 @@ from lms.auth.models import Role
 from lms.core.permissions import predicate
 from lms.extensions import db
 from lms.registry.models import Employment, Organisation, OrgKind, Person
-from lms.registry.service import person_is_on_staff
+
+
+def person_is_on_staff(person: Person, org_id: int) -> bool:
+    """Whether the person has ever been employed at the organisation (current or past)."""
+    return db.session.scalar(select(Employment.id).where(
+        Employment.person_id == person.id, Employment.organisation_id == org_id).limit(1)) is not None
 
 
 def _signed_in(user) -> bool:
@@ -142,3 +147,43 @@ def can_check_qualification(user, qualification=None, **_) -> bool:
 @predicate
 def is_base_staff(user, **_) -> bool:
     return bool(_signed_in(user) and user.role == Role.BASE_STAFF and user.organisation_id)
+
+
+@predicate
+def can_record_ban(user, **_) -> bool:
+    """Record a ban decision: regulators and system administrators."""
+    return bool(_signed_in(user) and user.role in (Role.REGULATOR, Role.ADMIN))
+
+
+@predicate
+def can_register_person(user, **_) -> bool:
+    """Put a person in the registry (by adding them as staff): institutions and admins."""
+    return bool(_signed_in(user) and (user.role == Role.ADMIN or (
+        user.role == Role.INSTITUTION_ADMIN and user.organisation_id)))
+
+
+@predicate
+def can_edit_person(user, person: Person | None = None, **_) -> bool:
+    """Change a person's record (photo, contact, certificates entered by hand): a system
+    administrator, or the admin of an institution the person works or worked at."""
+    if person is None or not _signed_in(user):
+        return False
+    if user.role == Role.ADMIN:
+        return True
+    return bool(user.role == Role.INSTITUTION_ADMIN and user.organisation_id
+                and person_is_on_staff(person, user.organisation_id))
+
+
+@predicate
+def can_reveal_id_number(user, person: Person | None = None, **_) -> bool:
+    """See a person's full identity number (logged): whoever may see the person's record."""
+    if person is None or not _signed_in(user):
+        return False
+    return can_view_person(user, person=person) or can_edit_person(user, person=person)
+
+
+@predicate
+def can_record_issued_qualification(user, **_) -> bool:
+    """Enter a certificate this system issued: the issuing base's staff or an administrator
+    (the certificates service has already checked the sitting is theirs)."""
+    return bool(_signed_in(user) and user.role in (Role.BASE_STAFF, Role.ADMIN))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
@@ -13,6 +14,9 @@ from lms.core.clock import local_today
 from lms.extensions import db
 from lms.registry.models import Ban, Employment, Organisation, OrgKind, Person
 from lms.registry.service import ban_gate, check_posts
+
+settings.define("certification.target_percent", _l("Certification target (share of staff certified)"),
+                "percent", 100, 0, 100, "%")
 
 
 def organisation_choices(kind: str | None = None) -> list[tuple[int, str]]:

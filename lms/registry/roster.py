@@ -27,14 +27,27 @@ from lms.core.idnumber import (
     INVISIBLE,
     clean,
     mask_id_number,
-    normalise_mobile,
-    normalise_name,
-    parse_id_number,
 )
 from lms.core.models import utcnow
+from lms.core.permissions import authorize
 from lms.extensions import db
-from lms.registry.models import Employment, Organisation, OrgKind, Person, Post, RosterAccount
-from lms.registry.service import ban_gate, parse_post
+from lms.registry.models import (
+    AccountOrigin,
+    Employment,
+    Organisation,
+    OrgKind,
+    Person,
+    Post,
+    RosterAccount,
+)
+from lms.registry.permissions import can_manage_staff
+from lms.registry.service import (
+    NAME_DIFFERS,
+    POST_HELD,
+    BannedError,
+    ban_gate,
+    check_staff_row,
+)
 
 #: column key -> the header texts accepted (the template uses the first)
 COLUMNS = {
@@ -43,12 +56,15 @@ COLUMNS = {
     "mobile": ("手机号", "手机号码", "mobile"),
     "post": ("岗位", "post"),
     "start_date": ("入职日期", "start date"),
-    "direct_manager": ("是否专职负责人", "专职负责人", "direct manager"),
+    # not the post 专职负责人 (that is a Post): whether the person directly manages others;
+    # the older headers stay readable
+    "direct_manager": ("是否直接管理人员", "直接管理人员", "是否专职负责人", "专职负责人",
+                       "direct manager"),
 }
 REQUIRED = ("name", "id_number", "post", "start_date")
 COLUMN_TITLES = {
     "name": _l("Name"), "id_number": _l("Identity number"), "mobile": _l("Mobile"),
-    "post": _l("Post"), "start_date": _l("Start date"), "direct_manager": _l("Direct manager"),
+    "post": _l("Post"), "start_date": _l("Start date"), "direct_manager": _l("Directly manages other staff"),
 }
 YES = {"是", "y", "yes", "1", "true", "√", "✓"}
 NO = {"否", "n", "no", "0", "false", ""}
@@ -133,7 +149,8 @@ def template_xlsx() -> bytes:
         _("One row per staff member and post. Do not change the header row."),
         _("Identity number: 18 characters, typed as text (the column is formatted as text)."),
         _("Post: one of %(posts)s.", posts="、".join(p.chinese for p in Post)),
-        _("Start date: YYYY-MM-DD. Direct manager (专职负责人): 是 or 否."),
+        _("Start date: YYYY-MM-DD. Directly manages other staff (是否直接管理人员): 是 or 否; "
+          "the post 专职负责人 is written in the Post column."),
         _("Delete the example row before importing."),
     ]
     return write_xlsx(headers, [example], text_columns={1, 2}, sheet_name="花名册",
@@ -143,6 +160,7 @@ def template_xlsx() -> bytes:
 def import_roster(actor, org: Organisation, data: bytes, *, today: date | None = None,
                   progress: Progress = _no_progress, max_rows: int = 200_000) -> RosterResult:
     """Check, validate and store a roster: every row valid, or nothing stored."""
+    authorize(actor, can_manage_staff, org=org)
     if org.kind != OrgKind.INSTITUTION:
         raise RosterFileError(_l("Staff are registered at childcare institutions only."))
     today = today or local_today()
@@ -176,8 +194,6 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
                                  n=len(body), limit=max_rows))
     total = len(body)
     result.rows = total
-    earliest_start = today.replace(year=today.year - 60)
-    latest_start = today + timedelta(days=366)
     width = max(index.values()) + 1
     columns = {key: index.get(key, width) for key in COLUMNS}  # width = an always-empty cell
     for done, (row, values) in enumerate(body, 1):
@@ -187,33 +203,7 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
             values = [*values, *([""] * (width + 1 - len(values)))]
         row_ok = True
         try:
-            name = normalise_name(values[columns["name"]])
-        except DomainError as err:
-            errors.append(RowError(row, "name", str(err)))
-            row_ok = False
-        try:
-            number, born = parse_id_number(values[columns["id_number"]], today)
-            births[number] = born
-        except DomainError as err:
-            errors.append(RowError(row, "id_number", str(err)))
-            row_ok, number = False, None
-        try:
-            mobile = normalise_mobile(values[columns["mobile"]])
-        except DomainError as err:
-            errors.append(RowError(row, "mobile", str(err)))
-            row_ok = False
-        raw_post = values[columns["post"]]
-        try:
-            post = parse_post(raw_post)
-        except DomainError as err:
-            errors.append(RowError(row, "post", str(err)))
-            row_ok, post = False, None
-        try:
             start = _parse_date(values[columns["start_date"]])
-            if not earliest_start <= start <= latest_start:
-                errors.append(RowError(row, "start_date", _("The start date %(date)s is not "
-                                                            "plausible.", date=start.isoformat())))
-                row_ok = False
         except ValueError:
             errors.append(RowError(row, "start_date", _("Enter the start date as YYYY-MM-DD.")))
             row_ok, start = False, None
@@ -229,40 +219,42 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
         else:
             errors.append(RowError(row, "direct_manager", _("Write 是 or 否.")))
             row_ok, manager = False, False
-        if number and post:
-            key = (number, post.value)
-            if key in seen_ids:
-                errors.append(RowError(row, "id_number", _("The same person and post already "
-                                                           "appear in row %(row)d.",
-                                                           row=seen_ids[key])))
-                row_ok = False
-            else:
-                seen_ids[key] = row
-        if number and row_ok:
-            first = names_by_id.setdefault(number, (name, row))
-            if first[0] != name:
-                errors.append(RowError(row, "name", _("Row %(row)d gives another name for this "
-                                                      "identity number.", row=first[1])))
-                row_ok = False
-            if mobile:
-                given = mobile_of.setdefault(number, (mobile, row))
-                if given[0] != mobile:
-                    errors.append(RowError(row, "mobile", _("Row %(row)d gives this person "
-                                                            "another mobile number.",
-                                                            row=given[1])))
-                    row_ok = False
-                owner = mobiles.setdefault(mobile, (number, row))
-                if owner[0] != number:
-                    errors.append(RowError(row, "mobile", _("Row %(row)d gives this mobile number "
-                                                            "to another person.", row=owner[1])))
-                    row_ok = False
-        if row_ok:
-            if start and number and _age_on(births[number], start) < 16:
-                errors.append(RowError(row, "start_date", _("The person would be under 16 on the "
-                                                            "start date.")))
+        # the same rules, and the same words, as adding one staff member on the form
+        staff, problems = check_staff_row(
+            name=values[columns["name"]], id_number=values[columns["id_number"]],
+            mobile=values[columns["mobile"]], post=values[columns["post"]], start_date=start,
+            is_direct_manager=manager, today=today)
+        for problem in problems:
+            errors.append(RowError(row, problem.field or "", str(problem)))
+        if staff is None or not row_ok:
+            continue
+        name, number, mobile, post = staff.name, staff.id_number, staff.mobile, staff.post
+        births[number] = staff.birth_date
+        key = (number, post.value)
+        if key in seen_ids:
+            errors.append(RowError(row, "id_number", _("The same person and post already "
+                                                       "appear in row %(row)d.",
+                                                       row=seen_ids[key])))
+            continue
+        seen_ids[key] = row
+        first = names_by_id.setdefault(number, (name, row))
+        if first[0] != name:
+            errors.append(RowError(row, "name", _("Row %(row)d gives another name for this "
+                                                  "identity number.", row=first[1])))
+            continue
+        if mobile:
+            given = mobile_of.setdefault(number, (mobile, row))
+            if given[0] != mobile:
+                errors.append(RowError(row, "mobile", _("Row %(row)d gives this person "
+                                                        "another mobile number.",
+                                                        row=given[1])))
                 continue
-            parsed.append((row, name, number, mobile, post, start,
-                           manager or post == Post.DIRECTOR))
+            owner = mobiles.setdefault(mobile, (number, row))
+            if owner[0] != number:
+                errors.append(RowError(row, "mobile", _("Row %(row)d gives this mobile number "
+                                                        "to another person.", row=owner[1])))
+                continue
+        parsed.append((row, name, number, mobile, post, start, staff.is_direct_manager))
     progress("validate", total, total)
 
     # Against the database: existing persons, mobiles, bans, current employments.
@@ -282,52 +274,48 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
             mobile_owner[pmobile] = number
     banned = ban_gate(numbers, today)
     current: set[tuple[int, str]] = set()
+    elsewhere: set[int] = set()  # people another institution employs now
     person_ids = [v[0] for v in existing.values()]
     for chunk in chunks(person_ids):
-        for pid, post in db.session.execute(
-                select(Employment.person_id, Employment.post).where(
-                    Employment.organisation_id == org.id, Employment.end_date.is_(None),
-                    one_of(Employment.person_id, chunk))):
-            current.add((pid, post))
+        for pid, org_id, post in db.session.execute(
+                select(Employment.person_id, Employment.organisation_id, Employment.post).where(
+                    Employment.end_date.is_(None), one_of(Employment.person_id, chunk))):
+            if org_id == org.id:
+                current.add((pid, post))
+            else:
+                elsewhere.add(pid)
     progress("check", 1, 1)
 
     valid = []
     for item in parsed:
         row, name, number, mobile, post, start, manager = item
         if number in banned:
-            ban = banned[number]
-            errors.append(RowError(row, "id_number", _(
-                "Refused: this identity number is banned from working in childcare (%(kind)s).",
-                kind=ban.kind_title)))
+            errors.append(RowError(row, "id_number", str(BannedError(banned[number]))))
             continue
         known = existing.get(number)
         if known and known[1] != name:
-            errors.append(RowError(row, "name", _("This identity number is registered under a "
-                                                  "different name. Check the number and the "
-                                                  "name against the identity card.")))
+            errors.append(RowError(row, "name", str(NAME_DIFFERS)))
             continue
         if mobile and mobile_owner.get(mobile, number) != number:
             errors.append(RowError(row, "mobile", _("This mobile number belongs to another person "
                                                     "in the registry.")))
             continue
         if known and (known[0], post.value) in current:
-            errors.append(RowError(row, "post", _("This person already holds this post at this "
-                                                  "institution.")))
+            errors.append(RowError(row, "post", str(POST_HELD)))
             continue
         valid.append(item)
 
     if errors:
         errors.sort(key=lambda e: (e.row, list(COLUMNS).index(e.column) if e.column in COLUMNS else 0))
         return result
-    return _store(actor, org, valid, existing, births, result, progress)
-
-
-def _age_on(born: date, day: date) -> int:
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+    # someone another institution employs keeps the mobile (sign-in name) they have
+    keep_mobile = {number for number, (pid, _n, pmobile) in existing.items()
+                   if pmobile and pid in elsewhere}
+    return _store(actor, org, valid, existing, births, result, progress, keep_mobile)
 
 
 def _store(actor, org, valid, existing, births, result: RosterResult,
-           progress: Progress) -> RosterResult:
+           progress: Progress, keep_mobile: set[str]) -> RosterResult:
     batch = str(uuid.uuid4())
     now = utcnow()
     new_people = []
@@ -354,11 +342,12 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
             select(Person.id_number, Person.id).where(Person.id > floor)) if number in wanted)
     # mobiles given for people already in the registry update their record
     for _row, _name, number, mobile, *_rest in valid:
-        if mobile and number in existing and existing[number][2] != mobile:
+        if (mobile and number in existing and existing[number][2] != mobile
+                and number not in keep_mobile):
             db.session.get(Person, ids[number]).mobile = mobile
     actor_id = getattr(actor, "id", None)
     bulk_insert(Employment.__table__, sorted((
-        {"person_id": ids[number], "organisation_id": org.id, "post": post.value,
+        {"person_id": ids[number], "organisation_id": org.id, "post": post.value, "state": "current",
          "is_direct_manager": manager, "start_date": start, "end_date": None, "end_reason": "",
          "created_by_id": actor_id, "import_batch": batch, "created_at": now}
         for _row, _name, number, _mobile, post, start, manager in valid),
@@ -386,14 +375,16 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
 def issue_batch_passwords(actor, org: Organisation, batch: str) -> bytes:
     """A sheet of one-time passwords for the people an import registered without an account.
 
-    Their caregiver accounts are created here. Passwords are never stored in clear, so each
+    Their caregiver accounts are created here, for the people whose only current employer
+    this institution is (someone working elsewhere too keeps their account to themselves). Passwords are never stored in clear, so each
     download issues new ones and the previous sheet stops working; accounts already in use,
     and accounts the person had before the import, are left alone.
     """
+    authorize(actor, can_manage_staff, org=org)
     person_ids = sorted(set(db.session.scalars(select(Employment.person_id).where(
         Employment.organisation_id == org.id, Employment.import_batch == batch))))
     if person_ids:
-        _create_batch_accounts(batch, person_ids)
+        _create_batch_accounts(org, batch, person_ids)
     rows = [] if not person_ids else db.session.execute(
         select(User, Person).join(Person, Person.id == User.person_id)
         .join(RosterAccount, RosterAccount.user_id == User.id)
@@ -420,12 +411,16 @@ def issue_batch_passwords(actor, org: Organisation, batch: str) -> bytes:
                                "new passwords and makes these stop working.")])
 
 
-def _create_batch_accounts(batch: str, person_ids: list[int]) -> None:
-    """Caregiver accounts (no password yet) for the batch's people who have none."""
+def _create_batch_accounts(org: Organisation, batch: str, person_ids: list[int]) -> None:
+    """Caregiver accounts (no password yet) for the batch's people who have none and work
+    nowhere else now; the institution is recorded as each account's creator."""
     have = set()
     for chunk in chunks(person_ids):
         have.update(db.session.scalars(select(User.person_id).where(
             one_of(User.person_id, chunk))))
+        have.update(db.session.scalars(select(Employment.person_id).where(
+            one_of(Employment.person_id, chunk), Employment.end_date.is_(None),
+            Employment.organisation_id != org.id)))
     missing = [pid for pid in person_ids if pid not in have]
     if not missing:
         return
@@ -441,6 +436,8 @@ def _create_batch_accounts(batch: str, person_ids: list[int]) -> None:
          "failed_logins": 0, "session_token": auth_service.new_session_token(), "created_at": now}
         for pid in missing])
     wanted = set(missing)
-    bulk_insert(RosterAccount.__table__, [
-        {"batch": batch, "user_id": uid} for uid, pid in db.session.execute(
-            select(User.id, User.person_id).where(User.id > floor)) if pid in wanted])
+    created = [uid for uid, pid in db.session.execute(
+        select(User.id, User.person_id).where(User.id > floor)) if pid in wanted]
+    bulk_insert(RosterAccount.__table__, [{"batch": batch, "user_id": uid} for uid in created])
+    bulk_insert(AccountOrigin.__table__, [
+        {"user_id": uid, "organisation_id": org.id, "created_at": now} for uid in created])

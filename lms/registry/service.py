@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -16,6 +16,7 @@ from sqlalchemy.orm import contains_eager
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
 from lms.core import audit
+from lms.core.actors import is_system
 from lms.core.bulk import chunks, one_of
 from lms.core.clock import local_today
 from lms.core.errors import DomainError, PermissionDenied
@@ -28,13 +29,20 @@ from lms.core.idnumber import (
     normalise_id_number,
     normalise_mobile,
     normalise_name,
+    parse_id_number,
 )
 from lms.core.models import District
+from lms.core.permissions import authorize
+from lms.core.states import InvalidTransition, StateMachine
 from lms.extensions import db
+from lms.registry import permissions as rules
 from lms.registry.models import (
+    AccountOrigin,
     Ban,
     BanKind,
     Employment,
+    EmploymentAction,
+    EmploymentState,
     Organisation,
     OrgKind,
     Person,
@@ -45,6 +53,7 @@ from lms.registry.models import (
     QualificationScan,
     QualificationType,
 )
+from lms.registry.permissions import person_is_on_staff  # noqa: F401 - views and others use it
 
 MAX_PHOTO_BYTES = 2 * 1024 * 1024
 PHOTO_MIN_SIDE = 100
@@ -105,6 +114,7 @@ def is_banned(person: Person, on: date | None = None) -> bool:
 def record_ban(actor, *, id_number: str, name: str, kind: str, starts_on: date,
                ends_on: date | None, reason: str, decision_ref: str = "") -> Ban:
     """Record a ban decision (the regulator's screens come with a later issue)."""
+    authorize(actor, rules.can_record_ban)
     number = normalise_id_number(id_number)
     name = normalise_name(name)
     if kind not in {k.value for k in BanKind}:
@@ -152,7 +162,12 @@ def find_person(id_number: str) -> Person | None:
 
 
 def get_or_create_person(actor, *, id_number: str, name: str, mobile=None) -> tuple[Person, bool]:
-    """Link to the person with this identity number, or register a new one."""
+    """Link to the person with this identity number, or register a new one.
+
+    A person already in the registry keeps their mobile number (their sign-in name) unless
+    the acting institution is their only current employer: linking someone does not hand
+    the new employer their account."""
+    authorize(actor, rules.can_register_person)
     number = normalise_id_number(id_number)
     name = normalise_name(name)
     mobile = normalise_mobile(mobile)
@@ -160,10 +175,9 @@ def get_or_create_person(actor, *, id_number: str, name: str, mobile=None) -> tu
     if person is not None:
         if person.name != name:
             # 人证合一: a number registered under another name is a typing error or a borrowed ID.
-            raise DomainError(_l("This identity number is registered under a different name. "
-                                 "Check the number and the name against the identity card."),
-                              field="name")
-        if mobile and mobile != person.mobile:
+            raise DomainError(NAME_DIFFERS, field="name")
+        if mobile and mobile != person.mobile and (
+                person.mobile is None or controls_person(actor, person)):
             _ensure_mobile_free(mobile, person)
             person.mobile = mobile
         return person, False
@@ -178,6 +192,26 @@ def get_or_create_person(actor, *, id_number: str, name: str, mobile=None) -> tu
     return person, True
 
 
+NAME_DIFFERS = _l("This identity number is registered under a different name. Check the number "
+                  "and the name against the identity card.")
+
+
+def current_employers(person_id: int) -> set[int]:
+    """The organisations the person works at now."""
+    return set(db.session.scalars(select(Employment.organisation_id).where(
+        Employment.person_id == person_id, Employment.end_date.is_(None))))
+
+
+def controls_person(actor, person: Person, org_id: int | None = None) -> bool:
+    """Whether the actor may act for the person's account and contact details: a system
+    actor or administrator, or the institution that is the person's only current employer
+    (`org_id`: the institution acting, by default the actor's)."""
+    if is_system(actor) or getattr(actor, "role", None) == Role.ADMIN:
+        return True
+    org_id = org_id if org_id is not None else getattr(actor, "organisation_id", None)
+    return bool(org_id) and current_employers(person.id) <= {org_id}
+
+
 def _ensure_mobile_free(mobile: str, person: Person | None) -> None:
     # The mobile number is a sign-in name, so two people cannot share it.
     other = db.session.scalar(select(Person.id).where(Person.mobile == mobile))
@@ -188,6 +222,10 @@ def _ensure_mobile_free(mobile: str, person: Person | None) -> None:
 
 def update_contact(actor, person: Person, mobile) -> None:
     """Change a person's mobile number (also their sign-in name)."""
+    authorize(actor, rules.can_edit_person, person=person)
+    if not controls_person(actor, person):
+        raise PermissionDenied(_l("Only the person's only current employer or a system "
+                                  "administrator may change their mobile number."))
     mobile = normalise_mobile(mobile)
     if mobile:
         _ensure_mobile_free(mobile, person)
@@ -197,12 +235,14 @@ def update_contact(actor, person: Person, mobile) -> None:
 
 def reveal_id_number(actor, person: Person) -> str:
     """The full identity number, for a viewer who needs it; every viewing is logged."""
+    authorize(actor, rules.can_reveal_id_number, person=person)
     audit.record(actor, "registry.id_number_viewed", person)
     return person.id_number
 
 
 def set_photo(actor, person: Person, data: bytes) -> PersonPhoto:
     """Store a JPEG or PNG photo, checked by content and re-encoded (never stored as sent)."""
+    authorize(actor, rules.can_edit_person, person=person)
     if not data:
         raise DomainError(_l("Choose a photo to upload."), field="photo")
     if len(data) > MAX_PHOTO_BYTES:
@@ -233,6 +273,70 @@ def set_photo(actor, person: Person, data: bytes) -> PersonPhoto:
     return photo
 
 
+# --- looking people up ---------------------------------------------------------------------------
+
+
+@dataclass
+class LookupAnswer:
+    """What a lookup by identity number and name tells the asker: the person when the number
+    and the name both match a record the asker may see, else nothing (the same answer for an
+    unknown number and a wrong name: no oracle of which numbers exist); a ban in force when
+    the number and name match its decision."""
+
+    person: Person | None = None
+    ban: Ban | None = None
+
+
+def lookup_person(actor, id_number: str, name: str) -> LookupAnswer:
+    """The registry lookup (regulators and administrators), audited."""
+    authorize(actor, rules.can_lookup_registry)
+    number = normalise_id_number(id_number)
+    try:
+        typed = normalise_name(name)
+    except DomainError:
+        typed = None
+    person = find_person(number)
+    if person is not None and (person.name != typed
+                               or not rules.can_view_person(actor, person=person)):
+        person = None
+    ban = ban_gate([number]).get(number)
+    if ban is not None and ban.name != typed:
+        ban = None
+    audit.record(actor, "registry.lookup", person, object_type="persons",
+                 id_number=mask_id_number(number), found=person is not None,
+                 banned=ban is not None)
+    return LookupAnswer(person, ban)
+
+
+def find_staff_member(actor, org: Organisation, id_number: str) -> Person | None:
+    """An institution finds one of its own (past) staff by identity number, audited; anyone
+    else is "not found", whether the number is registered or not."""
+    authorize(actor, rules.can_view_staff, org=org)
+    person = find_person(id_number)
+    if person is not None and not person_is_on_staff(person, org.id):
+        person = None
+    audit.record(actor, "registry.staff_lookup", org, found=person is not None)
+    return person
+
+
+#: finds the certificate page behind issued qualifications: {qualification id: certificate id};
+#: the certificates package registers it in create_app (registry may not import it)
+_certificate_finder: Callable[[list[int]], dict[int, int]] | None = None
+
+
+def register_certificate_finder(finder: Callable[[list[int]], dict[int, int]]) -> None:
+    global _certificate_finder
+    _certificate_finder = finder
+
+
+def certificate_ids(qualifications: list[Qualification]) -> dict[int, int]:
+    """The certificate id of each qualification this system issued (for links to its page)."""
+    wanted = [q.id for q in qualifications if q.source == "issued"]
+    if not wanted or _certificate_finder is None:
+        return {}
+    return _certificate_finder(wanted)
+
+
 # --- caregiver accounts ----------------------------------------------------------------------
 
 
@@ -241,24 +345,71 @@ def account_id(person_id: int) -> int | None:
     return db.session.scalar(select(User.id).where(User.person_id == person_id))
 
 
+def has_chosen_password(user: User) -> bool:
+    """Whether the person set their own password (not a one-time password waiting to be
+    changed): no institution ever replaces it."""
+    return bool(user.password_hash) and not user.must_change_password
+
+
+ACCOUNT_NOT_YOURS = _l("This person's account is not managed by this institution (they work "
+                       "elsewhere too, or have signed in already). They reset their password "
+                       "through a system administrator.")
+OWN_PASSWORD = _l("This person has set their own password; an institution cannot replace it. "
+                  "They reset it through a system administrator.")
+
+
 def ensure_account(actor, person: Person) -> tuple[User, str | None]:
-    """The person's caregiver account; a new one gets a one-time initial password (returned)."""
+    """The person's caregiver account; a new one gets a one-time initial password (returned).
+
+    An institution creates an account only for a person whose only current employer it is,
+    and is recorded as its creator."""
+    authorize(actor, rules.can_edit_person, person=person)
     user = db.session.scalar(select(User).where(User.person_id == person.id))
     if user is not None:
         return user, None
+    if not controls_person(actor, person):
+        raise DomainError(ACCOUNT_NOT_YOURS)
     user = User(display_name=person.name, role=Role.CAREGIVER.value, person_id=person.id)
     db.session.add(user)
     db.session.flush()
+    org_id = getattr(actor, "organisation_id", None)
+    if org_id and getattr(actor, "role", None) == Role.INSTITUTION_ADMIN:
+        db.session.add(AccountOrigin(user_id=user.id, organisation_id=org_id))
     audit.record(actor, "auth.user_created", user, role=Role.CAREGIVER.value)
     return user, auth_service.issue_initial_password(actor, user)
 
 
-def issue_staff_password(actor, person: Person) -> tuple[User, str]:
+def may_issue_password(actor, org: Organisation, person: Person) -> str | None:
+    """None when `org`'s admin may issue `person` a one-time password now, else the reason.
+
+    Only for an account the institution created that has never been used, or a person whose
+    only current employer it is; never over a password the person chose."""
+    user = db.session.scalar(select(User).where(User.person_id == person.id))
+    if user is None:
+        return None if controls_person(actor, person, org.id) else str(ACCOUNT_NOT_YOURS)
+    if not user.is_enabled:
+        return str(_l("This account is disabled; ask the system administrator."))
+    if has_chosen_password(user):
+        return str(OWN_PASSWORD)
+    if is_system(actor) or getattr(actor, "role", None) == Role.ADMIN:
+        return None
+    origin = db.session.get(AccountOrigin, user.id)
+    created_here = origin is not None and origin.organisation_id == org.id
+    if created_here and user.last_login_at is None:
+        return None
+    if org.id in current_employers(person.id) and controls_person(actor, person, org.id):
+        return None
+    return str(ACCOUNT_NOT_YOURS)
+
+
+def issue_staff_password(actor, org: Organisation, person: Person) -> tuple[User, str]:
     """A new one-time password for a staff member (creating their account if they have none)."""
+    authorize(actor, rules.can_manage_org_person, org=org, person=person)
+    problem = may_issue_password(actor, org, person)
+    if problem:
+        raise DomainError(problem)
     user, password = ensure_account(actor, person)
     if password is None:
-        if not user.is_enabled:
-            raise DomainError(_l("This account is disabled; ask the system administrator."))
         password = auth_service.issue_initial_password(actor, user)
     return user, password
 
@@ -287,6 +438,7 @@ def resolve_login(identifier: str) -> User | None:
 def create_organisation(actor, *, kind: str, name: str, district: District, credit_code=None,
                         filing_no: str | None = None, address: str = "") -> Organisation:
     """Register an organisation; codes are validated and must be unique."""
+    authorize(actor, rules.can_manage_organisations)
     if kind not in {k.value for k in OrgKind}:
         raise DomainError(_l("Choose the kind of organisation."), field="kind")
     name = " ".join((name or "").split())
@@ -338,51 +490,154 @@ def parse_post(value) -> Post:
     return post
 
 
+#: how far back a start date may lie, and how far ahead (one rule for form and roster)
+START_YEARS_BACK = 60
+START_DAYS_AHEAD = 366
+MIN_WORKING_AGE = 16
+
+
+def years_before(day: date, years: int) -> date:
+    """The same day `years` earlier; 29 February becomes 28 February in a common year
+    (never date.replace(year=...), which raises on 29 February)."""
+    try:
+        return date(day.year - years, day.month, day.day)
+    except ValueError:
+        return date(day.year - years, 2, 28)
+
+
+def age_on(born: date, day: date) -> int:
+    """Completed years on `day` (someone born on 29 February turns a year older on 1 March
+    in a common year)."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+@dataclass
+class StaffRow:
+    name: str
+    id_number: str
+    birth_date: date
+    mobile: str | None
+    post: Post
+    start_date: date | None
+    is_direct_manager: bool
+
+
+def check_staff_row(*, name, id_number, mobile, post, start_date: date | None,
+                    is_direct_manager: bool = False,
+                    today: date | None = None) -> tuple[StaffRow | None, list[DomainError]]:
+    """THE validation of one staff member, shared by the form and the roster import: the
+    row (None when any field is wrong) and every problem found, each naming its field.
+
+    `start_date` None means the caller could not read a date (and has said so)."""
+    today = today or local_today()
+    problems: list[DomainError] = []
+    number = born = None
+    try:
+        name = normalise_name(name)
+    except DomainError as err:
+        problems.append(err)
+    try:
+        number, born = parse_id_number(id_number, today)
+    except DomainError as err:
+        problems.append(err)
+    try:
+        mobile = normalise_mobile(mobile)
+    except DomainError as err:
+        problems.append(err)
+    try:
+        post = parse_post(post)
+    except DomainError as err:
+        problems.append(err)
+    if start_date is not None:
+        if start_date < years_before(today, START_YEARS_BACK):
+            problems.append(DomainError(_l("The start date %(date)s is more than %(n)d years ago.",
+                                           date=start_date.isoformat(), n=START_YEARS_BACK),
+                                        field="start_date"))
+        elif start_date > today + timedelta(days=START_DAYS_AHEAD):
+            problems.append(DomainError(_l("The start date %(date)s is more than a year ahead.",
+                                           date=start_date.isoformat()), field="start_date"))
+        elif born is not None and age_on(born, start_date) < MIN_WORKING_AGE:
+            problems.append(DomainError(_l("The person would be under %(n)d on the start date.",
+                                           n=MIN_WORKING_AGE), field="start_date"))
+    if problems:
+        return None, problems
+    return StaffRow(name, number, born, mobile, post, start_date,
+                    bool(is_direct_manager or post == Post.DIRECTOR)), []
+
+
+# --- the employment state machine ----------------------------------------------------------------
+
+EMPLOYMENT_TRANSITIONS = {
+    (EmploymentState.CURRENT, EmploymentAction.END): EmploymentState.ENDED,
+}
+
+
+def _may_act_on_employment(user, employment: Employment, action) -> bool:
+    return rules.can_manage_employment(user, org=employment.organisation, employment=employment)
+
+
+EMPLOYMENT = StateMachine(Employment, EmploymentState, EmploymentAction, EMPLOYMENT_TRANSITIONS,
+                          may=_may_act_on_employment, audit_prefix="registry.employment")
+
+
+def employment_actions(employment: Employment, user) -> list[EmploymentAction]:
+    """What pages offer on an employment: the actions this user may take on it now."""
+    return EMPLOYMENT.allowed_actions(employment, user)
+
+
 def add_staff(actor, org: Organisation, *, id_number: str, name: str, mobile=None, post,
               start_date: date, is_direct_manager: bool = False) -> StaffAdded:
     """Register a staff member at an institution: link or create the person, record the
-    employment, and give a new person a caregiver account with a one-time password."""
+    employment, and give a person whose only employer this is a caregiver account with a
+    one-time password (someone working elsewhere too keeps their account to themselves)."""
+    authorize(actor, rules.can_manage_staff, org=org)
     if org.kind != OrgKind.INSTITUTION:
         raise DomainError(_l("Staff are registered at childcare institutions only."))
-    number = normalise_id_number(id_number)
-    check_not_banned(number)
-    post = parse_post(post)
-    today = local_today()
-    if start_date > today + timedelta(days=366):
-        raise DomainError(_l("The start date is more than a year ahead."), field="start_date")
-    person, created = get_or_create_person(actor, id_number=number, name=name, mobile=mobile)
-    if person.birth_date > date(start_date.year - 16, start_date.month, min(start_date.day, 28)):
-        raise DomainError(_l("The person would be under 16 on the start date."), field="start_date")
+    row, problems = check_staff_row(name=name, id_number=id_number, mobile=mobile, post=post,
+                                    start_date=start_date, is_direct_manager=is_direct_manager)
+    if problems:
+        raise problems[0]
+    check_not_banned(row.id_number)
+    person, created = get_or_create_person(actor, id_number=row.id_number, name=row.name,
+                                           mobile=row.mobile)
     current = db.session.scalar(select(Employment.id).where(
         Employment.person_id == person.id, Employment.organisation_id == org.id,
-        Employment.post == post.value, Employment.end_date.is_(None)))
+        Employment.post == row.post.value, Employment.end_date.is_(None)))
     if current is not None:
-        raise DomainError(_l("This person already holds this post at this institution."),
-                          field="post")
-    employment = Employment(person=person, organisation_id=org.id, post=post.value,
-                            is_direct_manager=bool(is_direct_manager or post == Post.DIRECTOR),
-                            start_date=start_date, created_by_id=getattr(actor, "id", None))
+        raise DomainError(POST_HELD, field="post")
+    employment = Employment(person=person, organisation_id=org.id, post=row.post.value,
+                            state=EmploymentState.CURRENT.value,
+                            is_direct_manager=row.is_direct_manager, start_date=row.start_date,
+                            created_by_id=getattr(actor, "id", None))
     db.session.add(employment)
     db.session.flush()
+    EMPLOYMENT.record_start(actor, employment)
     audit.record(actor, "registry.employment_started", employment, person_id=person.id,
-                 organisation_id=org.id, post=post.value)
-    _, password = ensure_account(actor, person)
+                 organisation_id=org.id, post=row.post.value)
+    password = None
+    if controls_person(actor, person, org.id):
+        _, password = ensure_account(actor, person)
     return StaffAdded(employment, created, password)
+
+
+POST_HELD = _l("This person already holds this post at this institution.")
 
 
 def end_employment(actor, employment: Employment, end_date: date, reason: str) -> None:
     """End a current employment; the record stays as history."""
-    if employment.end_date is not None:
-        raise DomainError(_l("This employment has already ended."))
+    authorize(actor, rules.can_manage_employment, org=employment.organisation,
+              employment=employment)
+    if EMPLOYMENT.state_of(employment) == EmploymentState.ENDED:
+        raise InvalidTransition(_l("This employment has already ended."))
     if end_date < employment.start_date:
         raise DomainError(_l("The end date cannot be before the start date (%(date)s).",
                              date=employment.start_date.isoformat()), field="end_date")
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(_l("Give the reason the employment ends."), field="reason")
-    employment.end_date = end_date
-    employment.end_reason = reason[:200]
-    audit.record(actor, "registry.employment_ended", employment, end_date=end_date.isoformat())
+    EMPLOYMENT.apply(actor, employment, EmploymentAction.END, reason=reason[:200],
+                     values={"end_date": end_date, "end_reason": reason[:200]},
+                     end_date=end_date.isoformat())
 
 
 def staff_statement(org: Organisation, *, search: str = "", current_only: bool = True):
@@ -402,12 +657,6 @@ def staff_statement(org: Organisation, *, search: str = "", current_only: bool =
         else:
             stmt = stmt.where(Person.name.contains(search))
     return stmt.order_by(Person.name, Employment.id)
-
-
-def person_is_on_staff(person: Person, org_id: int) -> bool:
-    """Whether the person has ever been employed at the organisation (current or past)."""
-    return db.session.scalar(select(Employment.id).where(
-        Employment.person_id == person.id, Employment.organisation_id == org_id).limit(1)) is not None
 
 
 # --- post requirements and compliance -------------------------------------------------------------
@@ -481,6 +730,7 @@ def satisfies_post(person: Person, post, on: date | None = None) -> PostCheck:
 def add_post_requirement(actor, post, qualification_type: QualificationType,
                          min_level: int | None) -> PostRequirement:
     """Let a qualification type (at least a level) satisfy a post."""
+    authorize(actor, rules.can_manage_post_rules)
     post = parse_post(post)
     if min_level is not None:
         if not qualification_type.has_levels:
@@ -503,6 +753,7 @@ def add_post_requirement(actor, post, qualification_type: QualificationType,
 
 def remove_post_requirement(actor, req: PostRequirement) -> None:
     """Stop a qualification type from satisfying a post."""
+    authorize(actor, rules.can_manage_post_rules)
     audit.record(actor, "registry.post_requirement_removed", req, post=req.post,
                  qualification=req.qualification_type.code)
     db.session.delete(req)
@@ -511,12 +762,24 @@ def remove_post_requirement(actor, req: PostRequirement) -> None:
 
 def add_qualification(actor, person: Person, qualification_type: QualificationType, *,
                       issued_on: date, level: int | None = None, expires_on: date | None = None,
-                      certificate_no: str = "", issuer: str = "") -> Qualification:
-    """Record a certificate or training record a person holds (entered from the paper)."""
+                      certificate_no: str = "", issuer: str = "",
+                      source: str = "external") -> Qualification:
+    """Record a certificate or training record a person holds: entered from the paper
+    ("external", by the person's institution or an administrator), or issued by this system
+    ("issued", by the certificates service for the issuing base)."""
+    if source == "issued":
+        authorize(actor, rules.can_record_issued_qualification)
+    else:
+        authorize(actor, rules.can_edit_person, person=person)
     if qualification_type.has_levels and level is None:
         raise DomainError(_l("Choose the level."), field="level")
     if level is not None and not 1 <= level <= 5:
         raise DomainError(_l("Levels run from 5 (entry) to 1 (highest)."), field="level")
+    if (level is not None and qualification_type.has_levels and qualification_type.level_list
+            and level not in qualification_type.level_list):
+        raise DomainError(_l("This certificate has no level %(n)d; its levels are %(levels)s.",
+                             n=level, levels=", ".join(map(str, qualification_type.level_list))),
+                          field="level")
     if issued_on > local_today():
         raise DomainError(_l("The issue date is in the future."), field="issued_on")
     if expires_on is not None and expires_on < issued_on:
@@ -524,7 +787,8 @@ def add_qualification(actor, person: Person, qualification_type: QualificationTy
     q = Qualification(person_id=person.id, qualification_type_id=qualification_type.id,
                       level=level if qualification_type.has_levels else None,
                       issued_on=issued_on, expires_on=expires_on,
-                      certificate_no=clean(certificate_no)[:60], issuer=(issuer or "").strip()[:120])
+                      certificate_no=clean(certificate_no)[:60], issuer=(issuer or "").strip()[:120],
+                      source="issued" if source == "issued" else "external")
     db.session.add(q)
     db.session.flush()
     audit.record(actor, "registry.qualification_added", q, person_id=person.id,
@@ -535,31 +799,32 @@ def add_qualification(actor, person: Person, qualification_type: QualificationTy
 # --- reference data ------------------------------------------------------------------------------
 
 #: Qualification types and the default post rules (issue #3). Codes are stable identifiers.
-#: Qualification (certificate) types: code, Chinese and English names, whether it has levels,
-#: the occupation code in the national occupation classification (职业分类大典, 2022 edition),
-#: validity in months (None: does not expire) and the prefix of the numbers this system gives
-#: them. Sources: the classification (人力资源社会保障部, 2022) for the codes; the national
-#: skill standards (国家职业技能标准《保育师》2021, 《育婴员》2019, 《婴幼儿发展引导员》) for the
-#: levels. Both are written as remembered: they could not be checked against the printed
-#: texts on the machine this was written on, so every leveled type allows all five levels
-#: (五级/初级工 .. 一级/高级技师) until an administrator narrows them, and an administrator
-#: corrects codes, levels, validity (set by local rules) and required hours on the
-#: certificate types page.
+#: Qualification (certificate) types: code, Chinese and English names, the levels its national
+#: skill standard defines (5 = 五级/初级工 .. 1 = 一级/高级技师; empty: no levels), the
+#: occupation code in the national occupation classification, validity in months (None: does
+#: not expire) and the prefix of the numbers this system gives them.
+#: Sources: 《中华人民共和国职业分类大典（2022年版）》 (人力资源社会保障部) for the codes —
+#: 4-10-01-01 婴幼儿发展引导员, 4-10-01-02 育婴员, 4-10-01-03 保育师; the national skill
+#: standards for the levels — 国家职业技能标准《婴幼儿发展引导员》(2021年版): 四级, 三级,
+#: 二级, 一级 (no 五级); 《育婴员》(2019年版): 五级 to 三级; 《保育师》(2021年版): 五级 to
+#: 一级 (corrected in issue 12; migration b5e2c8a17d40 fixes databases seeded before).
+#: Validity is set by local rules; an administrator corrects codes, levels, validity and
+#: required hours on the certificate types page.
 QUALIFICATION_TYPES = [
-    ("baoyushi", "保育师", "Nursery teacher (保育师)", True, "4-10-01-03", None, "BYS"),
-    ("yuyingyuan", "育婴员", "Infant carer (育婴员)", True, "4-10-01-02", None, "YYY"),
-    ("yingyouer_fazhan", "婴幼儿发展引导员", "Infant development guide (婴幼儿发展引导员)", True,
-     "4-10-01-06", None, "YEF"),
-    ("baojian_training", "卫生保健人员培训合格证明", "Health-care staff training (卫生保健人员培训)", False,
+    ("baoyushi", "保育师", "Nursery teacher (保育师)", "5,4,3,2,1", "4-10-01-03", None, "BYS"),
+    ("yuyingyuan", "育婴员", "Infant carer (育婴员)", "5,4,3", "4-10-01-02", None, "YYY"),
+    ("yingyouer_fazhan", "婴幼儿发展引导员", "Infant development guide (婴幼儿发展引导员)", "4,3,2,1",
+     "4-10-01-01", None, "YEF"),
+    ("baojian_training", "卫生保健人员培训合格证明", "Health-care staff training (卫生保健人员培训)", "",
      "", 36, "BJP"),
-    ("director_training", "托育机构负责人培训合格证明", "Childcare director training (托育机构负责人培训)", False,
+    ("director_training", "托育机构负责人培训合格证明", "Childcare director training (托育机构负责人培训)", "",
      "", 36, "FZR"),
-    ("baoan", "保安员证", "Security guard certificate (保安员证)", False, "", None, ""),
-    ("medical_licence", "医师或护士执业证书", "Medical or nursing licence (执业证书)", False, "", None, ""),
-    ("food_safety", "食品安全管理员培训合格证明", "Food-safety manager training (食品安全管理员)", False,
+    ("baoan", "保安员证", "Security guard certificate (保安员证)", "", "", None, ""),
+    ("medical_licence", "医师或护士执业证书", "Medical or nursing licence (执业证书)", "", "", None, ""),
+    ("food_safety", "食品安全管理员培训合格证明", "Food-safety manager training (食品安全管理员)", "",
      "", None, ""),
-    ("teacher_cert", "教师资格证", "Teacher qualification certificate (教师资格证)", False, "", None, ""),
-    ("health_cert", "健康证", "Health certificate (健康证)", False, "", 12, ""),
+    ("teacher_cert", "教师资格证", "Teacher qualification certificate (教师资格证)", "", "", None, ""),
+    ("health_cert", "健康证", "Health certificate (健康证)", "", "", 12, ""),
 ]
 
 DEFAULT_POST_RULES = [
@@ -581,6 +846,8 @@ def update_qualification_type(actor, qtype: QualificationType, *, name_zh: str, 
     """An administrator corrects a certificate type's data (names, occupation code, validity,
     number prefix); certificates already issued keep their numbers and dates."""
     import re
+
+    authorize(actor, rules.can_manage_organisations)
 
     name_zh, name_en = (name_zh or "").strip(), (name_en or "").strip()
     if not name_zh or len(name_zh) > 80 or not name_en or len(name_en) > 120:
@@ -636,6 +903,7 @@ SCAN_TYPES = {b"%PDF-": "application/pdf", b"\xff\xd8\xff": "image/jpeg", b"\x89
 
 def attach_scan(actor, qualification: Qualification, data: bytes) -> QualificationScan:
     """Keep the scan of a certificate entered by hand (PDF, JPEG or PNG, by its content)."""
+    authorize(actor, rules.can_edit_person, person=db.session.get(Person, qualification.person_id))
     if not data:
         raise DomainError(_l("Attach the scan (a PDF, JPEG or PNG file)."), field="scan")
     if len(data) > MAX_SCAN_BYTES:
@@ -659,8 +927,8 @@ def mark_checked(actor, qualification: Qualification) -> None:
     """A regulator confirms an external certificate against the paper or its scan."""
     from lms.core.models import utcnow
 
-    if getattr(actor, "role", None) not in (Role.REGULATOR, Role.ADMIN):
-        raise DomainError(_l("Only a regulator marks certificates checked."))
+    authorize(actor, rules.can_check_qualification, qualification=qualification,
+              message=_l("Only a regulator marks certificates checked."))
     if qualification.source != "external":
         raise DomainError(_l("Certificates issued by this system need no check."))
     qualification.checked_at, qualification.checked_by_id = utcnow(), actor.id
@@ -673,9 +941,10 @@ def ensure_reference_data() -> None:
     existing = {q.code: q for q in db.session.scalars(select(QualificationType))}
     for code, zh, en, levels, occupation, months, prefix in QUALIFICATION_TYPES:
         if code not in existing:
-            existing[code] = QualificationType(code=code, name_zh=zh, name_en=en, has_levels=levels,
-                                               occupation_code=occupation, validity_months=months,
-                                               number_prefix=prefix, levels="5,4,3,2,1" if levels else "")
+            existing[code] = QualificationType(code=code, name_zh=zh, name_en=en,
+                                               has_levels=bool(levels), occupation_code=occupation,
+                                               validity_months=months, number_prefix=prefix,
+                                               levels=levels)
             db.session.add(existing[code])
     db.session.flush()
     if db.session.scalar(select(PostRequirement.id).limit(1)) is None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
+
 from flask import (
     Blueprint,
     Response,
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -20,14 +24,12 @@ from sqlalchemy import func, select
 
 from lms.auth.forms import ConfirmForm
 from lms.auth.models import Role
-from lms.core import navigation
 from lms.core.clock import local_today
-from lms.core.errors import DomainError
 from lms.core.models import District
+from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import load, permission
-from lms.core.views import register_home
 from lms.core.web import form_error, service_call
-from lms.extensions import db
+from lms.extensions import db, limiter
 from lms.registry import queries, roster, service
 from lms.registry.forms import (
     EndEmploymentForm,
@@ -36,6 +38,7 @@ from lms.registry.forms import (
     PhotoForm,
     PostRequirementForm,
     QualificationForm,
+    RegistryLookupForm,
     RosterForm,
     StaffForm,
 )
@@ -73,10 +76,26 @@ bp = Blueprint("registry", __name__, template_folder="templates")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
+#: lookups by identity number (registry lookup, finding staff, adding staff): per user
+DEFAULT_LOOKUP_LIMIT = "30 per minute;300 per day"
+
+
+def _lookup_limit() -> str:
+    return current_app.config.get("REGISTRY_LOOKUP_RATE_LIMIT") or DEFAULT_LOOKUP_LIMIT
+
+
+def _per_user() -> str:
+    return f"user:{current_user.id}" if current_user.is_authenticated else f"anon:{request.remote_addr}"
+
+
+#: one budget shared by every page that looks a person up by identity number
+lookup_limit = limiter.shared_limit(_lookup_limit, scope="registry-lookup", key_func=_per_user,
+                                    methods=["POST"])
+
 
 def _xlsx_response(data: bytes, filename: str) -> Response:
-    return Response(data, mimetype=XLSX, headers={
-        "Content-Disposition": f"attachment; filename={filename}"})
+    # send_file writes the name for every browser (RFC 5987 filename* when it is not ASCII)
+    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=filename)
 
 
 # --- institution staff -----------------------------------------------------------------------
@@ -100,12 +119,14 @@ def staff_list(org):
 
 @bp.post("/institutions/<int:org_id>/staff/find")
 @permission(can_view_staff, org=load(Organisation, "org_id"))
+@lookup_limit
 def staff_find(org):
     """Find a staff member by identity number (POSTed: the number never enters a URL)."""
     form = IdLookupForm()
     if form.validate_on_submit():
-        person = service.find_person(form.id_number.data)
-        if person is not None and service.person_is_on_staff(person, org.id):
+        person, _err = service_call(service.find_staff_member, current_user, org,
+                                    form.id_number.data)
+        if person is not None:
             return redirect(url_for("registry.staff_detail", org_id=org.id, person_id=person.id))
         flash(_("Nobody with this identity number works or worked at this institution."), "warning")
     return redirect(url_for("registry.staff_list", org_id=org.id))
@@ -113,6 +134,7 @@ def staff_find(org):
 
 @bp.route("/institutions/<int:org_id>/staff/new", methods=["GET", "POST"])
 @permission(can_manage_staff, org=load(Organisation, "org_id"))
+@lookup_limit
 def staff_new(org):
     form = StaffForm()
     form.post.choices = Post.choices()
@@ -133,11 +155,22 @@ def staff_new(org):
 @bp.get("/institutions/<int:org_id>/staff/<int:person_id>")
 @permission(can_view_org_person, org=load(Organisation, "org_id"), person=load(Person, "person_id"))
 def staff_detail(org, person):
-    return _person_page("registry/staff_detail.html", person, org=org)
+    return _staff_page(org, person)
+
+
+def _staff_page(org, person, **context):
+    """An institution's view of its (past) staff member: its own employments only, whether
+    the person is certified for the post and banned — not other employers' records."""
+    own = [e for e in person.employments if e.organisation_id == org.id]
+    return _person_page("registry/staff_detail.html", person, org=org, employments=own,
+                        password_problem=service.may_issue_password(current_user, org, person),
+                        **context)
 
 
 def _person_page(template, person, **context):
-    employments = person.employments
+    employments = context.pop("employments", None)
+    if employments is None:
+        employments = person.employments
     checks = service.check_posts(employments)
     ban = service.ban_gate([person.id_number]).get(person.id_number)
     qualifications = db.session.scalars(
@@ -146,7 +179,9 @@ def _person_page(template, person, **context):
     has_photo = db.session.get(PersonPhoto, person.id) is not None
     scans = set(db.session.scalars(select(QualificationScan.qualification_id).where(
         QualificationScan.qualification_id.in_([q.id for q in qualifications])))) if qualifications else set()
+    actions = {e.id: service.employment_actions(e, current_user) for e in employments}
     return render_template(template, person=person, employments=employments, checks=checks,
+                           actions=actions, certificate_ids=service.certificate_ids(qualifications),
                            ban=ban, qualifications=qualifications, has_photo=has_photo, scans=scans,
                            end_form=EndEmploymentForm(formdata=None, end_date=local_today()),
                            photo_form=PhotoForm(), confirm=ConfirmForm(), today=local_today(),
@@ -159,7 +194,7 @@ def staff_reveal(org, person):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     number = service.reveal_id_number(current_user, person)
-    return _person_page("registry/staff_detail.html", person, org=org, full_id=number)
+    return _staff_page(org, person, full_id=number)
 
 
 @bp.post("/institutions/<int:org_id>/staff/<int:person_id>/password")
@@ -168,7 +203,7 @@ def staff_password(org, person):
     """A caregiver who forgot their password asks their institution, not the city."""
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    result, err = service_call(service.issue_staff_password, current_user, person)
+    result, err = service_call(service.issue_staff_password, current_user, org, person)
     if err is not None:
         flash(str(err), "danger")
         return redirect(url_for("registry.staff_detail", org_id=org.id, person_id=person.id))
@@ -327,21 +362,21 @@ def my_photo():
 
 @bp.route("/registry/lookup", methods=["GET", "POST"])
 @permission(can_lookup_registry)
+@lookup_limit
 def lookup():
-    form = IdLookupForm()
+    """By identity number and name: the same answer for an unknown number and a wrong name."""
+    form = RegistryLookupForm()
     not_found = False
     ban = None
     if form.validate_on_submit():
-        try:
-            number = service.normalise_id_number(form.id_number.data)
-        except DomainError as err:
-            form.id_number.errors = [str(err)]
+        answer, err = service_call(service.lookup_person, current_user, form.id_number.data,
+                                   form.name.data)
+        if err is not None:
+            form_error(form, err)
+        elif answer.person is not None:
+            return redirect(url_for("registry.person_detail", person_id=answer.person.id))
         else:
-            person = service.find_person(number)
-            if person is not None and can_view_person(current_user, person=person):
-                return redirect(url_for("registry.person_detail", person_id=person.id))
-            ban = service.ban_gate([number]).get(number)
-            not_found = True
+            ban, not_found = answer.ban, True
     return render_template("registry/lookup.html", form=form, not_found=not_found, ban=ban)
 
 
@@ -431,8 +466,8 @@ def post_requirements():
 @permission(can_manage_post_rules, rule=load(PostRequirement, "rule_id"))
 def post_requirement_delete(rule):
     if ConfirmForm().validate_on_submit():
-        service.remove_post_requirement(current_user, rule)
-        flash(_("The rule is removed."), "success")
+        _r, err = service_call(service.remove_post_requirement, current_user, rule)
+        flash(str(err) if err else _("The rule is removed."), "danger" if err else "success")
     return redirect(url_for("registry.post_requirements"))
 
 
@@ -440,11 +475,13 @@ def post_requirement_delete(rule):
 
 
 def _institution_home(user):
-    org = db.session.get(Organisation, user.organisation_id)
-    staff = queries.current_staff([org.id])
-    summary = queries.compliance_summary(staff, org.district_id)
-    return "registry/home_institution.html", {"org": org, "summary": summary,
-                                              "banned": queries.banned_among(staff)}
+    # both of the institution's sections show the same summary: work it out once per request
+    if "institution_home" not in g:
+        org = db.session.get(Organisation, user.organisation_id)
+        staff = queries.current_staff([org.id])
+        g.institution_home = {"org": org, "summary": queries.compliance_summary(staff, org.district_id),
+                              "banned": queries.banned_among(staff)}
+    return g.institution_home
 
 
 def _caregiver_home(user):
@@ -452,15 +489,13 @@ def _caregiver_home(user):
     employments = [e for e in person.employments if e.is_current]
     checks = service.check_posts(employments)
     ban = service.ban_gate([person.id_number]).get(person.id_number)
-    return "registry/home_caregiver.html", {"person": person, "employments": employments,
-                                            "checks": checks, "ban": ban}
+    return {"person": person, "employments": employments, "checks": checks, "ban": ban}
 
 
 def _regulator_home(user):
     district = db.session.get(District, user.district_id) if user.district_id else None
     overview = queries.district_overview(user.district_id)
-    return "registry/home_regulator.html", {"district": district, "overview": overview,
-                                            "lookup": IdLookupForm()}
+    return {"district": district, "overview": overview, "lookup": RegistryLookupForm()}
 
 
 def _admin_home(user):
@@ -468,31 +503,59 @@ def _admin_home(user):
     counts = dict(db.session.execute(select(Organisation.kind, func.count(Organisation.id))
                                      .group_by(Organisation.kind)).all())
     bans = db.session.scalar(select(func.count(Ban.id)))
-    return "registry/home_admin.html", {"overview": overview, "counts": counts, "bans": bans}
+    return {"overview": overview, "counts": counts, "bans": bans}
 
 
 def _organisation_home(user):
     org = db.session.get(Organisation, user.organisation_id) if user.organisation_id else None
-    return "registry/home_organisation.html", {"org": org}
+    return {"org": org}
 
 
-register_home(Role.INSTITUTION_ADMIN.value, _institution_home)
-register_home(Role.CAREGIVER.value, _caregiver_home)
-register_home(Role.REGULATOR.value, _regulator_home)
-register_home(Role.ADMIN.value, _admin_home)
-register_home(Role.BASE_STAFF.value, _organisation_home)
+HOME_SECTIONS = (
+    HomeSection(Role.INSTITUTION_ADMIN.value, "registry/home_institution.html", _institution_home, 10),
+    HomeSection(Role.INSTITUTION_ADMIN.value, "registry/home_institution_staff.html",
+                _institution_home, 30),
+    HomeSection(Role.CAREGIVER.value, "registry/home_caregiver.html", _caregiver_home, 10),
+    HomeSection(Role.REGULATOR.value, "registry/home_regulator.html", _regulator_home, 10),
+    HomeSection(Role.ADMIN.value, "registry/home_admin.html", _admin_home, 10),
+    HomeSection(Role.BASE_STAFF.value, "registry/home_organisation.html", _organisation_home, 10),
+    HomeSection(Role.HR_REVIEWER.value, "registry/home_organisation.html", _organisation_home, 10),
+)
 
-navigation.register(_l("Staff"), "registry.staff_list", "people", is_institution_admin,
-                    lambda u: {"org_id": u.organisation_id}, order=10)
-navigation.register(_l("Roster import"), "registry.roster_import", "file-earmark-spreadsheet",
-                    is_institution_admin, lambda u: {"org_id": u.organisation_id}, order=20)
-navigation.register(_l("My record"), "registry.my_record", "person-vcard", can_see_own_record,
-                    order=10)
-navigation.register(_l("Registry lookup"), "registry.lookup", "search", can_lookup_registry,
-                    order=30)
-navigation.register(_l("Institutions"), "registry.institutions", "building",
-                    can_view_organisation_list, order=35)
-navigation.register(_l("Organisations"), "registry.organisations", "diagram-3",
-                    can_manage_organisations, order=70)
-navigation.register(_l("Post requirements"), "registry.post_requirements", "patch-check",
-                    can_manage_post_rules, order=75)
+NAVIGATION = (
+    NavEntry(_l("Staff"), "registry.staff_list", "people", is_institution_admin,
+             lambda u: {"org_id": u.organisation_id}, order=10),
+    NavEntry(_l("Roster import"), "registry.roster_import", "file-earmark-spreadsheet",
+             is_institution_admin, lambda u: {"org_id": u.organisation_id}, order=20),
+    NavEntry(_l("My record"), "registry.my_record", "person-vcard", can_see_own_record,
+             order=10),
+    NavEntry(_l("Registry lookup"), "registry.lookup", "search", can_lookup_registry,
+             order=30),
+    NavEntry(_l("Institutions"), "registry.institutions", "building",
+             can_view_organisation_list, order=35),
+    NavEntry(_l("Organisations"), "registry.organisations", "diagram-3",
+             can_manage_organisations, order=70),
+    NavEntry(_l("Post requirements"), "registry.post_requirements", "patch-check",
+             can_manage_post_rules, order=75),
+)
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "registry.lookup": _l("Person looked up by identity number"),
+    "registry.staff_lookup": _l("Staff member looked up by identity number"),
+    "registry.ban_recorded": _l("Ban recorded"),
+    "registry.employment_ended": _l("Employment ended"),
+    "registry.employment_started": _l("Employment started"),
+    "registry.id_number_viewed": _l("Full identity number viewed"),
+    "registry.organisation_created": _l("Organisation created"),
+    "registry.person_created": _l("Person registered"),
+    "registry.person_updated": _l("Person's details changed"),
+    "registry.photo_set": _l("Photo set"),
+    "registry.post_requirement_added": _l("Post requirement added"),
+    "registry.post_requirement_removed": _l("Post requirement removed"),
+    "registry.qualification_added": _l("Certificate recorded"),
+    "registry.qualification_checked": _l("Certificate checked against the original"),
+    "registry.qualification_type_changed": _l("Certificate type changed"),
+    "registry.roster_imported": _l("Roster imported"),
+    "registry.scan_attached": _l("Certificate scan attached"),
+}

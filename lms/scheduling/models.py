@@ -1,4 +1,5 @@
-"""Training bases' offline sessions: venues, instructors, sessions, bookings, attendance."""
+"""Training bases' offline sessions: instructors, sessions, bookings, attendance (the venues are
+the registry's: exam sittings use them too)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from lms.catalog.models import Course
 from lms.core.enums import TitledEnum, enum_check
 from lms.core.models import utcnow
 from lms.extensions import db
-from lms.registry.models import Organisation, Person
+from lms.registry.models import Organisation, Person, Venue
 
 
 class SessionKind(TitledEnum):
@@ -48,6 +49,26 @@ class SessionStatus(TitledEnum):
                 cls.CLOSED: _l("Closed")}
 
 
+class SessionAction(TitledEnum):
+    EDIT = "edit"
+    CANCEL = "cancel"
+    CLOSE = "close"
+    BOOK = "book"
+    #: the trainer shows the rotating check-in code
+    SHOW_CODE = "show_code"
+    #: a caregiver checks in with it
+    CHECK_IN = "check_in"
+    #: staff mark attendance by hand
+    MARK = "mark"
+
+    @classmethod
+    def titles(cls):
+        return {cls.EDIT: _l("change"), cls.CANCEL: _l("cancel"), cls.CLOSE: _l("close"),
+                cls.BOOK: _l("book"), cls.SHOW_CODE: _l("show the check-in code"),
+                cls.CHECK_IN: _l("check in"),
+                cls.MARK: _l("mark attendance")}
+
+
 class BookingStatus(TitledEnum):
     BOOKED = "booked"
     WAITLISTED = "waitlisted"
@@ -57,6 +78,16 @@ class BookingStatus(TitledEnum):
     def titles(cls):
         return {cls.BOOKED: _l("Booked"), cls.WAITLISTED: _l("On the waiting list"),
                 cls.CANCELLED: _l("Cancelled")}
+
+
+class BookingAction(TitledEnum):
+    CANCEL = "cancel"
+    #: a seat freed: the first on the waiting list gets it
+    PROMOTE = "promote"
+
+    @classmethod
+    def titles(cls):
+        return {cls.CANCEL: _l("cancel"), cls.PROMOTE: _l("give the seat")}
 
 
 class AttendanceStatus(TitledEnum):
@@ -75,15 +106,26 @@ class AttendanceStatus(TitledEnum):
         return self in (AttendanceStatus.PRESENT, AttendanceStatus.LATE)
 
 
-class Venue(db.Model):
-    __tablename__ = "venues"
-    __table_args__ = (UniqueConstraint("organisation_id", "name", name="uq_venues_org_name"),)
+class AttendanceAction(TitledEnum):
+    """Staff marking by hand: each action names the status it leads to."""
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    name: Mapped[str] = mapped_column(String(80))
-    address: Mapped[str] = mapped_column(String(200), default="")
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    MARK_PRESENT = "mark_present"
+    MARK_LATE = "mark_late"
+    MARK_EXCUSED = "mark_excused"
+    MARK_ABSENT = "mark_absent"
+
+    @classmethod
+    def titles(cls):
+        return {cls.MARK_PRESENT: _l("mark present"), cls.MARK_LATE: _l("mark late"),
+                cls.MARK_EXCUSED: _l("mark excused"), cls.MARK_ABSENT: _l("mark absent")}
+
+    @property
+    def status(self) -> AttendanceStatus:
+        return AttendanceStatus(self.value.removeprefix("mark_"))
+
+    @classmethod
+    def to(cls, status) -> AttendanceAction:
+        return cls("mark_" + AttendanceStatus(status).value)
 
 
 class Instructor(db.Model):
@@ -151,6 +193,14 @@ class TrainingSession(db.Model):
         return SessionStatus(self.status).title
 
     @property
+    def is_cancelled(self) -> bool:
+        return self.status == SessionStatus.CANCELLED
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.status == SessionStatus.SCHEDULED
+
+    @property
     def is_long(self) -> bool:
         """Longer than half a day: attendees check out as well as in."""
         return (self.ends_at - self.starts_at).total_seconds() > 4 * 3600
@@ -184,6 +234,10 @@ class Booking(db.Model):
     def status_title(self) -> str:
         return BookingStatus(self.status).title
 
+    @property
+    def has_seat(self) -> bool:
+        return self.status == BookingStatus.BOOKED
+
 
 class Attendance(db.Model):
     __tablename__ = "attendances"
@@ -204,6 +258,7 @@ class Attendance(db.Model):
     ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
+    session: Mapped[TrainingSession] = relationship()
     person: Mapped[Person] = relationship(lazy="joined")
 
     @property

@@ -17,8 +17,11 @@ def can_run_session(user, session=None, **_) -> bool:
 
 
 @predicate
-def can_book(user, **_) -> bool:
-    return bool(_signed_in(user) and user.role == Role.CAREGIVER and user.person_id)
+def can_book(user, person=None, **_) -> bool:
+    """A caregiver books, and checks in, for themselves (`person`, when the service asks)."""
+    if not (_signed_in(user) and user.role == Role.CAREGIVER and user.person_id):
+        return False
+    return person is None or person.id == user.person_id
 
 
 @predicate

@@ -13,15 +13,15 @@ from sqlalchemy import select
 from lms.auth.models import Role
 from lms.catalog.models import Course
 from lms.catalog.service import active_courses
-from lms.core import navigation
 from lms.core.clock import local_today, to_local
 from lms.core.models import District
+from lms.core.navigation import HomeSection, NavEntry
 from lms.core.pdf import render_pdf
 from lms.core.permissions import anyone, load, permission, signed_in
-from lms.core.views import register_home
+from lms.core.urls import public_url
 from lms.core.web import form_error, service_call
 from lms.extensions import db
-from lms.registry.models import Organisation, Person
+from lms.registry.models import Organisation, Person, Venue
 from lms.scheduling import service
 from lms.scheduling.forms import InstructorForm, MarkForm, ReasonForm, SessionForm, VenueForm
 from lms.scheduling.models import (
@@ -32,7 +32,6 @@ from lms.scheduling.models import (
     SessionKind,
     SessionStatus,
     TrainingSession,
-    Venue,
 )
 from lms.scheduling.permissions import (
     can_book,
@@ -82,8 +81,8 @@ def calendar(org):
     return render_template("scheduling/calendar.html", org=org, view=view, day=day, days=days,
                            by_day=by_day, month=start, previous=previous, following=following,
                            booked=service.booked_counts(sessions), today=local_today(),
-                           feed=url_for("scheduling.feed", token=service.feed_token(org=org),
-                                        _external=True))
+                           times={s.id: service.local_times(s) for s in sessions},
+                           feed=public_url("scheduling.feed", token=service.feed_token(org=org)))
 
 
 def _session_form(org, session: TrainingSession | None = None) -> SessionForm:
@@ -231,7 +230,8 @@ def _qr(session) -> dict:
     import segno
 
     code = service.attendance_code(session)
-    link = url_for("scheduling.attend", session_id=session.id, code=code, _external=True)
+    # the public address, never the Host header: a crafted request must not send phones elsewhere
+    link = public_url("scheduling.attend", session_id=session.id, code=code)
     return {"link": link, "svg": segno.make(link, error="m").svg_data_uri(scale=6, border=2)}
 
 
@@ -240,7 +240,7 @@ def _qr(session) -> dict:
 def sign_in_sheet(session):
     booked = [b for b in service.live_bookings(session) if b.status == BookingStatus.BOOKED]
     data = render_pdf("scheduling/sheet.html", session=session, bookings=booked,
-                      starts=to_local(session.starts_at), ends=to_local(session.ends_at))
+                      times=service.local_times(session))
     response = Response(data, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f"inline; filename=sign-in-{session.id}.pdf"
     return response
@@ -264,19 +264,23 @@ def upcoming():
 @bp.get("/sessions/<int:session_id>")
 @permission(signed_in, session=load(TrainingSession, "session_id"))
 def session_detail(session):
+    # what to offer is the service's answer (allowed_actions), never a state compared here
     context = {"session": session, "seats": service.seats(session), "booking": None,
-               "position": None, "missing": [], "can_cancel_now": False,
-               "starts": to_local(session.starts_at), "ends": to_local(session.ends_at)}
+               "position": None, "missing": [], "booking_actions": [],
+               "actions": service.allowed_actions(session, current_user),
+               "times": service.local_times(session)}
     if can_book(current_user):
         me = _me()
         booking = service.booking_for(me, session)
         context.update(booking=booking, missing=service.missing_online(me, session),
                        position=service.waiting_position(booking) if booking else None,
-                       can_cancel_now=bool(booking and service.can_cancel_by(booking)))
+                       booking_actions=service.allowed_actions(booking, current_user) if booking else [])
     if can_run_session(current_user, session=session):
+        bookings = service.live_bookings(session)
         marks = {a.person_id: a for a in service.attendances(session)}
-        context.update(bookings=service.live_bookings(session), marks=marks,
-                       mark_choices=AttendanceStatus.choices(), closable=service.can_close(session))
+        context.update(bookings=bookings, marks=marks, mark_choices={
+            b.id: service.mark_choices(session, b, marks.get(b.person_id), current_user)
+            for b in bookings})
     return render_template("scheduling/session.html", **context)
 
 
@@ -309,8 +313,7 @@ def my_sessions():
     bookings = service.my_bookings(me, upcoming_only=request.args.get("all") is None)
     return render_template("scheduling/my_sessions.html", bookings=bookings,
                            positions={b.id: service.waiting_position(b) for b in bookings},
-                           feed=url_for("scheduling.feed", token=service.feed_token(person=me),
-                                        _external=True))
+                           feed=public_url("scheduling.feed", token=service.feed_token(person=me)))
 
 
 @bp.route("/sessions/<int:session_id>/attend", methods=["GET", "POST"])
@@ -319,11 +322,12 @@ def attend(session):
     code = request.values.get("code", "")
     if request.method == "GET":
         return render_template("scheduling/attend.html", session=session, code=code,
-                               starts=to_local(session.starts_at))
-    result, err = service_call(service.check_in, _me(), session, code)
+                               starts=to_local(session.starts_at),
+                               actions=service.allowed_actions(session, current_user))
+    result, err = service_call(service.check_in, current_user, _me(), session, code)
     if err is not None:
         return render_template("scheduling/attend.html", session=session, code="", error=str(err),
-                               starts=to_local(session.starts_at)), 200
+                               starts=to_local(session.starts_at), actions=[]), 200
     messages = {"in": _("Checked in at %(time)s. Welcome!"),
                 "out": _("Checked out at %(time)s. Thank you!"),
                 "already": _("You are already checked in (%(time)s).")}
@@ -339,7 +343,7 @@ def feed(token):
     if found is None:
         abort(404)
     name, sessions = found
-    response = Response(service.ical(name, sessions, request.host), mimetype="text/calendar")
+    response = Response(service.ical(name, sessions), mimetype="text/calendar")
     response.headers["Content-Disposition"] = "inline; filename=sessions.ics"
     return response
 
@@ -349,20 +353,40 @@ def _base_home(user):
     today = local_today()
     sessions = [s for s in service.base_sessions(org, today, today + timedelta(days=7))
                 if s.status == SessionStatus.SCHEDULED]
-    return "scheduling/home_base.html", {"org": org, "sessions": sessions,
-                                         "booked": service.booked_counts(sessions)}
+    return {"org": org, "sessions": sessions, "booked": service.booked_counts(sessions)}
 
 
-register_home(Role.BASE_STAFF.value, _base_home)
+HOME_SECTIONS = (
+    HomeSection(Role.BASE_STAFF.value, "scheduling/home_base.html", _base_home, 20),
+)
 
 
 def _base_args(user):
     return {"base_id": user.organisation_id}
 
 
-navigation.register(_l("Sessions"), "scheduling.calendar", "calendar-week", is_base_staff,
-                    args=_base_args, order=15)
-navigation.register(_l("Offline sessions"), "scheduling.my_sessions", "calendar-check", can_book,
-                    order=13)
-navigation.register(_l("Upcoming sessions"), "scheduling.upcoming", "calendar3",
-                    lambda u: not u.is_authenticated, order=14)
+NAVIGATION = (
+    NavEntry(_l("Sessions"), "scheduling.calendar", "calendar-week", is_base_staff,
+             args=_base_args, order=15),
+    NavEntry(_l("Offline sessions"), "scheduling.my_sessions", "calendar-check", can_book,
+             order=13),
+    NavEntry(_l("Upcoming sessions"), "scheduling.upcoming", "calendar3",
+             lambda u: not u.is_authenticated, order=14),
+)
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "scheduling.attendance_marked": _l("Attendance taken"),
+    "scheduling.attendance_mark_present": _l("Marked present"),
+    "scheduling.attendance_mark_late": _l("Marked late"),
+    "scheduling.attendance_mark_excused": _l("Marked excused"),
+    "scheduling.attendance_mark_absent": _l("Marked absent"),
+    "scheduling.booked": _l("Session booked"),
+    "scheduling.booking_cancelled": _l("Booking cancelled"),
+    "scheduling.instructor_added": _l("Instructor added"),
+    "scheduling.session_cancelled": _l("Session cancelled"),
+    "scheduling.session_changed": _l("Session changed"),
+    "scheduling.session_closed": _l("Session closed"),
+    "scheduling.session_scheduled": _l("Session scheduled"),
+    "scheduling.venue_added": _l("Venue added"),
+}

@@ -13,8 +13,8 @@
   const elsewhere = document.getElementById("study-elsewhere");
   const check = document.getElementById("study-check");
   const checkQuestion = document.getElementById("study-check-question");
+  const checkOptions = document.getElementById("study-check-options");
   const checkForm = document.getElementById("study-check-form");
-  const checkAnswer = document.getElementById("study-check-answer");
   const checkError = document.getElementById("study-check-error");
   const video = document.getElementById("study-video");
   let token = null;
@@ -105,20 +105,46 @@
     showCheck(data.challenge);
   }
 
+  // The question about the lesson: its options as radio buttons (one answer) or checkboxes
+  // (several), built as DOM nodes (never HTML), true/false in the page's language.
+  function renderQuestion(question) {
+    checkQuestion.textContent = question.stem;
+    checkOptions.replaceChildren();
+    const multiple = question.kind === "multiple";
+    const labels = question.kind === "truefalse" ? [d.msgTrue, d.msgFalse] : question.options;
+    labels.forEach((text, index) => {
+      const wrap = document.createElement("div");
+      wrap.className = "form-check";
+      const input = document.createElement("input");
+      input.className = "form-check-input";
+      input.type = multiple ? "checkbox" : "radio";
+      input.name = "study-check-option";
+      input.value = String(index);
+      input.id = "study-check-option-" + index;
+      const label = document.createElement("label");
+      label.className = "form-check-label";
+      label.htmlFor = input.id;
+      label.textContent = text;
+      wrap.append(input, label);
+      checkOptions.append(wrap);
+    });
+  }
+
   function showCheck(question) {
     checking = true;
     clearTimeout(timer);
     if (video && !video.paused) video.pause();
-    checkQuestion.textContent = question;
+    renderQuestion(question);
     checkError.textContent = "";
-    checkAnswer.value = "";
     check.hidden = false;
-    checkAnswer.focus();
+    const first = checkOptions.querySelector("input");
+    if (first) first.focus();
   }
 
   checkForm.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const { data } = await post(d.answerUrl, { token, answer: checkAnswer.value });
+    const answer = Array.from(checkOptions.querySelectorAll("input:checked"), (i) => Number(i.value));
+    const { data } = await post(d.answerUrl, { token, answer });
     if (data.state === "superseded") { check.hidden = true; checking = false; superseded(true); return; }
     if (data.state === "running") {
       check.hidden = true; checking = false; lastActivity = Date.now();
@@ -126,9 +152,9 @@
       schedule();
     } else {
       checkError.textContent = data.error || "";
-      if (data.challenge) checkQuestion.textContent = data.challenge;
-      checkAnswer.value = "";
-      checkAnswer.focus();
+      if (data.challenge) renderQuestion(data.challenge);
+      const first = checkOptions.querySelector("input");
+      if (first) first.focus();
     }
   });
 

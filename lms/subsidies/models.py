@@ -53,8 +53,11 @@ class ClaimState(TitledEnum):
         }
 
 
-#: states in which a claim still counts (it blocks a second claim for the same certificate)
-DEAD_STATES = (ClaimState.REJECTED, ClaimState.WITHDRAWN)
+#: the states in which a claim no longer counts: it neither blocks another claim for the same
+#: occupation and level (the partial unique index below) nor adds to the money in the queue
+CLOSED_STATES = (ClaimState.REJECTED, ClaimState.WITHDRAWN)
+#: the partial index's condition, from the same constant (the migration carries it as of then)
+_LIVE = "state NOT IN ({})".format(", ".join(f"'{s.value}'" for s in CLOSED_STATES))
 
 
 class ClaimAction(TitledEnum):
@@ -77,6 +80,10 @@ class ClaimAction(TitledEnum):
         }
 
 
+#: the note of the standards seeded at installation (shown translated, never as the code)
+SEED_NOTE = "seed"
+
+
 class SubsidyStandard(db.Model):
     """The amount paid for a certificate type and level from a date on. Never edited: a new
     amount is a new row with its own date, so the history stays."""
@@ -97,6 +104,14 @@ class SubsidyStandard(db.Model):
 
     qualification_type: Mapped[QualificationType] = relationship(lazy="joined")
 
+    @property
+    def note_text(self) -> str:
+        """The note as people read it: the seed's code translated, anything else as typed."""
+        if self.note == SEED_NOTE:
+            return str(_l("Example amount seeded at installation; enter the city's published "
+                          "standard"))
+        return self.note
+
 
 class SubsidyNotice(db.Model):
     """A public notice (公示): approved claims shown, names masked, for a set number of days
@@ -110,7 +125,24 @@ class SubsidyNotice(db.Model):
     #: the last day objections are received
     ends_on: Mapped[date] = mapped_column(Date)
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: the HR bureau that published it: objections go to that bureau (ObjectionContact)
+    bureau_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    bureau: Mapped[Organisation | None] = relationship()
+
+
+class ObjectionContact(db.Model):
+    """Where the public objects to an HR bureau's subsidy notices (address, telephone, mailbox),
+    one per bureau, set by an administrator and printed on every notice of that bureau."""
+
+    __tablename__ = "subsidy_objection_contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), unique=True)
+    contact: Mapped[str] = mapped_column(String(300))
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class SubsidyClaim(db.Model):
@@ -123,8 +155,7 @@ class SubsidyClaim(db.Model):
         # each occupation and level is subsidised once per person: one live claim, however many
         # submissions arrive at once (level 0: a type without levels)
         Index("uq_subsidy_claims_live", "person_id", "qualification_type_id", "level", unique=True,
-              sqlite_where=text("state NOT IN ('rejected', 'withdrawn')"),
-              postgresql_where=text("state NOT IN ('rejected', 'withdrawn')")),
+              sqlite_where=text(_LIVE), postgresql_where=text(_LIVE)),
         Index("ix_subsidy_claims_queue", "state", "submitted_at"),
     )
 

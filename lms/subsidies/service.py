@@ -30,23 +30,31 @@ from lms.core.errors import DomainError, PermissionDenied
 from lms.core.excel import write_xlsx
 from lms.core.idnumber import mask_id_number, mask_name
 from lms.core.notifications import message, notify
+from lms.core.permissions import authorize
 from lms.core.settings import define, get_setting
 from lms.exams.models import LEVEL_TITLES, ExamSitting
 from lms.extensions import db
 from lms.registry import service as registry
-from lms.registry.models import Organisation, Person, Qualification, QualificationType
+from lms.registry.models import Organisation, OrgKind, Person, Qualification, QualificationType
 from lms.registry.permissions import can_run_base
 from lms.subsidies.models import (
-    DEAD_STATES,
+    CLOSED_STATES,
+    SEED_NOTE,
     ClaimAction,
     ClaimEvent,
     ClaimState,
     Objection,
+    ObjectionContact,
     SubsidyClaim,
     SubsidyNotice,
     SubsidyStandard,
 )
 
+define("subsidies.claim_window_months", _l("Months after issue within which a subsidy may be claimed"),
+       "int", 12, 1, 60, _l("months"))
+define("subsidies.max_per_year", _l("Subsidies per person per calendar year"), "int", 3, 0, 20)
+define("subsidies.second_approval_threshold", _l("Amount above which a second approver is needed"),
+       "decimal", "2000.00", 0, 1000000, _l("yuan"))
 define("subsidies.notice_days", _l("Days a public notice of subsidies runs"), "int", 7, 1, 60,
        _l("days"))
 
@@ -121,7 +129,7 @@ def ensure_standards() -> None:
             if level in qtype.level_list:
                 db.session.add(SubsidyStandard(
                     qualification_type_id=qtype.id, level=level, amount=amount,
-                    effective_from=SEED_FROM, note="seed"))
+                    effective_from=SEED_FROM, note=SEED_NOTE))
     db.session.flush()
 
 
@@ -152,6 +160,9 @@ def parse_amount(raw) -> Decimal:
 def set_standard(actor, qtype: QualificationType, level, amount, effective_from: date | None,
                  note: str = "") -> SubsidyStandard:
     """A new amount from a date on; earlier rows stay (claims already made keep their amount)."""
+    from lms.subsidies.permissions import can_manage_standards
+
+    authorize(actor, can_manage_standards, message=_l("Only an administrator sets subsidy standards."))
     try:
         level = int(level or 0)
     except (TypeError, ValueError):
@@ -170,6 +181,49 @@ def set_standard(actor, qtype: QualificationType, level, amount, effective_from:
     audit.record(actor, "subsidies.standard_set", row, qualification=qtype.code, level=level,
                  amount=str(row.amount), effective_from=effective_from.isoformat())
     return row
+
+
+def hr_bureaus() -> list[Organisation]:
+    """The HR bureaus, each of which publishes notices and receives objections to them."""
+    return list(db.session.scalars(select(Organisation).where(
+        Organisation.kind == OrgKind.HR_BUREAU.value).order_by(Organisation.name)))
+
+
+def objection_contacts() -> dict[int, str]:
+    """bureau id -> where the public objects to its notices."""
+    return {row.organisation_id: row.contact for row in db.session.scalars(select(ObjectionContact))}
+
+
+def set_objection_contact(actor, bureau: Organisation, contact: str) -> ObjectionContact:
+    """Where the public objects to this bureau's notices (its address, telephone, mailbox)."""
+    from lms.subsidies.permissions import can_manage_standards
+
+    authorize(actor, can_manage_standards,
+              message=_l("Only an administrator sets where objections are received."))
+    if bureau.kind != OrgKind.HR_BUREAU.value:
+        raise DomainError(_l("Objections are received by an HR bureau."), field="bureau")
+    contact = " ".join((contact or "").split())
+    if not contact:
+        raise DomainError(_l("Say where objections are received (address, telephone or mailbox)."),
+                          field="contact")
+    if len(contact) > 300:
+        raise DomainError(_l("At most 300 characters."), field="contact")
+    row = db.session.scalar(select(ObjectionContact).where(ObjectionContact.organisation_id == bureau.id))
+    if row is None:
+        row = ObjectionContact(organisation_id=bureau.id, contact=contact)
+        db.session.add(row)
+    row.contact, row.updated_by_id, row.updated_at = contact, getattr(actor, "id", None), utc_now()
+    db.session.flush()
+    audit.record(actor, "subsidies.objection_contact_set", bureau, contact=contact)
+    return row
+
+
+def objection_contact(notice: SubsidyNotice) -> str:
+    """Where to object to this notice: its bureau's contact ("" when none is set)."""
+    if notice.bureau_id is None:
+        return ""
+    return db.session.scalar(select(ObjectionContact.contact).where(
+        ObjectionContact.organisation_id == notice.bureau_id)) or ""
 
 
 def standards() -> list[SubsidyStandard]:
@@ -201,7 +255,7 @@ class Eligibility:
 
 def _live_claims(person_id: int):
     return select(SubsidyClaim).where(SubsidyClaim.person_id == person_id,
-                                      SubsidyClaim.state.not_in([s.value for s in DEAD_STATES]))
+                                      SubsidyClaim.state.not_in([s.value for s in CLOSED_STATES]))
 
 
 def eligibility(cert: Certificate, on: date | None = None) -> Eligibility:
@@ -574,7 +628,8 @@ def publish(actor, claim_ids, *, title: str = "", today: date | None = None) -> 
     notice = SubsidyNotice(
         title=(title or "").strip()[:120] or str(_l("Training subsidies to be paid, notice of %(date)s",
                                                     date=today.isoformat())),
-        starts_on=today, ends_on=today + timedelta(days=days - 1), published_by_id=actor.id)
+        starts_on=today, ends_on=today + timedelta(days=days - 1), published_by_id=actor.id,
+        bureau_id=actor.organisation_id)
     db.session.add(notice)
     db.session.flush()
     outcome = _batch([c.id for c in claims],
@@ -798,24 +853,43 @@ def _conditions(actor, filters: QueueFilter, states=None) -> list:
 
 
 @dataclass
-class QueuePage:
-    pagination: object  # flask_sqlalchemy Pagination of SubsidyClaim
+class StateTotal:
+    state: ClaimState
     count: int
     total: Decimal
 
 
+@dataclass
+class QueuePage:
+    pagination: object  # flask_sqlalchemy Pagination of SubsidyClaim
+    #: every claim the filter matches, whatever its state
+    count: int
+    #: the money of the live claims only: rejected and withdrawn claims will never be paid
+    total: Decimal
+    live: int
+    #: count and money per state, in the states' order
+    by_state: list[StateTotal]
+
+
 def queue(actor, filters: QueueFilter, page: int = 1, per_page: int = 50) -> QueuePage:
-    """The claims a reviewer may see, filtered, oldest first, with the count and total of all of
-    them (not only the page shown)."""
+    """The claims a reviewer may see, filtered, oldest first, with the count of all of them (not
+    only the page shown), the money of the live ones, and both per state."""
     where = and_(true(), *_conditions(actor, filters))
-    count, total = db.session.execute(select(func.count(SubsidyClaim.id),
-                                             func.coalesce(func.sum(SubsidyClaim.amount), 0))
-                                      .where(where)).one()
+    sums = {state: (count, total) for state, count, total in db.session.execute(
+        select(SubsidyClaim.state, func.count(SubsidyClaim.id),
+               func.coalesce(func.sum(SubsidyClaim.amount), 0))
+        .where(where).group_by(SubsidyClaim.state))}
+    cents = Decimal("0.01")
+    by_state = [StateTotal(s, sums[s.value][0], Decimal(sums[s.value][1]).quantize(cents))
+                for s in ClaimState if s.value in sums]
+    live = [row for row in by_state if row.state not in CLOSED_STATES]
     pagination = db.paginate(
         select(SubsidyClaim).options(selectinload(SubsidyClaim.notice)).where(where)
         .order_by(SubsidyClaim.submitted_at, SubsidyClaim.id),
         page=page, per_page=per_page, error_out=False)
-    return QueuePage(pagination, count, Decimal(total).quantize(Decimal("0.01")))
+    return QueuePage(pagination, sum(row.count for row in by_state),
+                     sum((row.total for row in live), Decimal("0.00")),
+                     sum(row.count for row in live), by_state)
 
 
 def export_rows(actor, filters: QueueFilter) -> tuple[list[SubsidyClaim], Decimal]:

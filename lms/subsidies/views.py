@@ -3,9 +3,9 @@ confirmations, the reviewers' queue and export, the public notice, and the stand
 
 from __future__ import annotations
 
-from datetime import date
+import io
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from lms.auth.models import Role
 from lms.certificates.models import Certificate
-from lms.core import navigation
 from lms.core.clock import local_today
+from lms.core.errors import DomainError
+from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import anyone, load, permission
-from lms.core.views import register_home
 from lms.core.web import service_call
 from lms.exams.models import ExamSitting
 from lms.exams.permissions import can_run_sitting, is_candidate
@@ -24,6 +24,17 @@ from lms.extensions import db
 from lms.registry.models import District, Organisation, OrgKind, QualificationType
 from lms.registry.permissions import can_run_base, is_base_staff
 from lms.subsidies import service
+from lms.subsidies.forms import (
+    ActForm,
+    ClaimForm,
+    ConfirmClaimsForm,
+    ObjectionContactForm,
+    ObjectionForm,
+    QueueForm,
+    ResolveObjectionForm,
+    SittingClaimForm,
+    StandardForm,
+)
 from lms.subsidies.models import ClaimAction, ClaimState, Objection, SubsidyClaim, SubsidyNotice
 from lms.subsidies.permissions import (
     can_claim_certificate,
@@ -37,15 +48,14 @@ from lms.subsidies.permissions import (
 bp = Blueprint("subsidies", __name__, template_folder="templates")
 
 
-def _day(value: str) -> date | None:
-    try:
-        return date.fromisoformat((value or "").strip())
-    except ValueError:
+def _form_problem(form) -> str | None:
+    """The first thing wrong with what was sent (a malformed date, an overlong text), if any."""
+    if form.validate_on_submit():
         return None
-
-
-def _ids(name: str = "claim") -> list[int]:
-    return [int(v) for v in request.form.getlist(name) if v.isdigit()]
+    for field in form:
+        if field.errors:
+            return f"{field.label.text}: {field.errors[0]}"
+    return _("The form could not be read. Reload the page and try again.")
 
 
 def _flash_batch(outcome, done_message) -> None:
@@ -71,17 +81,19 @@ def mine():
 def claim_new(cert):
     check = service.eligibility(cert)
     error = None
+    form = ClaimForm()
     if request.method == "POST":
-        claim, error = service_call(service.submit, current_user, cert,
-                                    bank_name=request.form.get("bank_name", ""),
-                                    bank_account=request.form.get("bank_account", ""))
+        problem = _form_problem(form)
+        claim, error = (None, DomainError(problem)) if problem else service_call(
+            service.submit, current_user, cert, bank_name=form.bank_name.data or "",
+            bank_account=form.bank_account.data or "")
         if error is None:
             flash(_("Claim %(ref)s submitted. The training base confirms it next.",
                     ref=claim.reference), "success")
             return redirect(url_for("subsidies.claim", claim_id=claim.id))
         check = service.eligibility(cert)
     return render_template("subsidies/claim_new.html", cert=cert, check=check, error=error,
-                           form=request.form), 200 if error is None else 400
+                           form=form), 200 if error is None else 400
 
 
 # --- one claim ------------------------------------------------------------------------------------
@@ -101,9 +113,10 @@ def claim(claim):
 @bp.post("/subsidies/<int:claim_id>/act")
 @permission(can_view_claim, claim=load(SubsidyClaim, "claim_id"))
 def act(claim):
-    action = request.form.get("action", "")
-    _c, err = service_call(service.transition, current_user, claim, action,
-                           reason=request.form.get("reason", ""))
+    form = ActForm()
+    problem = _form_problem(form)
+    _c, err = (None, problem) if problem else service_call(
+        service.transition, current_user, claim, form.action.data, reason=form.reason.data or "")
     if err is None:
         flash(_("Done: the claim is now %(state)s.", state=claim.state_title), "success")
     else:
@@ -114,8 +127,10 @@ def act(claim):
 @bp.post("/subsidies/<int:claim_id>/objections")
 @permission(can_review_claim, claim=load(SubsidyClaim, "claim_id"))
 def objection_new(claim):
-    _o, err = service_call(service.record_objection, current_user, claim,
-                           request.form.get("summary", ""), _day(request.form.get("received_on", "")))
+    form = ObjectionForm()
+    problem = _form_problem(form)
+    _o, err = (None, problem) if problem else service_call(
+        service.record_objection, current_user, claim, form.summary.data or "", form.received_on.data)
     flash(str(err) if err else _("Objection recorded. The payment waits until it is resolved."),
           "danger" if err else "success")
     return redirect(url_for("subsidies.claim", claim_id=claim.id))
@@ -124,9 +139,11 @@ def objection_new(claim):
 @bp.post("/subsidies/objections/<int:objection_id>")
 @permission(can_resolve_objection, objection=load(Objection, "objection_id"))
 def objection_resolve(objection):
-    upheld = request.form.get("outcome") == "upheld"
-    _o, err = service_call(service.resolve_objection, current_user, objection, upheld=upheld,
-                           resolution=request.form.get("resolution", ""))
+    form = ResolveObjectionForm()
+    problem = _form_problem(form)
+    _o, err = (None, problem) if problem else service_call(
+        service.resolve_objection, current_user, objection, upheld=form.outcome.data == "upheld",
+        resolution=form.resolution.data or "")
     flash(str(err) if err else _("Objection resolved."), "danger" if err else "success")
     return redirect(url_for("subsidies.claim", claim_id=objection.claim_id))
 
@@ -138,7 +155,10 @@ def objection_resolve(objection):
 @permission(can_run_base, org=load(Organisation, "base_id"))
 def base_claims(org):
     if request.method == "POST":
-        outcome, err = service_call(service.confirm_many, current_user, _ids())
+        form = ConfirmClaimsForm()
+        problem = _form_problem(form)
+        outcome, err = (None, problem) if problem else service_call(
+            service.confirm_many, current_user, form.claim.data)
         if err:
             flash(str(err), "danger")
         else:
@@ -147,25 +167,29 @@ def base_claims(org):
     state = request.args.get("state", ClaimState.SUBMITTED.value)
     if state not in {s.value for s in ClaimState}:
         state = ""
-    return render_template("subsidies/base_claims.html", org=org, state=state,
-                           claims=service.claims_of_base(org, state), states=ClaimState,
-                           sittings=service.claimable_sittings(org))
+    claims = service.claims_of_base(org, state)
+    return render_template("subsidies/base_claims.html", org=org, state=state, claims=claims,
+                           states=ClaimState, sittings=service.claimable_sittings(org),
+                           confirmable={c.id for c in claims if ClaimAction.CONFIRM
+                                        in service.actions_for(current_user, c)})
 
 
 @bp.route("/exams/<int:sitting_id>/subsidies", methods=["GET", "POST"])
 @permission(can_run_sitting, sitting=load(ExamSitting, "sitting_id"))
 def sitting_claims(sitting):
+    form = SittingClaimForm()
     if request.method == "POST":
-        claims, err = service_call(service.submit_for_sitting, current_user, sitting,
-                                   _ids("certificate"), bank_name=request.form.get("bank_name", ""),
-                                   bank_account=request.form.get("bank_account", ""))
+        problem = _form_problem(form)
+        claims, err = (None, problem) if problem else service_call(
+            service.submit_for_sitting, current_user, sitting, form.certificate.data,
+            bank_name=form.bank_name.data or "", bank_account=form.bank_account.data or "")
         if err is None:
             flash(_("%(num)s claims submitted and confirmed.", num=len(claims)), "success")
             return redirect(url_for("subsidies.base_claims", base_id=sitting.organisation_id,
                                     state=ClaimState.CONFIRMED.value))
         flash(str(err), "danger")
     return render_template("subsidies/sitting.html", sitting=sitting,
-                           plan=service.sitting_plan(sitting), form=request.form)
+                           plan=service.sitting_plan(sitting), form=form)
 
 
 # --- HR reviewers ---------------------------------------------------------------------------------
@@ -186,25 +210,28 @@ def _filter_choices():
 def review():
     filters = service.QueueFilter.from_args(request.args)
     if request.method == "POST":
-        do, ids = request.form.get("do", ""), _ids()
-        if do == "approve":
+        form = QueueForm()
+        if form.do.data not in {"approve", "publish", "pay"}:
+            abort(400)
+        err = _form_problem(form)
+        do, ids = form.do.data, form.claim.data
+        if err:
+            pass
+        elif do == "approve":
             outcome, err = service_call(service.approve_many, current_user, ids)
             if not err:
                 _flash_batch(outcome, _("%(num)s claims approved (or passed to a second approver)."))
         elif do == "publish":
-            result, err = service_call(service.publish, current_user, ids,
-                                       title=request.form.get("title", ""))
+            result, err = service_call(service.publish, current_user, ids, title=form.title.data or "")
             if not err:
                 _notice, outcome = result
                 _flash_batch(outcome, _("%(num)s claims published in the notice."))
-        elif do == "pay":
+        else:
             outcome, err = service_call(service.pay_many, current_user, ids,
-                                        payment_ref=request.form.get("payment_ref", ""),
-                                        paid_on=_day(request.form.get("paid_on", "")))
+                                        payment_ref=form.payment_ref.data or "",
+                                        paid_on=form.paid_on.data)
             if not err:
                 _flash_batch(outcome, _("%(num)s claims marked paid."))
-        else:
-            abort(400)
         if err:
             flash(str(err), "danger")
         return redirect(url_for("subsidies.review", **filters.as_args()))
@@ -219,11 +246,9 @@ def review():
 def export():
     filters = service.QueueFilter.from_args(request.args)
     data = service.export_xlsx(current_user, filters)
-    response = Response(data, mimetype="application/vnd.openxmlformats-officedocument."
-                                        "spreadsheetml.sheet")
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=subsidies-{local_today().isoformat()}.xlsx")
-    return response
+    return send_file(io.BytesIO(data), as_attachment=True,
+                     download_name=_("subsidies-%(date)s.xlsx", date=local_today().isoformat()),
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 # --- the public notice ----------------------------------------------------------------------------
@@ -239,7 +264,7 @@ def notices():
 @permission(anyone, notice=load(SubsidyNotice, "notice_id"))
 def notice(notice):
     return render_template("subsidies/notice.html", notice=notice, rows=service.notice_rows(notice),
-                           today=local_today())
+                           contact=service.objection_contact(notice), today=local_today())
 
 
 # --- standards ------------------------------------------------------------------------------------
@@ -249,29 +274,47 @@ def notice(notice):
 @permission(can_manage_standards)
 def standards():
     if request.method == "POST":
-        qtype = db.session.get(QualificationType, request.form.get("type_id", type=int) or 0)
-        if qtype is None:
+        form = StandardForm()
+        problem = _form_problem(form)
+        qtype = db.session.get(QualificationType, form.type_id.data or 0) if not problem else None
+        if problem:
+            flash(problem, "danger")
+        elif qtype is None:
             flash(_("Choose the certificate type."), "danger")
         else:
-            _s, err = service_call(service.set_standard, current_user, qtype,
-                                   request.form.get("level", ""), request.form.get("amount", ""),
-                                   _day(request.form.get("effective_from", "")),
-                                   request.form.get("note", ""))
+            _s, err = service_call(service.set_standard, current_user, qtype, form.level.data,
+                                   form.amount.data, form.effective_from.data, form.note.data or "")
             flash(str(err) if err else _("Saved. Claims for certificates issued from that date on "
                                          "use the new amount."), "danger" if err else "success")
         return redirect(url_for("subsidies.standards"))
     types = list(db.session.scalars(select(QualificationType).order_by(QualificationType.id)))
     return render_template("subsidies/standards.html", rows=service.standards(), types=types,
+                           bureaus=service.hr_bureaus(), contacts=service.objection_contacts(),
                            today=local_today())
 
 
+@bp.post("/admin/subsidy-standards/objections")
+@permission(can_manage_standards)
+def objection_contact():
+    form = ObjectionContactForm()
+    problem = _form_problem(form)
+    bureau = db.session.get(Organisation, form.bureau.data or 0) if not problem else None
+    if problem or bureau is None:
+        flash(problem or _("Choose the HR bureau."), "danger")
+    else:
+        _c, err = service_call(service.set_objection_contact, current_user, bureau, form.contact.data)
+        flash(str(err) if err else _("Saved: the bureau's notices say where to object."),
+              "danger" if err else "success")
+    return redirect(url_for("subsidies.standards"))
+
+
 def _reviewer_home(user):
-    return "subsidies/home_reviewer.html", {
-        "org": db.session.get(Organisation, user.organisation_id) if user.organisation_id else None,
-        "summary": service.reviewer_summary(user)}
+    return {"summary": service.reviewer_summary(user)}
 
 
-register_home(Role.HR_REVIEWER.value, _reviewer_home)
+HOME_SECTIONS = (
+    HomeSection(Role.HR_REVIEWER.value, "subsidies/home_reviewer.html", _reviewer_home, 20),
+)
 
 
 @bp.app_context_processor
@@ -279,11 +322,30 @@ def _claim_actions():
     return {"ClaimAction": ClaimAction}
 
 
-navigation.register(_l("My subsidies"), "subsidies.mine", "cash-coin", is_candidate, order=19)
-navigation.register(_l("Subsidy claims"), "subsidies.review", "cash-coin", is_reviewer, order=30)
-navigation.register(_l("Subsidy claims"), "subsidies.base_claims", "cash-coin", is_base_staff,
-                    args=lambda u: {"base_id": u.organisation_id}, order=31)
-navigation.register(_l("Subsidy standards"), "subsidies.standards", "cash-coin",
-                    can_manage_standards, order=77)
-navigation.register(_l("Subsidy notices"), "subsidies.notices", "megaphone",
-                    lambda u: not u.is_authenticated or is_reviewer(u), order=32)
+NAVIGATION = (
+    NavEntry(_l("My subsidies"), "subsidies.mine", "cash-coin", is_candidate, order=19),
+    NavEntry(_l("Subsidy claims"), "subsidies.review", "cash-coin", is_reviewer, order=30),
+    NavEntry(_l("Subsidy claims"), "subsidies.base_claims", "cash-coin", is_base_staff,
+             args=lambda u: {"base_id": u.organisation_id}, order=31),
+    NavEntry(_l("Subsidy standards"), "subsidies.standards", "cash-coin",
+             can_manage_standards, order=77),
+    NavEntry(_l("Subsidy notices"), "subsidies.notices", "megaphone",
+             lambda u: not u.is_authenticated or is_reviewer(u), order=32),
+)
+
+#: what this package's audit actions mean, for the audit log (registered in create_app)
+AUDIT_TITLES = {
+    "subsidies.claim_submitted": _l("Subsidy claim submitted"),
+    "subsidies.exported": _l("Subsidy claims exported"),
+    "subsidies.notice_published": _l("Subsidy notice published"),
+    "subsidies.objection_contact_set": _l("Where to object set for a bureau"),
+    "subsidies.objection_recorded": _l("Objection recorded"),
+    "subsidies.objection_resolved": _l("Objection resolved"),
+    "subsidies.standard_set": _l("Subsidy standard set"),
+    "subsidies.claim_confirm": _l("Subsidy claim confirmed"),
+    "subsidies.claim_approve": _l("Subsidy claim approved"),
+    "subsidies.claim_reject": _l("Subsidy claim rejected"),
+    "subsidies.claim_publish": _l("Subsidy claim put in a notice"),
+    "subsidies.claim_pay": _l("Subsidy claim paid"),
+    "subsidies.claim_withdraw": _l("Subsidy claim withdrawn"),
+}

@@ -4,10 +4,11 @@ database the app uses (served by the same gunicorn settings)."""
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 
 from flask import Flask, jsonify, request
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, create_engine, insert
+
+from lms.core.clock import utc_now
 
 engine = create_engine(os.environ["DATABASE_URL"], pool_pre_ping=True)
 metadata = MetaData()
@@ -34,5 +35,5 @@ def bare_insert():
     with engine.begin() as connection:
         connection.execute(insert(bare).values(person=int(data.get("person", 0)),
                                                seq=int(data.get("seq", 0)),
-                                               at=datetime.now(UTC).replace(tzinfo=None)))
+                                               at=utc_now()))
     return jsonify({"ok": True})

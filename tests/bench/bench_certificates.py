@@ -42,6 +42,8 @@ def main() -> None:
     from lms.catalog.service import import_courses
     from lms.certificates import service as certificates
     from lms.certificates.models import Certificate
+    from lms.core.actors import SystemActor
+    from lms.core.clock import local_today, utc_now
     from lms.core.models import District
     from lms.exams import service as exams
     from lms.extensions import db
@@ -49,12 +51,13 @@ def main() -> None:
     from lms.registry import service as registry
     from lms.registry.models import QualificationType
     from tests.factories import credit_code, id_number
+    from tests.factories import venue as base_venue
 
     app = create_app()
     with app.app_context():
         upgrade()
         registry.ensure_reference_data()
-        import_courses("bench", ROOT / "courses")
+        import_courses(SystemActor("bench"), ROOT / "courses")
         district = District(code="320102", name="玄武区", city="南京市")
         db.session.add(district)
         db.session.flush()
@@ -68,8 +71,8 @@ def main() -> None:
         db.session.flush()
         qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "yuyingyuan"))
         sitting = exams.plan_sitting(staff, base, exams.SittingPlan(
-            qualification_type=qtype, level=5, venue="考场", examiners=[staff], duration_minutes=60,
-            starts_at=datetime.combine(date.today() + timedelta(days=1), datetime.min.time()),
+            qualification_type=qtype, level=5, venue=base_venue(base, "考场"), examiners=[staff], duration_minutes=60,
+            starts_at=datetime.combine(local_today() + timedelta(days=1), datetime.min.time()),
             blueprint={"single": 5}))
         course = next(c for c in __import__("lms.catalog.service", fromlist=["x"]).active_courses()
                       if "yuyingyuan" in c.serves)
@@ -78,7 +81,7 @@ def main() -> None:
             person = registry.add_staff("bench", inst, id_number=id_number("320102", "19900101", n + 1),
                                         name="学员" + names[n % 10] + names[n // 10 % 10],
                                         post="infant_carer", start_date=date(2025, 1, 1)).employment.person
-            db.session.add(Enrolment(person_id=person.id, course_id=course.id, completed_at=datetime.utcnow()))
+            db.session.add(Enrolment(person_id=person.id, course_id=course.id, completed_at=utc_now()))
             registration = exams.register(staff, sitting, person)
             registration.theory_score = Decimal(90)
             exams.enter_practical(staff, registration, "90", now=sitting.starts_at + timedelta(minutes=1))

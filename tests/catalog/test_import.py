@@ -13,16 +13,20 @@ from sqlalchemy import func, select
 from lms.catalog import service
 from lms.catalog.markdown import render_markdown
 from lms.catalog.models import Course, Lesson, Question, Track
+from lms.core.actors import CLI, system_actor
+from lms.core.errors import PermissionDenied
 from lms.extensions import db
 from lms.ledger import service as ledger
 from lms.ledger.models import LedgerEntry, LedgerTotal
 from tests.conftest import FIXTURE_COURSES
 
+TEST = system_actor("test")
+
 COURSES = Path(__file__).resolve().parents[2] / "courses"
 
 
 def test_the_shipped_courses_import_and_cover_every_track():
-    report = service.import_courses("test", COURSES)
+    report = service.import_courses(TEST, COURSES)
     db.session.commit()
     courses = service.active_courses()
     assert sorted(report.created) == sorted(c.code for c in courses)
@@ -39,7 +43,7 @@ def test_the_shipped_courses_import_and_cover_every_track():
             assert "<script" not in html and "<h2>" in html, (course.code, lesson.slug)
             assert len(service.lesson_questions(lesson)) >= 3
     # a second import finds nothing changed
-    again = service.import_courses("test", COURSES)
+    again = service.import_courses(TEST, COURSES)
     assert again.created == [] and again.updated == [] and len(again.unchanged) == len(courses)
 
 
@@ -81,7 +85,7 @@ def test_every_problem_is_reported_by_file_and_line_and_nothing_is_written(tmp_p
     for start in expected:
         assert any(p.startswith(start) for p in problems), (start, sorted(problems))
     with pytest.raises(service.CourseImportError):
-        service.import_courses("test", folder.parent)
+        service.import_courses(TEST, folder.parent)
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Course)) == 0
 
@@ -96,19 +100,19 @@ def test_a_toml_syntax_error_names_its_line(tmp_path):
 
 def test_reimport_updates_content_but_never_credited_hours(tmp_path, world):
     folder = _broken_copy(tmp_path)
-    service.import_courses("test", folder.parent)
+    service.import_courses(TEST, folder.parent)
     lesson = db.session.scalar(select(Lesson).where(Lesson.slug == "01-short"))
-    entry, _ = ledger.credit(world.staff, year=2026, category="skills", hours=ledger.minutes_to_hours(1),
-                             source_type="lesson", source_ref=str(lesson.id), recorded_by="system")
+    entry, _ = ledger.credit(TEST, world.staff, year=2026, category="skills",
+                             hours=ledger.minutes_to_hours(1), source_type="lesson",
+                             source_ref=str(lesson.id))
     db.session.commit()
     before = db.session.get(LedgerTotal, (world.staff.id, 2026, "skills")).hours
     # the lesson is rewritten and made longer; a question is dropped from the bank
     _replace(folder / "lessons" / "01-short.md", "minutes = 1", "minutes = 2")
     _replace(folder / "lessons" / "03-long.md", "minutes = 30", "minutes = 29")
     _replace(folder / "lessons" / "01-short.md", "掌握", "熟练掌握")
-    text = (folder / "questions.toml").read_text()
-    (folder / "questions.toml").write_text(text[:text.rindex("[[questions]]")], encoding="utf-8")
-    report = service.import_courses("test", folder.parent)
+    _replace(folder / "questions.toml", 'key = "TT-009"', 'key = "TT-009-new"')  # the old key is gone
+    report = service.import_courses(TEST, folder.parent)
     db.session.commit()
     assert report.updated == ["TT-101"]
     db.session.refresh(lesson)
@@ -154,3 +158,14 @@ def test_the_import_command_reports_problems_and_exits_non_zero(app, tmp_path):
     _replace(folder / "lessons" / "03-long.md", "minutes = 300", "minutes = 30")
     done = runner.invoke(import_command, [str(folder.parent)])
     assert done.exit_code == 0 and "created: TT-101" in done.output
+
+
+def test_only_operators_and_administrators_import_courses(world):
+    """The importer authorises its actor: the CLI passes its system actor, a bare name or a
+    user without the right is refused before anything is read."""
+    for actor in ("cli", world.users["base_staff"], world.users["inst_admin"], None):
+        with pytest.raises(PermissionDenied):
+            service.import_courses(actor, COURSES)
+    assert db.session.scalar(select(func.count()).select_from(Course)) == 0
+    assert service.import_courses(world.users["admin"], FIXTURE_COURSES).created == ["TT-101"]
+    assert service.import_courses(CLI, FIXTURE_COURSES).unchanged == ["TT-101"]

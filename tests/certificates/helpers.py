@@ -13,6 +13,7 @@ from lms.core.clock import local_today, to_utc
 from lms.exams import service as exams
 from lms.extensions import db
 from lms.registry.models import QualificationType
+from tests.factories import venue as base_venue
 
 
 def next_week() -> datetime:
@@ -25,7 +26,7 @@ def sitting(world, level=5, starts=None):
     qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "baoyushi"))
     return exams.plan_sitting(staff, world.base, exams.SittingPlan(
         qualification_type=qtype, level=level, starts_at=starts or next_week(), duration_minutes=30,
-        venue="考场一", examiners=[staff], blueprint={"single": 2}))
+        venue=base_venue(world.base, "考场一"), examiners=[staff], blueprint={"single": 2}))
 
 
 def result(world, in_sitting, person, theory, practical):

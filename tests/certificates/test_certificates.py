@@ -24,9 +24,6 @@ from lms.registry.models import Qualification, QualificationType
 from tests.certificates.helpers import next_week, result, sitting
 from tests.conftest import login
 
-#: the subsidies' tests build their results with these
-_sitting, _result = sitting, result
-
 
 def test_a_passed_result_gets_a_numbered_certificate_the_registry_knows(world, passed):
     sitting, good, bad = passed

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from lms.extensions import db
 from tests.conftest import make_app
 
-BEFORE = "3a7c1e0b9d21"
+BEFORE = "345a805d3ec7"
 
 
 def test_old_certificate_history_moves_into_state_events(tmp_path):

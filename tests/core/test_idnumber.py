@@ -146,3 +146,66 @@ def test_names_in_any_script(typed, expected):
 def test_name_errors(app, typed, words):
     with pytest.raises(PersonNameError, match=words):
         normalise_name(typed)
+
+
+# --- digits of other scripts (issue 12): only ASCII 0-9 and a final X ever pass -------------
+
+import sys  # noqa: E402
+import unicodedata  # noqa: E402
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+#: every code point Unicode calls a decimal digit that NFKC does not turn into ASCII 0-9
+FOREIGN_DIGITS = [chr(c) for c in range(sys.maxunicode + 1)
+                  if unicodedata.category(chr(c)) == "Nd"
+                  and not unicodedata.normalize("NFKC", chr(c)).isascii()]
+
+
+def _with_foreign_digit(number: str, digit: str, position: int) -> str:
+    """`number` with the digit at `position` written in `digit`'s script (same value)."""
+    assert number[position].isascii() and number[position].isdigit()
+    value = int(number[position])
+    base = ord(digit) - unicodedata.decimal(digit)
+    return number[:position] + chr(base + value) + number[position + 1:]
+
+
+def test_there_are_hundreds_of_foreign_digits():
+    assert len(FOREIGN_DIGITS) > 500
+    assert "\u0663" in FOREIGN_DIGITS and "\u0969" in FOREIGN_DIGITS  # Arabic-Indic, Devanagari
+    assert "３" not in FOREIGN_DIGITS  # full-width: NFKC makes it ASCII, which is fine
+
+
+@pytest.mark.parametrize("position", [0, 9, 16])
+def test_every_foreign_digit_is_refused_in_an_identity_number(position):
+    number = "110105194912310021"  # digits only at the tested positions
+    for digit in FOREIGN_DIGITS:
+        typed = _with_foreign_digit(number, digit, position)
+        with pytest.raises(IdNumberError, match="only the digits 0-9 and a final X"):
+            normalise_id_number(typed)
+
+
+def test_every_foreign_digit_is_refused_in_a_mobile_number():
+    for digit in FOREIGN_DIGITS:
+        for position in (2, 10):
+            typed = _with_foreign_digit("13912345678", digit, position)
+            with pytest.raises(MobileError, match="only the digits 0-9"):
+                normalise_mobile(typed)
+
+
+@given(digit=st.sampled_from(FOREIGN_DIGITS), positions=st.sets(st.integers(0, 16), min_size=1),
+       noise=st.sampled_from(["", " ", "\u200b", "\u3000"]))
+def test_no_mix_of_foreign_digits_ever_normalises(digit, positions, noise):
+    typed = GOOD
+    for position in sorted(positions):
+        typed = _with_foreign_digit(typed, digit, position)
+    with pytest.raises(IdNumberError):
+        normalise_id_number(noise + typed + noise)
+    with pytest.raises(IdNumberError):
+        normalise_id_number(typed.lower())
+
+
+def test_the_refusal_names_the_character():
+    with pytest.raises(IdNumberError) as err:
+        normalise_id_number("١١0105194912310021")
+    assert "U+0661" in str(err.value)

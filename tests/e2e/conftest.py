@@ -10,33 +10,25 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import pytest
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 from werkzeug.serving import make_server
 
+from lms.core.actors import DEMO
+from lms.core.clock import local_today
 from lms.extensions import db
 from lms.registry import service as registry
 from tests.conftest import _empty_database, build_world, make_app
 from tests.factories import id_number
+from tests.helpers import AXE_URL  # served by the live server below
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "node_modules"
 AXE = NODE_MODULES / "axe-core" / "axe.min.js"
-#: axe-core is served by the live server from this test-only path, so that it loads as a
-#: same-origin script under the app's CSP (script-src 'self'); an inline <script> is refused.
-AXE_URL = "/__e2e__/axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
 VENDOR = ROOT / "lms" / "static" / "vendor"
-
-#: the two viewports every journey runs at
-VIEWPORTS = {
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-    "phone": {"viewport": {"width": 375, "height": 812}, "is_mobile": True, "has_touch": True,
-              "device_scale_factor": 2},
-}
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +60,8 @@ def live_server(e2e_app) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, name="e2e-live-server", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}"
-    e2e_app.config["PUBLIC_URL"] = url  # absolute links (the certificate's QR) point here
+    # absolute links (QR codes, calendar feeds) name the public address: here, this server
+    e2e_app.config["PUBLIC_URL"] = url
     yield url
     server.shutdown()
     thread.join(timeout=5)
@@ -109,8 +102,8 @@ def e2e_world(app) -> Iterator[E2EWorld]:
         registry.ensure_reference_data()
         world = build_world()
         banned_id = banned_number_ending_in_x()
-        registry.record_ban("test", id_number=banned_id, name="禁业者", kind="lifetime",
-                            starts_on=date.today(), ends_on=None, reason="虐待婴幼儿")
+        registry.record_ban(DEMO, id_number=banned_id, name="禁业者", kind="lifetime",
+                            starts_on=local_today(), ends_on=None, reason="虐待婴幼儿")
         db.session.commit()
         data = E2EWorld(org_id=world.inst.id, banned_id=banned_id, banned_name="禁业者")
     try:

@@ -1,28 +1,34 @@
 """From exam to certificate in real Chromium: a candidate's timed theory paper on a phone
-(answers saved as given, handed in by itself when the time runs out), the examiner's
+(opened, then started with a button; answers saved as given; the clock turning red and
+announced in the last minutes; handed in by itself when the time runs out), the examiner's
 practical score, the base issuing the certificate, the caregiver downloading the PDF, and
-the verification page its QR code points to saying valid."""
+the verification page its QR code points to saying valid.
+
+The server's clock is moved with time-machine (the live server runs in this process) while
+Chromium's clock is real: the page counts down from the seconds the server says are left,
+so no test waits for minutes."""
 
 from __future__ import annotations
 
 import subprocess
-from datetime import date, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
+import time_machine
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lms.auth.models import User
 from lms.certificates.models import Certificate
-from lms.core.clock import utc_now
+from lms.core.clock import local_today, utc_now
 from lms.exams import service as exams
 from lms.exams.models import Attempt
 from lms.extensions import db
 from lms.learning.models import Enrolment
 from lms.registry.models import Organisation, Person, QualificationType
 from tests.conftest import import_test_course
-from tests.e2e.conftest import VIEWPORTS
-from tests.e2e.test_institution_journey import axe_check, no_horizontal_overflow, sign_in
+from tests.factories import venue as base_venue
+from tests.helpers import VIEWPORTS, axe_check, no_horizontal_overflow, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -36,20 +42,26 @@ def test_timed_paper_to_verified_certificate(new_context, e2e_world, app, base_u
         qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "baoyushi"))
         db.session.add(Enrolment(person_id=person.id, course_id=course.id, completed_at=utc_now()))
         sitting = exams.plan_sitting(staff, base, exams.SittingPlan(
-            qualification_type=qtype, level=5, duration_minutes=10, venue="考场一", examiners=[staff],
-            starts_at=datetime.combine(date.today() + timedelta(days=1), datetime.min.time()),
+            qualification_type=qtype, level=5, duration_minutes=10, venue=base_venue(base, "考场一"), examiners=[staff],
+            starts_at=datetime.combine(local_today() + timedelta(days=1), time(9)),
             blueprint={"single": 2, "multiple": 1, "truefalse": 1}))
         exams.register(staff, sitting, person)
-        # the sitting began nine minutes and forty seconds ago: twenty seconds are left
-        sitting.starts_at = utc_now() - timedelta(minutes=9, seconds=40)
+        # the sitting began a minute ago: nine minutes are left
+        sitting.starts_at = utc_now() - timedelta(minutes=1)
         db.session.commit()
-        sitting_id, person_id = sitting.id, person.id
+        sitting_id, person_id, ends = sitting.id, person.id, exams.ends_at(sitting)
     page = new_context(locale="zh-CN", **VIEWPORTS["phone"]).new_page()
     page.set_default_timeout(15_000)
     sign_in(page, "13912345678")
     page.goto("/my/exams")
     page.click(f"#take-{sitting_id}")
+    # opening the paper changed nothing: it starts with a button (a POST)
+    expect(page.locator("#start-paper")).to_be_visible()
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Attempt)) == 0
+    page.click("#start-paper")
     expect(page.locator("#exam-clock")).to_be_visible()
+    expect(page.locator("#exam-clock")).not_to_have_class("text-danger")
     no_horizontal_overflow(page)
     axe_check(page, base_url, "theory paper (phone)", [])
     # the candidate knows the answers (read here from the bank) and ticks them
@@ -73,13 +85,30 @@ def test_timed_paper_to_verified_certificate(new_context, e2e_world, app, base_u
     with app.app_context():
         attempt = db.session.scalar(select(Attempt))
         assert all(item.answer is not None for item in attempt.items) and attempt.submitted_at is None
-    expect(page.locator("#paper-done")).to_be_visible(timeout=40_000)  # handed in by itself
-    with app.app_context():
-        db.session.expire_all()
-        attempt = db.session.scalar(select(Attempt))
-        assert attempt.submitted_at is not None and attempt.auto_submitted
-        assert attempt.registration.person_id == person_id
-        assert attempt.registration.theory_score == 100
+
+    # the server's clock moves on to three seconds before the last five minutes; the page,
+    # reloaded, counts down from the server's seconds left and turns red as they pass
+    warning = page.locator("#exam-warning")
+    with time_machine.travel((ends - timedelta(minutes=5, seconds=3)).replace(tzinfo=UTC), tick=True):
+        page.reload()
+        expect(page.locator("#exam-clock")).to_have_text("5:03", timeout=2_000)
+        expect(page.locator("#exam-clock")).not_to_have_class("text-danger")
+        expect(warning).to_have_text("")
+        assert warning.get_attribute("aria-live") == "assertive"
+        expect(page.locator("#exam-clock")).to_have_class("mono text-danger", timeout=6_000)
+        expect(warning).to_have_text("还剩 5 分钟。")
+        page.screenshot(path=str(tmp_path / "paper-last-minutes.png"))
+    # two seconds before the end: the page hands the paper in by itself at zero
+    with time_machine.travel((ends - timedelta(seconds=2)).replace(tzinfo=UTC), tick=True):
+        page.reload()
+        expect(page.locator("#exam-clock")).to_have_class("mono text-danger")
+        expect(warning).to_have_text("还剩 1 分钟。")
+        expect(page.locator("#paper-done")).to_be_visible(timeout=10_000)
+        with app.app_context():
+            attempt = db.session.scalar(select(Attempt))
+            assert attempt.submitted_at is not None and attempt.auto_submitted
+            assert attempt.registration.person_id == person_id
+            assert attempt.registration.theory_score == 100
 
     # the examiner enters the practical score; the base issues the certificate
     desk = new_context(locale="zh-CN", **VIEWPORTS["desktop"]).new_page()

@@ -13,30 +13,24 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
+from lms.core.clock import local_today
 from lms.core.excel import write_xlsx
 from lms.core.idnumber import IdNumberError, mask_id_number, normalise_id_number
 from lms.extensions import db
 from lms.registry import service as registry
 from lms.registry.models import Person
 from lms.registry.roster import COLUMN_TITLES
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import AXE_URL, VIEWPORTS
 from tests.factories import id_number
+from tests.helpers import VIEWPORTS, axe_check, no_horizontal_overflow, sign_in
 
 pytestmark = pytest.mark.e2e
 
 ZH = {"Accept-Language": "zh-CN"}
-
-#: axe "serious" violations that come from the application's templates and are reported to
-#: the team instead of failing this test: rule id -> (the container the nodes are in, why).
-#: Any other serious violation, or this one anywhere else, fails.
-KNOWN_SERIOUS: dict[str, tuple[str, str]] = {}
 
 #: per viewport: the staff member added by hand, and the roster's three rows
 PEOPLE = {
@@ -81,55 +75,6 @@ def zh_text(e2e_app, render) -> str:
         return render()
 
 
-def sign_in(page: Page, identifier: str = "inst_admin") -> None:
-    page.goto("/login")
-    page.fill("#identifier", identifier)
-    page.fill("#password", PASSWORD)
-    page.click("main form[method=post] button[type=submit]")
-    expect(page).not_to_have_url(re.compile(r"/login"))
-    page.wait_for_load_state("load")  # Bootstrap's deferred script drives the menus
-    expect(page.locator("#login-error")).to_have_count(0)
-
-
-def no_horizontal_overflow(page: Page) -> None:
-    sizes = page.evaluate("({scroll: document.documentElement.scrollWidth, inner: window.innerWidth,"
-                          " client: document.documentElement.clientWidth})")
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), sizes
-    assert sizes["inner"] == page.viewport_size["width"], sizes  # no zoom-out hiding overflow
-    wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
-        .filter(el => el.getBoundingClientRect().right > window.innerWidth + 0.5)
-        .map(el => el.outerHTML.slice(0, 120))""")
-    assert not wide, wide
-
-
-def axe_check(page: Page, base_url: str, label: str, findings: list) -> None:
-    """Run axe-core on the page: no critical violation; serious ones only if known (reported)."""
-    page.add_script_tag(url=base_url + AXE_URL)
-    known = {rule: container for rule, (container, _why) in KNOWN_SERIOUS.items()}
-    violations = page.evaluate("""async (known) => {
-        const r = await axe.run(document, {resultTypes: ['violations']});
-        const inside = (target, container) => {
-            const el = target.length === 1 ? document.querySelector(target[0]) : null;
-            return !!(container && el && el.closest(container));
-        };
-        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-            nodes: v.nodes.map(n => ({target: n.target.join(' '), html: n.html,
-                                       summary: n.failureSummary,
-                                       known: inside(n.target, known[v.id])}))}));
-    }""", known)
-    for v in violations:
-        findings.append({"page": label, **v})
-        if v["impact"] in ("critical", "serious"):
-            print(f"\naxe {v['impact']} on {label}: {v['id']} — {v['help']}")
-            for node in v["nodes"][:5]:
-                print(f"    {node['target']}: {node['html'][:200]}")
-    critical = [v for v in violations if v["impact"] == "critical"]
-    assert not critical, json.dumps(critical, ensure_ascii=False, indent=1)
-    serious = [v for v in violations
-               if v["impact"] == "serious" and not all(n["known"] for n in v["nodes"])]
-    assert not serious, json.dumps(serious, ensure_ascii=False, indent=1)
-
-
 def roster_file(tmp_path: Path, rows) -> Path:
     headers = ["姓名", "身份证号", "手机号", "岗位", "入职日期", "是否专职负责人"]
     path = tmp_path / "roster.xlsx"
@@ -171,7 +116,7 @@ def test_institution_admin_journey(browser_page, viewport, e2e_world, app, e2e_a
     page.fill("#name", me["name"])
     page.fill("#mobile", me["mobile"])
     page.select_option("#post", "nursery_carer")
-    expect(page.locator("#start_date")).to_have_value(date.today().isoformat())
+    expect(page.locator("#start_date")).to_have_value(local_today().isoformat())
     page.click("form#staff-form button[type=submit]")
     expect(page.locator("#added-message")).to_be_visible()
     expect(page.locator("#added-message")).to_contain_text(me["name"])

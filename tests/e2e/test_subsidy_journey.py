@@ -6,7 +6,7 @@ notice, and the Excel export's totals match the screen's."""
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import openpyxl
@@ -16,13 +16,14 @@ from sqlalchemy import select
 
 from lms.certificates import service as certificates
 from lms.certificates.models import Certificate
+from lms.core.actors import DEMO
+from lms.core.clock import local_today
 from lms.extensions import db
 from lms.registry import service as registry
 from lms.registry.models import Organisation, Person, QualificationType
 from lms.subsidies.models import SubsidyClaim, SubsidyNotice
 from lms.subsidies.service import ensure_standards
-from tests.e2e.conftest import VIEWPORTS
-from tests.e2e.test_institution_journey import axe_check, no_horizontal_overflow, sign_in
+from tests.helpers import VIEWPORTS, axe_check, no_horizontal_overflow, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -36,9 +37,9 @@ def _certificates(app) -> tuple[int, list[int]]:
         ids = []
         for n, code in enumerate(("baoyushi", "yuyingyuan"), start=1):
             kind = db.session.scalar(select(QualificationType).where(QualificationType.code == code))
-            issued = date.today() - timedelta(days=20)
+            issued = local_today() - timedelta(days=20)
             number = certificates.certificate_number(kind, issued.year, base.id, n)
-            record = registry.add_qualification("test", person, kind, issued_on=issued, level=5,
+            record = registry.add_qualification(DEMO, person, kind, issued_on=issued, level=5,
                                                 certificate_no=number, issuer=base.name)
             cert = Certificate(number=number, verify_code=f"e2e-{n}", person_id=person.id,
                                qualification_type_id=kind.id, level=5, issuer_id=base.id,
@@ -126,7 +127,7 @@ def test_claim_to_payment(new_context, e2e_world, app, base_url):
     # a week later the notice has closed without objections: paid
     with app.app_context():
         notice = db.session.scalar(select(SubsidyNotice))
-        notice.starts_on, notice.ends_on = date.today() - timedelta(days=8), date.today() - timedelta(days=2)
+        notice.starts_on, notice.ends_on = local_today() - timedelta(days=8), local_today() - timedelta(days=2)
         db.session.commit()
     hr.goto("/subsidies/review?state=published")
     hr.check(f"#pick-{keep}")

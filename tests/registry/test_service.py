@@ -8,7 +8,9 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from lms.auth.models import User
-from lms.core.errors import DomainError
+from lms.core.actors import DEMO
+from lms.core.clock import local_today
+from lms.core.errors import DomainError, PermissionDenied
 from lms.core.models import AuditLog
 from lms.extensions import db
 from lms.registry import service
@@ -63,14 +65,17 @@ def test_mobile_cannot_belong_to_two_people(world):
 
 
 def test_under_sixteen_is_refused(world):
-    young = id_number("320102", f"{date.today().year - 15}0101", 8)
+    young = id_number("320102", f"{local_today().year - 15}0101", 8)
     with pytest.raises(DomainError, match="under 16"):
-        add(world, young, start=date.today())
+        add(world, young, start=local_today())
 
 
 def test_only_institutions_register_staff(world):
-    with pytest.raises(DomainError, match="childcare institutions only"):
+    with pytest.raises(PermissionDenied):  # the institution admin does not manage a base
         add(world, id_number("320104", "19920101", 8), org=world.base)
+    with pytest.raises(DomainError, match="childcare institutions only"):
+        service.add_staff(DEMO, world.base, id_number=id_number("320104", "19920101", 8),
+                          name="李静", post="nursery_carer", start_date=date(2025, 1, 1))
 
 
 def test_direct_manager_is_part_of_the_record(world):
@@ -85,12 +90,12 @@ def test_end_employment_keeps_history(world):
     with pytest.raises(DomainError, match="before the start date"):
         service.end_employment(world.users["inst_admin"], employment, date(2020, 1, 1), "离职")
     with pytest.raises(DomainError, match="reason"):
-        service.end_employment(world.users["inst_admin"], employment, date.today(), " ")
-    service.end_employment(world.users["inst_admin"], employment, date.today(), "离职")
+        service.end_employment(world.users["inst_admin"], employment, local_today(), " ")
+    service.end_employment(world.users["inst_admin"], employment, local_today(), "离职")
     with pytest.raises(DomainError, match="already ended"):
-        service.end_employment(world.users["inst_admin"], employment, date.today(), "again")
+        service.end_employment(world.users["inst_admin"], employment, local_today(), "again")
     # the same post can be taken up again, and the old row stays
-    add(world, world.staff.id_number, name=world.staff.name, start=date.today())
+    add(world, world.staff.id_number, name=world.staff.name, start=local_today())
     rows = db.session.scalars(select(Employment).where(Employment.person_id == world.staff.id))
     assert len(list(rows)) == 2
 
@@ -99,7 +104,7 @@ def test_end_employment_keeps_history(world):
 
 
 def ban(world, number, kind="lifetime", **kw):
-    return service.record_ban("test", id_number=number, name=kw.pop("name", "某某"), kind=kind,
+    return service.record_ban(DEMO, id_number=number, name=kw.pop("name", "某某"), kind=kind,
                               starts_on=kw.pop("starts_on", date(2025, 1, 1)),
                               ends_on=kw.pop("ends_on", None), reason="虐待婴幼儿", **kw)
 
@@ -116,7 +121,9 @@ def test_a_ban_can_precede_the_registry_record(world):
 def test_a_ban_holds_across_organisations(world):
     ban(world, world.staff.id_number, name=world.staff.name)
     with pytest.raises(service.BannedError):
-        add(world, world.staff.id_number, name=world.staff.name, org=world.inst_other)
+        service.add_staff(world.users["inst_admin_other"], world.inst_other,
+                          id_number=world.staff.id_number, name=world.staff.name,
+                          post="nursery_carer", start_date=date(2025, 1, 1))
 
 
 def test_a_lifetime_ban_never_expires(world):
@@ -158,7 +165,7 @@ def test_does_this_person_satisfy_this_post(world):
     person = world.staff
     assert not service.satisfies_post(person, "nursery_carer").satisfied
     assert service.satisfies_post(person, "finance").satisfied  # no certificate needed
-    service.add_qualification("test", person, qtype("baoyushi"), issued_on=date(2024, 1, 1),
+    service.add_qualification(DEMO, person, qtype("baoyushi"), issued_on=date(2024, 1, 1),
                               level=5)
     assert service.satisfies_post(person, "nursery_carer").satisfied  # any level
     assert not service.satisfies_post(person, "infant_carer").satisfied
@@ -167,8 +174,8 @@ def test_does_this_person_satisfy_this_post(world):
 
 def test_expired_and_revoked_qualifications_do_not_count(world):
     person = world.staff
-    q = service.add_qualification("test", person, qtype("baoyushi"), issued_on=date(2020, 1, 1),
-                                  level=4, expires_on=date.today() - timedelta(days=1))
+    q = service.add_qualification(DEMO, person, qtype("baoyushi"), issued_on=date(2020, 1, 1),
+                                  level=4, expires_on=local_today() - timedelta(days=1))
     assert not service.satisfies_post(person, "nursery_carer").satisfied
     q.expires_on = None
     assert service.satisfies_post(person, "nursery_carer").satisfied
@@ -179,7 +186,7 @@ def test_expired_and_revoked_qualifications_do_not_count(world):
 def test_rules_are_data_an_admin_edits(world):
     admin = world.users["admin"]
     person = world.staff
-    service.add_qualification("test", person, qtype("baoyushi"), issued_on=date(2024, 1, 1),
+    service.add_qualification(DEMO, person, qtype("baoyushi"), issued_on=date(2024, 1, 1),
                               level=4)
     rule = service.add_post_requirement(admin, "finance", qtype("baoyushi"), 3)
     assert not service.satisfies_post(person, "finance").satisfied  # level 4 < required 3
@@ -211,13 +218,13 @@ def test_check_posts_is_batched(world):
 
 def test_organisation_codes_are_validated_and_unique(world):
     with pytest.raises(DomainError, match="check character"):
-        service.create_organisation("test", kind="institution", name="X", district=world.xuanwu,
+        service.create_organisation(DEMO, kind="institution", name="X", district=world.xuanwu,
                                     credit_code=credit_code(1)[:-1] + "0")
     with pytest.raises(DomainError, match="already registered"):
-        service.create_organisation("test", kind="institution", name="X", district=world.xuanwu,
+        service.create_organisation(DEMO, kind="institution", name="X", district=world.xuanwu,
                                     credit_code=credit_code(1).lower())
     with pytest.raises(DomainError, match="Enter the unified social credit code"):
-        service.create_organisation("test", kind="institution", name="X", district=world.xuanwu)
+        service.create_organisation(DEMO, kind="institution", name="X", district=world.xuanwu)
 
 
 def image_bytes(fmt="PNG", size=(300, 400)):
@@ -229,19 +236,19 @@ def image_bytes(fmt="PNG", size=(300, 400)):
 def test_photo_is_checked_by_content_and_reencoded(world):
     person = world.staff
     png = image_bytes("PNG") + b"<script>alert(1)</script>"
-    photo = service.set_photo("test", person, png)
+    photo = service.set_photo(DEMO, person, png)
     assert photo.data[:3] == b"\xff\xd8\xff" and b"<script>" not in photo.data
     assert max(photo.width, photo.height) <= 600
     with pytest.raises(DomainError, match="JPEG or PNG"):
-        service.set_photo("test", person, image_bytes("GIF"))
+        service.set_photo(DEMO, person, image_bytes("GIF"))
     with pytest.raises(DomainError, match="readable"):
-        service.set_photo("test", person, b"GIF89a not an image at all")
+        service.set_photo(DEMO, person, b"GIF89a not an image at all")
     with pytest.raises(DomainError, match="2 MB"):
-        service.set_photo("test", person, b"\xff\xd8" + b"0" * (2 * 1024 * 1024))
+        service.set_photo(DEMO, person, b"\xff\xd8" + b"0" * (2 * 1024 * 1024))
     with pytest.raises(DomainError, match="pixels"):
-        service.set_photo("test", person, image_bytes("PNG", (50, 50)))
+        service.set_photo(DEMO, person, image_bytes("PNG", (50, 50)))
     with pytest.raises(DomainError, match="pixels"):
-        service.set_photo("test", person, image_bytes("PNG", (8000, 120)))
+        service.set_photo(DEMO, person, image_bytes("PNG", (8000, 120)))
     assert db.session.get(PersonPhoto, person.id) is not None
 
 

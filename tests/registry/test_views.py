@@ -4,6 +4,8 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from lms.core.actors import DEMO
+from lms.core.clock import local_today
 from lms.core.models import AuditLog
 from lms.extensions import db
 from lms.registry import service
@@ -13,7 +15,7 @@ from tests.factories import id_number
 
 def test_staff_list_masks_searches_and_pages(client, world, login_as):
     for seq in range(30):
-        service.add_staff("test", world.inst, id_number=id_number("320104", "19900101", seq * 2),
+        service.add_staff(DEMO, world.inst, id_number=id_number("320104", "19900101", seq * 2),
                           name=f"王{'甲乙丙丁戊己庚辛壬癸'[seq % 10]}{'一二三'[seq // 10]}",
                           post="nursery_carer", start_date=date(2025, 1, 1))
     db.session.commit()
@@ -68,7 +70,7 @@ def test_add_staff_errors_stay_beside_the_field(client, world, login_as):
 def test_banned_number_typed_with_lower_case_x_is_refused(client, world, login_as):
     number = next(n for n in (id_number("320106", "19870303", s) for s in range(2, 400, 2))
                   if n.endswith("X"))
-    service.record_ban("test", id_number=number, name="某某", kind="lifetime",
+    service.record_ban(DEMO, id_number=number, name="某某", kind="lifetime",
                        starts_on=date(2025, 1, 1), ends_on=None, reason="虐待婴幼儿")
     db.session.commit()
     login_as("inst_admin")
@@ -83,9 +85,9 @@ def test_end_employment_from_the_detail_page(client, world, login_as):
     login_as("inst_admin")
     employment = world.staff.employments[0]
     client.post(f"/institutions/{world.inst.id}/employments/{employment.id}/end",
-                data={"end_date": date.today().isoformat(), "reason": "合同到期"})
+                data={"end_date": local_today().isoformat(), "reason": "合同到期"})
     db.session.expire_all()
-    assert db.session.get(Employment, employment.id).end_date == date.today()
+    assert db.session.get(Employment, employment.id).end_date == local_today()
     page = client.get(f"/institutions/{world.inst.id}/staff?ended=1").get_data(as_text=True)
     assert "张晓雯" in page and "left" in page
     assert "张晓雯" not in client.get(f"/institutions/{world.inst.id}/staff").get_data(as_text=True)
@@ -156,7 +158,7 @@ def test_list_pages_do_not_query_per_row(client, world, login_as):
     few = _count_statements(client, url)
     home_few = _count_statements(client, "/")
     for seq in range(20):
-        service.add_staff("test", world.inst, id_number=id_number("320104", "19900101", seq * 2),
+        service.add_staff(DEMO, world.inst, id_number=id_number("320104", "19900101", seq * 2),
                           name="王" + "甲乙丙丁戊己庚辛壬癸"[seq % 10] + "一二"[seq // 10],
                           post="nursery_carer", start_date=date(2025, 1, 1))
     db.session.commit()
@@ -170,9 +172,9 @@ def test_institution_list_queries_do_not_grow_with_institutions(client, world, l
     login_as("regulator_city")
     few = _count_statements(client, "/registry/institutions")
     for n in range(10, 16):
-        org = service.create_organisation("test", kind="institution", name=f"托育园{n}",
+        org = service.create_organisation(DEMO, kind="institution", name=f"托育园{n}",
                                           district=world.gulou, credit_code=credit_code(n))
-        service.add_staff("test", org, id_number=id_number("320106", "19900101", n * 2),
+        service.add_staff(DEMO, org, id_number=id_number("320106", "19900101", n * 2),
                           name="李" + "甲乙丙丁戊己庚辛"[n % 8], post="nursery_carer",
                           start_date=date(2025, 1, 1))
     db.session.commit()
@@ -182,6 +184,10 @@ def test_institution_list_queries_do_not_grow_with_institutions(client, world, l
 
 
 def test_institution_issues_a_one_time_password_to_its_staff(app, client, world, login_as):
+    # the caregiver never changed the one-time password they were given; the institution is
+    # their only current employer
+    world.users["caregiver"].must_change_password = True
+    db.session.commit()
     login_as("inst_admin")
     page = client.post(f"/institutions/{world.inst.id}/staff/{world.staff.id}/password")
     password = page.get_data(as_text=True).split('id="initial-password">')[1].split("<")[0]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import unicodedata
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
-from lms.core.clock import to_utc
+from lms.core.actors import DEMO
+from lms.core.clock import local_now, local_today, to_utc, utc_now
 from lms.core.errors import DomainError
 from lms.core.models import Notification
 from lms.extensions import db
@@ -20,10 +23,10 @@ from lms.registry import service as registry
 from lms.registry.service import BannedError
 from lms.scheduling import service
 from lms.scheduling.models import Attendance, Booking, TrainingSession
-from tests.conftest import login
+from tests.conftest import PASSWORD, login
 from tests.factories import id_number
 
-NEXT_WEEK = datetime.combine(date.today() + timedelta(days=7), datetime.min.time()).replace(hour=9)
+NEXT_WEEK = datetime.combine(local_today() + timedelta(days=7), datetime.min.time()).replace(hour=9)
 
 
 @pytest.fixture()
@@ -47,7 +50,7 @@ def plan(base, *, venue="room", instructor="li", starts=NEXT_WEEK, hours=3, capa
 def people(world, count: int, start: int = 100) -> list:
     added = []
     for n in range(count):
-        result = registry.add_staff("test", world.inst, id_number=id_number(
+        result = registry.add_staff(DEMO, world.inst, id_number=id_number(
             "320102", (date(1990, 1, 1) + timedelta(days=n // 400)).strftime("%Y%m%d"), n % 400 + start % 400 + 1),
             name="学员" + "甲乙丙丁戊己庚辛壬癸"[n % 10] + "子丑寅卯辰巳午未申酉戌亥"[n // 10 % 12],
             post="nursery_carer", start_date=date(2024, 1, 1))
@@ -112,11 +115,11 @@ def test_only_the_bases_own_staff_schedule(world, base):
 def test_full_sessions_take_a_waiting_list_promoted_in_order(world, base):
     session = service.schedule(base["staff"], world.base, plan(base, capacity=2))[0]
     a, b, c, d = people(world, 4)
-    t = datetime.utcnow()
-    bookings = [service.book("test", p, session, now=t + timedelta(seconds=i)) for i, p in enumerate([a, b, c, d])]
+    t = utc_now()
+    bookings = [service.book(DEMO, p, session, now=t + timedelta(seconds=i)) for i, p in enumerate([a, b, c, d])]
     assert [x.status for x in bookings] == ["booked", "booked", "waitlisted", "waitlisted"]
     assert service.waiting_position(bookings[2]) == 1 and service.waiting_position(bookings[3]) == 2
-    service.cancel_booking("test", bookings[0])
+    service.cancel_booking(DEMO, bookings[0])
     db.session.commit()
     db.session.refresh(bookings[2])
     assert bookings[2].status == "booked" and bookings[2].promoted_at is not None
@@ -143,7 +146,7 @@ def test_cut_off_overlap_ban_and_online_part(world, base):
     service.cancel_booking(base["staff"], booking, now=session.starts_at - timedelta(hours=1))
     assert booking.status == "cancelled"
     service.book(world.users["caregiver"], world.staff, other)
-    registry.record_ban("test", id_number=world.staff_other.id_number, name=world.staff_other.name,
+    registry.record_ban(DEMO, id_number=world.staff_other.id_number, name=world.staff_other.name,
                         kind="lifetime", starts_on=date(2025, 1, 1), ends_on=None, reason="虐童")
     with pytest.raises(BannedError):
         service.book(world.users["caregiver_other"], world.staff_other, session)
@@ -155,8 +158,8 @@ def test_cut_off_overlap_ban_and_online_part(world, base):
 
 def test_cancelling_a_session_tells_everyone_who_booked(world, base):
     session = service.schedule(base["staff"], world.base, plan(base, capacity=1))[0]
-    service.book("test", world.staff, session)
-    service.book("test", world.staff_other, session)  # waiting
+    service.book(DEMO, world.staff, session)
+    service.book(DEMO, world.staff_other, session)  # waiting
     with pytest.raises(DomainError, match="Give the reason"):
         service.cancel_session(base["staff"], session, " ")
     service.cancel_session(base["staff"], session, "讲师生病")
@@ -168,8 +171,8 @@ def test_cancelling_a_session_tells_everyone_who_booked(world, base):
 
 def test_fifty_simultaneous_bookings_for_the_last_ten_seats(app, world, base):
     session = service.schedule(base["staff"], world.base, plan(base, capacity=12))[0]
-    service.book("test", world.staff, session)
-    service.book("test", world.staff_other, session)
+    service.book(DEMO, world.staff, session)
+    service.book(DEMO, world.staff_other, session)
     crowd = people(world, 50)
     db.session.commit()
     session_id, ids = session.id, [p.id for p in crowd]
@@ -183,7 +186,7 @@ def test_fifty_simultaneous_bookings_for_the_last_ten_seats(app, world, base):
             db.session.commit()  # give the connection back: 50 threads share the app's pool
             barrier.wait()
             try:
-                service.book("test", person, target)
+                service.book(DEMO, person, target)
                 db.session.commit()
             except Exception as err:  # noqa: BLE001 - reported below
                 db.session.rollback()
@@ -207,34 +210,34 @@ def test_fifty_simultaneous_bookings_for_the_last_ten_seats(app, world, base):
 def test_check_in_with_the_current_code_only(world, base):
     session = service.schedule(base["staff"], world.base, plan(base))[0]
     other = service.schedule(base["staff"], world.base, plan(base, venue="hall", instructor="wang"))[0]
-    service.book("test", world.staff, session)
+    service.book(DEMO, world.staff, session)
     at = session.starts_at - timedelta(minutes=5)
     code = service.attendance_code(session, at)
     with pytest.raises(service.AttendanceRefused, match="another session"):
-        service.check_in(world.staff, session, service.attendance_code(other, at), now=at)
+        service.check_in(DEMO, world.staff, session, service.attendance_code(other, at), now=at)
     with pytest.raises(service.AttendanceRefused, match="expired"):
-        service.check_in(world.staff, session, service.attendance_code(session, at - timedelta(minutes=2)), now=at)
+        service.check_in(DEMO, world.staff, session, service.attendance_code(session, at - timedelta(minutes=2)), now=at)
     with pytest.raises(service.AttendanceRefused, match="not a valid attendance code"):
-        service.check_in(world.staff, session, code[:-2] + "xx", now=at)
+        service.check_in(DEMO, world.staff, session, code[:-2] + "xx", now=at)
     early = session.starts_at - timedelta(hours=2)
     with pytest.raises(service.AttendanceRefused, match="opens at"):
-        service.check_in(world.staff, session, service.attendance_code(session, early), now=early)
+        service.check_in(DEMO, world.staff, session, service.attendance_code(session, early), now=early)
     with pytest.raises(service.AttendanceRefused, match="no seat booked"):
-        service.check_in(world.staff_other, session, code, now=at)
-    result = service.check_in(world.staff, session, code, now=at + timedelta(seconds=15))
+        service.check_in(DEMO, world.staff_other, session, code, now=at)
+    result = service.check_in(DEMO, world.staff, session, code, now=at + timedelta(seconds=15))
     assert result.action == "in" and result.attendance.status == "present"
-    assert service.check_in(world.staff, session, service.attendance_code(session, at + timedelta(minutes=1)),
+    assert service.check_in(DEMO, world.staff, session, service.attendance_code(session, at + timedelta(minutes=1)),
                             now=at + timedelta(minutes=1)).action == "already"
 
 
 def test_late_and_check_out_for_a_long_session(world, base):
     session = service.schedule(base["staff"], world.base, plan(base, hours=8))[0]
-    service.book("test", world.staff, session)
+    service.book(DEMO, world.staff, session)
     late = session.starts_at + timedelta(minutes=20)
-    result = service.check_in(world.staff, session, service.attendance_code(session, late), now=late)
+    result = service.check_in(DEMO, world.staff, session, service.attendance_code(session, late), now=late)
     assert result.attendance.status == "late"
     leaving = session.ends_at - timedelta(minutes=10)
-    out = service.check_in(world.staff, session, service.attendance_code(session, leaving), now=leaving)
+    out = service.check_in(DEMO, world.staff, session, service.attendance_code(session, leaving), now=leaving)
     assert out.action == "out" and out.attendance.checked_out_at == leaving
 
 
@@ -242,9 +245,9 @@ def test_closing_credits_attendance_once_and_marks_the_rest_absent(world, base):
     session = service.schedule(base["staff"], world.base, plan(base, class_hours="3.5"))[0]
     a, b, c = people(world, 3)
     for person in (a, b, c):
-        service.book("test", person, session)
+        service.book(DEMO, person, session)
     at = session.starts_at
-    service.check_in(a, session, service.attendance_code(session, at), now=at)
+    service.check_in(DEMO, a, session, service.attendance_code(session, at), now=at)
     with pytest.raises(DomainError, match="Give the reason"):
         service.mark(base["staff"], session, b, "excused", "")
     service.mark(base["staff"], session, b, "excused", "病假")
@@ -273,7 +276,7 @@ def test_a_class_of_a_hundred_checks_in_at_once(app, world, base):
     session = service.schedule(base["staff"], world.base, plan(base, capacity=100))[0]
     crowd = people(world, 100)
     for person in crowd:
-        service.book("test", person, session)
+        service.book(DEMO, person, session)
     db.session.commit()
     at = session.starts_at - timedelta(minutes=1)
     code = service.attendance_code(session, at)
@@ -288,7 +291,7 @@ def test_a_class_of_a_hundred_checks_in_at_once(app, world, base):
             barrier.wait()
             for person_id in chunk:
                 try:
-                    service.check_in(db.session.get(Person, person_id), target, code, now=at)
+                    service.check_in(DEMO, db.session.get(Person, person_id), target, code, now=at)
                     db.session.commit()
                 except Exception as err:  # noqa: BLE001
                     db.session.rollback()
@@ -310,8 +313,8 @@ def test_a_class_of_a_hundred_checks_in_at_once(app, world, base):
 
 def test_sign_in_sheet_pdf_lists_the_booked(client, world, base, login_as, tmp_path):
     session = service.schedule(base["staff"], world.base, plan(base))[0]
-    service.book("test", world.staff, session)
-    service.book("test", world.staff_other, session)
+    service.book(DEMO, world.staff, session)
+    service.book(DEMO, world.staff_other, session)
     db.session.commit()
     login_as("base_staff")
     response = client.get(f"/sessions/{session.id}/sheet.pdf")
@@ -326,7 +329,7 @@ def test_sign_in_sheet_pdf_lists_the_booked(client, world, base, login_as, tmp_p
 
 def test_calendar_feeds(client, world, base, login_as):
     session = service.schedule(base["staff"], world.base, plan(base))[0]
-    service.book("test", world.staff, session)
+    service.book(DEMO, world.staff, session)
     db.session.commit()
     login_as(world.staff.mobile)
     page = client.get("/my/sessions").get_data(as_text=True)
@@ -377,7 +380,7 @@ def test_pages_for_the_base_and_the_caregiver(app, client, world, base, login_as
 
 
 def test_the_base_home_lists_the_coming_week(client, world, base, login_as):
-    soon = datetime.combine(date.today() + timedelta(days=2), datetime.min.time()).replace(hour=9)
+    soon = datetime.combine(local_today() + timedelta(days=2), datetime.min.time()).replace(hour=9)
     service.schedule(base["staff"], world.base, plan(base, starts=soon))
     service.schedule(base["staff"], world.base, plan(base, starts=soon + timedelta(days=14)))
     db.session.commit()
@@ -385,3 +388,71 @@ def test_the_base_home_lists_the_coming_week(client, world, base, login_as):
     page = client.get("/").get_data(as_text=True)
     assert page.count("/sessions/") >= 1 and "0 of 20 booked" in page
     assert page.count("0 of 20 booked") == 1  # the session in two weeks is not listed
+
+
+# --- the calendar shows what and when; absolute links name the public address -----------------
+
+
+def test_the_calendar_shows_title_and_time_and_a_session_past_midnight_says_so(client, world, base, login_as):
+    late = NEXT_WEEK.replace(hour=23)  # 23:00-01:00 the next day
+    service.schedule(base["staff"], world.base, plan(base, starts=late, hours=2))
+    service.schedule(base["staff"], world.base, plan(base, venue="hall", instructor="wang"))  # 09:00-12:00
+    db.session.commit()
+    login_as("base_staff")
+    for view in ("week", "month"):
+        page = client.get(f"/bases/{world.base.id}/sessions?view={view}&date={NEXT_WEEK.date().isoformat()}")
+        items = page.get_data(as_text=True).split('class="calendar-item')[1:]
+        assert len(items) == 2, view
+        text = [" ".join(re.sub(r"<[^>]+>", " ", item.split(">", 1)[1].split("</a>")[0]).split())
+                for item in items]
+        assert text[0].startswith("09:00 – 12:00 测试课程：托育一日生活"), text[0]
+        assert "next day" not in text[0]
+        assert text[1].startswith("23:00 – ends next day 01:00 测试课程：托育一日生活"), text[1]
+    session = db.session.scalar(select(TrainingSession).where(TrainingSession.venue_id == base["room"].id))
+    detail = client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    when = " ".join(re.sub(r"<[^>]+>", " ", detail.split('id="when">')[1].split("</dd>")[0]).split())
+    assert when == f"{late:%Y-%m-%d} 23:00 – ends next day 01:00"
+
+
+def test_absolute_links_come_from_the_public_address_not_the_host_header(app, world, base, monkeypatch):
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "https://peixun.example.gov.cn/lms")
+    session = service.schedule(base["staff"], world.base, plan(base))[0]
+    service.book(DEMO, world.staff, session)
+    db.session.commit()
+    # every request (sign-in included) arrives with a crafted Host header
+    evil = {"base_url": "http://evil.example.com", "headers": {"X-Forwarded-Host": "evil.example.com"}}
+    staff, caregiver = app.test_client(), app.test_client()
+    for who, identifier in ((staff, "base_staff"), (caregiver, world.staff.mobile)):
+        assert who.post("/login", data={"identifier": identifier, "password": PASSWORD},
+                        **evil).status_code == 302
+    pages = [staff.get(f"/bases/{world.base.id}/sessions", **evil).get_data(as_text=True),
+             staff.get(f"/sessions/{session.id}/qr", **evil).get_data(as_text=True),
+             str(staff.get(f"/sessions/{session.id}/qr.json", **evil).get_json())]
+    mine = caregiver.get("/my/sessions", **evil).get_data(as_text=True)
+    pages.append(mine)
+    token = mine.split("/calendar/")[1].split(".ics")[0]
+    feed = caregiver.get(f"/calendar/{token}.ics", **evil).get_data(as_text=True)
+    pages.append(feed)
+    assert all("evil.example.com" not in page for page in pages)
+    assert "https://peixun.example.gov.cn/lms/calendar/" in pages[0] + mine
+    assert f"https://peixun.example.gov.cn/lms/sessions/{session.id}/attend?code=" in pages[1] + pages[2]
+    assert f"UID:session-{session.id}@peixun.example.gov.cn" in feed
+    assert f"https://peixun.example.gov.cn/lms/sessions/{session.id}" in feed.replace("\r\n ", "")
+
+
+@pytest.mark.parametrize("hour", ["00:30", "07:30", "23:30"])
+def test_check_in_codes_and_windows_hold_at_every_hour(world, base, hour):
+    """The code's window is read in UTC, whatever zone the process runs in; check-in opens
+    half an hour before the start on the city's clock."""
+    import time_machine
+
+    from lms.core.clock import local_today as today
+    h, m = (int(x) for x in hour.split(":"))
+    city = ZoneInfo("Asia/Shanghai")
+    with time_machine.travel(datetime.combine(today(), time(h, m), tzinfo=city), tick=False):
+        starts = local_now() + timedelta(minutes=20)
+        session = service.schedule(base["staff"], world.base, plan(base, starts=starts.replace(second=0, microsecond=0)))[0]
+        service.book(DEMO, world.staff, session)
+        code = service.attendance_code(session)
+        result = service.check_in(world.users["caregiver"], world.staff, session, code)
+        assert result.action == "in" and result.attendance.status == "present"

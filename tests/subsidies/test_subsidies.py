@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import threading
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -17,10 +16,10 @@ from sqlalchemy import func, select
 from lms.auth.models import Role, User
 from lms.certificates import service as certificates
 from lms.certificates.models import Certificate, CertificateStatus
+from lms.core.clock import local_today, utc_now
 from lms.core.settings import set_setting
 from lms.extensions import db
 from lms.registry import service as registry
-from lms.registry.models import QualificationType
 from lms.subsidies import service
 from lms.subsidies.models import (
     ClaimAction,
@@ -36,44 +35,21 @@ from lms.subsidies.service import (
     QueueFilter,
     ReasonRequired,
 )
-
-TODAY = date.today()
-ACCOUNT = "6222 0212 3456 7890 123"
-
-
-def qtype(code="baoyushi") -> QualificationType:
-    return db.session.scalar(select(QualificationType).where(QualificationType.code == code))
-
-
-_serial = itertools.count(1)
-
-
-def certificate(world, person, level=5, issued_on=None, code="baoyushi", status="valid") -> Certificate:
-    """A certificate issued by world.base, and the registry's record of it (as `issue` leaves
-    them; the exam that earned it is not what these tests are about)."""
-    issued_on = issued_on or TODAY - timedelta(days=10)
-    kind = qtype(code)
-    number = certificates.certificate_number(kind, issued_on.year, world.base.id, next(_serial))
-    record = registry.add_qualification("test", person, kind, issued_on=issued_on,
-                                        level=level or None, certificate_no=number,
-                                        issuer=world.base.name)
-    cert = Certificate(number=number, verify_code=f"v{number}", person_id=person.id,
-                       qualification_type_id=kind.id, level=level, issuer_id=world.base.id,
-                       issued_on=issued_on, status=status, qualification_id=record.id, version=1)
-    db.session.add(cert)
-    db.session.flush()
-    return cert
+from tests.helpers import (
+    ACCOUNT,
+    TESTS,
+    at_once,
+    certificate,
+    claim_for,
+    exam_result,
+    exam_sitting,
+    qtype,
+)
 
 
 def ban(world, person) -> None:
     registry.record_ban(world.users["regulator"], id_number=person.id_number, name=person.name,
-                        kind="lifetime", starts_on=TODAY, ends_on=None, reason="虐童")
-
-
-def claim_for(world, cert, **kw) -> SubsidyClaim:
-    return service.submit(world.users["caregiver"] if cert.person_id == world.staff.id
-                          else world.users["caregiver_other"], cert, bank_name="工商银行玄武支行",
-                          bank_account=ACCOUNT, **kw)
+                        kind="lifetime", starts_on=local_today(), ends_on=None, reason="虐童")
 
 
 def second_hr(world, name="hr_second") -> User:
@@ -88,12 +64,12 @@ def second_hr(world, name="hr_second") -> User:
 
 
 def test_seeded_standards_and_a_claim_uses_the_one_in_force_on_the_issue_date(world):
-    old = certificate(world, world.staff, level=5, issued_on=TODAY - timedelta(days=40))
+    old = certificate(world, world.staff, level=5, issued_on=local_today() - timedelta(days=40))
     assert service.eligibility(old).amount == Decimal("1000.00")
-    service.set_standard(world.users["admin"], qtype(), 5, "1200.50", TODAY - timedelta(days=20),
+    service.set_standard(world.users["admin"], qtype(), 5, "1200.50", local_today() - timedelta(days=20),
                          "2026年市人社局文件")
     assert service.eligibility(old).amount == Decimal("1000.00")  # issued before the new amount
-    new = certificate(world, world.staff_other, level=5, issued_on=TODAY - timedelta(days=5))
+    new = certificate(world, world.staff_other, level=5, issued_on=local_today() - timedelta(days=5))
     assert service.eligibility(new).amount == Decimal("1200.50")
     history = [s for s in service.standards() if s.qualification_type_id == qtype().id and s.level == 5]
     assert [s.amount for s in history] == [Decimal("1200.50"), Decimal("1000.00")]
@@ -102,14 +78,14 @@ def test_seeded_standards_and_a_claim_uses_the_one_in_force_on_the_issue_date(wo
 @pytest.mark.parametrize("amount", ["abc", "-5", "0", "12.345", "1e9", "NaN"])
 def test_a_standard_refuses_amounts_that_are_not_money(world, amount):
     with pytest.raises(service.DomainError):
-        service.set_standard(world.users["admin"], qtype(), 5, amount, TODAY)
+        service.set_standard(world.users["admin"], qtype(), 5, amount, local_today())
 
 
 def test_a_standard_must_name_a_level_the_type_has(world):
     with pytest.raises(service.DomainError):
-        service.set_standard(world.users["admin"], qtype(), 0, "100", TODAY)
+        service.set_standard(world.users["admin"], qtype(), 0, "100", local_today())
     with pytest.raises(service.DomainError):
-        service.set_standard(world.users["admin"], qtype("director_training"), 3, "100", TODAY)
+        service.set_standard(world.users["admin"], qtype("director_training"), 3, "100", local_today())
 
 
 def test_the_amount_comes_from_the_standard_never_from_the_request(client, world, login_as):
@@ -138,15 +114,15 @@ def test_only_a_valid_certificate_is_subsidised(world, status):
 
 
 def test_an_expired_certificate_is_not_subsidised(world):
-    cert = certificate(world, world.staff, issued_on=TODAY - timedelta(days=60))
-    cert.expires_on = TODAY - timedelta(days=1)
+    cert = certificate(world, world.staff, issued_on=local_today() - timedelta(days=60))
+    cert.expires_on = local_today() - timedelta(days=1)
     assert any("expired" in r for r in service.eligibility(cert).reasons)
 
 
 def test_claims_are_made_within_the_window_which_is_a_setting(world):
-    cert = certificate(world, world.staff, issued_on=TODAY - timedelta(days=400))
+    cert = certificate(world, world.staff, issued_on=local_today() - timedelta(days=400))
     assert any("within 12 months" in r for r in service.eligibility(cert).reasons)
-    set_setting(world.users["admin"], "subsidies.claim_window_months", 24, TODAY - timedelta(days=1))
+    set_setting(world.users["admin"], "subsidies.claim_window_months", 24, local_today() - timedelta(days=1))
     assert service.eligibility(cert).ok
 
 
@@ -163,7 +139,7 @@ def test_each_occupation_and_level_is_subsidised_once_but_a_rejected_claim_can_b
     # paid, then the certificate revoked and the exam taken again: still once ever
     claim.state = ClaimState.PAID.value
     certificates.change_status(world.users["regulator"], cert, "revoke", "证书信息错误")
-    again = certificate(world, world.staff, issued_on=TODAY - timedelta(days=3))
+    again = certificate(world, world.staff, issued_on=local_today() - timedelta(days=3))
     assert any("already claimed" in r for r in service.eligibility(again).reasons)
     claim.state = ClaimState.REJECTED.value
     db.session.flush()
@@ -172,7 +148,7 @@ def test_each_occupation_and_level_is_subsidised_once_but_a_rejected_claim_can_b
 
 def test_no_lower_level_once_a_higher_level_is_certified(world):
     kind = qtype()
-    registry.add_qualification("test", world.staff, kind, issued_on=TODAY - timedelta(days=100),
+    registry.add_qualification(TESTS, world.staff, kind, issued_on=local_today() - timedelta(days=100),
                                level=4, certificate_no="EXT-4", issuer="外市")
     cert = certificate(world, world.staff, level=5)
     assert any("higher level" in r for r in service.eligibility(cert).reasons)
@@ -190,12 +166,13 @@ def test_no_lower_level_once_a_higher_level_was_subsidised(world):
 
 
 def test_at_most_three_subsidies_a_year_which_is_a_setting(world):
-    for code in ("baoyushi", "yuyingyuan", "yingyouer_fazhan"):
-        claim_for(world, certificate(world, world.staff, code=code))
+    for code in ("baoyushi", "yuyingyuan", "yingyouer_fazhan"):  # the last starts at 四级
+        claim_for(world, certificate(world, world.staff, code=code,
+                                     level=4 if code == "yingyouer_fazhan" else 5))
     fourth = certificate(world, world.staff, level=4, code="yuyingyuan")
     reasons = service.eligibility(fourth).reasons
     assert any("At most 3" in r for r in reasons)
-    set_setting(world.users["admin"], "subsidies.max_per_year", 4, TODAY - timedelta(days=1))
+    set_setting(world.users["admin"], "subsidies.max_per_year", 4, local_today() - timedelta(days=1))
     assert not any("At most" in r for r in service.eligibility(fourth).reasons)
 
 
@@ -205,7 +182,7 @@ def test_no_standard_no_subsidy(world):
 
 
 def test_every_reason_is_given_at_once(world):
-    cert = certificate(world, world.staff, issued_on=TODAY - timedelta(days=400), status="suspended")
+    cert = certificate(world, world.staff, issued_on=local_today() - timedelta(days=400), status="suspended")
     ban(world, world.staff)
     assert len(service.eligibility(cert).reasons) == 3
     with pytest.raises(NotEligible) as err:
@@ -237,8 +214,8 @@ def _claim_in(world, state: ClaimState) -> SubsidyClaim:
     claim = claim_for(world, certificate(world, world.staff))
     claim.state = state.value
     if state in (ClaimState.PUBLISHED, ClaimState.PAID):
-        notice = SubsidyNotice(title="公示", starts_on=TODAY - timedelta(days=10),
-                               ends_on=TODAY - timedelta(days=3))
+        notice = SubsidyNotice(title="公示", starts_on=local_today() - timedelta(days=10),
+                               ends_on=local_today() - timedelta(days=3))
         db.session.add(notice)
         db.session.flush()
         claim.notice_id = notice.id
@@ -250,11 +227,11 @@ def _act(world, claim, action):
     actor = world.users[ACTORS.get(action, "hr_reviewer")]
     notice = None
     if action == ClaimAction.PUBLISH:
-        notice = SubsidyNotice(title="公示", starts_on=TODAY, ends_on=TODAY + timedelta(days=6))
+        notice = SubsidyNotice(title="公示", starts_on=local_today(), ends_on=local_today() + timedelta(days=6))
         db.session.add(notice)
         db.session.flush()
     return service.transition(actor, claim, action, reason="核实", notice=notice,
-                              payment_ref="PAY-1", paid_on=TODAY)
+                              payment_ref="PAY-1", paid_on=local_today())
 
 
 @pytest.mark.parametrize("state,action", list(itertools.product(ClaimState, ClaimAction)),
@@ -378,13 +355,13 @@ def test_payment_waits_for_the_notice_and_for_objections(world):
     claim = _approved(world)
     hr = world.users["hr_reviewer"]
     notice, outcome = service.publish(hr, [claim.id])
-    assert claim.state == ClaimState.PUBLISHED.value and notice.ends_on == TODAY + timedelta(days=6)
+    assert claim.state == ClaimState.PUBLISHED.value and notice.ends_on == local_today() + timedelta(days=6)
     rows = service.notice_rows(notice)
     assert rows[0]["name"] != world.staff.name and rows[0]["name"][0] == world.staff.name[0]
     with pytest.raises(service.DomainError, match="notice runs until"):
-        service.transition(hr, claim, ClaimAction.PAY, payment_ref="P1", paid_on=TODAY)
-    objection = service.record_objection(hr, claim, "举报：未实际参加培训", TODAY)
-    later = TODAY + timedelta(days=10)
+        service.transition(hr, claim, ClaimAction.PAY, payment_ref="P1", paid_on=local_today())
+    objection = service.record_objection(hr, claim, "举报：未实际参加培训", local_today())
+    later = local_today() + timedelta(days=10)
     with pytest.raises(service.DomainError, match="objection"):
         service.transition(hr, claim, ClaimAction.PAY, payment_ref="P1", paid_on=later, today=later)
     service.resolve_objection(hr, objection, upheld=False, resolution="核实参加了培训")
@@ -396,7 +373,7 @@ def test_an_upheld_objection_rejects_the_claim(world):
     claim = _approved(world)
     hr = world.users["hr_reviewer"]
     service.publish(hr, [claim.id])
-    objection = service.record_objection(hr, claim, "同一人重复申领", TODAY)
+    objection = service.record_objection(hr, claim, "同一人重复申领", local_today())
     service.resolve_objection(hr, objection, upheld=True, resolution="属实")
     assert claim.state == ClaimState.REJECTED.value and claim.rejected_reason == "属实"
 
@@ -413,30 +390,25 @@ def test_two_reviewers_at_once_one_wins(app, world):
     claim = _claim_in(world, ClaimState.CONFIRMED)
     second_hr(world)
     db.session.commit()
-    claim_id, outcomes, barrier = claim.id, [], threading.Barrier(2, timeout=60)
+    claim_id = claim.id
 
-    def click(username, action):
-        with app.app_context():
-            user = db.session.scalar(select(User).where(User.username == username))
-            row = db.session.get(SubsidyClaim, claim_id)
-            row.person, row.base  # noqa: B018 - load before the race
+    def click(who, go):
+        username, action = who
+        user = db.session.scalar(select(User).where(User.username == username))
+        row = db.session.get(SubsidyClaim, claim_id)
+        row.person, row.base  # noqa: B018 - load before the race
+        db.session.commit()
+        go()
+        try:
+            service.transition(user, row, action, reason="不符合条件")
             db.session.commit()
-            barrier.wait()
-            try:
-                service.transition(user, row, action, reason="不符合条件")
-                db.session.commit()
-                outcomes.append(action.value)
-            except service.DomainError:
-                db.session.rollback()
-                outcomes.append("refused")
-            db.session.remove()
+            return action.value
+        except service.DomainError:
+            db.session.rollback()
+            return "refused"
 
-    threads = [threading.Thread(target=click, args=("hr_reviewer", ClaimAction.APPROVE)),
-               threading.Thread(target=click, args=("hr_second", ClaimAction.REJECT))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = at_once(app, click, [("hr_reviewer", ClaimAction.APPROVE),
+                                    ("hr_second", ClaimAction.REJECT)])
     assert outcomes.count("refused") == 1, outcomes
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(ClaimEvent).where(
@@ -449,29 +421,23 @@ def test_two_reviewers_at_once_one_wins(app, world):
 def test_twenty_simultaneous_submissions_make_one_claim(app, world):
     cert = certificate(world, world.staff)
     db.session.commit()
-    cert_id, outcomes, barrier = cert.id, [], threading.Barrier(20, timeout=60)
+    cert_id = cert.id
 
-    def submit():
-        with app.app_context():
-            user = db.session.scalar(select(User).where(User.person_id == world.staff.id))
-            row = db.session.get(Certificate, cert_id)
-            row.person, row.issuer  # noqa: B018 - load before the race
+    def submit(_n, go):
+        user = db.session.scalar(select(User).where(User.person_id == world.staff.id))
+        row = db.session.get(Certificate, cert_id)
+        row.person, row.issuer  # noqa: B018 - load before the race
+        db.session.commit()
+        go()
+        try:
+            service.submit(user, row, bank_name="工商银行", bank_account=ACCOUNT)
             db.session.commit()
-            barrier.wait()
-            try:
-                service.submit(user, row, bank_name="工商银行", bank_account=ACCOUNT)
-                db.session.commit()
-                outcomes.append("claimed")
-            except service.DomainError as err:
-                db.session.rollback()
-                outcomes.append(str(err))
-            db.session.remove()
+            return "claimed"
+        except service.DomainError as err:
+            db.session.rollback()
+            return str(err)
 
-    threads = [threading.Thread(target=submit) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = at_once(app, submit, range(20))
     assert outcomes.count("claimed") == 1, outcomes
     assert all("already claimed" in o for o in outcomes if o != "claimed")
     assert db.session.scalar(select(func.count()).select_from(SubsidyClaim)) == 1
@@ -484,8 +450,8 @@ def test_the_queue_filters_and_totals_and_the_export_matches_it(world):
     hr = world.users["hr_reviewer"]
     paid = _approved(world)
     service.publish(hr, [paid.id])
-    paid.notice.starts_on, paid.notice.ends_on = TODAY - timedelta(days=9), TODAY - timedelta(days=2)
-    service.transition(hr, paid, ClaimAction.PAY, payment_ref="=HYPERLINK(\"http://x\")", paid_on=TODAY)
+    paid.notice.starts_on, paid.notice.ends_on = local_today() - timedelta(days=9), local_today() - timedelta(days=2)
+    service.transition(hr, paid, ClaimAction.PAY, payment_ref="=HYPERLINK(\"http://x\")", paid_on=local_today())
     approved = claim_for(world, certificate(world, world.staff_other, level=4))
     approved.bank_name = "=cmd|' /C calc'!A0"
     service.transition(world.users["base_staff"], approved, ClaimAction.CONFIRM)
@@ -499,8 +465,8 @@ def test_the_queue_filters_and_totals_and_the_export_matches_it(world):
     assert service.queue(hr, QueueFilter(state="submitted")).pagination.items == [waiting]
     assert service.queue(hr, QueueFilter(qualification_type_id=qtype("yuyingyuan").id)).count == 1
     assert service.queue(hr, QueueFilter(district_id=world.gulou.id)).count == 0
-    assert service.queue(hr, QueueFilter(date_from=TODAY + timedelta(days=1))).count == 0
-    assert service.queue(hr, QueueFilter(date_to=TODAY)).count == 3
+    assert service.queue(hr, QueueFilter(date_from=local_today() + timedelta(days=1))).count == 0
+    assert service.queue(hr, QueueFilter(date_to=local_today())).count == 3
 
     sheet = openpyxl.load_workbook(io.BytesIO(service.export_xlsx(hr, QueueFilter(
         state=service.PAYABLE)))).active
@@ -536,16 +502,13 @@ def test_batch_approval_approves_what_it_may_and_says_why_not_for_the_rest(world
 
 
 def test_a_base_claims_for_the_passers_of_its_sitting(world, course):
-    from datetime import datetime
-
     from lms.learning.models import Enrolment
-    from tests.certificates.test_certificates import _result, _sitting
 
     for person in (world.staff, world.staff_other):
-        db.session.add(Enrolment(person_id=person.id, course_id=course.id, completed_at=datetime.utcnow()))
-    sitting = _sitting(world)
-    good = _result(world, sitting, world.staff, "85", "90")
-    other = _result(world, sitting, world.staff_other, "80", "70")
+        db.session.add(Enrolment(person_id=person.id, course_id=course.id, completed_at=utc_now()))
+    sitting = exam_sitting(world)
+    good = exam_result(world, sitting, world.staff, "85", "90")
+    other = exam_result(world, sitting, world.staff_other, "80", "70")
     issued = [certificates.issue(world.users["base_staff"], r) for r in (good, other)]
     ban(world, world.staff_other)
     assert service.claimable_sittings(world.base) == [sitting]

@@ -4,24 +4,23 @@ confirms, the reviewer works the queue, the public reads the notice, the admin s
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 
 import openpyxl
 from sqlalchemy import select
 
+from lms.core.clock import local_today
 from lms.extensions import db
 from lms.subsidies import service
 from lms.subsidies.models import ClaimState, SubsidyClaim, SubsidyStandard
 from tests.conftest import login
-from tests.subsidies.test_subsidies import ACCOUNT, certificate, claim_for, qtype
-
-TODAY = date.today()
+from tests.helpers import ACCOUNT, TESTS, certificate, claim_for, qtype
 
 
 def test_a_caregiver_sees_the_amount_or_the_reasons_before_claiming(client, world, login_as):
     good = certificate(world, world.staff, level=4)
     late = certificate(world, world.staff, level=5, code="yuyingyuan",
-                       issued_on=TODAY - timedelta(days=500))
+                       issued_on=local_today() - timedelta(days=500))
     db.session.commit()
     login_as("13912345678")
     page = client.get("/my/subsidies").get_data(as_text=True)
@@ -83,11 +82,11 @@ def test_the_queue_shows_totals_and_the_export_matches(client, world, login_as):
     db.session.commit()
     login_as("hr_reviewer")
     page = client.get("/subsidies/review").get_data(as_text=True)
-    assert "2 claims, total 2500.00 yuan" in page
+    assert "2 claims." in page and "Live claims (not rejected or withdrawn): 2, total 2500.00 yuan" in page
     ids = [str(c.id) for c in db.session.scalars(select(SubsidyClaim))]
     client.post("/subsidies/review", data={"do": "approve", "claim": ids})
     page = client.get("/subsidies/review?state=payable").get_data(as_text=True)
-    assert "2 claims, total 2500.00 yuan" in page
+    assert "Live claims (not rejected or withdrawn): 2, total 2500.00 yuan" in page
     sheet = openpyxl.load_workbook(io.BytesIO(client.get(
         "/subsidies/review/export.xlsx?state=payable").data)).active
     total = list(sheet.iter_rows(values_only=True))[-1]
@@ -128,11 +127,11 @@ def test_the_reviewers_home_says_what_waits(client, world, login_as):
     service.transition(world.users["base_staff"], noticed, "confirm")
     service.transition(hr, noticed, "approve")
     notice, _ = service.publish(hr, [noticed.id])
-    notice.starts_on, notice.ends_on = TODAY - timedelta(days=9), TODAY - timedelta(days=2)
+    notice.starts_on, notice.ends_on = local_today() - timedelta(days=9), local_today() - timedelta(days=2)
     db.session.commit()
     assert service.reviewer_summary(hr) == {"confirmed": 1, "second_review": 0, "approved": 0,
                                             "payable": 1, "objections": 0}
-    service.record_objection(hr, noticed, "未参加实操考核", TODAY - timedelta(days=3))
+    service.record_objection(hr, noticed, "未参加实操考核", local_today() - timedelta(days=3))
     db.session.commit()
     assert service.reviewer_summary(hr)["payable"] == 0
     login_as("hr_reviewer")
@@ -150,8 +149,8 @@ def test_the_queue_costs_the_same_queries_for_few_claims_or_many(client, world, 
 
     def claim_in_notice(n):
         person, _ = registry_service.get_or_create_person(
-            "test", id_number=id_number("320102", "19920101", 300 + n), name="学员" + "甲乙丙丁戊己庚"[n])
-        account, _ = registry_service.ensure_account("test", person)
+            TESTS, id_number=id_number("320102", "19920101", 300 + n), name="学员" + "甲乙丙丁戊己庚"[n])
+        account, _ = registry_service.ensure_account(TESTS, person)
         claim = service.submit(account, certificate(world, person), bank_name="银行",
                                bank_account="1234567890")
         service.transition(base, claim, "confirm")
@@ -192,6 +191,6 @@ def test_reviewers_record_objections_only_while_a_claim_is_in_the_notice(client,
     db.session.commit()
     assert "Record an objection received" in client.get(f"/subsidies/{claim.id}").get_data(as_text=True)
     client.post(f"/subsidies/{claim.id}/objections", data={"summary": "未参加培训",
-                                                           "received_on": TODAY.isoformat()})
+                                                           "received_on": local_today().isoformat()})
     page = client.get(f"/subsidies/{claim.id}").get_data(as_text=True)
     assert "未参加培训" in page and "Uphold: reject the claim" in page

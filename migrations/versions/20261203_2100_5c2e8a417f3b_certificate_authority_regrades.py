@@ -3,8 +3,8 @@ history moved into state_events, re-grades of certified results, and exam result
 certified
 
 Revision ID: 5c2e8a417f3b
-Revises: 3a7c1e0b9d21
-Create Date: 2026-12-03 19:00:00
+Revises: 345a805d3ec7
+Create Date: 2026-12-03 21:00:00
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '5c2e8a417f3b'
-down_revision = '3a7c1e0b9d21'
+down_revision = '345a805d3ec7'
 branch_labels = None
 depends_on = None
 
