@@ -99,7 +99,7 @@ def test_a_paper_never_contains_a_self_check_question(world, exam):
     with pytest.raises(DomainError, match="holds Single choice 0"):
         service.plan_sitting(world.users["base_staff"], world.base, service.SittingPlan(
             qualification_type=exam.qualification_type, level=5, starts_at=NEXT_WEEK,
-            duration_minutes=30, venue="考场", examiners=[world.users["base_staff"]],
+            duration_minutes=30, venue=base_venue(world.base, "考场"), examiners=[world.users["base_staff"]],
             blueprint={"single": 1}))
 
 

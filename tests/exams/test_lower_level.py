@@ -20,6 +20,7 @@ from lms.learning.models import Enrolment
 from lms.registry import service as registry
 from lms.registry.models import QualificationType
 from tests.conftest import login
+from tests.factories import venue
 
 
 @pytest.fixture()
@@ -28,7 +29,7 @@ def level5(world, course):
     qtype = db.session.scalar(select(QualificationType).where(QualificationType.code == "baoyushi"))
     sitting = service.plan_sitting(staff, world.base, service.SittingPlan(
         qualification_type=qtype, level=5, starts_at=datetime.combine(local_today() + timedelta(days=7), time(9)),
-        duration_minutes=30, venue="考场一", examiners=[staff], blueprint={"single": 2}))
+        duration_minutes=30, venue=venue(world.base), examiners=[staff], blueprint={"single": 2}))
     db.session.add(Enrolment(person_id=world.staff.id, course_id=course.id, completed_at=utc_now()))
     registry.add_qualification(DEMO, world.staff, qtype, issued_on=date(2025, 6, 1), level=3,
                                certificate_no="BYS-2025-0001-000001", issuer="南京市职业技能鉴定指导中心")

@@ -23,6 +23,7 @@ from lms.exams.models import (
 from lms.extensions import db
 from lms.learning.models import Enrolment
 from lms.registry.models import QualificationType
+from tests.factories import venue
 
 ACTOR = system_actor("test:states")
 
@@ -34,7 +35,7 @@ def registration(world, course):
     starts = (utc_now() + timedelta(days=7)).replace(microsecond=0)
     sitting = service.plan_sitting(staff, world.base, service.SittingPlan(
         qualification_type=qtype, level=5, starts_at=starts + timedelta(hours=8), duration_minutes=30,
-        venue="考场", examiners=[staff], blueprint={"single": 2}))
+        venue=venue(world.base, "考场"), examiners=[staff], blueprint={"single": 2}))
     db.session.add(Enrolment(person_id=world.staff.id, course_id=course.id, completed_at=utc_now()))
     return service.register(staff, sitting, world.staff)
 
