@@ -75,6 +75,8 @@ def from_environment() -> dict:
         "LOGIN_LOCK_MINUTES": 15,
         #: the address the public reaches this system at: QR codes on certificates point there
         "PUBLIC_URL": os.environ.get("LMS_PUBLIC_URL", "http://127.0.0.1:5000"),
+        #: seconds one PDF render (wkhtmltopdf) may take before it is killed
+        "PDF_TIMEOUT_SECONDS": float(os.environ.get("LMS_PDF_TIMEOUT_SECONDS", "30")),
         #: lesson videos (course images live in the database)
         "MEDIA_PATH": os.environ.get("LMS_MEDIA_PATH", str(folder / "media")),
         #: seconds between study heartbeats sent by a lesson page

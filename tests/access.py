@@ -116,9 +116,10 @@ MATRIX = {
     "exams.withdraw": BASE_RUNNERS,
     "exams.save_answer": {"caregiver"},  # the candidate whose paper it is
     "certificates.issue_batch": BASE_RUNNERS,
-    "certificates.detail": CERT_MANAGERS,
+    "certificates.detail": CERT_MANAGERS | {"caregiver"},  # and the holder, nobody else
     "certificates.change_status": CERT_MANAGERS,
     "certificates.download": CERT_MANAGERS | {"caregiver"},  # and the holder, nobody else
+    "certificates.regrade": BASE_RUNNERS,  # the issuing base, an administrator
     "certificates.mine": CAREGIVERS,
     "certificates.verify": EVERYONE,
     "certificates.verify_code": EVERYONE,

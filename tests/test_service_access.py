@@ -298,7 +298,7 @@ SERVICES: dict[str, Case] = {
     "exams.save_answer": Case("exams.save_answer", lambda w, o, u:
                               exams.save_answer(u, o.item, ["A"])),
     "exams.hand_in": Case("exams.hand_in", lambda w, o, u: exams.hand_in(u, _own_attempt(w, o, u))),
-    # --- certificates (the `certs` helper's branch reworks these) ---
+    # --- certificates ---
     "certificates.issue": Case("certificates.issue_batch", lambda w, o, u: certificates.issue(
         u, exams.registration_of(w.staff_other, o.sitting))),
     "certificates.issue_batch": Case("certificates.issue_batch", lambda w, o, u:
@@ -307,6 +307,13 @@ SERVICES: dict[str, Case] = {
                                        certificates.change_status(u, o.cert, "suspend", "核查")),
     "certificates.reissue": Case("certificates.change_status", lambda w, o, u:
                                  certificates.reissue(u, o.cert, "遗失")),
+    "certificates.regrade": Case("certificates.regrade", lambda w, o, u: certificates.regrade(
+        u, o.cert, practical="95", reason="复核")),
+    # the PDF is made once and kept: the download page's rule
+    "certificates.pdf": Case("certificates.download", lambda w, o, u: certificates.pdf(u, o.cert)),
+    "certificates.render_many": Case(
+        _only(why="commits as it goes: the command line (a system actor) only"),
+        lambda w, o, u: certificates.render_many(u, [o.cert.id], workers=1)),
     # --- subsidies ---
     "subsidies.set_standard": Case("subsidies.standards", lambda w, o, u: subsidies.set_standard(
         u, _qtype(), 5, "1500", local_today())),

@@ -16,13 +16,14 @@ def certificates_group():
               help="PDFs made at once (one wkhtmltopdf per core).")
 @with_appcontext
 def render_command(workers: int):
-    """Make the PDF of every certificate that has none for its current copy."""
+    """Make the PDF of every certificate in force that has none for its current copy."""
     from lms.certificates.service import missing_pdfs, render_many
+    from lms.core.actors import CLI
 
     ids = missing_pdfs()
     if not ids:
         click.echo("every certificate has its PDF")
         return
     with click.progressbar(length=len(ids), label=f"{len(ids)} PDFs") as bar:
-        made = render_many(ids, workers=workers, progress=bar.update)
+        made = render_many(CLI, ids, workers=workers, progress=bar.update)
     click.echo(f"{made} PDFs made")

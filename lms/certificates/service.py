@@ -11,31 +11,43 @@ from __future__ import annotations
 
 import base64
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 
-from flask import current_app, has_request_context, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from lms.auth.models import Role
 from lms.certificates.models import (
+    Authority,
+    CertAction,
     Certificate,
-    CertificateEvent,
+    CertificateRegrade,
     CertificateSerial,
     CertificateStatus,
+    RegradeOutcome,
+)
+from lms.certificates.permissions import (
+    authority_of,
+    can_download_certificate,
+    can_manage_certificate,
+    can_regrade_certificate,
 )
 from lms.core import audit, settings
-from lms.core.clock import local_today, utc_now
-from lms.core.errors import DomainError, PermissionDenied
+from lms.core.clock import local_date, local_today, utc_now
+from lms.core.errors import DomainError
+from lms.core.idnumber import PersonNameError, normalise_name
 from lms.core.pdf import render_pdf
 from lms.core.permissions import authorize
+from lms.core.states import StateMachine
+from lms.core.urls import public_url
+from lms.exams import service as exams
 from lms.exams.models import ExamSitting, Registration, Result
+from lms.exams.permissions import can_run_sitting
 from lms.extensions import db
 from lms.registry import service as registry
 from lms.registry.models import PersonPhoto, Qualification, QualificationType
-from lms.registry.permissions import can_run_base, regulates
 
 settings.define("certificates.renewal_grace_days", _l("Grace period after a certificate expires"),
                 "int", 90, 0, 365, _l("days"))
@@ -71,12 +83,6 @@ def certificate_number(qtype: QualificationType, year: int, issuer_id: int, seri
     return f"{prefix}-{year}-{issuer_id:04d}-{serial:06d}"
 
 
-def _event(cert: Certificate, actor, action: str, reason: str = "") -> None:
-    db.session.add(CertificateEvent(
-        certificate_id=cert.id, action=action, reason=reason, actor_id=getattr(actor, "id", None),
-        actor_label=getattr(actor, "display_name", None) or (actor if isinstance(actor, str) else "system")))
-
-
 # --- issuing --------------------------------------------------------------------------------------
 
 
@@ -106,7 +112,7 @@ def reasons_not_to_issue(registration: Registration, on: date | None = None) -> 
 def issue(actor, registration: Registration, *, today: date | None = None) -> Certificate:
     """Issue the certificate a passed result earns (the ban gate applies)."""
     sitting: ExamSitting = registration.sitting
-    authorize(actor, can_run_base, org=sitting.organisation,
+    authorize(actor, can_run_sitting, sitting=sitting,
               message=_l("Only the training base that held the exam issues its certificates."))
     today = today or local_today()
     reasons = reasons_not_to_issue(registration, today)
@@ -132,7 +138,9 @@ def issue(actor, registration: Registration, *, today: date | None = None) -> Ce
         expires_on=cert.expires_on, certificate_no=cert.number, issuer=sitting.organisation.name,
         source="issued")
     cert.qualification_id = record.id
-    _event(cert, actor, "issued")
+    # from now on the scores change only through a re-grade here (lms.exams refuses them)
+    registration.certified_at = utc_now()
+    CERTIFICATE.record_start(actor, cert, authority=_authority_value(actor, cert))
     db.session.flush()
     audit.record(actor, "certificates.issued", cert, number=cert.number, person_id=cert.person_id)
     return cert
@@ -161,8 +169,7 @@ def batch_plan(sitting: ExamSitting, today: date | None = None) -> BatchPlan:
 def issue_batch(actor, sitting: ExamSitting, registration_ids: list[int],
                 today: date | None = None) -> list[Certificate]:
     """Issue the confirmed ones (each checked again: things may have changed since the preview)."""
-    # the gate first: with nobody ready, issue() (and its check) would never run
-    authorize(actor, can_run_base, org=sitting.organisation,
+    authorize(actor, can_run_sitting, sitting=sitting,
               message=_l("Only the training base that held the exam issues its certificates."))
     issued = []
     for registration in batch_plan(sitting, today).ready:
@@ -171,66 +178,184 @@ def issue_batch(actor, sitting: ExamSitting, registration_ids: list[int],
     return issued
 
 
-# --- status ---------------------------------------------------------------------------------------
+# --- status: one transition table, and who may lift what --------------------------------------------
 
-TRANSITIONS = {
-    "suspend": ({CertificateStatus.VALID}, CertificateStatus.SUSPENDED),
-    "reinstate": ({CertificateStatus.SUSPENDED}, CertificateStatus.VALID),
-    "revoke": ({CertificateStatus.VALID, CertificateStatus.SUSPENDED}, CertificateStatus.REVOKED),
+S, A = CertificateStatus, CertAction
+
+#: (state, action) -> the state it leads to. Nothing else moves a certificate. Revoked is final
+#: (a new certificate is issued instead); a re-issue is a new copy of a valid one.
+TRANSITIONS: dict[tuple[CertificateStatus, CertAction], CertificateStatus] = {
+    (S.VALID, A.SUSPEND): S.SUSPENDED,
+    (S.VALID, A.REVOKE): S.REVOKED,
+    (S.VALID, A.REISSUE): S.VALID,
+    (S.SUSPENDED, A.REINSTATE): S.VALID,
+    (S.SUSPENDED, A.REVOKE): S.REVOKED,
+}
+
+#: the authority a suspension was made with -> the authorities that may lift it. A regulator's
+#: suspension is lifted only by a regulator; the issuing base lifts only its own (an issuing
+#: error it corrects); an administrator's, an administrator or a regulator.
+LIFTED_BY: dict[Authority, set[Authority]] = {
+    Authority.REGULATOR: {Authority.REGULATOR},
+    Authority.ADMIN: {Authority.ADMIN, Authority.REGULATOR},
+    Authority.SYSTEM: {Authority.ADMIN, Authority.REGULATOR},
+    Authority.ISSUER: {Authority.ISSUER, Authority.ADMIN, Authority.REGULATOR},
 }
 
 
-def can_manage(user, cert: Certificate) -> bool:
-    """Suspend, reinstate, revoke, re-issue: administrators, the issuing base, and regulators
-    of its district."""
-    if not (user and getattr(user, "is_authenticated", False)):
+def suspension_authority(cert: Certificate) -> Authority:
+    """The authority of the suspension or revocation in force (unknown counts as a regulator's)."""
+    try:
+        return Authority(cert.status_authority)
+    except ValueError:
+        return Authority.REGULATOR
+
+
+def may_lift(authority: Authority | None, cert: Certificate) -> bool:
+    """Whether someone acting with `authority` may lift the certificate's suspension."""
+    return authority is not None and authority in LIFTED_BY.get(suspension_authority(cert), set())
+
+
+def may_act(user, cert: Certificate, action: CertAction) -> bool:
+    """Role and scope (the state aside), and the authority rule: a suspension is lifted only by
+    an authority at least as strong as the one that made it."""
+    authority = authority_of(user, cert)
+    if authority is None:
         return False
-    return (user.role == Role.ADMIN or can_run_base(user, org=cert.issuer)
-            or regulates(user, cert.issuer.district_id))
+    if action == A.REINSTATE:
+        return may_lift(authority, cert)
+    return True
 
 
-def change_status(actor, cert: Certificate, action: str, reason: str) -> Certificate:
-    """Suspend, reinstate or revoke, with the reason and who did it; the registry follows."""
-    if not can_manage(actor, cert):
-        raise PermissionDenied(_l("You may not change this certificate."))
-    if action not in TRANSITIONS:
-        raise DomainError(_l("Unknown action."))
-    allowed, target = TRANSITIONS[action]
-    if CertificateStatus(cert.status) not in allowed:
-        raise DomainError(_l("A certificate that is %(status)s cannot be changed that way.",
-                             status=cert.status_title))
-    reason = (reason or "").strip()
-    if not reason:
+def _guard(cert: Certificate, action: CertAction):
+    """Rules beyond the table: a banned holder's certificate is not put back in force."""
+    if action == A.REINSTATE and registry.is_banned(cert.person, local_today()):
+        return _l("The holder is banned from working in childcare: the certificate cannot be reinstated.")
+    return None
+
+
+CERTIFICATE = StateMachine(Certificate, CertificateStatus, CertAction, TRANSITIONS, may=may_act,
+                           guard=_guard, column="status", audit_prefix="certificates")
+
+
+def _authority_value(actor, cert: Certificate) -> str:
+    authority = authority_of(actor, cert)
+    return authority.value if authority else ""
+
+
+def allowed_actions(cert: Certificate, user) -> list[CertAction]:
+    """What this user may do to the certificate now (what its page offers)."""
+    return CERTIFICATE.allowed_actions(cert, user)
+
+
+def change_status(actor, cert: Certificate, action, reason: str) -> Certificate:
+    """Suspend, reinstate, revoke or re-issue, with the reason, who did it and with what
+    authority; the registry follows."""
+    authorize(actor, can_manage_certificate, cert=cert,
+              message=_l("You may not change this certificate."))
+    action = CERTIFICATE.parse_action(action)
+    if not (reason or "").strip():
         raise DomainError(_l("Give the reason."), field="reason")
-    cert.status = target.value
-    record = db.session.get(Qualification, cert.qualification_id) if cert.qualification_id else None
-    if record is not None:
-        record.revoked_at = None if target == CertificateStatus.VALID else utc_now()
-    _event(cert, actor, action, reason)
-    db.session.flush()
-    audit.record(actor, f"certificates.{action}", cert, reason=reason)
-    return cert
+    return _move(actor, cert, action, reason, authority_of(actor, cert))
 
 
 def reissue(actor, cert: Certificate, reason: str) -> Certificate:
     """A new copy (lost, damaged, name corrected): the same number and history, a new PDF."""
-    if not can_manage(actor, cert):
-        raise PermissionDenied(_l("You may not change this certificate."))
-    if cert.status == CertificateStatus.REVOKED:
-        raise DomainError(_l("A revoked certificate cannot be re-issued."))
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError(_l("Give the reason."), field="reason")
-    cert.version += 1
-    cert.pdf = cert.pdf_version = None
-    _event(cert, actor, "reissued", reason)
-    db.session.flush()
+    return change_status(actor, cert, A.REISSUE, reason)
+
+
+def _move(actor, cert: Certificate, action: CertAction, reason: str,
+          authority: Authority | None) -> Certificate:
+    values: dict = {}
+    if action in (A.SUSPEND, A.REVOKE):
+        values["status_authority"] = authority.value if authority else None
+    elif action == A.REINSTATE:
+        values["status_authority"] = None
+    elif action == A.REISSUE:
+        values.update(version=Certificate.version + 1, pdf=None, pdf_version=None)
+    CERTIFICATE.apply(actor, cert, action, reason=reason,
+                      authority=authority.value if authority else "", values=values,
+                      number=cert.number)
+    record = db.session.get(Qualification, cert.qualification_id) if cert.qualification_id else None
+    if record is not None and action != A.REISSUE:
+        record.revoked_at = None if cert.status == S.VALID else utc_now()
+        db.session.flush()
     return cert
 
 
-def events(cert: Certificate) -> list[CertificateEvent]:
-    return list(db.session.scalars(select(CertificateEvent).where(
-        CertificateEvent.certificate_id == cert.id).order_by(CertificateEvent.id)))
+def history(cert: Certificate):
+    """Every move of the certificate, oldest first (issued, suspended, ..., with authority)."""
+    return CERTIFICATE.history(cert)
+
+
+def history_title(event) -> str:
+    """The history line's action in the reader's language (never a raw code)."""
+    if event.action == "create":
+        return str(_l("Issued"))
+    try:
+        return CertAction(event.action).title
+    except ValueError:
+        return event.action
+
+
+def authority_title(value: str) -> str:
+    try:
+        return Authority(value).title
+    except ValueError:
+        return ""
+
+
+# --- re-grades ------------------------------------------------------------------------------------
+
+
+def regrade(actor, cert: Certificate, *, theory=None, practical=None, reason: str) -> CertificateRegrade:
+    """Change a certified result's scores, recorded (who, when, why, before and after); the
+    certificate follows: no longer passed, it is revoked on the re-grade's authority; still
+    passed, it stands."""
+    authorize(actor, can_regrade_certificate, cert=cert,
+              message=_l("Only the issuing training base re-grades a certified result."))
+    registration = db.session.get(Registration, cert.registration_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_l("Give the reason."), field="reason")
+    new_theory = exams.parse_score(theory) if str(theory or "").strip() else None
+    new_practical = exams.parse_score(practical) if str(practical or "").strip() else None
+    if new_theory is None and new_practical is None:
+        raise DomainError(_l("Give the new score."), field="practical")
+    before = (registration.theory_score, registration.practical_score, registration.result)
+    if new_theory is not None:
+        registration.theory_score = new_theory
+    if new_practical is not None:
+        registration.practical_score = new_practical
+        registration.practical_by_id, registration.practical_at = getattr(actor, "id", None), utc_now()
+    exams.decide_result(registration)
+    db.session.flush()
+    outcome = RegradeOutcome.UNCHANGED
+    if registration.result != Result.PASSED and cert.status != S.REVOKED:
+        _move(actor, cert, A.REVOKE, reason, Authority.REGRADE)
+        outcome = RegradeOutcome.REVOKED
+    row = CertificateRegrade(
+        certificate_id=cert.id, registration_id=registration.id,
+        theory_before=before[0], practical_before=before[1], result_before=before[2],
+        theory_after=registration.theory_score, practical_after=registration.practical_score,
+        result_after=registration.result, outcome=outcome.value, reason=reason,
+        actor_id=getattr(actor, "id", None), actor_label=getattr(actor, "display_name", "") or "",
+        created_at=utc_now())
+    db.session.add(row)
+    db.session.flush()
+    audit.record(actor, "certificates.regraded", cert, registration_id=registration.id,
+                 result_before=before[2], result_after=registration.result, outcome=outcome.value,
+                 reason=reason)
+    return row
+
+
+def regrades(cert: Certificate) -> list[CertificateRegrade]:
+    return list(db.session.scalars(select(CertificateRegrade).where(
+        CertificateRegrade.certificate_id == cert.id).order_by(CertificateRegrade.id)))
+
+
+def registration_of(cert: Certificate) -> Registration | None:
+    return db.session.get(Registration, cert.registration_id) if cert.registration_id else None
 
 
 # --- reading, verifying, the PDF ------------------------------------------------------------------
@@ -244,12 +369,36 @@ def state(cert: Certificate, on: date | None = None) -> str:
     return cert.status
 
 
-def find(code_or_number: str) -> Certificate | None:
-    value = (code_or_number or "").strip()
+def _same_name(typed: str, name: str) -> bool:
+    try:
+        typed = normalise_name(unicodedata.normalize("NFKC", typed))
+    except PersonNameError:
+        return False
+    return typed.replace(" ", "").casefold() == normalise_name(name).replace(" ", "").casefold()
+
+
+def find(query: str, name: str = "") -> Certificate | None:
+    """A certificate by its verification code alone, or by its number and its holder's full
+    name (a number alone finds nothing: counting up numbers must not list holders)."""
+    value = (query or "").strip()
     if not value or len(value) > 40:
         return None
-    return db.session.scalar(select(Certificate).where(
-        (Certificate.verify_code == value) | (Certificate.number == value.upper())))
+    cert = db.session.scalar(select(Certificate).where(Certificate.verify_code == value))
+    if cert is not None:
+        return cert
+    if not (name or "").strip():
+        return None
+    cert = db.session.scalar(select(Certificate).where(Certificate.number == value.upper()))
+    if cert is None or not _same_name(name, cert.person.name):
+        return None
+    return cert
+
+
+def by_code(vcode: str) -> Certificate | None:
+    """The certificate a QR code or verification link names."""
+    if not vcode or len(vcode) > 40:
+        return None
+    return db.session.scalar(select(Certificate).where(Certificate.verify_code == vcode))
 
 
 def of_sitting(sitting: ExamSitting) -> list[Certificate]:
@@ -264,24 +413,52 @@ def of_person(person_id: int) -> list[Certificate]:
 
 
 def verify_link(cert: Certificate) -> str:
-    """The public address of the certificate's verification page (what its QR code holds)."""
-    if has_request_context():
-        return url_for("certificates.verify_code", vcode=cert.verify_code, _external=True)
-    with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
-        return url_for("certificates.verify_code", vcode=cert.verify_code, _external=True)
+    """The public address of the certificate's verification page (what its QR code holds):
+    always from the configured PUBLIC_URL, never from the request's Host header."""
+    return public_url("certificates.verify_code", vcode=cert.verify_code)
+
+
+class PdfWithheld(DomainError):
+    """A suspended or revoked certificate's PDF is not given out."""
+
+
+def pdf_available(cert: Certificate) -> bool:
+    """Whether the PDF is given out: only while the certificate is in force."""
+    return cert.status == CertificateStatus.VALID
+
+
+def withheld_reason(cert: Certificate) -> str:
+    """Why the PDF is not given out: the state, since when, and the reason recorded."""
+    last = next((e for e in reversed(history(cert)) if e.to_state == cert.status), None)
+    if last is None:
+        return str(_l("This certificate is %(status)s: its PDF is not given out.", status=cert.status_title))
+    return str(_l("This certificate was %(status)s on %(day)s (%(reason)s): its PDF is not given "
+                  "out. The public verification page shows its status.",
+                  status=cert.status_title, day=local_date(last.created_at).isoformat(),
+                  reason=last.reason))
 
 
 def missing_pdfs() -> list[int]:
-    """Certificates whose current copy has no PDF yet."""
+    """Certificates in force whose current copy has no PDF yet."""
     return list(db.session.scalars(select(Certificate.id).where(
+        Certificate.status == CertificateStatus.VALID.value,
         (Certificate.pdf_version.is_(None)) | (Certificate.pdf_version != Certificate.version))
         .order_by(Certificate.id)))
 
 
-def render_many(ids: list[int], workers: int = 2, progress=None) -> int:
+def render_many(actor, ids: list[int], workers: int = 2, progress=None) -> int:
     """Make the PDFs of these certificates, `workers` at a time. Each render is a wkhtmltopdf
-    process, so two workers keep both cores busy while Python only waits for them."""
+    process, so two workers keep both cores busy while Python only waits for them. It commits
+    as it goes, so it is for the command line and jobs (a system actor), not a request."""
     from concurrent.futures import ThreadPoolExecutor
+
+    from lms.core.actors import is_system
+    from lms.core.errors import PermissionDenied
+
+    if not is_system(actor):
+        raise PermissionDenied(_l("Certificate PDFs are made in bulk by the command line only."))
+
+    from flask import current_app
 
     app = current_app._get_current_object()
     db.session.commit()
@@ -289,7 +466,7 @@ def render_many(ids: list[int], workers: int = 2, progress=None) -> int:
     def work(chunk: list[int]) -> int:
         with app.app_context():
             for cert_id in chunk:
-                pdf(db.session.get(Certificate, cert_id))
+                pdf(actor, db.session.get(Certificate, cert_id))
                 db.session.commit()
             db.session.remove()
         return len(chunk)
@@ -304,8 +481,13 @@ def render_many(ids: list[int], workers: int = 2, progress=None) -> int:
     return done
 
 
-def pdf(cert: Certificate) -> bytes:
-    """The certificate's PDF, made once per version and kept."""
+def pdf(actor, cert: Certificate) -> bytes:
+    """The certificate's PDF, made once per copy and kept; withheld (PdfWithheld, with the
+    reason) while the certificate is suspended or revoked."""
+    authorize(actor, can_download_certificate, cert=cert,
+              message=_l("Only the holder and those who manage it get a certificate's PDF."))
+    if not pdf_available(cert):
+        raise PdfWithheld(withheld_reason(cert))
     if cert.pdf is not None and cert.pdf_version == cert.version:
         return cert.pdf
     import segno

@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from lms.core.errors import DomainError, PermissionDenied
 from lms.core.i18n import LANGUAGE_NAMES, html_lang
 from lms.core.idnumber import mask_id_number, mask_mobile
+from lms.core.pdf import PdfUnavailable
 from lms.core.permissions import can
 from lms.extensions import db
 
@@ -163,6 +164,13 @@ def init_error_pages(app: Flask) -> None:
         db.session.rollback()
         g.rolled_back = True
         return render_template("core/error.html", code=403, message=str(error)), 403
+
+    @app.errorhandler(PdfUnavailable)
+    def pdf_unavailable(error):
+        # a render that failed or ran out of time: say so; the worker is free again
+        db.session.rollback()
+        g.rolled_back = True
+        return render_template("core/error.html", code=503, message=str(error)), 503
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):

@@ -164,6 +164,9 @@ class Registration(db.Model):
     result: Mapped[str] = mapped_column(String(8), default=Result.PENDING.value)
     #: moved only by the registration machine (exams.service.REGISTRATION)
     state: Mapped[str] = mapped_column(String(16), default=RegistrationState.REGISTERED.value)
+    #: set when a certificate is issued for this result (by lms.certificates): from then on its
+    #: scores change only through a recorded re-grade there, never by score entry here
+    certified_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     sitting: Mapped[ExamSitting] = relationship(lazy="joined")
     person: Mapped[Person] = relationship(lazy="joined")

@@ -550,6 +550,9 @@ def enter_practical(examiner, registration: Registration, raw_score, *,
     sitting = registration.sitting
     if not is_examiner(examiner, sitting):
         raise PermissionDenied(_l("Only this sitting's examiners enter its scores."))
+    if registration.certified_at is not None:
+        raise DomainError(_l("A certificate was issued for this result: its scores change only "
+                             "through a re-grade on the certificate's page."), field="score")
     now = now or utc_now()
     if now < sitting.starts_at:
         raise DomainError(_l("Scores are entered once the sitting has started."))
@@ -560,6 +563,11 @@ def enter_practical(examiner, registration: Registration, raw_score, *,
     db.session.flush()
     audit.record(examiner, "exams.practical_scored", registration, score=str(score))
     return registration
+
+
+def decide_result(registration: Registration) -> None:
+    """Set the result from the scores (a re-grade in lms.certificates asks this too)."""
+    _decide(registration)
 
 
 def _decide(registration: Registration) -> None:

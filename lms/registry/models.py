@@ -238,6 +238,23 @@ class Employment(TimestampMixin, db.Model):
         return self.end_date is None
 
 
+#: the seeded types' names for readers of Traditional Chinese (msgids English; the zh_Hant
+#: catalog carries 保育師, 育嬰員, ...). Simplified Chinese shows name_zh and English name_en,
+#: both kept by an administrator on the certificate types page.
+TYPE_TITLES = {
+    "baoyushi": _l("Nursery teacher"),
+    "yuyingyuan": _l("Infant carer"),
+    "yingyouer_fazhan": _l("Infant development guide"),
+    "baojian_training": _l("Health-care staff training certificate"),
+    "director_training": _l("Childcare director training certificate"),
+    "baoan": _l("Security guard certificate"),
+    "medical_licence": _l("Medical or nursing licence"),
+    "food_safety": _l("Food-safety manager training certificate"),
+    "teacher_cert": _l("Teacher qualification certificate"),
+    "health_cert": _l("Health certificate"),
+}
+
+
 class QualificationType(db.Model):
     """A certificate or training record that can qualify someone for a post."""
 
@@ -261,6 +278,19 @@ class QualificationType(db.Model):
     #: skills-training class hours in the ledger (this year and last) a candidate needs to sit
     #: an exam for it, besides a course that prepares for it; NULL: none
     required_hours: Mapped[int | None] = mapped_column(Integer)
+
+    @property
+    def title(self) -> str:
+        """The type's name in the reader's language (Simplified, Traditional or English)."""
+        from flask_babel import get_locale
+
+        locale = get_locale()
+        if locale is None or (locale.language == "zh" and locale.script != "Hant"):
+            return self.name_zh
+        if locale.language == "en":
+            return self.name_en or self.name_zh
+        title = TYPE_TITLES.get(self.code)
+        return str(title) if title is not None else self.name_zh
 
     @property
     def level_list(self) -> list[int]:

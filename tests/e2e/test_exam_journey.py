@@ -144,3 +144,23 @@ def test_timed_paper_to_verified_certificate(new_context, e2e_world, app, base_u
         cert = db.session.scalar(select(Certificate))
         assert cert.person_id == person_id and link.endswith(cert.verify_code)
     expect(public.locator("#verification")).to_contain_text(cert.number)
+
+    # the holder opens the certificate's own page from "my certificates"
+    page.goto("/my/certificates")
+    page.click(f"#open-{cert.id}")
+    expect(page.locator("h1")).to_have_text(cert.number)
+    expect(page.locator("#download")).to_be_visible()
+    expect(page.locator("#status-form")).to_have_count(0)
+    axe_check(page, base_url, "certificate page (holder, phone)", [])
+
+    # by number, the public page also asks for the holder's name
+    public.goto("/verify")
+    public.fill("#q", cert.number)
+    public.click("form button[type=submit]")
+    expect(public.locator("#not-found")).to_be_visible()
+    expect(public.locator("#verification")).to_have_count(0)
+    public.fill("#q", cert.number)
+    public.fill("#name", "张晓雯")
+    public.click("form button[type=submit]")
+    expect(public.locator("#verdict .text-success")).to_be_visible()
+    expect(public.locator("#verification")).to_contain_text("张*雯")
