@@ -51,9 +51,10 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     _init_request_cycle(app)
     _register_cli(app)
-    from lms.auth.service import register_login_resolver
-    from lms.registry.service import resolve_login
+    from lms.auth.service import register_identity_source, register_login_resolver
+    from lms.registry.service import identity_words, resolve_login
     register_login_resolver(resolve_login)
+    register_identity_source(identity_words)
     return app
 
 

@@ -23,6 +23,7 @@ from werkzeug.security import generate_password_hash
 from lms import demo_names as names
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
+from lms.core.actors import DEMO
 from lms.core.clock import local_today
 from lms.core.models import District
 from lms.extensions import db
@@ -30,8 +31,8 @@ from lms.registry import service as registry
 from lms.registry.models import BanKind, Organisation, OrgKind, Post, QualificationType
 
 SEED = 20261123
-ACTOR = "demo"
-PASSWORD = "Demo2026!"  # noqa: S105 -- the published password of the demo accounts
+ACTOR = DEMO  # the demo builder acts as a named system actor, never a bare string
+PASSWORD = "Tuoyu-Demo-2026"  # noqa: S105 -- the published password of the demo accounts
 CITY = "南京市"
 
 #: (code, name, the one-character abbreviation used in filing numbers)

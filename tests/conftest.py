@@ -67,6 +67,8 @@ TEST_CONFIG = {
     "SESSION_COOKIE_SECURE": False,
     "RATELIMIT_ENABLED": True,  # one Limiter serves every app in the process: keep it on
     "LOGIN_RATE_LIMIT": "100000 per minute",
+    # one-time passwords and changed passwords: cheap in tests, scrypt otherwise (lms.auth)
+    "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     "SERVER_NAME": None,
     # assertions read English; tests/core/test_i18n.py checks the Chinese default and catalogs
     "BABEL_DEFAULT_LOCALE": "en",

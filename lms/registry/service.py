@@ -281,6 +281,13 @@ def resolve_login(identifier: str) -> User | None:
     return db.session.scalar(select(User).where(User.person_id == person.id))
 
 
+def identity_words(user: User) -> list[str]:
+    """The person's identity number, mobile and name: a password must not contain them
+    (registered with auth)."""
+    person = db.session.get(Person, user.person_id) if user.person_id else None
+    return [] if person is None else [person.id_number, person.mobile or "", person.name]
+
+
 # --- organisations -------------------------------------------------------------------------------
 
 
