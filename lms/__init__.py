@@ -25,11 +25,25 @@ BLUEPRINTS = (
 )
 
 
+class App(Flask):
+    """Flask, remembering whether the view returned: a request commits only if it did."""
+
+    def dispatch_request(self):
+        response = super().dispatch_request()
+        g.view_returned = True
+        return response
+
+
 def create_app(overrides: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_path=str(config.instance_path()), instance_relative_config=True)
+    app = App(__name__, instance_path=str(config.instance_path()), instance_relative_config=True)
     app.config.update(config.from_environment())
     if overrides:
         app.config.update(overrides)
+    from lms.core import web
+    # before any blueprint adds its rules: every <int:…> in a URL is bounded, every int query
+    # argument too, so a huge number is a 404 or a 400, never a database overflow (a 500)
+    app.url_map.converters["int"] = web.BoundedIntConverter
+    app.request_class = web.Request
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"), compare_type=True,
@@ -131,8 +145,10 @@ def _init_request_cycle(app: Flask) -> None:
 
     @app.after_request
     def finish(response):
-        # One commit per request, here; services only flush.
-        if response.status_code < 400 and not g.get("rolled_back"):
+        # One commit per request, here; services only flush. As in Indico, the view decides:
+        # it commits when the view returned (whatever the status: a wrong answer's 422 keeps
+        # its count) and rolls back when it raised (error handlers answered instead).
+        if g.get("view_returned"):
             db.session.commit()
         else:
             db.session.rollback()

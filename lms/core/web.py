@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, flash, g, render_template, request
+import re
+
+import flask
+from flask import Flask, abort, flash, g, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from lms.core.errors import DomainError, PermissionDenied
 from lms.core.i18n import LANGUAGE_NAMES, html_lang
@@ -20,6 +25,53 @@ ALLOWED_BEFORE_PASSWORD_CHANGE = {"auth.change_password", "auth.logout", "core.s
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
        "form-action 'self'; frame-ancestors 'none'")
+
+
+#: PostgreSQL's `integer`, the type of every id column: no row has a larger id, and a larger
+#: number sent to the database overflows (a 500) instead of finding nothing
+DB_INT_MAX = 2**31 - 1
+_DIGITS = re.compile(r"[+-]?[0-9]+")
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:…>` in every URL: ASCII digits, at most DB_INT_MAX, else the route does not match
+    (404). create_app installs it as the "int" converter before any blueprint's rules."""
+
+    regex = r"[0-9]+"
+
+    def __init__(self, map, fixed_digits=0, min=None, max=DB_INT_MAX, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+    def to_python(self, value: str):
+        if len(value.lstrip("-")) > len(str(DB_INT_MAX)):
+            raise ValidationError()  # before int(): Python refuses to parse 4,300+ digits
+        return super().to_python(value)
+
+
+def query_int(value) -> int:
+    """`type=int` for query and form values: garbage is no number (the default applies, as
+    with int()); an integer beyond the database's range is a bad request (400)."""
+    text = str(value).strip()
+    if not _DIGITS.fullmatch(text):
+        raise ValueError(text)
+    if len(text.lstrip("+-")) > len(str(DB_INT_MAX)) or abs(int(text)) > DB_INT_MAX:
+        abort(400)
+    return int(text)
+
+
+class BoundedMultiDict(ImmutableMultiDict):
+    """Request arguments whose `get(..., type=int)` and `getlist(..., type=int)` use
+    query_int, so every view's int arguments are bounded without each view remembering."""
+
+    def get(self, key, default=None, type=None):  # noqa: A002 - Werkzeug's signature
+        return super().get(key, default, query_int if type is int else type)
+
+    def getlist(self, key, type=None):  # noqa: A002
+        return super().getlist(key, query_int if type is int else type)
+
+
+class Request(flask.Request):
+    parameter_storage_class = BoundedMultiDict
 
 
 def security_headers(app: Flask, response):

@@ -191,8 +191,8 @@ def answer():
     try:
         question = service.answer_challenge(current_user.person_id, data.get("token"), data.get("answer"))
     except service.WrongAnswer as err:
-        # 200, so the count of wrong answers is kept (a new question after three)
-        return jsonify({"state": "challenge", "error": str(err), "challenge": err.question})
+        # the view returns, so the count of wrong answers is kept (a new question after three)
+        return jsonify({"state": "challenge", "error": str(err), "challenge": err.question}), 422
     except DomainError as err:
         db.session.rollback()
         return _json_error(err, 409)

@@ -74,8 +74,11 @@ def test_study_flow_over_http(client, world, login_as, course):
     assert "TT-101 一分钟课：七步洗手法" in hours and "0.02" in hours
     # the idle question, answered wrongly then rightly
     question = client.post("/learn/idle", json={"token": second["token"]}).get_json()["challenge"]
-    wrong = client.post("/learn/answer", json={"token": second["token"], "answer": "0"}).get_json()
-    assert wrong["state"] == "challenge" and wrong["error"]
+    response = client.post("/learn/answer", json={"token": second["token"], "answer": "0"})
+    wrong = response.get_json()
+    assert response.status_code == 422 and wrong["state"] == "challenge" and wrong["error"]
+    # refused, yet the wrong answer is counted: the view returned, so the request committed
+    assert db.session.get(StudyClock, world.staff.id, populate_existing=True).challenge_tries == 1
     a, b = (int(x) for x in question.split("+"))
     right = client.post("/learn/answer", json={"token": second["token"], "answer": a + b}).get_json()
     assert right["state"] == "running"
