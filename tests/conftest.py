@@ -23,8 +23,8 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret")  # noqa: S105 - tests on
 
 from lms import create_app  # noqa: E402
 from lms.auth.models import Role, User  # noqa: E402
-from lms.core.models import District  # noqa: E402
 from lms.core import audit_ddl  # noqa: E402
+from lms.core.models import District  # noqa: E402
 from lms.extensions import db  # noqa: E402
 from lms.ledger import ddl as ledger_ddl  # noqa: E402
 from lms.registry import service as registry  # noqa: E402

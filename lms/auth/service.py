@@ -235,7 +235,8 @@ def _wrong_message():
 
 def _unknown_key(identifier: str, suffix: str) -> str:
     digest = hashlib.sha256(_fold(identifier).encode()).hexdigest()[:32]
-    return f"lms-login/{suffix}/{digest}"
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX", "")
+    return f"lms-login/{prefix}/{suffix}/{digest}"
 
 
 def _fail_unknown(identifier: str) -> LoginError:
