@@ -258,6 +258,7 @@ def _fail_unknown(identifier: str) -> LoginError:
 
 
 def _seconds_left(storage, key: str) -> int:
+    # the limiter's storage keeps expiries as epoch seconds (time.time), not as a date rule
     return max(0, int(storage.get_expiry(key) - time.time()))
 
 

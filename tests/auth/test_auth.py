@@ -7,7 +7,7 @@ import pytest
 from lms import create_app
 from lms.auth import service
 from lms.auth.models import User
-from lms.core.clock import utc_now as utcnow
+from lms.core.clock import utc_now
 from lms.core.models import AuditLog
 from lms.extensions import db
 from tests.conftest import PASSWORD, database_url, login, make_app
@@ -58,9 +58,9 @@ def test_five_failures_lock_the_account_for_fifteen_minutes(client, world):
     assert client.get("/admin/users").status_code in (302, 401)
     user = db.session.get(User, world.users["inst_admin"].id)
     db.session.refresh(user)
-    assert user.locked_until > utcnow() + timedelta(minutes=14)
+    assert user.locked_until > utc_now() + timedelta(minutes=14)
     # after the lock expires, the right password works
-    user.locked_until = utcnow() - timedelta(seconds=1)
+    user.locked_until = utc_now() - timedelta(seconds=1)
     db.session.commit()
     assert login(client, "inst_admin").status_code == 302
 
