@@ -67,7 +67,8 @@ def change_password():
             flash(_("Your password is changed. Other sessions have been signed out."), "success")
             return redirect(url_for("core.home"))
         form_error(form, err)
-    return render_template("auth/change_password.html", form=form)
+    return render_template("auth/change_password.html", form=form,
+                           min_length=service.minimum_length(current_user.role))
 
 
 # --- admin: users ----------------------------------------------------------------------------

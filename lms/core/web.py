@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import flask
-from flask import Flask, abort, flash, g, render_template, request
+from flask import Flask, abort, flash, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -100,7 +100,6 @@ def service_call(fn, *args, **kwargs):
         raise
     except DomainError as err:
         db.session.rollback()
-        g.rolled_back = True
         return None, err
 
 
@@ -162,7 +161,6 @@ def init_error_pages(app: Flask) -> None:
     def render(code):
         def handler(error):
             db.session.rollback()
-            g.rolled_back = True
             return render_template("core/error.html", code=code, message=titles[code]()), code
         return handler
 
@@ -172,13 +170,11 @@ def init_error_pages(app: Flask) -> None:
     @app.errorhandler(PermissionDenied)
     def service_refused(error):
         db.session.rollback()
-        g.rolled_back = True
         return render_template("core/error.html", code=403, message=str(error)), 403
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):
         db.session.rollback()
-        g.rolled_back = True
         return render_template("core/error.html", code=400,
                                message=_("The form expired or was sent twice. Go back, reload "
                                          "the page and try again.")), 400
