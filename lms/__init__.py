@@ -28,6 +28,10 @@ BLUEPRINTS = (
 class App(Flask):
     """Flask, remembering whether the view returned: a request commits only if it did."""
 
+    def full_dispatch_request(self):
+        g.view_returned = False  # per request, even where requests share an app context
+        return super().full_dispatch_request()
+
     def dispatch_request(self):
         response = super().dispatch_request()
         g.view_returned = True

@@ -39,7 +39,7 @@ class BoundedIntConverter(IntegerConverter):
 
     regex = r"[0-9]+"
 
-    def __init__(self, map, fixed_digits=0, min=None, max=DB_INT_MAX, signed=False):  # noqa: A002
+    def __init__(self, map, fixed_digits=0, min=None, max=DB_INT_MAX, signed=False):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
     def to_python(self, value: str):
@@ -63,10 +63,10 @@ class BoundedMultiDict(ImmutableMultiDict):
     """Request arguments whose `get(..., type=int)` and `getlist(..., type=int)` use
     query_int, so every view's int arguments are bounded without each view remembering."""
 
-    def get(self, key, default=None, type=None):  # noqa: A002 - Werkzeug's signature
+    def get(self, key, default=None, type=None):  # Werkzeug's signature
         return super().get(key, default, query_int if type is int else type)
 
-    def getlist(self, key, type=None):  # noqa: A002
+    def getlist(self, key, type=None):
         return super().getlist(key, query_int if type is int else type)
 
 

@@ -57,6 +57,18 @@ def test_a_request_commits_when_its_view_returns(cycle_app, how, status, kept):
     assert _count(f"cycle.{how}") == (1 if kept else 0)
 
 
+def test_each_request_decides_for_itself_even_in_one_app_context(cycle_app):
+    """Requests that share an app context (and so `g`) do not inherit the last one's verdict."""
+    from flask.testing import FlaskClient
+
+    with cycle_app.app_context():
+        client = FlaskClient(cycle_app)
+        assert client.post("/_cycle/ok").status_code == 200
+        assert client.post("/_cycle/abort").status_code == 409
+    db.session.rollback()
+    assert _count("cycle.abort") == 0
+
+
 # --- huge numbers -------------------------------------------------------------------------
 
 
