@@ -16,6 +16,7 @@ from pathlib import Path
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
+from limits.errors import StorageError
 from sqlalchemy import bindparam, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -245,15 +246,20 @@ def _fail_unknown(identifier: str) -> LoginError:
     if not limiter.enabled:
         return LoginError(_wrong_message())
     storage = limiter.storage
+    down = storage.base_exceptions
+    down = (StorageError, *(down if isinstance(down, tuple) else (down,)))
     lock_seconds = current_app.config["LOGIN_LOCK_MINUTES"] * 60
     locked_key = _unknown_key(identifier, "locked")
-    if storage.get(locked_key):
-        return AccountLocked(_locked_message((_seconds_left(storage, locked_key) + 59) // 60))
     failures_key = _unknown_key(identifier, "failures")
-    if storage.incr(failures_key, 24 * 3600) >= current_app.config["LOGIN_MAX_FAILURES"]:
-        storage.clear(failures_key)
-        storage.incr(locked_key, lock_seconds)
-        return AccountLocked(_locked_message(current_app.config["LOGIN_LOCK_MINUTES"]))
+    try:
+        if storage.get(locked_key):
+            return AccountLocked(_locked_message((_seconds_left(storage, locked_key) + 59) // 60))
+        if storage.incr(failures_key, 24 * 3600) >= current_app.config["LOGIN_MAX_FAILURES"]:
+            storage.clear(failures_key)
+            storage.incr(locked_key, lock_seconds)
+            return AccountLocked(_locked_message(current_app.config["LOGIN_LOCK_MINUTES"]))
+    except down:
+        pass  # the shared storage is unreachable: sign-in still answers, without this count
     return LoginError(_wrong_message())
 
 

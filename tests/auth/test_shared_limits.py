@@ -50,3 +50,9 @@ def test_two_app_instances_share_one_login_limit(world):
         for key in server.scan_iter(f"*{prefix}*"):
             server.delete(key)
     assert not list(server.scan_iter(f"*{prefix}*"))
+
+
+def test_sign_in_still_answers_while_redis_is_unreachable(world):
+    """Nothing listens on port 1: each instance counts in memory meanwhile, no 500."""
+    assert _instance("redis://127.0.0.1:1/0", f"lms-test-{uuid.uuid4().hex}", 4) == (
+        "200,200,200,429")
