@@ -310,26 +310,27 @@ def end_sessions(user: User) -> None:
     user.session_token = new_session_token()
 
 
-def logout(user: User) -> None:
+def logout(actor: User) -> None:
     """Sign out everywhere this cookie was copied to."""
-    end_sessions(user)
-    audit.record(user, "auth.logout", user)
+    end_sessions(actor)
+    audit.record(actor, "auth.logout", actor)
 
 
-def change_password(user: User, current: str, new: str, confirm: str) -> None:
-    """The user's own change (also how a one-time password is replaced); other sessions end."""
-    if not password_matches(user, current):
+def change_password(actor: User, current: str, new: str, confirm: str) -> None:
+    """The user's own change (also how a one-time password is replaced); other sessions end.
+    Only ever one's own: knowing the current password is the authorisation."""
+    if not password_matches(actor, current):
         raise PasswordPolicyError(_l("The current password is wrong."), field="current_password")
     if new != confirm:
         raise PasswordPolicyError(_l("The two new passwords differ."), field="confirm")
     if new == current:
         raise PasswordPolicyError(_l("Choose a password different from the current one."),
                                   field="new_password")
-    check_password_policy(new, user=user)
-    user.password_hash = hash_password(new)
-    user.must_change_password = False
-    end_sessions(user)
-    audit.record(user, "auth.password_changed", user)
+    check_password_policy(new, user=actor)
+    actor.password_hash = hash_password(new)
+    actor.must_change_password = False
+    end_sessions(actor)
+    audit.record(actor, "auth.password_changed", actor)
 
 
 def replace_with_one_time_password(user: User) -> str:
