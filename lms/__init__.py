@@ -64,11 +64,29 @@ def _declared(dotted: str):
     return getattr(__import__(module, fromlist=[name]), name)
 
 
+class App(Flask):
+    """Flask, remembering whether the view returned: a request commits only if it did."""
+
+    def full_dispatch_request(self):
+        g.view_returned = False  # per request, even where requests share an app context
+        return super().full_dispatch_request()
+
+    def dispatch_request(self):
+        response = super().dispatch_request()
+        g.view_returned = True
+        return response
+
+
 def create_app(overrides: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_path=str(config.instance_path()), instance_relative_config=True)
+    app = App(__name__, instance_path=str(config.instance_path()), instance_relative_config=True)
     app.config.update(config.from_environment())
     if overrides:
         app.config.update(overrides)
+    from lms.core import web
+    # before any blueprint adds its rules: every <int:…> in a URL is bounded, every int query
+    # argument too, so a huge number is a 404 or a 400, never a database overflow (a 500)
+    app.url_map.converters["int"] = web.BoundedIntConverter
+    app.request_class = web.Request
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"), compare_type=True,
@@ -97,11 +115,16 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     _init_request_cycle(app)
     _register_cli(app)
-    from lms.auth.service import register_login_resolver, register_organisation_choices
+    from lms.auth.service import (
+        register_identity_source,
+        register_login_resolver,
+        register_organisation_choices,
+    )
     from lms.registry.queries import organisation_choices
-    from lms.registry.service import resolve_login
+    from lms.registry.service import identity_words, resolve_login
     register_login_resolver(resolve_login)
     register_organisation_choices(organisation_choices)
+    register_identity_source(identity_words)
     from lms.certificates.service import certificate_ids_for_qualifications
     from lms.registry.service import register_certificate_finder
     register_certificate_finder(certificate_ids_for_qualifications)
@@ -181,8 +204,10 @@ def _init_request_cycle(app: Flask) -> None:
 
     @app.after_request
     def finish(response):
-        # One commit per request, here; services only flush.
-        if response.status_code < 400 and not g.get("rolled_back"):
+        # One commit per request, here; services only flush. As in Indico, the view decides:
+        # it commits when the view returned (whatever the status: a wrong answer's 422 keeps
+        # its count) and rolls back when it raised (error handlers answered instead).
+        if g.get("view_returned"):
             db.session.commit()
         else:
             db.session.rollback()

@@ -31,8 +31,8 @@ from lms.registry import service as registry
 from lms.registry.models import BanKind, Organisation, OrgKind, Post, QualificationType
 
 SEED = 20261123
-ACTOR = DEMO
-PASSWORD = "Demo2026!"  # noqa: S105 -- the published password of the demo accounts
+ACTOR = DEMO  # the demo builder acts as a named system actor, never a bare string
+PASSWORD = "Tuoyu-Demo-2026"  # noqa: S105 -- the published password of the demo accounts
 CITY = "南京市"
 
 #: (code, name, the one-character abbreviation used in filing numbers)

@@ -23,6 +23,7 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret")  # noqa: S105 - tests on
 
 from lms import create_app  # noqa: E402
 from lms.auth.models import Role, User  # noqa: E402
+from lms.core import audit_ddl  # noqa: E402
 from lms.core.actors import DEMO  # noqa: E402
 from lms.core.models import District  # noqa: E402
 from lms.extensions import db  # noqa: E402
@@ -68,6 +69,8 @@ TEST_CONFIG = {
     "SESSION_COOKIE_SECURE": False,
     "RATELIMIT_ENABLED": True,  # one Limiter serves every app in the process: keep it on
     "LOGIN_RATE_LIMIT": "100000 per minute",
+    # one-time passwords and changed passwords: cheap in tests, scrypt otherwise (lms.auth)
+    "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     "SERVER_NAME": None,
     # assertions read English; tests/core/test_i18n.py checks the Chinese default and catalogs
     "BABEL_DEFAULT_LOCALE": "en",
@@ -102,19 +105,22 @@ def app():
 
 
 def _empty_database() -> None:
-    """Empty every table between tests. The ledger refuses DELETE and TRUNCATE (that is its
-    point), so its triggers are lifted for this, and only this, in tests."""
+    """Empty every table between tests. The ledger and the audit log refuse DELETE and
+    TRUNCATE (that is their point), so their triggers are lifted for this, and only this, in
+    tests."""
     tables = list(reversed(db.metadata.sorted_tables))
     if db.engine.dialect.name == "postgresql":
         names = ", ".join(t.name for t in tables)
         db.session.execute(text("SET LOCAL session_replication_role = replica"))
         db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     else:
-        for statement in ledger_ddl.statements("sqlite", "drop"):
+        for statement in [*ledger_ddl.statements("sqlite", "drop"),
+                          *audit_ddl.statements("sqlite", "drop")]:
             db.session.execute(text(statement))
         for table in tables:
             db.session.execute(table.delete())
-        for statement in ledger_ddl.statements("sqlite", "create"):
+        for statement in [*ledger_ddl.statements("sqlite", "create"),
+                          *audit_ddl.statements("sqlite", "create")]:
             db.session.execute(text(statement))
     db.session.commit()
 

@@ -46,7 +46,7 @@ from lms.scheduling.models import Booking, TrainingSession
 from lms.subsidies import service as subsidies
 from lms.subsidies.models import Objection, SubsidyClaim
 from tests.access import MATRIX, ROLES, _learning_world
-from tests.conftest import FIXTURE_COURSES, FIXTURE_EXAM_BANK, build_world
+from tests.conftest import FIXTURE_COURSES, FIXTURE_EXAM_BANK, PASSWORD, build_world
 from tests.factories import id_number
 
 LMS = Path(__file__).resolve().parent.parent / "lms"
@@ -59,7 +59,11 @@ READS = {
     "subsidies.queue", "subsidies.reviewer_summary",
 }
 #: the gate's own parts: they take the actor to name it or to judge it, not to act
-MECHANICS = {"core.actors.is_system", "core.audit.record", "core.permissions.authorize"}
+MECHANICS = {"core.actors.is_system", "core.audit.record", "core.permissions.authorize",
+             # hands out a one-time password for a service that authorised the actor by its
+             # own rule (auth.reset_password, registry.issue_staff_password) and names the actor
+             # in the audit record; it is no door of its own
+             "auth.issue_one_time_password"}
 
 
 # --- the world's objects -------------------------------------------------------------------------
@@ -146,13 +150,19 @@ REGULATORS_AND_ADMIN = {"regulator", "regulator_other", "regulator_city", "admin
 
 
 SERVICES: dict[str, Case] = {
-    # --- auth (the `auth` helper's branch adds the gates; see PENDING) ---
+    # --- auth ---
     "auth.create_staff_user": Case("auth.new_user", lambda w, o, u: auth.create_staff_user(
         u, username="newstaff", display_name="新人", role="regulator", district_id=w.xuanwu.id)),
-    "auth.issue_initial_password": Case("auth.reset_password", lambda w, o, u:
-                                        auth.issue_initial_password(u, w.users["hr_reviewer"])),
+    "auth.create_staff_account": Case("auth.new_user", lambda w, o, u: auth.create_staff_account(
+        u, username="newstaff", display_name="新人", role="regulator", district_id=w.xuanwu.id)),
+    "auth.reset_password": Case("auth.reset_password", lambda w, o, u:
+                                auth.reset_password(u, w.users["hr_reviewer"])),
     "auth.set_enabled": Case("auth.set_enabled", lambda w, o, u:
                              auth.set_enabled(u, w.users["hr_reviewer"], False)),
+    # one's own session and password: every signed-in user, for themselves
+    "auth.logout": Case("auth.logout", lambda w, o, u: auth.logout(u)),
+    "auth.change_password": Case("auth.change_password", lambda w, o, u: auth.change_password(
+        u, PASSWORD, "quiet-harbour-lantern-47", "quiet-harbour-lantern-47")),
     # --- core ---
     "core.settings.set_setting": Case("core.settings_page", lambda w, o, u: settings.set_setting(
         u, "subsidies.second_approval_threshold", "5000", local_today())),
@@ -351,11 +361,7 @@ SERVICES: dict[str, Case] = {
 
 #: the gate is not in the service yet on this branch: another helper's branch adds it; the
 #: test expects the failure, so it turns red (remove the entry) once the gate lands
-PENDING = {
-    "auth.create_staff_user": "the auth helper's branch gates create_staff_user",
-    "auth.issue_initial_password": "the auth helper's branch gates issue_initial_password",
-    "auth.set_enabled": "the auth helper's branch gates set_enabled",
-}
+PENDING: dict[str, str] = {}
 
 
 # --- discovery -----------------------------------------------------------------------------------

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import hmac
 import secrets
+import time
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 
-from flask import current_app
+from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
+from limits.errors import StorageError
 from sqlalchemy import bindparam, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from lms.auth.models import ORGANISATION_ROLES, Role, User, new_session_token
+from lms.auth.permissions import can_manage_users, can_reset_password
 from lms.core import audit
+from lms.core.clock import utc_now
 from lms.core.errors import DomainError
 from lms.core.idnumber import is_valid_id_number
-from lms.core.models import utcnow
+from lms.core.permissions import authorize, signed_in
+from lms.core.settings import define, get_setting
 from lms.core.urls import is_safe_next  # noqa: F401  (auth's views and callers use it here)
-from lms.extensions import db
+from lms.extensions import db, limiter
 
 
 class LoginError(DomainError):
@@ -35,9 +44,19 @@ class PasswordPolicyError(DomainError):
     pass
 
 
+#: how long a one-time password (issued by an administrator, an institution or a roster
+#: import) can be used for the first sign-in
+ONE_TIME_PASSWORD_DAYS = define(
+    "auth.one_time_password_days", _l("Days a one-time password stays valid"), "int", 7, 1, 90,
+    _l("days"))
+
 #: Resolvers that turn what a person typed (a mobile or identity number) into a user.
 #: The registry registers one; auth cannot import the registry (DESIGN §3).
 _login_resolvers: list[Callable[[str], User | None]] = []
+
+#: Sources of the words that identify a user (identity number, mobile, name), which a password
+#: must not contain. The registry registers one, as for sign-in.
+_identity_sources: list[Callable[[User], list[str]]] = []
 
 
 def register_login_resolver(resolver: Callable[[str], User | None]) -> None:
@@ -59,6 +78,11 @@ def organisation_choices() -> list[tuple[int, str]]:
     return _organisation_choices[0]() if _organisation_choices else []
 
 
+def register_identity_source(source: Callable[[User], list[str]]) -> None:
+    if source not in _identity_sources:
+        _identity_sources.append(source)
+
+
 def find_user_for_login(identifier: str) -> User | None:
     """The account a sign-in name, mobile number or identity number belongs to."""
     identifier = (identifier or "").strip()
@@ -75,21 +99,33 @@ def find_user_for_login(identifier: str) -> User | None:
 
 
 # --- password hashing ------------------------------------------------------------------------
-# User-chosen passwords use Werkzeug's scrypt. Initial passwords are random 60-bit secrets
-# issued by the system and must be changed at first sign-in; like API tokens they are kept as
-# a keyed SHA-256, which lets an institution issue thousands at once.
+# Every password is stored with Werkzeug's scrypt (PASSWORD_HASH_METHOD exists only so the test
+# suite can build its fixtures quickly; it is not read from the environment). A one-time
+# password is a random secret the person must replace at first sign-in; its hash carries the
+# moment it was issued, so it stops working ONE_TIME_PASSWORD_DAYS later.
 
-_INITIAL_PREFIX = "initial$"
+_ONE_TIME_PREFIX = "otp$"
+#: one-time passwords of earlier versions: a keyed SHA-256 without an issue date (never valid now)
+_LEGACY_INITIAL_PREFIX = "initial$"
+#: stored times are naive UTC; a one-time password's hash counts seconds from this
+_EPOCH = datetime(1970, 1, 1)
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
 
 
-def _initial_digest(salt: str, password: str) -> str:
-    return hmac.new(salt.encode(), password.encode(), hashlib.sha256).hexdigest()
+def hash_password(password: str) -> str:
+    """The stored form of a password: scrypt unless the app is configured otherwise (tests)."""
+    method = (current_app.config.get("PASSWORD_HASH_METHOD") if has_app_context() else None)
+    return generate_password_hash(password, method=method or "scrypt")
 
 
-def hash_initial_password(password: str) -> str:
-    salt = secrets.token_hex(8)
-    return f"{_INITIAL_PREFIX}{salt}${_initial_digest(salt, password)}"
+def hash_one_time_password(password: str, *, issued_at: datetime | None = None) -> str:
+    """A one-time password's stored form: its issue time and a slow hash."""
+    seconds = int(((issued_at or utc_now()) - _EPOCH).total_seconds())
+    return f"{_ONE_TIME_PREFIX}{seconds}${hash_password(password)}"
+
+
+#: the name the registry's roster import uses
+hash_initial_password = hash_one_time_password
 
 
 def generate_initial_password() -> str:
@@ -100,51 +136,165 @@ def password_matches(user: User, password: str) -> bool:
     stored = user.password_hash
     if not stored or not password:
         return False
-    if stored.startswith(_INITIAL_PREFIX):
-        salt, digest = stored[len(_INITIAL_PREFIX):].split("$", 1)
-        return hmac.compare_digest(digest, _initial_digest(salt, password))
+    if stored.startswith(_ONE_TIME_PREFIX):
+        stored = stored[len(_ONE_TIME_PREFIX):].split("$", 1)[1]
+    elif stored.startswith(_LEGACY_INITIAL_PREFIX):
+        salt, digest = stored[len(_LEGACY_INITIAL_PREFIX):].split("$", 1)
+        expected = hmac.new(salt.encode(), password.encode(), hashlib.sha256).hexdigest()
+        return hmac.compare_digest(digest, expected)
     return check_password_hash(stored, password)
 
 
-def check_password_policy(password: str, *, user: User | None = None) -> None:
-    """At least 8 characters with both letters and digits, not the sign-in name."""
-    if len(password) < 8:
-        raise PasswordPolicyError(_l("The password must have at least 8 characters."),
-                                  field="new_password")
-    if len(password) > 128:
-        raise PasswordPolicyError(_l("The password must have at most 128 characters."),
-                                  field="new_password")
-    if not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
-        raise PasswordPolicyError(_l("The password must contain both letters and digits."),
-                                  field="new_password")
-    if user is not None and user.username and password.lower() == user.username.lower():
-        raise PasswordPolicyError(_l("The password cannot be your sign-in name."),
-                                  field="new_password")
+def one_time_password_expires_at(user: User) -> datetime | None:
+    """When the user's one-time password stops working (None if they chose their own)."""
+    stored = user.password_hash or ""
+    if stored.startswith(_LEGACY_INITIAL_PREFIX):
+        return datetime.min
+    if not stored.startswith(_ONE_TIME_PREFIX):
+        return None
+    issued = _EPOCH + timedelta(seconds=int(stored[len(_ONE_TIME_PREFIX):].split("$", 1)[0]))
+    return issued + timedelta(days=get_setting(ONE_TIME_PASSWORD_DAYS.key))
+
+
+# --- the password policy (ASVS 5.0 V6.2: length, no common or personal passwords; no
+# composition rules and no forced rotation) --------------------------------------------------
+
+MIN_LENGTH_CAREGIVER = 8
+MIN_LENGTH_STAFF = 12
+MAX_LENGTH = 128
+_COMMON_PASSWORDS = Path(__file__).resolve().parent / "data" / "common-passwords.txt.gz"
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords (lms/auth/data/README.md says where it is from)."""
+    with gzip.open(_COMMON_PASSWORDS, "rt", encoding="utf-8") as fh:
+        return frozenset(_fold(line) for line in fh if line.strip())
+
+
+def _fold(text: str) -> str:
+    """Compare passwords and personal words as a person would: width, case and spaces aside."""
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def minimum_length(role: str | None) -> int:
+    """8 characters for caregivers; 12 for every staff role, whose accounts reach many people."""
+    return MIN_LENGTH_CAREGIVER if role == Role.CAREGIVER else MIN_LENGTH_STAFF
+
+
+def _identity_words(user: User | None) -> list[str]:
+    if user is None:
+        return []
+    words = [user.username or "", user.display_name or ""]
+    for source in _identity_sources:
+        words.extend(source(user))
+    return words
+
+
+def _significant(word: str) -> bool:
+    # a two-character Chinese name is a name; two Latin letters are not a word to forbid
+    return len(word) >= 4 or (len(word) >= 2 and not word.isascii())
+
+
+def password_problems(user: User | None, password: str, *, role: str | None = None) -> list:
+    """What is wrong with `password` for `user` (empty when it may be used)."""
+    role = role or (user.role if user is not None else None)
+    password = password or ""
+    problems = []
+    minimum = minimum_length(role)
+    if len(password) < minimum:
+        problems.append(ngettext("The password must have at least %(num)d character.",
+                                 "The password must have at least %(num)d characters.", minimum))
+    if len(password) > MAX_LENGTH:
+        problems.append(_l("The password must have at most %(num)d characters.", num=MAX_LENGTH))
+    folded = _fold(password)
+    if folded in common_passwords():
+        problems.append(_l("This password is one of the most common ones; choose another."))
+    words = {_fold(w) for w in _identity_words(user)}
+    if any(_significant(w) and w in folded for w in words):
+        problems.append(_l("The password cannot contain your name, sign-in name, mobile or "
+                           "identity number."))
+    return problems
+
+
+def check_password_policy(password: str, *, user: User | None = None,
+                          role: str | None = None) -> None:
+    """Refuse a password the policy does not allow (without a user or role: the staff rules)."""
+    problems = password_problems(user, password, role=role)
+    if problems:
+        raise PasswordPolicyError(problems[0], field="new_password")
 
 
 # --- signing in ------------------------------------------------------------------------------
 
 
-def _locked_message(user: User, now: datetime):
-    minutes = max(1, int((user.locked_until - now).total_seconds() + 59) // 60)
+def _locked_message(minutes: int):
     return ngettext(
-        "This account is locked after too many failed sign-ins. Try again in %(num)d minute.",
-        "This account is locked after too many failed sign-ins. Try again in %(num)d minutes.",
-        minutes,
-    )
+        "Too many failed sign-ins: this sign-in is locked. Try again in %(num)d minute.",
+        "Too many failed sign-ins: this sign-in is locked. Try again in %(num)d minutes.",
+        max(1, minutes))
+
+
+def _minutes_until(then: datetime, now: datetime) -> int:
+    return int((then - now).total_seconds() + 59) // 60
+
+
+def _wrong_message():
+    # The same words whether or not the account exists: no "n attempts left" oracle.
+    return ngettext(
+        "The sign-in name or password is wrong. After %(num)d failed sign-in in a row, "
+        "signing in is locked for %(minutes)d minutes.",
+        "The sign-in name or password is wrong. After %(num)d failed sign-ins in a row, "
+        "signing in is locked for %(minutes)d minutes.",
+        current_app.config["LOGIN_MAX_FAILURES"], minutes=current_app.config["LOGIN_LOCK_MINUTES"])
+
+
+def _unknown_key(identifier: str, suffix: str) -> str:
+    digest = hashlib.sha256(_fold(identifier).encode()).hexdigest()[:32]
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX", "")
+    return f"lms-login/{prefix}/{suffix}/{digest}"
+
+
+def _fail_unknown(identifier: str) -> LoginError:
+    """A name no account has is counted and locked like an account, in the rate limiter's
+    (shared) storage, so its answers are the ones a real account would give."""
+    if not limiter.enabled:
+        return LoginError(_wrong_message())
+    storage = limiter.storage
+    down = storage.base_exceptions
+    down = (StorageError, *(down if isinstance(down, tuple) else (down,)))
+    lock_seconds = current_app.config["LOGIN_LOCK_MINUTES"] * 60
+    locked_key = _unknown_key(identifier, "locked")
+    failures_key = _unknown_key(identifier, "failures")
+    try:
+        if storage.get(locked_key):
+            return AccountLocked(_locked_message((_seconds_left(storage, locked_key) + 59) // 60))
+        if storage.incr(failures_key, 24 * 3600) >= current_app.config["LOGIN_MAX_FAILURES"]:
+            storage.clear(failures_key)
+            storage.incr(locked_key, lock_seconds)
+            return AccountLocked(_locked_message(current_app.config["LOGIN_LOCK_MINUTES"]))
+    except down:
+        pass  # the shared storage is unreachable: sign-in still answers, without this count
+    return LoginError(_wrong_message())
+
+
+def _seconds_left(storage, key: str) -> int:
+    # the limiter's storage keeps expiries as epoch seconds (time.time), not as a date rule
+    return max(0, int(storage.get_expiry(key) - time.time()))
 
 
 def authenticate(identifier: str, password: str, *, now: datetime | None = None) -> User:
     """Check a sign-in; count failures and lock the account after too many."""
-    now = now or utcnow()
+    now = now or utc_now()
     user = find_user_for_login(identifier)
-    generic = _l("The sign-in name or password is wrong.")
     if user is None:
         # Spend the same effort as a real check, so timing does not reveal which names exist.
-        check_password_hash(_DUMMY_HASH, password or "")
-        raise LoginError(generic)
+        error = _fail_unknown(identifier)
+        if not isinstance(error, AccountLocked):
+            check_password_hash(_DUMMY_HASH, password or "")
+        raise error
     if user.locked_until and user.locked_until > now:
-        raise AccountLocked(_locked_message(user, now))
+        raise AccountLocked(_locked_message(_minutes_until(user.locked_until, now)))
     if not password_matches(user, password):
         limit = current_app.config["LOGIN_MAX_FAILURES"]
         user.failed_logins = (user.failed_logins or 0) + 1
@@ -153,15 +303,13 @@ def authenticate(identifier: str, password: str, *, now: datetime | None = None)
             user.locked_until = now + timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
             user.failed_logins = 0
             audit.record(None, "auth.locked", user)
-            raise AccountLocked(_locked_message(user, now))
-        left = limit - user.failed_logins
-        raise LoginError(ngettext(
-            "The sign-in name or password is wrong. %(num)d attempt left before the account is "
-            "locked for 15 minutes.",
-            "The sign-in name or password is wrong. %(num)d attempts left before the account is "
-            "locked for 15 minutes.", left))
+            raise AccountLocked(_locked_message(current_app.config["LOGIN_LOCK_MINUTES"]))
+        raise LoginError(_wrong_message())
     if not user.is_enabled:
         raise LoginError(_l("This account has been disabled. Ask your administrator."))
+    expires = one_time_password_expires_at(user)
+    if expires is not None and expires <= now:
+        raise LoginError(_l("This one-time password has expired. Ask for a new one."))
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
@@ -177,43 +325,64 @@ def end_sessions(user: User) -> None:
     user.session_token = new_session_token()
 
 
-def logout(user: User) -> None:
+def logout(actor: User) -> None:
     """Sign out everywhere this cookie was copied to."""
-    end_sessions(user)
-    audit.record(user, "auth.logout", user)
+    authorize(actor, signed_in)
+    end_sessions(actor)
+    audit.record(actor, "auth.logout", actor)
 
 
-def change_password(user: User, current: str, new: str, confirm: str) -> None:
-    """The user's own change; other sessions end."""
-    if not password_matches(user, current):
+def change_password(actor: User, current: str, new: str, confirm: str) -> None:
+    """The user's own change (also how a one-time password is replaced); other sessions end.
+    Only ever one's own: knowing the current password is the authorisation."""
+    authorize(actor, signed_in)
+    if not password_matches(actor, current):
         raise PasswordPolicyError(_l("The current password is wrong."), field="current_password")
     if new != confirm:
         raise PasswordPolicyError(_l("The two new passwords differ."), field="confirm")
     if new == current:
         raise PasswordPolicyError(_l("Choose a password different from the current one."),
                                   field="new_password")
-    check_password_policy(new, user=user)
-    user.password_hash = generate_password_hash(new)
-    user.must_change_password = False
-    end_sessions(user)
-    audit.record(user, "auth.password_changed", user)
+    check_password_policy(new, user=actor)
+    actor.password_hash = hash_password(new)
+    actor.must_change_password = False
+    end_sessions(actor)
+    audit.record(actor, "auth.password_changed", actor)
 
 
-def issue_initial_password(actor, user: User) -> str:
-    """A new one-time password the user must change at first sign-in; returned once."""
+def replace_with_one_time_password(user: User) -> str:
+    """Give `user` a new one-time password (returned once, stored slowly hashed, expiring);
+    the building block of the services below and of the registry's. The caller has
+    authorised the actor and audits."""
     password = generate_initial_password()
-    user.password_hash = hash_initial_password(password)
+    user.password_hash = hash_one_time_password(password)
     user.must_change_password = True
     user.failed_logins = 0
     user.locked_until = None
     end_sessions(user)
+    return password
+
+
+def issue_one_time_password(actor, user: User) -> str:
+    """A new one-time password the user must change at first sign-in; returned once.
+
+    The mechanism for services that have authorised `actor` by their own rule (the registry's
+    institutions); an administrator's reset goes through `reset_password`."""
+    password = replace_with_one_time_password(user)
     audit.record(actor, "auth.initial_password_issued", user)
     return password
 
 
+def reset_password(actor, user: User) -> str:
+    """An administrator replaces someone's password with a one-time password."""
+    authorize(actor, can_reset_password, target=user)
+    return issue_one_time_password(actor, user)
+
+
 def set_enabled(actor, user: User, enabled: bool) -> None:
     """Enable or disable an account; disabling ends its sessions at once."""
-    if actor is not None and getattr(actor, "id", None) == user.id and not enabled:
+    authorize(actor, can_reset_password, target=user)
+    if getattr(actor, "id", None) == user.id and not enabled:
         raise DomainError(_l("You cannot disable your own account."))
     user.is_enabled = enabled
     if not enabled:
@@ -225,6 +394,7 @@ def create_staff_user(actor, *, username: str, display_name: str, role: str,
                       organisation_id: int | None = None, district_id: int | None = None,
                       password: str | None = None) -> User:
     """A staff account (not a caregiver: those come from the registry)."""
+    authorize(actor, can_manage_users)
     username = (username or "").strip()
     if not username or len(username) > 60 or not username.replace("_", "").replace(".", "").isalnum():
         raise DomainError(_l("A sign-in name uses letters, digits, dots and underscores."),
@@ -245,12 +415,18 @@ def create_staff_user(actor, *, username: str, display_name: str, role: str,
                 district_id=district_id if role == Role.REGULATOR else None)
     if password:
         check_password_policy(password, user=user)
-        user.password_hash = generate_password_hash(password)
+        user.password_hash = hash_password(password)
         user.must_change_password = False
     db.session.add(user)
     db.session.flush()
     audit.record(actor, "auth.user_created", user, role=role)
     return user
+
+
+def create_staff_account(actor, **fields) -> tuple[User, str]:
+    """A staff account with a one-time password for its first sign-in (returned once)."""
+    user = create_staff_user(actor, **fields)
+    return user, issue_one_time_password(actor, user)
 
 
 class LoginOutcome:

@@ -67,7 +67,8 @@ def change_password():
             flash(_("Your password is changed. Other sessions have been signed out."), "success")
             return redirect(url_for("core.home"))
         form_error(form, err)
-    return render_template("auth/change_password.html", form=form)
+    return render_template("auth/change_password.html", form=form,
+                           min_length=service.minimum_length(current_user.role))
 
 
 # --- admin: users ----------------------------------------------------------------------------
@@ -99,14 +100,15 @@ def new_user():
     form.district_id.choices = [(0, _("Whole city"))] + [
         (d.id, d.name) for d in db.session.scalars(select(District).order_by(District.code))]
     if form.validate_on_submit():
-        user, err = service_call(
-            service.create_staff_user, current_user, username=form.username.data,
+        created, err = service_call(
+            service.create_staff_account, current_user, username=form.username.data,
             display_name=form.display_name.data, role=form.role.data,
             organisation_id=form.organisation_id.data or None,
             district_id=form.district_id.data or None)
         if err is None:
-            password = service.issue_initial_password(current_user, user)
-            return render_template("auth/initial_password.html", user=user, password=password)
+            user, password = created
+            return render_template("auth/initial_password.html", user=user, password=password,
+                                   expires_at=service.one_time_password_expires_at(user))
         form_error(form, err)
     return render_template("auth/user_form.html", form=form,
                            org_roles=[r.value for r in ORGANISATION_ROLES])
@@ -117,8 +119,9 @@ def new_user():
 def reset_password(target):
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("auth.users"))
-    password = service.issue_initial_password(current_user, target)
-    return render_template("auth/initial_password.html", user=target, password=password)
+    password = service.reset_password(current_user, target)
+    return render_template("auth/initial_password.html", user=target, password=password,
+                           expires_at=service.one_time_password_expires_at(target))
 
 
 @bp.post("/admin/users/<int:user_id>/enabled")

@@ -41,14 +41,15 @@ def healthz():
     return {"status": "ok"}
 
 
-@bp.get("/lang/<code>")
+@bp.post("/lang/<code>")
 @permission(anyone)
 def set_language(code):
+    # a POST with the CSRF token (the header's small forms): a GET changes nothing
     if code not in SUPPORTED_LOCALES:
         abort(404)
     from lms.core.urls import is_safe_next
 
-    target = request.args.get("next")
+    target = request.form.get("next")
     response = redirect(target if is_safe_next(target) else url_for("core.home"))
     response.set_cookie(LOCALE_COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax",
                         httponly=True, secure=bool(request.is_secure))

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, flash, g, render_template, request
+import re
+
+import flask
+from flask import Flask, abort, flash, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from lms.core.errors import DomainError, PermissionDenied
 from lms.core.i18n import LANGUAGE_NAMES, html_lang
@@ -21,6 +26,53 @@ ALLOWED_BEFORE_PASSWORD_CHANGE = {"auth.change_password", "auth.logout", "core.s
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
        "form-action 'self'; frame-ancestors 'none'")
+
+
+#: PostgreSQL's `integer`, the type of every id column: no row has a larger id, and a larger
+#: number sent to the database overflows (a 500) instead of finding nothing
+DB_INT_MAX = 2**31 - 1
+_DIGITS = re.compile(r"[+-]?[0-9]+")
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:…>` in every URL: ASCII digits, at most DB_INT_MAX, else the route does not match
+    (404). create_app installs it as the "int" converter before any blueprint's rules."""
+
+    regex = r"[0-9]+"
+
+    def __init__(self, map, fixed_digits=0, min=None, max=DB_INT_MAX, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+    def to_python(self, value: str):
+        if len(value.lstrip("-")) > len(str(DB_INT_MAX)):
+            raise ValidationError()  # before int(): Python refuses to parse 4,300+ digits
+        return super().to_python(value)
+
+
+def query_int(value) -> int:
+    """`type=int` for query and form values: garbage is no number (the default applies, as
+    with int()); an integer beyond the database's range is a bad request (400)."""
+    text = str(value).strip()
+    if not _DIGITS.fullmatch(text):
+        raise ValueError(text)
+    if len(text.lstrip("+-")) > len(str(DB_INT_MAX)) or abs(int(text)) > DB_INT_MAX:
+        abort(400)
+    return int(text)
+
+
+class BoundedMultiDict(ImmutableMultiDict):
+    """Request arguments whose `get(..., type=int)` and `getlist(..., type=int)` use
+    query_int, so every view's int arguments are bounded without each view remembering."""
+
+    def get(self, key, default=None, type=None):  # Werkzeug's signature
+        return super().get(key, default, query_int if type is int else type)
+
+    def getlist(self, key, type=None):
+        return super().getlist(key, query_int if type is int else type)
+
+
+class Request(flask.Request):
+    parameter_storage_class = BoundedMultiDict
 
 
 def security_headers(app: Flask, response):
@@ -49,7 +101,6 @@ def service_call(fn, *args, **kwargs):
         raise
     except DomainError as err:
         db.session.rollback()
-        g.rolled_back = True
         return None, err
 
 
@@ -152,7 +203,6 @@ def init_error_pages(app: Flask) -> None:
     def render(code):
         def handler(error):
             db.session.rollback()
-            g.rolled_back = True
             return render_template("core/error.html", code=code, message=titles[code]()), code
         return handler
 
@@ -162,20 +212,17 @@ def init_error_pages(app: Flask) -> None:
     @app.errorhandler(PermissionDenied)
     def service_refused(error):
         db.session.rollback()
-        g.rolled_back = True
         return render_template("core/error.html", code=403, message=str(error)), 403
 
     @app.errorhandler(PdfUnavailable)
     def pdf_unavailable(error):
         # a render that failed or ran out of time: say so; the worker is free again
         db.session.rollback()
-        g.rolled_back = True
         return render_template("core/error.html", code=503, message=str(error)), 503
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):
         db.session.rollback()
-        g.rolled_back = True
         return render_template("core/error.html", code=400,
                                message=_("The form expired or was sent twice. Go back, reload "
                                          "the page and try again.")), 400

@@ -3,7 +3,7 @@ examiners enter practical scores."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -192,7 +192,6 @@ def save_answer(item):
         service.save_answer(current_user, item, chosen)
     except DomainError as err:
         db.session.rollback()
-        g.rolled_back = True
         return jsonify({"error": str(err), "submitted": True}), 409
     return jsonify({"saved": True})
 

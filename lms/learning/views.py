@@ -199,8 +199,8 @@ def answer():
         question = service.answer_challenge(current_user, current_user.person_id, data.get("token"),
                                             data.get("answer"))
     except service.WrongAnswer as err:
-        # a normal answer (the count of wrong answers is kept: a new question after three)
-        return jsonify({"state": "challenge", "error": str(err), "challenge": err.question})
+        # the view returns, so the count of wrong answers is kept (a new question after three)
+        return jsonify({"state": "challenge", "error": str(err), "challenge": err.question}), 422
     except PermissionDenied:
         raise
     except DomainError as err:

@@ -376,7 +376,7 @@ def ensure_account(actor, person: Person) -> tuple[User, str | None]:
     if org_id and getattr(actor, "role", None) == Role.INSTITUTION_ADMIN:
         db.session.add(AccountOrigin(user_id=user.id, organisation_id=org_id))
     audit.record(actor, "auth.user_created", user, role=Role.CAREGIVER.value)
-    return user, auth_service.issue_initial_password(actor, user)
+    return user, auth_service.issue_one_time_password(actor, user)
 
 
 def may_issue_password(actor, org: Organisation, person: Person) -> str | None:
@@ -410,7 +410,7 @@ def issue_staff_password(actor, org: Organisation, person: Person) -> tuple[User
         raise DomainError(problem)
     user, password = ensure_account(actor, person)
     if password is None:
-        password = auth_service.issue_initial_password(actor, user)
+        password = auth_service.issue_one_time_password(actor, user)
     return user, password
 
 
@@ -430,6 +430,13 @@ def resolve_login(identifier: str) -> User | None:
     if person is None:
         return None
     return db.session.scalar(select(User).where(User.person_id == person.id))
+
+
+def identity_words(user: User) -> list[str]:
+    """The person's identity number, mobile and name: a password must not contain them
+    (registered with auth)."""
+    person = db.session.get(Person, user.person_id) if user.person_id else None
+    return [] if person is None else [person.id_number, person.mobile or "", person.name]
 
 
 # --- organisations -------------------------------------------------------------------------------

@@ -817,8 +817,9 @@ class QueueFilter:
     @classmethod
     def from_args(cls, args) -> QueueFilter:
         def number(key):
-            value = args.get(key, "")
-            return int(value) if str(value).isdigit() else None
+            value = str(args.get(key, ""))
+            # ASCII digits within the ids' range; anything else filters nothing
+            return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
 
         def day(key):
             try:

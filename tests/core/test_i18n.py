@@ -36,15 +36,39 @@ def test_browser_language_is_honoured(zh_app, header, lang, word):
 
 def test_the_switch_is_remembered(zh_app, world):
     client = zh_app.test_client()
-    response = client.get("/lang/zh_Hant_TW?next=/login")
+    response = client.post("/lang/zh_Hant_TW", data={"next": "/login"})
     assert response.headers["Location"] == "/login"
     assert "登入" in client.get("/login").get_data(as_text=True)
     login(client, "inst_admin")
     assert "從業人員" in client.get(f"/institutions/{world.inst.id}/staff").get_data(as_text=True)
-    client.get("/lang/en")
+    client.post("/lang/en")
     assert "Staff" in client.get(f"/institutions/{world.inst.id}/staff").get_data(as_text=True)
-    assert client.get("/lang/xx").status_code == 404
-    assert client.get("/lang/en?next=https://evil.example/").headers["Location"] == "/"
+    assert client.post("/lang/xx").status_code == 404
+    assert client.post("/lang/en", data={"next": "https://evil.example/"}).headers["Location"] == "/"
+
+
+def test_a_get_never_switches_the_language(zh_app, world):
+    """A link (or an <img> on another site) cannot change a user's stored language."""
+    from lms.auth.models import User
+    from lms.extensions import db
+
+    client = zh_app.test_client()
+    login(client, "inst_admin")
+    assert client.get("/lang/en?next=/login").status_code == 405
+    assert client.get_cookie("lms_lang") is None
+    assert db.session.get(User, world.users["inst_admin"].id).locale is None
+
+
+def test_the_switch_needs_the_csrf_token(world):
+    from tests.conftest import make_app
+
+    client = make_app(WTF_CSRF_ENABLED=True).test_client()
+    assert client.post("/lang/en").status_code == 400
+    page = client.get("/login").get_data(as_text=True)
+    assert 'action="/lang/en"' in page
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    response = client.post("/lang/en", data={"csrf_token": token, "next": "/login"})
+    assert response.headers["Location"] == "/login" and client.get_cookie("lms_lang").value == "en"
 
 
 def test_errors_from_services_are_translated(zh_app, world):

@@ -211,7 +211,7 @@ def test_language_switch_is_remembered(browser_page, viewport, e2e_world, base_u
         toggler.click()
         expect(page.locator("#nav")).to_be_visible()
     page.click("#lang-menu")
-    english = page.locator("a[href*='/lang/en']")
+    english = page.locator("form[action$='/lang/en'] button")
     expect(english).to_be_visible()
     english.click()
     expect(page.locator("html")).to_have_attribute("lang", "en")

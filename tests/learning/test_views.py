@@ -82,8 +82,12 @@ def test_study_flow_over_http(client, world, login_as, course):
     key = db.session.get(StudyClock, world.staff.id, populate_existing=True).challenge_key
     options = 2 if question["kind"] == "truefalse" else len(question["options"])
     other = [next(i for i in range(options) if [i] != key)]
-    wrong = client.post("/learn/answer", json={"token": second["token"], "answer": other}).get_json()
-    assert wrong["state"] == "challenge" and wrong["error"] and wrong["challenge"] == question
+    response = client.post("/learn/answer", json={"token": second["token"], "answer": other})
+    wrong = response.get_json()
+    assert response.status_code == 422 and wrong["state"] == "challenge" and wrong["error"]
+    assert wrong["challenge"] == question
+    # refused, yet the wrong answer is counted: the view returned, so the request committed
+    assert db.session.get(StudyClock, world.staff.id, populate_existing=True).challenge_tries == 1
     right = client.post("/learn/answer", json={"token": second["token"], "answer": key}).get_json()
     assert right["state"] == "running"
 
