@@ -119,3 +119,18 @@ def test_identity_numbers_never_appear_in_urls(app, world, login_as, client):
     assert response.status_code == 302
     assert response.headers["Location"] == f"/registry/persons/{world.staff.id}"
     assert world.staff.id_number not in response.headers["Location"]
+
+
+def test_an_anonymous_visitor_cannot_tell_which_ids_exist(app, world):
+    """Sign-in is asked before anything is loaded: an existing and a missing id answer alike."""
+    client = app.test_client()
+    for existing, missing in [
+        (f"/institutions/{world.inst.id}/staff", "/institutions/999999/staff"),
+        (f"/registry/persons/{world.staff.id}", "/registry/persons/999999"),
+        (f"/institutions/{world.inst.id}/staff/{world.staff.id}",
+         f"/institutions/{world.inst.id}/staff/999999"),
+    ]:
+        known, unknown = client.get(existing), client.get(missing)
+        assert known.status_code == unknown.status_code == 302, (existing, missing)
+        assert known.headers["Location"].startswith("/login?next=")
+        assert unknown.headers["Location"].startswith("/login?next=")

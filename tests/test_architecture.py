@@ -114,11 +114,9 @@ def test_core_settings_know_no_domain():
 
 def test_downloads_name_their_files_through_send_file():
     # a hand-built header breaks non-ASCII names in some browsers; send_file writes both forms
-    # (the registry's inline scan names no file and stays as it is)
     built = []
-    for package in ("core", "registry", "subsidies"):
-        for path in (LMS / package).rglob("*.py"):
-            for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if "Content-Disposition" in line and "filename" in line:
-                    built.append(f"{path.relative_to(LMS.parent)}:{line_no}")
+    for path in LMS.rglob("*.py"):
+        for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if "Content-Disposition" in line and "headers[" in line:
+                built.append(f"{path.relative_to(LMS.parent)}:{line_no}")
     assert built == []

@@ -287,8 +287,10 @@ def qualification_scan(qualification):
     scan = db.session.get(QualificationScan, qualification.id)
     if scan is None:
         abort(404)
-    response = Response(scan.data, mimetype=scan.content_type)
-    response.headers["Content-Disposition"] = "inline"
+    extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(
+        scan.content_type, "bin")
+    response = send_file(io.BytesIO(scan.data), mimetype=scan.content_type, as_attachment=False,
+                         download_name=f"scan-{qualification.id}.{extension}")
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 

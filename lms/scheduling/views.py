@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from datetime import date, timedelta
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -241,9 +251,8 @@ def sign_in_sheet(session):
     booked = [b for b in service.live_bookings(session) if b.status == BookingStatus.BOOKED]
     data = render_pdf("scheduling/sheet.html", session=session, bookings=booked,
                       times=service.local_times(session))
-    response = Response(data, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f"inline; filename=sign-in-{session.id}.pdf"
-    return response
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=False,
+                     download_name=_("sign-in-sheet-%(id)s.pdf", id=session.id))
 
 
 # --- everyone --------------------------------------------------------------------------------------
@@ -343,9 +352,8 @@ def feed(token):
     if found is None:
         abort(404)
     name, sessions = found
-    response = Response(service.ical(name, sessions), mimetype="text/calendar")
-    response.headers["Content-Disposition"] = "inline; filename=sessions.ics"
-    return response
+    return send_file(io.BytesIO(service.ical(name, sessions)), mimetype="text/calendar",
+                     as_attachment=False, download_name="sessions.ics")
 
 
 def _base_home(user):

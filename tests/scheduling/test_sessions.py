@@ -411,7 +411,11 @@ def test_the_calendar_shows_title_and_time_and_a_session_past_midnight_says_so(c
     session = db.session.scalar(select(TrainingSession).where(TrainingSession.venue_id == base["room"].id))
     detail = client.get(f"/sessions/{session.id}").get_data(as_text=True)
     when = " ".join(re.sub(r"<[^>]+>", " ", detail.split('id="when">')[1].split("</dd>")[0]).split())
-    assert when == f"{late:%Y-%m-%d} 23:00 – ends next day 01:00"
+    from babel.dates import format_date
+
+    from lms.core.web import DATE_FORMAT
+
+    assert when == f"{format_date(late.date(), DATE_FORMAT, locale='en')} 23:00 – ends next day 01:00"
 
 
 def test_absolute_links_come_from_the_public_address_not_the_host_header(app, world, base, monkeypatch):
