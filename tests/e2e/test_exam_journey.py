@@ -156,11 +156,11 @@ def test_timed_paper_to_verified_certificate(new_context, e2e_world, app, base_u
     # by number, the public page also asks for the holder's name
     public.goto("/verify")
     public.fill("#q", cert.number)
-    public.click("form button[type=submit]")
+    public.click("form[action='/verify'] button[type=submit]")
     expect(public.locator("#not-found")).to_be_visible()
     expect(public.locator("#verification")).to_have_count(0)
     public.fill("#q", cert.number)
     public.fill("#name", "张晓雯")
-    public.click("form button[type=submit]")
+    public.click("form[action='/verify'] button[type=submit]")
     expect(public.locator("#verdict .text-success")).to_be_visible()
     expect(public.locator("#verification")).to_contain_text("张*雯")

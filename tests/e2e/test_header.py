@@ -4,6 +4,8 @@ width behind the menu button)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -51,10 +53,13 @@ def test_every_roles_header_fits_and_keeps_sign_out_and_language_in_reach(
         toggler = nav.locator(".navbar-toggler")
         if toggler.is_visible():
             toggler.click()
-            expect(nav.locator("#nav")).to_be_visible()
+            # wait for the menu to finish unfolding ("collapsing" -> "collapse show"): a click
+            # on a dropdown while it moves is lost
+            expect(nav.locator("#nav")).to_have_class(re.compile(r"(^|\s)show(\s|$)"))
             _header_fits(page)
         # the language switch: a menu named by the current language, listing all three
-        language_menu = nav.get_by_role("button", name=LANGUAGE_NAMES[language], exact=True)
+        # the toggle comes first; the current language is also a button inside its menu
+        language_menu = nav.get_by_role("button", name=LANGUAGE_NAMES[language], exact=True).first
         expect(language_menu).to_be_visible()
         language_menu.click()
         for name in ("简体中文", "繁體中文", "English"):
