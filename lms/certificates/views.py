@@ -24,7 +24,7 @@ from lms.core.clock import local_today
 from lms.core.idnumber import mask_id_number, mask_name
 from lms.core.navigation import NavEntry
 from lms.core.permissions import anyone, load, permission
-from lms.core.web import form_error, service_call
+from lms.core.web import form_error, query_int, service_call
 from lms.exams.models import LEVEL_TITLES, ExamSitting
 from lms.exams.permissions import can_run_sitting, is_candidate
 from lms.extensions import db, limiter
@@ -163,8 +163,10 @@ def _verified(cert):
 def types():
     if request.method == "POST":
         form = TypeForm()
-        qtype = db.session.get(QualificationType, int(form.type_id.data)) \
-            if (form.type_id.data or "").isdigit() else None
+        try:
+            qtype = db.session.get(QualificationType, query_int(form.type_id.data or ""))
+        except ValueError:
+            qtype = None
         if qtype is None:
             abort(404)
         if not form.validate_on_submit():

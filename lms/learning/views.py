@@ -220,11 +220,11 @@ def self_check(lesson):
     if request.method == "POST":
         answers = {}
         for question in questions:
-            raw = request.form.getlist(f"q{question.id}")
             if question.kind == "truefalse":
+                raw = request.form.getlist(f"q{question.id}")
                 answers[question.id] = [raw[0] == "true"] if raw else []
-            else:
-                answers[question.id] = sorted({int(v) for v in raw if v.isdigit()})
+            else:  # bounded ASCII integers only (anything else is dropped, never a 500)
+                answers[question.id] = sorted(set(request.form.getlist(f"q{question.id}", type=int)))
         attempt, err = service_call(service.submit_self_check, current_user, me, lesson, answers)
         if err is not None:
             flash(str(err), "danger")
