@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import threading
 import unicodedata
 from datetime import timedelta
 
@@ -23,6 +22,7 @@ from lms.registry import service as registry
 from lms.registry.models import Qualification, QualificationType
 from tests.certificates.helpers import next_week, result, sitting
 from tests.conftest import login
+from tests.helpers import at_once
 
 
 def test_a_passed_result_gets_a_numbered_certificate_the_registry_knows(world, passed):
@@ -61,31 +61,19 @@ def test_one_live_certificate_per_type_and_level_even_when_two_issuers_click_at_
     first = result(world, sitting(world), world.staff, "80", "80")
     second = result(world, sitting(world, starts=next_week() + timedelta(days=1)), world.staff, "80", "80")
     db.session.commit()
-    ids, outcomes, barrier = [first.id, second.id], [], threading.Barrier(2, timeout=30)
+    def click(registration_id, go):
+        from lms.auth.models import User
+        from lms.exams.models import Registration
+        staff = db.session.scalar(select(User).where(User.username == "base_staff"))
+        registration = db.session.get(Registration, registration_id)
+        registration.sitting.organisation  # noqa: B018 - load before the race
+        db.session.commit()
+        go()
+        service.issue(staff, registration)
+        db.session.commit()
+        return "issued"
 
-    def click(registration_id):
-        with app.app_context():
-            from lms.auth.models import User
-            from lms.exams.models import Registration
-            staff = db.session.scalar(select(User).where(User.username == "base_staff"))
-            registration = db.session.get(Registration, registration_id)
-            registration.sitting.organisation  # noqa: B018 - load before the race
-            db.session.commit()
-            barrier.wait()
-            try:
-                service.issue(staff, registration)
-                db.session.commit()
-                outcomes.append("issued")
-            except DomainError as err:
-                db.session.rollback()
-                outcomes.append(str(err))
-            db.session.remove()
-
-    threads = [threading.Thread(target=click, args=(i,)) for i in ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = [str(o) for o in at_once(app, click, [first.id, second.id], timeout=30)]
     assert sorted(outcomes) == ["The person already holds this certificate at this level.", "issued"]
     assert db.session.scalar(select(func.count()).select_from(Certificate)) == 1
 

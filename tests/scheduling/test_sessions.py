@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import threading
 import unicodedata
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -25,6 +24,7 @@ from lms.scheduling import service
 from lms.scheduling.models import Attendance, Booking, TrainingSession
 from tests.conftest import PASSWORD, login
 from tests.factories import id_number
+from tests.helpers import at_once
 
 NEXT_WEEK = datetime.combine(local_today() + timedelta(days=7), datetime.min.time()).replace(hour=9)
 
@@ -176,28 +176,17 @@ def test_fifty_simultaneous_bookings_for_the_last_ten_seats(app, world, base):
     crowd = people(world, 50)
     db.session.commit()
     session_id, ids = session.id, [p.id for p in crowd]
-    barrier, errors = threading.Barrier(50, timeout=60), []
 
-    def book(person_id):
-        with app.app_context():
-            from lms.registry.models import Person
-            person = db.session.get(Person, person_id)
-            target = db.session.get(TrainingSession, session_id)
-            db.session.commit()  # give the connection back: 50 threads share the app's pool
-            barrier.wait()
-            try:
-                service.book(DEMO, person, target)
-                db.session.commit()
-            except Exception as err:  # noqa: BLE001 - reported below
-                db.session.rollback()
-                errors.append(repr(err))
-            db.session.remove()
+    def book(person_id, go):
+        from lms.registry.models import Person
+        person = db.session.get(Person, person_id)
+        target = db.session.get(TrainingSession, session_id)
+        db.session.commit()  # give the connection back: 50 threads share the app's pool
+        go()
+        service.book(DEMO, person, target)
+        db.session.commit()
 
-    threads = [threading.Thread(target=book, args=(pid,)) for pid in ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = [repr(o) for o in at_once(app, book, ids) if isinstance(o, Exception)]
     assert errors == []
     counts = dict(db.session.execute(select(Booking.status, func.count()).where(
         Booking.session_id == session_id, Booking.person_id.in_(ids)).group_by(Booking.status)).all())
@@ -281,28 +270,24 @@ def test_a_class_of_a_hundred_checks_in_at_once(app, world, base):
     at = session.starts_at - timedelta(minutes=1)
     code = service.attendance_code(session, at)
     session_id, ids = session.id, [p.id for p in crowd]
-    barrier, errors = threading.Barrier(25, timeout=60), []
 
-    def scan(chunk):
-        with app.app_context():
-            from lms.registry.models import Person
-            target = db.session.get(TrainingSession, session_id)
-            db.session.commit()  # give the connection back: the threads share the app's pool
-            barrier.wait()
-            for person_id in chunk:
-                try:
-                    service.check_in(DEMO, db.session.get(Person, person_id), target, code, now=at)
-                    db.session.commit()
-                except Exception as err:  # noqa: BLE001
-                    db.session.rollback()
-                    errors.append(repr(err))
-            db.session.remove()
+    def scan(chunk, go):
+        from lms.registry.models import Person
+        target = db.session.get(TrainingSession, session_id)
+        db.session.commit()  # give the connection back: the threads share the app's pool
+        go()
+        failed = []
+        for person_id in chunk:
+            try:
+                service.check_in(DEMO, db.session.get(Person, person_id), target, code, now=at)
+                db.session.commit()
+            except Exception as err:  # noqa: BLE001 - reported below
+                db.session.rollback()
+                failed.append(repr(err))
+        return failed
 
-    threads = [threading.Thread(target=scan, args=(ids[i::25],)) for i in range(25)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = at_once(app, scan, [ids[i::25] for i in range(25)])
+    errors = [e for o in outcomes for e in (o if isinstance(o, list) else [repr(o)])]
     assert errors == []
     assert db.session.scalar(select(func.count()).select_from(Attendance).where(
         Attendance.session_id == session_id, Attendance.status == "present")) == 100
