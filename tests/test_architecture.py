@@ -120,3 +120,15 @@ def test_downloads_name_their_files_through_send_file():
             if "Content-Disposition" in line and "headers[" in line:
                 built.append(f"{path.relative_to(LMS.parent)}:{line_no}")
     assert built == []
+
+
+def test_templates_never_compare_state_literals():
+    """What a page offers (and how it shows a state) comes from the service or the model,
+    never from a template comparing a state's code."""
+    compares = re.compile(r"\.(state|status|result)\s*(==|!=|in)\s*['\"(]")
+    found = []
+    for path in LMS.rglob("*.html"):
+        for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if compares.search(line):
+                found.append(f"{path.relative_to(LMS.parent)}:{line_no}")
+    assert found == []

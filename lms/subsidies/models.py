@@ -208,6 +208,18 @@ class SubsidyClaim(db.Model):
     def state_title(self) -> str:
         return ClaimState(self.state).title
 
+    @property
+    def state_badge(self) -> str:
+        """The badge colour pages show the state in (closed red, paid green, else blue)."""
+        if self.state in CLOSED_STATES:
+            return "danger"
+        return "success" if self.state == ClaimState.PAID else "info"
+
+    @property
+    def in_notice(self) -> bool:
+        """In the public notice now (the notice's end date is shown beside it)."""
+        return self.state == ClaimState.PUBLISHED and self.notice is not None
+
 
 class ClaimEvent(db.Model):
     """Who moved a claim from which state to which, when and why."""
