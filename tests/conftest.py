@@ -7,7 +7,7 @@ import contextvars
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -49,7 +49,9 @@ def pytest_configure(config):
         return
     hours, minutes = (int(part) for part in moved.split(":"))
     destination = datetime.combine(datetime.now(CITY).date(), time(hours, minutes), tzinfo=CITY)
-    config._lms_clock = time_machine.travel(destination, tick=True)
+    # travel to a UTC time: given a ZoneInfo, time-machine would also set the process's TZ
+    # to Beijing, and the process must stay in UTC (`make test` sets TZ=UTC)
+    config._lms_clock = time_machine.travel(destination.astimezone(UTC), tick=True)
     config._lms_clock.start()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import unicodedata
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -223,7 +223,8 @@ def test_a_certificate_issued_at_any_hour_carries_the_citys_date(world, passed, 
 
     _sitting, good, _bad = passed
     moment = datetime(2027, 1, 1, *hour_minute, tzinfo=ZoneInfo("Asia/Shanghai"))
-    with time_machine.travel(moment, tick=False):
+    # a UTC destination: time-machine would otherwise set the process's TZ to Beijing
+    with time_machine.travel(moment.astimezone(UTC), tick=False):
         cert = service.issue(world.users["base_staff"], good)
     assert cert.issued_on == date(2027, 1, 1) and cert.number.startswith("BYS-2027-")
     assert db.session.get(Qualification, cert.qualification_id).issued_on == date(2027, 1, 1)

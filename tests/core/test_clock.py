@@ -48,14 +48,22 @@ def process_zone(request):
     time.tzset()
 
 
+def travel(moment):
+    """Move the clock to `moment` leaving the process's zone alone: given an aware datetime,
+    time-machine also sets TZ to its zone, which would hide the trap; a timestamp does not."""
+    return time_machine.travel(moment.timestamp(), tick=False)
+
+
 @pytest.fixture(params=list(MOMENTS))
 def moment(request, process_zone):
-    with time_machine.travel(MOMENTS[request.param], tick=False):
+    with travel(MOMENTS[request.param]):
+        assert os.environ["TZ"] == process_zone
         yield MOMENTS[request.param]
 
 
 def test_today_is_the_citys_today_whatever_the_process_zone(moment):
-    assert date.today() != NEW_YEAR or os.environ["TZ"] != "UTC"  # the trap being avoided
+    # the trap being avoided: the process's own date is still the old year's last day
+    assert datetime.now().date() == date(2026, 12, 31)  # noqa: DTZ005 - the trap, on purpose
     assert clock.local_today() == NEW_YEAR
     assert clock.this_year() == 2027
     assert clock.local_now().date() == NEW_YEAR
@@ -118,7 +126,7 @@ def test_hours_studied_after_midnight_count_for_the_new_year(world, moment):
                                   "caregiver"])
 def test_every_home_page_answers_at_the_awkward_hours(client, world, login_as, role):
     for moment in MOMENTS.values():
-        with time_machine.travel(moment, tick=False):
+        with travel(moment):
             user = world.users[role]
             login_as(user.username or world.staff.mobile)
             assert client.get("/").status_code == 200

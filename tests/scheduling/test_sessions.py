@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import unicodedata
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -438,7 +438,9 @@ def test_check_in_codes_and_windows_hold_at_every_hour(world, base, hour):
     from lms.core.clock import local_today as today
     h, m = (int(x) for x in hour.split(":"))
     city = ZoneInfo("Asia/Shanghai")
-    with time_machine.travel(datetime.combine(today(), time(h, m), tzinfo=city), tick=False):
+    # a UTC destination: time-machine would otherwise set the process's TZ to Beijing
+    with time_machine.travel(datetime.combine(today(), time(h, m), tzinfo=city).astimezone(UTC),
+                             tick=False):
         starts = local_now() + timedelta(minutes=20)
         session = service.schedule(base["staff"], world.base, plan(base, starts=starts.replace(second=0, microsecond=0)))[0]
         service.book(DEMO, world.staff, session)
