@@ -235,7 +235,7 @@ def _guard(cert: Certificate, action: CertAction):
 
 
 CERTIFICATE = StateMachine(Certificate, CertificateStatus, CertAction, TRANSITIONS, may=may_act,
-                           guard=_guard, column="status", audit_prefix="certificates")
+                           guard=_guard, column="status", audit_prefix="certificates.certificate")
 
 
 def _authority_value(actor, cert: Certificate) -> str:

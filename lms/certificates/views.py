@@ -203,6 +203,8 @@ NAVIGATION = (
 #: what this package's audit actions mean, for the audit log (registered in create_app)
 AUDIT_TITLES = {
     "certificates.issued": _l("Certificate issued"),
+    # the codes status changes were recorded under before the state machine (older rows);
+    # moves now record "certificates.certificate_<action>", titled by the action
     "certificates.suspend": _l("Certificate suspended"),
     "certificates.revoke": _l("Certificate revoked"),
     "certificates.reinstate": _l("Certificate reinstated"),

@@ -530,6 +530,14 @@ def attempt_of(registration: Registration) -> Attempt | None:
     return db.session.scalar(select(Attempt).where(Attempt.registration_id == registration.id))
 
 
+def attempts_of(registrations: list[Registration]) -> dict[int, Attempt | None]:
+    """Each registration's attempt (or None), in one query for a whole list page."""
+    ids = [r.id for r in registrations]
+    found = {a.registration_id: a for a in db.session.scalars(
+        select(Attempt).where(Attempt.registration_id.in_(ids)))} if ids else {}
+    return {i: found.get(i) for i in ids}
+
+
 # --- practical scores and results ------------------------------------------------------------------
 
 

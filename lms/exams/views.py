@@ -88,7 +88,7 @@ def sitting_detail(sitting):
     service.expire_sitting(sitting)
     regs = service.registrations(sitting)
     return render_template("exams/sitting.html", sitting=sitting, form=form, registrations=regs,
-                           attempts={r.id: service.attempt_of(r) for r in regs},
+                           attempts=service.attempts_of(regs),
                            starts=to_local(sitting.starts_at), score_form=ScoreForm(),
                            examiner=service.is_examiner(current_user, sitting),
                            confirming=confirming, actions=service.allowed_actions)
@@ -133,7 +133,7 @@ def my_exams():
     for registration in regs:
         service.expire_sitting(registration.sitting)
     return render_template("exams/my_exams.html", registrations=regs,
-                           attempts={r.id: service.attempt_of(r) for r in regs},
+                           attempts=service.attempts_of(regs),
                            actions=service.allowed_actions)
 
 
