@@ -359,11 +359,6 @@ SERVICES: dict[str, Case] = {
                                             u, o.objection, upheld=False, resolution="不成立")),
 }
 
-#: the gate is not in the service yet on this branch: another helper's branch adds it; the
-#: test expects the failure, so it turns red (remove the entry) once the gate lands
-PENDING: dict[str, str] = {}
-
-
 # --- discovery -----------------------------------------------------------------------------------
 
 
@@ -394,7 +389,6 @@ def test_every_service_taking_an_actor_is_classified():
         f"new services taking an actor: add them to SERVICES (state-changing: who may call them) "
         f"or READS: {sorted(found - listed)}")
     assert listed - found == set(), f"listed but gone: {sorted(listed - found)}"
-    assert set(PENDING) <= set(SERVICES)
 
 
 def test_discovery_finds_a_new_service(tmp_path, monkeypatch):
@@ -451,9 +445,7 @@ def rich_world():
     return world, Objects(ids)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(reason=PENDING[name], strict=True))
-    if name in PENDING else name for name in sorted(SERVICES)])
+@pytest.mark.parametrize("name", sorted(SERVICES))
 def test_the_service_refuses_what_the_page_refuses(rich_world, name):
     world, objects = rich_world
     case = SERVICES[name]
