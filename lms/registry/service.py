@@ -587,6 +587,12 @@ EMPLOYMENT = StateMachine(Employment, EmploymentState, EmploymentAction, EMPLOYM
                           may=_may_act_on_employment, audit_prefix="registry.employment")
 
 
+def employments_at(org: Organisation, person: Person) -> list[Employment]:
+    """What an institution sees of a person's work history: its own employments only (linking
+    someone employed elsewhere does not show the new employer the other employers' records)."""
+    return [e for e in person.employments if e.organisation_id == org.id]
+
+
 def employment_actions(employment: Employment, user) -> list[EmploymentAction]:
     """What pages offer on an employment: the actions this user may take on it now."""
     return EMPLOYMENT.allowed_actions(employment, user)

@@ -161,8 +161,8 @@ def staff_detail(org, person):
 def _staff_page(org, person, **context):
     """An institution's view of its (past) staff member: its own employments only, whether
     the person is certified for the post and banned — not other employers' records."""
-    own = [e for e in person.employments if e.organisation_id == org.id]
-    return _person_page("registry/staff_detail.html", person, org=org, employments=own,
+    return _person_page("registry/staff_detail.html", person, org=org,
+                        employments=service.employments_at(org, person),
                         password_problem=service.may_issue_password(current_user, org, person),
                         **context)
 
