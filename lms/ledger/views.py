@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import mimetypes
 
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -152,14 +153,11 @@ def external_decide(record):
     return redirect(url_for("ledger.external_queue"))
 
 
-EVIDENCE_SUFFIX = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
-
-
 @bp.get("/ledger/external/<int:record_id>/evidence")
 @permission(can_view_evidence, record=load(ExternalRecord, "record_id"))
 def evidence(record):
     return send_file(io.BytesIO(record.evidence_data), mimetype=record.evidence_type, as_attachment=True,
-                     download_name="evidence" + EVIDENCE_SUFFIX[record.evidence_type])
+                     download_name="evidence" + (mimetypes.guess_extension(record.evidence_type) or ".bin"))
 
 
 def _institution_home(user):

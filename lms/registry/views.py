@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import mimetypes
 
 from flask import (
     Blueprint,
@@ -287,10 +288,9 @@ def qualification_scan(qualification):
     scan = db.session.get(QualificationScan, qualification.id)
     if scan is None:
         abort(404)
-    extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(
-        scan.content_type, "bin")
+    extension = mimetypes.guess_extension(scan.content_type) or ".bin"
     response = send_file(io.BytesIO(scan.data), mimetype=scan.content_type, as_attachment=False,
-                         download_name=f"scan-{qualification.id}.{extension}")
+                         download_name=f"scan-{qualification.id}{extension}")
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 
