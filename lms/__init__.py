@@ -22,6 +22,9 @@ BLUEPRINTS = (
     "lms.exams.views:bp",
     "lms.certificates.views:bp",
     "lms.subsidies.views:bp",
+    "lms.compliance.views:bp",
+    "lms.enforcement.views:bp",
+    "lms.api.views:bp",
 )
 
 #: the header's entries and the home pages' sections each package declares, registered here
@@ -36,6 +39,9 @@ NAVIGATION = (
     "lms.exams.views:NAVIGATION",
     "lms.certificates.views:NAVIGATION",
     "lms.subsidies.views:NAVIGATION",
+    "lms.compliance.views:NAVIGATION",
+    "lms.enforcement.views:NAVIGATION",
+    "lms.api.views:NAVIGATION",
 )
 HOME_SECTIONS = (
     "lms.registry.views:HOME_SECTIONS",
@@ -43,6 +49,9 @@ HOME_SECTIONS = (
     "lms.learning.views:HOME_SECTIONS",
     "lms.scheduling.views:HOME_SECTIONS",
     "lms.subsidies.views:HOME_SECTIONS",
+    "lms.compliance.views:HOME_SECTIONS",
+    "lms.enforcement.views:HOME_SECTIONS",
+    "lms.api.views:HOME_SECTIONS",
 )
 #: what each package's audit action codes mean (the audit log shows these, not the codes)
 AUDIT_TITLES = (
@@ -56,6 +65,9 @@ AUDIT_TITLES = (
     "lms.exams.views:AUDIT_TITLES",
     "lms.certificates.views:AUDIT_TITLES",
     "lms.subsidies.views:AUDIT_TITLES",
+    "lms.compliance.views:AUDIT_TITLES",
+    "lms.enforcement.views:AUDIT_TITLES",
+    "lms.api.views:AUDIT_TITLES",
 )
 
 
@@ -143,6 +155,9 @@ def _import_models() -> None:
     import lms.registry.models  # noqa: F401
     import lms.scheduling.models  # noqa: F401
     import lms.subsidies.models  # noqa: F401
+    import lms.compliance.models  # noqa: F401
+    import lms.enforcement.models  # noqa: F401
+    import lms.api.models  # noqa: F401
 
 
 @event.listens_for(Engine, "connect")

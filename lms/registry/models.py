@@ -398,6 +398,77 @@ class Ban(TimestampMixin, db.Model):
         return self.kind == BanKind.LIFETIME or (self.ends_on is not None and on < self.ends_on)
 
 
+class StaffRecordKind(TitledEnum):
+    """Records the 2024 national quality standard asks an institution to hold for each staff
+    member: a yearly health check (健康证明) and a certificate of no criminal record
+    (无犯罪记录证明)."""
+
+    HEALTH_CHECK = "health_check"
+    NO_CRIMINAL_RECORD = "no_criminal_record"
+
+    @classmethod
+    def titles(cls):
+        return {cls.HEALTH_CHECK: _l("Health check"),
+                cls.NO_CRIMINAL_RECORD: _l("Certificate of no criminal record")}
+
+
+class HealthResult(TitledEnum):
+    FIT = "fit"
+    UNFIT = "unfit"
+
+    @classmethod
+    def titles(cls):
+        return {cls.FIT: _l("Fit for work with children"), cls.UNFIT: _l("Not fit")}
+
+
+class StaffRecord(TimestampMixin, db.Model):
+    """A health check or a certificate of no criminal record, recorded by an institution.
+
+    Never edited: a newer record supersedes an older one; compliance reads the latest of
+    each kind (ix_staff_records_latest serves that)."""
+
+    __tablename__ = "staff_records"
+    __table_args__ = (
+        enum_check("kind", StaffRecordKind),
+        CheckConstraint("result IS NULL OR result IN ('fit', 'unfit')", name="valid_result"),
+        CheckConstraint("kind <> 'health_check' OR result IS NOT NULL", name="health_has_result"),
+        Index("ix_staff_records_latest", "person_id", "kind", "issued_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    #: the day of the examination, or of issue of the certificate
+    issued_on: Mapped[date] = mapped_column(Date)
+    #: health checks only: fit or unfit
+    result: Mapped[str | None] = mapped_column(String(10))
+    #: the hospital, or the public-security organ that issued the certificate
+    issuer: Mapped[str] = mapped_column(String(120))
+    document_no: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    #: the institution that recorded it
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    @property
+    def kind_title(self) -> str:
+        return StaffRecordKind(self.kind).title
+
+    @property
+    def result_title(self) -> str:
+        return HealthResult(self.result).title if self.result else ""
+
+
+class StaffRecordScan(db.Model):
+    """The scan of a staff record, kept apart so lists never load it."""
+
+    __tablename__ = "staff_record_scans"
+
+    record_id: Mapped[int] = mapped_column(ForeignKey("staff_records.id"), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(40))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class RosterAccount(db.Model):
     """A caregiver account a roster import created: only these get its one-time passwords."""
 

@@ -1,0 +1,1 @@
+"""The registry's read-only JSON API under /api/v1: tokens, schemas, OpenAPI. Calls services only."""

@@ -1,0 +1,3 @@
+"""Tables of the api package."""
+
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""What compliance means for a person, and its roll-ups per institution, district and city:
+summary tables, snapshots, the regulator's and the institutions' dashboards and exports."""

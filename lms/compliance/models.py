@@ -1,0 +1,3 @@
+"""Tables of the compliance package."""
+
+from __future__ import annotations
