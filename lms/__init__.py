@@ -145,19 +145,19 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 def _import_models() -> None:
     # Every table must be known to the metadata (migrations, create_all, flask db check).
+    import lms.api.models  # noqa: F401
     import lms.auth.models  # noqa: F401
     import lms.catalog.models  # noqa: F401
     import lms.certificates.models  # noqa: F401
+    import lms.compliance.models  # noqa: F401
     import lms.core.models  # noqa: F401
+    import lms.enforcement.models  # noqa: F401
     import lms.exams.models  # noqa: F401
     import lms.learning.models  # noqa: F401
     import lms.ledger.models  # noqa: F401
     import lms.registry.models  # noqa: F401
     import lms.scheduling.models  # noqa: F401
     import lms.subsidies.models  # noqa: F401
-    import lms.compliance.models  # noqa: F401
-    import lms.enforcement.models  # noqa: F401
-    import lms.api.models  # noqa: F401
 
 
 @event.listens_for(Engine, "connect")
@@ -236,6 +236,8 @@ def _register_cli(app: Flask) -> None:
     from lms.catalog.cli import courses_group
     from lms.certificates.cli import certificates_group
     from lms.cli import lms_group
+    from lms.compliance.cli import compliance_group
+    from lms.enforcement.cli import enforcement_group
     from lms.ledger.cli import ledger_group
     from lms.registry.cli import registry_group
 
@@ -244,3 +246,5 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(ledger_group)
     app.cli.add_command(courses_group)
     app.cli.add_command(certificates_group)
+    app.cli.add_command(compliance_group)
+    app.cli.add_command(enforcement_group)
