@@ -47,3 +47,35 @@ def demo_command():
         click.echo(f"banned identity number (try registering it): {summary['banned_id_number']}")
     else:
         click.echo("demo city already present; nothing changed")
+
+
+@lms_group.command("generate-province")
+@click.option("--persons", type=int, default=1_000_000, show_default=True)
+@click.option("--institutions", type=int, default=20_000, show_default=True)
+@click.option("--districts", type=int, default=100, show_default=True)
+@click.option("--bans", type=int, default=300, show_default=True)
+@with_appcontext
+def generate_province_command(persons, institutions, districts, bans):
+    """Build a synthetic province (for benchmarks) in bulk: COPY and INSERT ... SELECT."""
+    import time
+
+    from lms.province import LEDGER_ENTRIES_PER_PERSON, ProvinceExists, Size, generate
+    from lms.registry.service import ensure_reference_data
+
+    if min(persons, institutions, districts) < 1 or institutions > persons:
+        raise click.UsageError("persons >= institutions >= 1 and districts >= 1")
+    if db.engine.dialect.name != "postgresql":
+        click.echo("note: this is meant for PostgreSQL; on SQLite keep the province small", err=True)
+    ensure_reference_data()
+    size = Size(persons=persons, institutions=institutions, districts=districts, bans=bans)
+    # rows to write, roughly: the bar moves by each step's count
+    total = districts + institutions + persons * (4 + LEDGER_ENTRIES_PER_PERSON) + bans
+    started = time.monotonic()
+    with click.progressbar(length=total, label="generating", show_eta=True, show_percent=True) as bar:
+        try:
+            built = generate(size, progress=lambda step, n: bar.update(n))
+        except ProvinceExists as exc:
+            raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(", ".join(f"{k}={v:,}" for k, v in vars(built).items())
+               + f" in {time.monotonic() - started:.0f} s")
