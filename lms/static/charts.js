@@ -164,6 +164,7 @@
   }
 
   function draw(el) {
+    if (window.echarts.getInstanceByDom(el)) return;
     const kind = el.dataset.chartKind;
     const data = JSON.parse(el.dataset.chartData);
     const text = JSON.parse(el.dataset.chartText || "{}");
@@ -186,6 +187,8 @@
     }
   }
 
+  // a chart added to the page later (or by a test) is drawn with LmsCharts.draw(element)
+  window.LmsCharts = {draw};
   const start = () => document.querySelectorAll(".lms-chart[data-chart-kind]").forEach(draw);
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);

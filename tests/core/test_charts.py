@@ -91,7 +91,22 @@ def test_the_charting_library_is_served_by_the_app(app, client, world, login_as)
     assert response.headers["Content-Security-Policy"] == CSP
     page = _Page()
     page.feed(response.get_data(as_text=True))
-    assert page.charts and "/static/vendor/echarts/echarts.min.js" in page.scripts
+    assert "/static/vendor/echarts/echarts.min.js" in page.scripts
+    # the district regulator's chart: their district's one institution, nobody certified yet
+    (only,) = page.charts
+    data = json.loads(only["data-chart-data"])
+    assert data.pop("value_label")  # the table's heading, in the reader's language
+    assert data == {"labels": ["小橡树托育中心"], "values": [0.0], "target": 100.0, "unit": "%"}
     external = [u for u in page.urls if re.match(r"^(https?:)?//", u)]
     assert external == []
     assert "script-src 'self';" in CSP and "style-src 'self';" in CSP
+
+
+def test_the_city_regulator_gets_a_chart_per_district(client, world, login_as):
+    # each district has its own target, so each gets its own chart
+    login_as("regulator_city")
+    page = _Page()
+    page.feed(client.get("/registry/institutions").get_data(as_text=True))
+    charts = {c["id"]: json.loads(c["data-chart-data"])["labels"] for c in page.charts}
+    assert charts == {f"certified-{world.xuanwu.id}": ["小橡树托育中心"],
+                      f"certified-{world.gulou.id}": ["童心托育园"]}

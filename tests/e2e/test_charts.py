@@ -168,3 +168,59 @@ def test_regulator_sees_the_certified_share_chart_without_csp_violations(
     page.evaluate("document.body.insertAdjacentHTML('beforeend', '<span style=\"color:red\">x</span>')")
     page.wait_for_function("window.__csp.length > 0")
     assert page.evaluate("window.__csp[0].directive").startswith("style-src")
+
+
+TREND = {"labels": ["2026-01", "2026-02", "2026-03", "2026-04"],
+         "series": [{"name": "玄武区", "values": [60.0, 72.5, 80.0, 91.0]},
+                    {"name": "鼓楼区", "values": [85.0, 88.0, None, 97.0]}],
+         "target": 90.0, "unit": "%"}
+
+
+def test_month_by_month_lines_with_the_target(new_context, e2e_world, e2e_app, base_url, viewport):
+    """The line-trend kind, as the macro renders it, drawn on a page that loads the charts."""
+    from flask import render_template_string
+
+    with e2e_app.test_request_context("/"):
+        markup = render_template_string('{% from "core/_charts.html" import chart %}'
+                                        '{{ chart("trend", "line-trend", data, "逐月持证率") }}',
+                                        data=TREND)
+    context = new_context(locale="zh-CN", **VIEWPORTS[viewport])
+    context.add_init_script(CSP_LISTENER)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    console = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"))
+    sign_in(page, "regulator")
+    page.goto("/registry/institutions")
+    page.wait_for_function("() => window.LmsCharts")
+    page.evaluate("""(markup) => {
+        document.querySelector('main').insertAdjacentHTML('afterbegin', markup);
+        LmsCharts.draw(document.getElementById('trend'));
+    }""", markup)
+    chart = page.locator("#trend")
+    expect(chart.locator("canvas")).to_have_count(1)
+    option = _chart(page, "trend", """(c) => { const o = c.getOption();
+        return {months: o.xAxis[0].data, names: o.series.map(s => s.name),
+                target: o.series[0].markLine.data[0].yAxis}; }""")
+    assert option == {"months": TREND["labels"], "names": ["玄武区", "鼓楼区"], "target": 90}
+    page.wait_for_timeout(1200)  # the lines' drawing animation
+    assert _pixels(page, "trend")["blue"] > 50  # the first series, in the primary colour
+
+    x, y = _chart(page, "trend", "(c) => c.convertToPixel({seriesIndex: 0}, [1, 72.5])")
+    origin = chart.bounding_box()
+    if viewport == "phone":
+        page.touchscreen.tap(origin["x"] + x, origin["y"] + y)
+    else:
+        page.mouse.move(origin["x"] + x, origin["y"] + y)
+    tooltip = chart.locator(".lms-chart-tooltip")
+    expect(tooltip).to_be_visible()
+    expect(tooltip.locator(".lms-chart-tip-title")).to_have_text("2026-02")
+    expect(tooltip.locator(".lms-chart-tip-name")).to_have_text(["玄武区", "鼓楼区"])
+    expect(tooltip.locator(".lms-chart-tip-value")).to_have_text(["72.5%", "88%"])
+    expect(tooltip.locator(".lms-chart-tip-target")).to_contain_text("90%")
+    expect(page.locator("#trend-table tbody tr")).to_have_count(4)
+    assert page.evaluate("window.__csp") == []
+    assert not [m for m in console if "Content Security Policy" in m or m.startswith("pageerror")], console
+    if viewport == "phone":
+        no_horizontal_overflow(page)
