@@ -224,3 +224,31 @@ def test_month_by_month_lines_with_the_target(new_context, e2e_world, e2e_app, b
     assert not [m for m in console if "Content Security Policy" in m or m.startswith("pageerror")], console
     if viewport == "phone":
         no_horizontal_overflow(page)
+
+
+def test_a_district_of_many_institutions_scrolls_inside_the_chart_on_a_phone(
+        new_context, app, e2e_world, base_url):
+    """Thirty institutions with long names on a 375 px screen: the chart shows some bars and
+    a slider for the rest; nothing, the hidden table included, widens the page."""
+    with app.app_context():
+        xuanwu = db.session.scalars(db.select(District).where(District.code == "320102")).one()
+        for n in range(30):
+            registry.create_organisation(DEMO, kind="institution", district=xuanwu,
+                                         name=f"南京市玄武区第{n:02d}号阳光宝贝托育中心",
+                                         credit_code=credit_code(100 + n))
+        db.session.commit()
+        chart_id = f"certified-{xuanwu.id}"
+    context = new_context(locale="zh-CN", **VIEWPORTS["phone"])
+    context.add_init_script(CSP_LISTENER)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    sign_in(page, "regulator")
+    page.goto("/registry/institutions")
+    page.wait_for_function("(id) => window.echarts && echarts.getInstanceByDom(document.getElementById(id))",
+                           arg=chart_id)
+    zoom = _chart(page, chart_id, """(c) => c.getOption().dataZoom.map(
+        z => ({type: z.type, end: z.endValue}))""")
+    assert [z["type"] for z in zoom] == ["inside", "slider"] and zoom[0]["end"] < 30, zoom
+    expect(page.locator(f"#{chart_id}-table tbody tr")).to_have_count(31)
+    no_horizontal_overflow(page)
+    assert page.evaluate("window.__csp") == []
