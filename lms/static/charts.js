@@ -108,10 +108,10 @@
     const axis = {type: "value", min: 0,
                   axisLabel: {color: palette.muted, formatter: (v) => format(v, data.unit)},
                   splitLine: {lineStyle: {color: palette.border}}};
-    if (data.unit === "%") {
-      const top = Math.max(data.target || 0, ...values.filter((v) => v !== null && v !== undefined));
-      axis.max = top <= 100 ? 100 : undefined;
-    }
+    const top = Math.max(data.target || 0, ...values.filter((v) => v !== null && v !== undefined));
+    // a share runs to 100%; anything else at least to the target, so its line is in view
+    if (data.unit === "%" && top <= 100) axis.max = 100;
+    else axis.max = (extent) => Math.max(extent.max, data.target || 0);
     return axis;
   }
 

@@ -164,6 +164,19 @@ def test_regulator_sees_the_certified_share_chart_without_csp_violations(
         no_horizontal_overflow(page)
     axe_check(page, base_url, f"institutions chart ({viewport})", [])
 
+    # the chart follows the window: narrower, and the canvas with it
+    width = VIEWPORTS[viewport]["viewport"]["width"] - 100
+    page.set_viewport_size({"width": width, "height": 800})
+    page.wait_for_function("""([id, width]) => {
+        const el = document.getElementById(id);
+        return el.clientWidth < width && Math.abs(el.querySelector('canvas').clientWidth - el.clientWidth) < 2;
+    }""", arg=[chart_id, width])
+    for _ in range(30):  # redrawn at the new size (growing again if the axis labels changed)
+        if _pixels(page, chart_id)["blue"] > 50:
+            break
+        page.wait_for_timeout(100)
+    assert _pixels(page, chart_id)["blue"] > 50  # (the red bar is the one pointed at: lighter)
+
     # and the listener would have told: a style attribute written as HTML is refused
     page.evaluate("document.body.insertAdjacentHTML('beforeend', '<span style=\"color:red\">x</span>')")
     page.wait_for_function("window.__csp.length > 0")
