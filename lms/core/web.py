@@ -169,6 +169,19 @@ def _unread_notifications() -> int:
     return unread_count(current_user.id) if current_user.is_authenticated else 0
 
 
+def _use_charts() -> str:
+    """Called by the chart macro (core/_charts.html): this page needs ECharts and charts.js,
+    which base.html then loads at the end of the body. Renders nothing. The mark is the
+    request's (not flask.g's, which outlives a request inside an app context)."""
+    if flask.has_request_context():
+        request.environ["lms.charts"] = True
+    return ""
+
+
+def _charts_used() -> bool:
+    return flask.has_request_context() and bool(request.environ.get("lms.charts"))
+
+
 def init_templates(app: Flask) -> None:
     from lms.core.navigation import navigation
 
@@ -180,6 +193,7 @@ def init_templates(app: Flask) -> None:
     app.jinja_env.filters["day"] = format_day
     app.jinja_env.filters["moment"] = format_moment
     app.jinja_env.globals["unread_notifications"] = _unread_notifications
+    app.jinja_env.globals.update(use_charts=_use_charts, charts_used=_charts_used)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
