@@ -380,8 +380,10 @@ def credit_feed():
                                      form.format.data)
         if err is None:
             data, mimetype, filename = exported
-            return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
-                             download_name=filename)
+            response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
+                                 download_name=filename)
+            response.headers["Cache-Control"] = "no-store"  # full identity numbers
+            return response
         form_error(form, err)
     return render_template("enforcement/credit_feed.html", form=form)
 
