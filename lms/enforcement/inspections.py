@@ -309,6 +309,21 @@ def task_actions(task: InspectionTask, user) -> list[TaskAction]:
     return [a for a in TASK.allowed_actions(task, user) if a not in (A.DRAW, A.REDRAW)]
 
 
+def task_waiting(task: InspectionTask, user) -> list[tuple[TaskAction, str]]:
+    """Moves the table allows this user now but a rule holds back, with the reason (what the
+    page says instead of a button: "record every result first")."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    state = TaskState(task.state)
+    waiting = []
+    for (source, action) in TRANSITIONS:
+        if source == state and action not in (A.DRAW, A.REDRAW) and _may_act_on_task(user, task, action):
+            reason = _task_guard(task, action)
+            if reason:
+                waiting.append((action, str(reason)))
+    return waiting
+
+
 def may_draw(task: InspectionTask, user) -> bool:
     return any(a in (A.DRAW, A.REDRAW) for a in TASK.allowed_actions(task, user))
 

@@ -195,6 +195,7 @@ def _task_page(task, draw_form=None, check=None, status=200):
     return render_template(
         "enforcement/inspections/task.html", task=task, draw_form=draw_form or DrawForm(),
         act_form=TaskActForm(), actions=inspections.task_actions(task, current_user),
+        waiting=inspections.task_waiting(task, current_user),
         may_draw=inspections.may_draw(task, current_user), check=check,
         history=inspections.history(task)), status
 

@@ -214,6 +214,8 @@ def test_illegal_moves_are_refused_by_the_services(world):
         svc.draw(regulator, task, "again")  # announced: no more drawing
     with pytest.raises(ActionNotPossible):
         svc.transition(regulator, task, "close")  # a result is missing
+    assert [a for a, _reason in svc.task_waiting(task, regulator)] == [TaskAction.CLOSE]
+    assert svc.task_waiting(task, world.users["regulator_other"]) == []
     svc.record_visit_result(regulator, task.visits[0], outcome="compliant")
     svc.transition(regulator, task, "close")
     assert TaskState(task.state) == TaskState.CLOSED and task.closed_at is not None
@@ -428,3 +430,19 @@ def test_a_task_from_plan_to_results_through_the_pages(world, client, login_as):
     client.post(f"{url}/act", data={"action": "close"})
     db.session.expire_all()
     assert TaskState(db.session.get(InspectionTask, task.id).state) == TaskState.CLOSED
+
+
+def test_the_verify_command(app, world):
+    from lms.enforcement.cli import verify_draw_command
+
+    _pool(world, 2)
+    task = _task(world, count=1)
+    svc.draw(world.users["regulator"], task, "cli")
+    db.session.commit()
+    runner = app.test_cli_runner()
+    ok = runner.invoke(verify_draw_command, [str(task.id)])
+    assert ok.exit_code == 0 and "cli" in ok.output
+    task.draw.seed = "other"
+    db.session.commit()
+    tampered = runner.invoke(verify_draw_command, [str(task.id)])
+    assert tampered.exit_code != 0 and tampered.output.strip()
