@@ -27,6 +27,8 @@ CAREGIVERS = {"caregiver", "caregiver_other"}
 BASE_RUNNERS = {"base_staff", "admin"}  # world.base's own staff
 #: the issuing base, administrators, and regulators of the base's district (玄武区)
 CERT_MANAGERS = BASE_RUNNERS | {"regulator", "regulator_city"}
+#: inspectors of world.inst's district (玄武区): its regulator and the city-wide one
+INSPECTORS = {"regulator", "regulator_city"}
 
 #: endpoint -> roles that may use it on the world's objects (world.inst, world.staff)
 MATRIX = {
@@ -141,6 +143,29 @@ MATRIX = {
     "subsidies.notice": EVERYONE,
     "subsidies.standards": {"admin"},
     "subsidies.objection_contact": {"admin"},
+    # --- enforcement: inspections, 人证合一 checks, credit feed (the task is in 玄武区) ---
+    "enforcement.inspections_home": REGULATORS,
+    "enforcement.inspection_items": REGULATORS,
+    "enforcement.inspectors": REGULATORS,
+    "enforcement.inspector_affiliation": INSPECTORS,
+    "enforcement.inspection_task_new": REGULATORS,
+    "enforcement.inspection_task": INSPECTORS,
+    "enforcement.inspection_task_draw": INSPECTORS,
+    "enforcement.inspection_task_act": INSPECTORS,
+    "enforcement.inspection_task_verify": INSPECTORS,
+    "enforcement.inspection_visit": INSPECTORS,
+    "enforcement.inspection_find": INSPECTORS,
+    "enforcement.inspection_check": INSPECTORS,
+    "enforcement.inspection_result": INSPECTORS,
+    "enforcement.inspection_check_photo": INSPECTORS,
+    "enforcement.follow_ups": REGULATORS,
+    "enforcement.follow_up_resolve": INSPECTORS,
+    "enforcement.not_inspected": REGULATORS,
+    "enforcement.credit_feed": {"regulator_city"},  # full identity numbers: see credit_feed.py
+    "enforcement.public_inspections": EVERYONE,
+    "enforcement.public_plan": EVERYONE,
+    "enforcement.public_task": EVERYONE,
+    "enforcement.public_results": EVERYONE,
 }
 
 
@@ -180,7 +205,26 @@ def _learning_world(world) -> dict:
             "token": scheduling.feed_token(person=world.staff), "sitting_id": sitting.id,
             "registration_id": registration.id, "item_id": item.id,
             **_certificate_values(world, sitting, registration),
-            "qualification_id": _external_certificate(world).id}
+            "qualification_id": _external_certificate(world).id, **_inspection_values(world)}
+
+
+def _inspection_values(world) -> dict:
+    """An announced inspection task in 玄武区 with world.inst drawn, two inspectors, and a
+    mismatch recorded for world.staff with a photo (an open follow-up)."""
+    from lms.core.actors import DEMO
+    from lms.core.clock import this_year
+    from lms.enforcement import inspections
+
+    pool = [inspections.add_inspector(DEMO, world.xuanwu, name=name) for name in ("王检", "李检")]
+    task = inspections.create_task(DEMO, world.xuanwu, year=this_year(), title="年度抽查",
+                                   draw_count=1)
+    inspections.draw(DEMO, task, "access")
+    inspections.transition(DEMO, task, "publish")
+    visit = task.visits[0]
+    check = inspections.record_check(DEMO, visit, world.staff, result="mismatch", note="不符",
+                                     photo=_photo())
+    return {"task_id": task.id, "visit_id": visit.id, "check_id": check.id,
+            "inspector_id": pool[0].id, "year": this_year()}
 
 
 def _external_certificate(world):

@@ -26,6 +26,8 @@ from lms.certificates.models import Certificate
 from lms.core import settings
 from lms.core.clock import local_today
 from lms.core.errors import DomainError, PermissionDenied
+from lms.enforcement import credit_feed, inspections
+from lms.enforcement.models import IdentityCheck, InspectionTask, InspectionVisit, Inspector
 from lms.exams import service as exams
 from lms.exams.models import AttemptItem, ExamSitting, Registration
 from lms.extensions import db
@@ -57,6 +59,7 @@ READS = {
     "ledger.recent_external", "registry.check_runs_base", "registry.controls_person",
     "registry.may_issue_password", "subsidies.export_rows", "subsidies.export_xlsx",
     "subsidies.queue", "subsidies.reviewer_summary",
+    "enforcement.inspections.districts_of",
 }
 #: the gate's own parts: they take the actor to name it or to judge it, not to act
 MECHANICS = {"core.actors.is_system", "core.audit.record", "core.permissions.authorize",
@@ -76,7 +79,9 @@ class Objects:
     MODELS = {"course": Course, "lesson": Lesson, "entry": LedgerEntry, "record": ExternalRecord,
               "session": TrainingSession, "booking": Booking, "sitting": ExamSitting,
               "registration": Registration, "item": AttemptItem, "cert": Certificate,
-              "claim": SubsidyClaim, "objection": Objection, "qualification": Qualification}
+              "claim": SubsidyClaim, "objection": Objection, "qualification": Qualification,
+              "task": InspectionTask, "visit": InspectionVisit, "check": IdentityCheck,
+              "inspector": Inspector}
 
     def __init__(self, ids: dict):
         self.ids = ids
@@ -128,6 +133,17 @@ def _roster() -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _own_district(world, user):
+    """A regulator acts in their own district; the city regulator and everyone else try 玄武区."""
+    from lms.core.models import District
+
+    district_id = getattr(user, "district_id", None)
+    return db.session.get(District, district_id) if district_id else world.xuanwu
+
+
+SINCE = datetime(2026, 1, 1)
 
 
 def _qtype(code="baoyushi") -> QualificationType:
@@ -357,6 +373,56 @@ SERVICES: dict[str, Case] = {
     "subsidies.resolve_objection": Case("subsidies.objection_resolve", lambda w, o, u:
                                         subsidies.resolve_objection(
                                             u, o.objection, upheld=False, resolution="不成立")),
+    # --- enforcement: inspections, 人证合一 checks, credit feed ---
+    "enforcement.inspections.add_item": Case("enforcement.inspection_items", lambda w, o, u:
+                                             inspections.add_item(u, _own_district(w, u),
+                                                                  name="持证上岗", draw_percent=10)),
+    "enforcement.inspections.items_for": Case("enforcement.inspection_items", lambda w, o, u:
+                                              inspections.items_for(u)),
+    "enforcement.inspections.add_inspector": Case("enforcement.inspectors", lambda w, o, u:
+                                                  inspections.add_inspector(
+                                                      u, _own_district(w, u), name="赵检")),
+    "enforcement.inspections.inspectors_for": Case("enforcement.inspectors", lambda w, o, u:
+                                                   inspections.inspectors_for(u)),
+    "enforcement.inspections.add_affiliation": Case("enforcement.inspector_affiliation",
+                                                    lambda w, o, u: inspections.add_affiliation(
+                                                        u, o.inspector, w.inst)),
+    "enforcement.inspections.create_task": Case("enforcement.inspection_task_new", lambda w, o, u:
+                                                inspections.create_task(
+                                                    u, _own_district(w, u), year=2026,
+                                                    title="抽查", draw_count=1)),
+    "enforcement.inspections.tasks_for": Case("enforcement.inspections_home", lambda w, o, u:
+                                              inspections.tasks_for(u)),
+    "enforcement.inspections.home_summary": Case("enforcement.inspections_home", lambda w, o, u:
+                                                 inspections.home_summary(u)),
+    "enforcement.inspections.draw": Case("enforcement.inspection_task_draw", lambda w, o, u:
+                                         inspections.draw(u, o.task, "again")),
+    "enforcement.inspections.transition": Case("enforcement.inspection_task_act", lambda w, o, u:
+                                               inspections.transition(u, o.task, "close")),
+    "enforcement.inspections.find_for_check": Case("enforcement.inspection_find", lambda w, o, u:
+                                                   inspections.find_for_check(
+                                                       u, o.visit, id_number=w.staff.id_number)),
+    "enforcement.inspections.check_sheet": Case("enforcement.inspection_check", lambda w, o, u:
+                                                inspections.check_sheet(u, o.visit, w.staff)),
+    "enforcement.inspections.record_check": Case("enforcement.inspection_check", lambda w, o, u:
+                                                 inspections.record_check(
+                                                     u, o.visit, w.staff, result="match")),
+    "enforcement.inspections.record_visit_result": Case(
+        "enforcement.inspection_result", lambda w, o, u: inspections.record_visit_result(
+            u, o.visit, outcome="compliant")),
+    "enforcement.inspections.follow_ups": Case("enforcement.follow_ups", lambda w, o, u:
+                                               inspections.follow_ups(u)),
+    "enforcement.inspections.resolve_follow_up": Case("enforcement.follow_up_resolve",
+                                                      lambda w, o, u: inspections.resolve_follow_up(
+                                                          u, o.check, "已处理")),
+    "enforcement.inspections.not_inspected": Case("enforcement.not_inspected", lambda w, o, u:
+                                                  inspections.not_inspected(u)),
+    "enforcement.credit_feed.credit_feed": Case("enforcement.credit_feed", lambda w, o, u:
+                                                credit_feed.credit_feed(u, SINCE)),
+    "enforcement.credit_feed.all_rows": Case("enforcement.credit_feed", lambda w, o, u:
+                                             list(credit_feed.all_rows(u, SINCE, "bans"))),
+    "enforcement.credit_feed.export": Case("enforcement.credit_feed", lambda w, o, u:
+                                           credit_feed.export(u, SINCE, "bans", "csv")),
 }
 
 # --- discovery -----------------------------------------------------------------------------------

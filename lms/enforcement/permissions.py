@@ -4,9 +4,68 @@ from __future__ import annotations
 
 from lms.core.permissions import predicate  # noqa: F401
 
-
 # --- bans ---
 
 
 # --- inspections, 人证合一 checks, credit feed ---
+# Inspectors are the regulators (卫健委) of the task's district; a city-wide regulator (no
+# district) acts in every district. Administrators run the system, not inspections.
 
+
+def regulates(user, district_id) -> bool:
+    from lms.registry.permissions import regulates as registry_regulates
+
+    return registry_regulates(user, district_id)
+
+
+def _is_regulator(user) -> bool:
+    return bool(user and user.is_authenticated and user.role == "regulator")
+
+
+@predicate
+def can_manage_inspections(user, **_) -> bool:
+    """The inspection pages (items, inspectors, tasks, follow-ups): any regulator, who sees the
+    districts they regulate."""
+    return _is_regulator(user)
+
+
+@predicate
+def can_manage_district_inspections(user, district=None, district_id=None, **_) -> bool:
+    """Plan and staff the inspections of a district (an item with no district is city-wide:
+    the city regulator's)."""
+    if district is not None:
+        district_id = district.id
+    if not _is_regulator(user):
+        return False
+    if district_id is None:
+        return user.district_id is None
+    return regulates(user, district_id)
+
+
+@predicate
+def can_run_task(user, task=None, **_) -> bool:
+    return task is not None and regulates(user, task.district_id)
+
+
+@predicate
+def can_inspect_visit(user, visit=None, **_) -> bool:
+    """Record a visit's 人证合一 checks and result: the regulators of the task's district."""
+    return visit is not None and regulates(user, visit.task.district_id)
+
+
+@predicate
+def can_manage_inspector(user, inspector=None, **_) -> bool:
+    return inspector is not None and regulates(user, inspector.district_id)
+
+
+@predicate
+def can_see_identity_check(user, identity_check=None, **_) -> bool:
+    """A 人证合一 check (its photo, its follow-up): the regulators of the visit's district."""
+    return identity_check is not None and regulates(user, identity_check.visit.task.district_id)
+
+
+@predicate
+def can_export_credit_feed(user, **_) -> bool:
+    """The credit feed carries full identity numbers (the credit platform matches records by
+    them): the city-wide regulator only, who hands it to the platform."""
+    return _is_regulator(user) and user.district_id is None

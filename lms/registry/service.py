@@ -243,34 +243,41 @@ def reveal_id_number(actor, person: Person) -> str:
 def set_photo(actor, person: Person, data: bytes) -> PersonPhoto:
     """Store a JPEG or PNG photo, checked by content and re-encoded (never stored as sent)."""
     authorize(actor, rules.can_edit_person, person=person)
+    jpeg, width, height = reencode_photo(data)
+    photo = db.session.get(PersonPhoto, person.id)
+    if photo is None:
+        photo = PersonPhoto(person_id=person.id)
+        db.session.add(photo)
+    photo.data, photo.width, photo.height = jpeg, width, height
+    audit.record(actor, "registry.photo_set", person)
+    return photo
+
+
+def reencode_photo(data: bytes, field: str = "photo") -> tuple[bytes, int, int]:
+    """A JPEG or PNG photo checked by content and re-encoded as a JPEG without EXIF or anything
+    appended: (bytes, width, height). Every photo the system keeps goes through here."""
     if not data:
-        raise DomainError(_l("Choose a photo to upload."), field="photo")
+        raise DomainError(_l("Choose a photo to upload."), field=field)
     if len(data) > MAX_PHOTO_BYTES:
-        raise DomainError(_l("The photo is larger than 2 MB."), field="photo")
+        raise DomainError(_l("The photo is larger than 2 MB."), field=field)
     try:
         with Image.open(io.BytesIO(data)) as probe:
             kind = probe.format
             width, height = probe.size
             if kind not in {"JPEG", "PNG"}:
-                raise DomainError(_l("The photo must be a JPEG or PNG image."), field="photo")
+                raise DomainError(_l("The photo must be a JPEG or PNG image."), field=field)
             if max(width, height) > PHOTO_MAX_SIDE or min(width, height) < PHOTO_MIN_SIDE:
                 raise DomainError(_l("The photo must be between %(min)d and %(max)d pixels on "
                                      "each side.", min=PHOTO_MIN_SIDE, max=PHOTO_MAX_SIDE),
-                                  field="photo")
+                                  field=field)
             probe.load()
             image = probe.convert("RGB")
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError):
-        raise DomainError(_l("The file is not a readable JPEG or PNG image."), field="photo") from None
+        raise DomainError(_l("The file is not a readable JPEG or PNG image."), field=field) from None
     image.thumbnail((PHOTO_STORED_SIDE, PHOTO_STORED_SIDE))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=85)  # drops EXIF (location) and anything appended
-    photo = db.session.get(PersonPhoto, person.id)
-    if photo is None:
-        photo = PersonPhoto(person_id=person.id)
-        db.session.add(photo)
-    photo.data, photo.width, photo.height = out.getvalue(), image.width, image.height
-    audit.record(actor, "registry.photo_set", person)
-    return photo
+    return out.getvalue(), image.width, image.height
 
 
 # --- looking people up ---------------------------------------------------------------------------
