@@ -1169,7 +1169,7 @@ class StaffRecordState(TitledEnum):
 
     @classmethod
     def titles(cls):
-        return {cls.CURRENT: _l("current"), cls.LAPSED: _l("lapsed"),
+        return {cls.CURRENT: _l("up to date"), cls.LAPSED: _l("lapsed"),
                 cls.UNFIT: _l("not fit for work with children"), cls.MISSING: _l("missing"),
                 cls.SUPERSEDED: _l("superseded by a newer record")}
 

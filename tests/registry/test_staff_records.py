@@ -100,7 +100,7 @@ def test_institution_records_a_health_check_with_its_scan_on_the_staff_page(clie
 
     page = client.get(staff_url(world)).get_data(as_text=True)
     assert "Health check recorded." in page
-    assert "current" in page and f"valid until {day(service.add_months(checked, 12) - timedelta(days=1))}" in page
+    assert ">up to date<" in page and f"valid until {day(service.add_months(checked, 12) - timedelta(days=1))}" in page
     assert page.count(">missing<") == 1  # the certificate of no criminal record
     scan = client.get(f"/registry/staff-records/{stored.id}/scan")
     assert scan.status_code == 200 and scan.mimetype == "image/png" and scan.data == png()
@@ -118,7 +118,7 @@ def test_certificate_of_no_criminal_record_has_no_result(client, world, login_as
     assert stored.kind == "no_criminal_record" and stored.result is None
     page = client.get(staff_url(world)).get_data(as_text=True)
     # it does not lapse: still current more than a year on
-    assert "Certificate of no criminal record" in page and ">current<" in page
+    assert "Certificate of no criminal record" in page and ">up to date<" in page
 
 
 def _too_old() -> str:
@@ -229,7 +229,7 @@ def test_the_person_sees_their_own_records(client, world, login_as):
     db.session.commit()
     login_as(world.staff.mobile)
     page = client.get("/me").get_data(as_text=True)
-    assert "Health check and record of no criminal record" in page and ">current<" in page
+    assert "Health check and record of no criminal record" in page and ">up to date<" in page
 
 
 # --- how records stand -------------------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_a_shorter_validity_set_for_the_district_lapses_a_check_sooner(client, w
     record(world, issued_on=checked)
     db.session.commit()
     login_as("inst_admin")
-    assert ">current<" in client.get(staff_url(world)).get_data(as_text=True)
+    assert ">up to date<" in client.get(staff_url(world)).get_data(as_text=True)
     settings.set_setting(DEMO, "registry.health_check_valid_months", "6", local_today(),
                          district_id=world.xuanwu.id)
     db.session.commit()
