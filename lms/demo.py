@@ -28,7 +28,14 @@ from lms.core.clock import local_today
 from lms.core.models import District
 from lms.extensions import db
 from lms.registry import service as registry
-from lms.registry.models import BanKind, Organisation, OrgKind, Post, QualificationType
+from lms.registry.models import (
+    BanKind,
+    Organisation,
+    OrgKind,
+    Post,
+    PostRequirement,
+    QualificationType,
+)
 
 SEED = 20261123
 ACTOR = DEMO  # the demo builder acts as a named system actor, never a bare string
@@ -65,6 +72,24 @@ ISSUERS = {
     "food_safety": "南京市市场监督管理局",
     "teacher_cert": "南京市教育局",
 }
+
+#: post rules the demo adds to the defaults: a minimum level (育婴员 四级 or above also
+#: qualifies an early-childhood educator), so the compliance pages have a level to check
+DEMO_POST_RULES = [(Post.EARLY_EDUCATOR, "yuyingyuan", 4)]
+
+#: where the demo's staff have their yearly health check, by district
+HEALTH_CHECK_ISSUERS = {
+    "320102": ["南京市玄武区妇幼保健所", "南京市玄武医院", "江苏省人民医院"],
+    "320104": ["南京市秦淮区妇幼保健所", "南京市秦淮医院", "南京市第一医院"],
+    "320106": ["南京市鼓楼区妇幼保健所", "南京市鼓楼医院", "南京市第二医院"],
+}
+#: who issues the certificate of no criminal record (无犯罪记录证明), by district
+CRIMINAL_RECORD_ISSUERS = {
+    "320102": "南京市公安局玄武分局", "320104": "南京市公安局秦淮分局",
+    "320106": "南京市公安局鼓楼分局",
+}
+#: how old a staff record may be (registry.service.STAFF_RECORD_YEARS_BACK)
+STAFF_RECORD_YEARS = registry.STAFF_RECORD_YEARS_BACK
 
 #: share of men in each post (the sector's workforce is about nine-tenths women)
 MALE_SHARE = {
@@ -170,6 +195,19 @@ class QualSpec:
 
 
 @dataclass(frozen=True)
+class RecordSpec:
+    """A health check (with its result) or a certificate of no criminal record."""
+
+    person: int
+    org: int
+    kind: str
+    issued: date
+    issuer: str
+    result: str | None = None
+    document_no: str = ""
+
+
+@dataclass(frozen=True)
 class BanSpec:
     person: int
     starts_on: date
@@ -185,6 +223,8 @@ class CityPlan:
     jobs: list[JobSpec] = field(default_factory=list)
     quals: list[QualSpec] = field(default_factory=list)
     ban: BanSpec | None = None
+    #: current staff's health checks and certificates of no criminal record
+    records: list[RecordSpec] = field(default_factory=list)
     #: the nursery carer whose account gets the demo password
     caregiver: int = 0
     #: person indices of current staff deliberately left without a valid qualification
@@ -501,6 +541,65 @@ class _Planner:
         plan.quals = [q for q in plan.quals if not (q.person == plan.caregiver and q.code == "yuyingyuan")]
 
 
+    # -- health checks and certificates of no criminal record
+
+    def staff_records(self) -> None:
+        """Most current staff hold a current health check and a certificate of no criminal
+        record; some checks have lapsed, a few people have none, one check found someone not
+        fit. Drawn from a generator of their own, so the rest of the city stays as it was."""
+        plan = self.plan
+        rng = random.Random(SEED + 14)
+        today = plan.today
+        oldest = add_years(today, -STAFF_RECORD_YEARS) + timedelta(days=1)
+        current = sorted((j for j in plan.jobs if j.end is None), key=lambda j: (j.org, j.person))
+        unfit_done = False
+        for job in current:
+            spec = plan.persons[job.person]
+            adult = add_years(spec.birth_date, 18)
+            draw = rng.random()
+            if job.person == plan.caregiver:
+                draw = 0.0  # the demo caregiver's record is in order
+            if draw < 0.72:  # in order
+                checked = today - timedelta(days=rng.randint(10, 330))
+            elif draw < 0.86:  # the yearly check has lapsed
+                checked = today - timedelta(days=rng.randint(380, 600))
+            elif draw < 0.93:  # a certificate of no criminal record only
+                checked = None
+            else:  # nothing recorded yet
+                continue
+            if checked is not None and checked >= max(adult, oldest):
+                hospital = rng.choice(HEALTH_CHECK_ISSUERS[plan.orgs[job.org].district_code])
+                result = "fit"
+                if not unfit_done and draw > 0.7 and job.post in {Post.NURSERY_CARER,
+                                                                  Post.INFANT_CARER}:
+                    result, unfit_done = "unfit", True
+                plan.records.append(RecordSpec(
+                    job.person, job.org, "health_check", checked, hospital, result,
+                    f"TJ{checked:%Y%m%d}{rng.randrange(10 ** 4):04d}"))
+            if draw < 0.93 and rng.random() < 0.95:
+                issued = job.start - timedelta(days=rng.randint(7, 60))
+                issued = min(max(issued, adult, oldest), today - timedelta(days=1))
+                police = CRIMINAL_RECORD_ISSUERS[plan.orgs[job.org].district_code]
+                plan.records.append(RecordSpec(
+                    job.person, job.org, "no_criminal_record", issued, police, None,
+                    f"宁公证〔{issued.year}〕{rng.randrange(10 ** 5):05d}号"))
+
+    def below_the_level(self) -> None:
+        """A few early educators without a certificate hold 育婴员 五级, below the 四级 the
+        demo's post rule asks (DEMO_POST_RULES): the compliance pages show a level too low."""
+        plan = self.plan
+        rng = random.Random(SEED + 15)
+        for job in sorted(plan.jobs, key=lambda j: j.person):
+            if (job.end is None and job.post == Post.EARLY_EDUCATOR
+                    and job.person in plan.noncompliant and rng.random() < 0.7):
+                issued = min(job.start + timedelta(days=rng.randint(30, 400)),
+                             plan.today - timedelta(days=30))
+                self.certificate_seq += 1
+                plan.quals.append(QualSpec(job.person, "yuyingyuan", issued, 5, None,
+                                           f"3201{issued.year}07{self.certificate_seq:06d}",
+                                           "南京市职业技能鉴定指导中心"))
+
+
 def plan_city(today: date | None = None) -> CityPlan:
     """The whole city as plain data (no database): the same on every machine for a date."""
     planner = _Planner(today or local_today())
@@ -508,6 +607,8 @@ def plan_city(today: date | None = None) -> CityPlan:
     planner.staff()
     planner.ban()
     planner.qualifications()
+    planner.below_the_level()
+    planner.staff_records()
     planner.plan.jobs.sort(key=lambda j: (j.start, j.person))
     return planner.plan
 
@@ -556,6 +657,17 @@ def build_demo_city(today: date | None = None) -> dict:
             ACTOR, persons[q.person], qtypes[q.code], issued_on=q.issued, level=q.level,
             expires_on=q.expires, certificate_no=q.certificate_no, issuer=q.issuer)
 
+    rules = {tuple(row) for row in db.session.execute(
+        select(PostRequirement.post, PostRequirement.qualification_type_id))}
+    for post, code, level in DEMO_POST_RULES:
+        if (post.value, qtypes[code].id) not in rules:
+            registry.add_post_requirement(ACTOR, post, qtypes[code], level)
+
+    for r in sorted(plan.records, key=lambda r: (r.issued, r.person, r.kind)):
+        registry.record_staff_record(ACTOR, orgs[r.org], persons[r.person], kind=r.kind,
+                                     issued_on=r.issued, result=r.result, issuer=r.issuer,
+                                     document_no=r.document_no)
+
     banned = plan.persons[plan.ban.person]
     registry.record_ban(ACTOR, id_number=banned.id_number, name=banned.name,
                         kind=BanKind.LIFETIME.value, starts_on=plan.ban.starts_on, ends_on=None,
@@ -583,6 +695,7 @@ def build_demo_city(today: date | None = None) -> dict:
         "employments": len(plan.jobs),
         "ended_employments": ended,
         "qualifications": len(plan.quals),
+        "staff_records": len(plan.records),
         "noncompliant_staff": len(plan.noncompliant),
         "bans": 1,
         "logins": logins,

@@ -128,6 +128,9 @@ MATRIX = {
     "certificates.types": {"admin"},
     "registry.qualification_scan": {"inst_admin", "regulator", "regulator_city", "admin"},
     "registry.qualification_check": {"regulator", "regulator_city"},
+    # world.inst employs world.staff now; the caregiver is world.staff
+    "registry.staff_record_new": INST_MANAGERS,
+    "registry.staff_record_scan": {"inst_admin", "regulator", "regulator_city", "admin", "caregiver"},
     "subsidies.mine": CAREGIVERS,
     "subsidies.claim_new": {"caregiver"},  # the certificate's holder
     # the claimant, the base that confirms it, the HR bureau, administrators (read only)
@@ -205,7 +208,8 @@ def _learning_world(world) -> dict:
             "token": scheduling.feed_token(person=world.staff), "sitting_id": sitting.id,
             "registration_id": registration.id, "item_id": item.id,
             **_certificate_values(world, sitting, registration),
-            "qualification_id": _external_certificate(world).id, **_inspection_values(world)}
+            "qualification_id": _external_certificate(world).id,
+            "staff_record_id": _staff_record(world).id, **_inspection_values(world)}
 
 
 def _inspection_values(world) -> dict:
@@ -237,6 +241,14 @@ def _external_certificate(world):
                                        issuer="玄武区疾控中心")
     service.attach_scan(world.users["inst_admin"], record, b"%PDF-1.4 scan")
     return record
+
+
+def _staff_record(world):
+    """The caregiver's health check, recorded by her institution with its scan."""
+    return service.record_staff_record(world.users["inst_admin"], world.inst, world.staff,
+                                       kind="health_check", issued_on=local_today(), result="fit",
+                                       issuer="玄武区妇幼保健院", document_no="TJ-1",
+                                       scan=b"%PDF-1.4 scan")
 
 
 def _certificate_values(world, sitting, registration):

@@ -57,7 +57,8 @@ SIGNED_IN_ROLES = [r for r in ROLES if r != "anon"]
 #: services that take an actor only to scope what they show, and predicates that write nothing
 READS = {
     "ledger.recent_external", "registry.check_runs_base", "registry.controls_person",
-    "registry.may_issue_password", "subsidies.export_rows", "subsidies.export_xlsx",
+    "registry.may_issue_password", "registry.staff_records", "registry.staff_record_lines",
+    "registry.staff_record_scan", "subsidies.export_rows", "subsidies.export_xlsx",
     "subsidies.queue", "subsidies.reviewer_summary",
     "enforcement.inspections.districts_of",
 }
@@ -242,6 +243,11 @@ SERVICES: dict[str, Case] = {
                                  registry.attach_scan(u, o.qualification, b"%PDF-1.4 scan")),
     "registry.mark_checked": Case("registry.qualification_check", lambda w, o, u:
                                   registry.mark_checked(u, o.qualification)),
+    "registry.record_staff_record": Case("registry.staff_record_new", lambda w, o, u:
+                                         registry.record_staff_record(
+                                             u, w.inst, w.staff, kind="health_check",
+                                             issued_on=local_today(), result="fit",
+                                             issuer="玄武区妇幼保健院")),
     "registry.roster.import_roster": Case("registry.roster_import", lambda w, o, u:
                                           roster.import_roster(u, w.inst, _roster())),
     "registry.roster.issue_batch_passwords": Case("registry.roster_passwords", lambda w, o, u:

@@ -566,11 +566,8 @@ class CheckSheet:
 
 
 def _latest_health_check(person_id: int) -> StaffRecord | None:
-    # TODO(lead): swap for lms.registry.service.latest_staff_records([person_id]) at merge
-    return db.session.scalar(
-        select(StaffRecord).where(StaffRecord.person_id == person_id,
-                                  StaffRecord.kind == StaffRecordKind.HEALTH_CHECK.value)
-        .order_by(StaffRecord.issued_on.desc(), StaffRecord.id.desc()).limit(1))
+    return registry.latest_staff_records([person_id])[person_id].get(
+        StaffRecordKind.HEALTH_CHECK.value)
 
 
 def _qualification_state(q: Qualification, today: date) -> str:

@@ -73,6 +73,9 @@ def import_roster_command(path: Path, institution: str):
                f"{result.persons_created} new persons, {result.persons_linked} already registered, "
                f"{result.accounts_created} without an account yet (batch {result.batch_id}; "
                "the institution issues their one-time passwords on the roster page)")
+    if result.staff_records:
+        click.echo(f"recorded {result.staff_records} health checks and certificates of no "
+                   "criminal record")
 
 
 @registry_group.command("ban")

@@ -72,3 +72,18 @@ class QualificationForm(FlaskForm):
     scan = FileField(_l("Scan of the certificate (PDF, JPEG or PNG, at most 5 MB)"))
 
 
+
+
+class StaffRecordForm(FlaskForm):
+    """A health check (健康证明) or a certificate of no criminal record (无犯罪记录证明); the
+    rules (dates, result, issuer, scan) are the service's, shown beside their fields."""
+
+    kind = SelectField(_l("Record"), validators=[DataRequired()])
+    issued_on = DateField(_l("Date of the check, or of issue"), validators=[DataRequired()])
+    result = SelectField(_l("Result (health checks only)"), validators=[Optional()])
+    issuer = StringField(_l("Issued by (hospital, or public-security office)"),
+                         validators=[Optional(), Length(max=120)])
+    document_no = StringField(_l("Document number (optional)"),
+                              validators=[Optional(), Length(max=60)])
+    scan = FileField(_l("Scan (PDF, JPEG or PNG, at most 5 MB; optional)"),
+                     render_kw={"accept": "application/pdf,image/jpeg,image/png"})

@@ -16,6 +16,13 @@ def person_is_on_staff(person: Person, org_id: int) -> bool:
         Employment.person_id == person.id, Employment.organisation_id == org_id).limit(1)) is not None
 
 
+def employs_now(person: Person, org_id: int) -> bool:
+    """Whether the organisation employs the person now (a current employment, any post)."""
+    return db.session.scalar(select(Employment.id).where(
+        Employment.person_id == person.id, Employment.organisation_id == org_id,
+        Employment.end_date.is_(None)).limit(1)) is not None
+
+
 def _signed_in(user) -> bool:
     return bool(user and user.is_authenticated)
 
@@ -187,3 +194,34 @@ def can_record_issued_qualification(user, **_) -> bool:
     """Enter a certificate this system issued: the issuing base's staff or an administrator
     (the certificates service has already checked the sitting is theirs)."""
     return bool(_signed_in(user) and user.role in (Role.BASE_STAFF, Role.ADMIN))
+
+
+@predicate
+def can_record_staff_record(user, org: Organisation | None = None, person: Person | None = None,
+                            **_) -> bool:
+    """Record a staff member's health check or certificate of no criminal record: the admin of
+    an institution that employs them now (or a system administrator, for such an institution);
+    a former employer no longer answers for them."""
+    return bool(person is not None and can_manage_staff(user, org) and employs_now(person, org.id))
+
+
+@predicate
+def can_see_staff_records(user, person: Person | None = None, **_) -> bool:
+    """A person's health checks and certificates of no criminal record: the admin of an
+    institution that employs them now, regulators who may see the person, system
+    administrators, and the person themself (former employers do not)."""
+    if person is None or not _signed_in(user):
+        return False
+    if user.role in (Role.ADMIN, Role.REGULATOR):
+        return can_view_person(user, person=person)
+    if user.role == Role.INSTITUTION_ADMIN:
+        return bool(user.organisation_id) and employs_now(person, user.organisation_id)
+    return bool(user.role == Role.CAREGIVER and user.person_id == person.id)
+
+
+@predicate
+def can_see_staff_record(user, record=None, **_) -> bool:
+    """One staff record (its scan): whoever may see the person's staff records."""
+    if record is None:
+        return False
+    return can_see_staff_records(user, person=db.session.get(Person, record.person_id))

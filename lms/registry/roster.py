@@ -39,13 +39,17 @@ from lms.registry.models import (
     Person,
     Post,
     RosterAccount,
+    StaffRecord,
+    StaffRecordKind,
 )
 from lms.registry.permissions import can_manage_staff
 from lms.registry.service import (
     NAME_DIFFERS,
     POST_HELD,
     BannedError,
+    StaffRecordRow,
     ban_gate,
+    check_staff_record,
     check_staff_row,
 )
 
@@ -60,11 +64,28 @@ COLUMNS = {
     # the older headers stay readable
     "direct_manager": ("是否直接管理人员", "直接管理人员", "是否专职负责人", "专职负责人",
                        "direct manager"),
+    # optional: the yearly health check (健康证明) and the certificate of no criminal record
+    # (无犯罪记录证明), recorded with the employment when filled in
+    "health_date": ("体检日期", "health check date"),
+    "health_result": ("体检结论", "health check result"),
+    "health_issuer": ("体检机构", "health check issuer"),
+    "record_date": ("无犯罪记录证明日期", "no criminal record date"),
+    "record_issuer": ("出具机关", "no criminal record issuer"),
 }
 REQUIRED = ("name", "id_number", "post", "start_date")
 COLUMN_TITLES = {
     "name": _l("Name"), "id_number": _l("Identity number"), "mobile": _l("Mobile"),
     "post": _l("Post"), "start_date": _l("Start date"), "direct_manager": _l("Directly manages other staff"),
+    "health_date": _l("Health check date"), "health_result": _l("Health check result"),
+    "health_issuer": _l("Health check issued by"),
+    "record_date": _l("Certificate of no criminal record: date"),
+    "record_issuer": _l("Certificate of no criminal record: issued by"),
+}
+#: the staff-record groups: kind -> {the service's field: the roster's column}
+RECORD_COLUMNS = {
+    StaffRecordKind.HEALTH_CHECK: {"issued_on": "health_date", "result": "health_result",
+                                   "issuer": "health_issuer"},
+    StaffRecordKind.NO_CRIMINAL_RECORD: {"issued_on": "record_date", "issuer": "record_issuer"},
 }
 YES = {"是", "y", "yes", "1", "true", "√", "✓"}
 NO = {"否", "n", "no", "0", "false", ""}
@@ -92,6 +113,8 @@ class RosterResult:
     persons_linked: int = 0
     employments: int = 0
     accounts_created: int = 0
+    #: health checks and certificates of no criminal record recorded with the employments
+    staff_records: int = 0
 
     @property
     def ok(self) -> bool:
@@ -141,20 +164,59 @@ def _blank_row(values: list) -> bool:
                for v in values)
 
 
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and (not value or bool(INVISIBLE.fullmatch(value))))
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _row_records(row: int, values: list, columns: dict[str, int], today: date,
+                 errors: list[RowError]) -> list[StaffRecordRow] | None:
+    """The row's health check and certificate of no criminal record (each group optional,
+    checked by the same rules as the form's), or None when a filled group is wrong."""
+    found, ok = [], True
+    for kind, fields in RECORD_COLUMNS.items():
+        cells = {name: values[columns[column]] for name, column in fields.items()}
+        if all(_blank(v) for v in cells.values()):
+            continue
+        try:
+            issued = _parse_date(cells["issued_on"])
+        except (ValueError, TypeError):
+            errors.append(RowError(row, fields["issued_on"], _("Enter the date as YYYY-MM-DD.")))
+            issued, ok = None, False
+        record, problems = check_staff_record(
+            kind=kind, issued_on=issued, result=_text(cells.get("result")),
+            issuer=_text(cells["issuer"]), today=today)
+        for problem in problems:
+            errors.append(RowError(row, fields.get(problem.field or "", ""), str(problem)))
+        if record is None:
+            ok = False
+        else:
+            found.append(record)
+    return found if ok else None
+
+
 def template_xlsx() -> bytes:
     """The downloadable roster template: text-formatted identity and mobile columns."""
     headers = [COLUMNS[k][0] for k in COLUMNS]
-    example = ["张晓雯", "320102199003070025", "13912345678", "保育员", "2025-09-01", "否"]
+    example = ["张晓雯", "320102199003070025", "13912345678", "保育员", "2025-09-01", "否",
+               "2025-08-20", "合格", "南京市玄武区妇幼保健院", "2025-08-12", "南京市公安局玄武分局"]
     notes = [
         _("One row per staff member and post. Do not change the header row."),
         _("Identity number: 18 characters, typed as text (the column is formatted as text)."),
         _("Post: one of %(posts)s.", posts="、".join(p.chinese for p in Post)),
         _("Start date: YYYY-MM-DD. Directly manages other staff (是否直接管理人员): 是 or 否; "
           "the post 专职负责人 is written in the Post column."),
+        _("Optional: the latest health check (体检日期 YYYY-MM-DD, 体检结论 合格 or 不合格, "
+          "体检机构) and the certificate of no criminal record (无犯罪记录证明日期, 出具机关). "
+          "Fill in all of a group, or leave the group empty."),
         _("Delete the example row before importing."),
     ]
     return write_xlsx(headers, [example], text_columns={1, 2}, sheet_name="花名册",
-                      column_widths={0: 14, 1: 24, 2: 16, 3: 16, 4: 14, 5: 16}, notes=notes)
+                      column_widths={0: 14, 1: 24, 2: 16, 3: 16, 4: 14, 5: 16, 6: 14, 7: 12,
+                                     8: 24, 9: 20, 10: 24}, notes=notes)
 
 
 def import_roster(actor, org: Organisation, data: bytes, *, today: date | None = None,
@@ -186,6 +248,8 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
     names_by_id: dict[str, tuple[str, int]] = {}
     mobiles: dict[str, tuple[str, int]] = {}
     mobile_of: dict[str, tuple[str, int]] = {}  # identity number -> (mobile, first row)
+    #: identity number -> {kind: (the record, the first row giving it)}
+    records_of: dict[str, dict[StaffRecordKind, tuple[StaffRecordRow, int]]] = {}
     body = [(n, v) for n, v in rows[1:] if not _blank_row(v)]
     if not body:
         raise RosterFileError(_l("The sheet has a header row but no staff rows."))
@@ -199,8 +263,9 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
     for done, (row, values) in enumerate(body, 1):
         if done % 5000 == 0:
             progress("validate", done, total)
-        if len(values) <= width:
-            values = [*values, *([""] * (width + 1 - len(values)))]
+        # position `width` is the empty cell a missing optional column reads (a cell past the
+        # last known column, under no header, is never read)
+        values = [*values[:width], *([""] * (width - len(values))), ""]
         row_ok = True
         try:
             start = _parse_date(values[columns["start_date"]])
@@ -226,7 +291,8 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
             is_direct_manager=manager, today=today)
         for problem in problems:
             errors.append(RowError(row, problem.field or "", str(problem)))
-        if staff is None or not row_ok:
+        records = _row_records(row, values, columns, today, errors)
+        if staff is None or not row_ok or records is None:
             continue
         name, number, mobile, post = staff.name, staff.id_number, staff.mobile, staff.post
         births[number] = staff.birth_date
@@ -254,6 +320,16 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
                 errors.append(RowError(row, "mobile", _("Row %(row)d gives this mobile number "
                                                         "to another person.", row=owner[1])))
                 continue
+        differs = False
+        for record in records:
+            given = records_of.setdefault(number, {}).setdefault(record.kind, (record, row))
+            if given[0] != record:
+                errors.append(RowError(row, RECORD_COLUMNS[record.kind]["issued_on"],
+                                       _("Row %(row)d gives this person a different record of "
+                                         "this kind.", row=given[1])))
+                differs = True
+        if differs:
+            continue
         parsed.append((row, name, number, mobile, post, start, staff.is_direct_manager))
     progress("validate", total, total)
 
@@ -311,11 +387,14 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
     # someone another institution employs keeps the mobile (sign-in name) they have
     keep_mobile = {number for number, (pid, _n, pmobile) in existing.items()
                    if pmobile and pid in elsewhere}
-    return _store(actor, org, valid, existing, births, result, progress, keep_mobile)
+    records = {number: {kind: given[0] for kind, given in by_kind.items()}
+               for number, by_kind in records_of.items()}
+    return _store(actor, org, valid, existing, births, result, progress, keep_mobile, records)
 
 
 def _store(actor, org, valid, existing, births, result: RosterResult,
-           progress: Progress, keep_mobile: set[str]) -> RosterResult:
+           progress: Progress, keep_mobile: set[str],
+           records: dict[str, dict[StaffRecordKind, StaffRecordRow]]) -> RosterResult:
     batch = str(uuid.uuid4())
     now = utcnow()
     new_people = []
@@ -352,6 +431,7 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
          "created_by_id": actor_id, "import_batch": batch, "created_at": now}
         for _row, _name, number, _mobile, post, start, manager in valid),
         key=lambda e: e["person_id"]))
+    result.staff_records = _store_records(org, records, ids, existing, actor_id, now)
     progress("store", len(valid) // 2, len(valid))
     person_ids = sorted(set(ids.values()))
     have_account = set()
@@ -368,8 +448,32 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
     result.accounts_created = len(person_ids) - len(have_account)
     audit.record(actor, "registry.roster_imported", org, batch=batch, rows=len(valid),
                  persons_created=result.persons_created,
-                 persons_without_account=result.accounts_created)
+                 persons_without_account=result.accounts_created,
+                 staff_records=result.staff_records)
     return result
+
+
+def _store_records(org, records: dict[str, dict[StaffRecordKind, StaffRecordRow]],
+                   ids: dict[str, int], existing, actor_id, now) -> int:
+    """The rows' health checks and certificates, in the import's transaction (the institution
+    employs the people from now on, so it answers for their records); one the registry holds
+    already (same person, kind and date) is not entered twice."""
+    held: set[tuple] = set()
+    known = sorted(ids[number] for number in records if number in existing)
+    for chunk in chunks(known):
+        held.update(tuple(r) for r in db.session.execute(
+            select(StaffRecord.person_id, StaffRecord.kind, StaffRecord.issued_on)
+            .where(one_of(StaffRecord.person_id, chunk))))
+    rows = [
+        {"person_id": ids[number], "kind": kind.value, "issued_on": record.issued_on,
+         "result": record.result.value if record.result else None, "issuer": record.issuer,
+         "document_no": record.document_no, "organisation_id": org.id,
+         "recorded_by_id": actor_id, "created_at": now}
+        for number, by_kind in records.items() for kind, record in by_kind.items()
+        if (ids[number], kind.value, record.issued_on) not in held]
+    rows.sort(key=lambda r: (r["person_id"], r["kind"], r["issued_on"]))
+    bulk_insert(StaffRecord.__table__, rows)
+    return len(rows)
 
 
 def issue_batch_passwords(actor, org: Organisation, batch: str) -> bytes:

@@ -10,15 +10,16 @@ from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased, contains_eager
 
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
-from lms.core import audit
+from lms.core import audit, settings
 from lms.core.actors import is_system
 from lms.core.bulk import chunks, one_of
 from lms.core.clock import local_today
+from lms.core.enums import TitledEnum
 from lms.core.errors import DomainError, PermissionDenied
 from lms.core.idnumber import (
     IdNumberError,
@@ -43,6 +44,7 @@ from lms.registry.models import (
     Employment,
     EmploymentAction,
     EmploymentState,
+    HealthResult,
     Organisation,
     OrgKind,
     Person,
@@ -52,6 +54,9 @@ from lms.registry.models import (
     Qualification,
     QualificationScan,
     QualificationType,
+    StaffRecord,
+    StaffRecordKind,
+    StaffRecordScan,
 )
 from lms.registry.permissions import person_is_on_staff  # noqa: F401 - views and others use it
 
@@ -921,16 +926,23 @@ MAX_SCAN_BYTES = 5 * 1024 * 1024
 SCAN_TYPES = {b"%PDF-": "application/pdf", b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 
 
+def scan_content_type(data: bytes, field: str = "scan") -> str:
+    """THE check of an uploaded scan (certificates, staff records): a PDF, JPEG or PNG by its
+    first bytes (never by the name the browser sends), at most 5 MB; its content type."""
+    if not data:
+        raise DomainError(_l("Attach the scan (a PDF, JPEG or PNG file)."), field=field)
+    if len(data) > MAX_SCAN_BYTES:
+        raise DomainError(_l("The scan is larger than 5 MB."), field=field)
+    kind = next((t for magic, t in SCAN_TYPES.items() if data.startswith(magic)), None)
+    if kind is None:
+        raise DomainError(_l("The scan must be a PDF, JPEG or PNG file."), field=field)
+    return kind
+
+
 def attach_scan(actor, qualification: Qualification, data: bytes) -> QualificationScan:
     """Keep the scan of a certificate entered by hand (PDF, JPEG or PNG, by its content)."""
     authorize(actor, rules.can_edit_person, person=db.session.get(Person, qualification.person_id))
-    if not data:
-        raise DomainError(_l("Attach the scan (a PDF, JPEG or PNG file)."), field="scan")
-    if len(data) > MAX_SCAN_BYTES:
-        raise DomainError(_l("The scan is larger than 5 MB."), field="scan")
-    kind = next((t for magic, t in SCAN_TYPES.items() if data.startswith(magic)), None)
-    if kind is None:
-        raise DomainError(_l("The scan must be a PDF, JPEG or PNG file."), field="scan")
+    kind = scan_content_type(data)
     scan = db.session.get(QualificationScan, qualification.id)
     if scan is None:
         scan = QualificationScan(qualification_id=qualification.id, content_type=kind, data=data)
@@ -972,3 +984,280 @@ def ensure_reference_data() -> None:
             db.session.add(PostRequirement(post=post.value, qualification_type_id=existing[code].id,
                                            min_level=level))
         db.session.flush()
+
+
+# --- staff records: health checks and certificates of no criminal record ---------------------------
+
+settings.define("registry.health_check_valid_months", _l("Months a staff member's health check "
+                                                         "stays valid"), "int", 12, 1, 36,
+                _l("months"))
+
+#: how far back a health check or certificate may be dated (older ones are typing errors)
+STAFF_RECORD_YEARS_BACK = 10
+HEALTH_CHECK_VALID_MONTHS = 12
+
+#: how rosters (and people) write a health check's result, whatever the interface language
+HEALTH_RESULT_NAMES = {"合格": HealthResult.FIT, "不合格": HealthResult.UNFIT,
+                       "fit": HealthResult.FIT, "unfit": HealthResult.UNFIT}
+
+NOT_EMPLOYED_HERE = _l("This institution does not employ this person now; only a current "
+                       "employer records their health check or certificate of no criminal "
+                       "record.")
+
+
+def parse_health_result(value) -> HealthResult | None:
+    """A health check's result from its code or its Chinese name (合格 / 不合格); None when
+    empty; a DomainError (field "result") when unknown."""
+    if isinstance(value, HealthResult):
+        return value
+    text = clean(value) if value is not None else ""
+    if not text:
+        return None
+    result = HEALTH_RESULT_NAMES.get(text) or HEALTH_RESULT_NAMES.get(text.lower())
+    if result is None:
+        raise DomainError(_l("Unknown result %(value)s: write 合格 (fit) or 不合格 (not fit).",
+                             value=str(value)[:20]), field="result")
+    return result
+
+
+@dataclass
+class StaffRecordRow:
+    kind: StaffRecordKind
+    issued_on: date
+    result: HealthResult | None
+    issuer: str
+    document_no: str
+
+
+def check_staff_record(*, kind, issued_on: date | None, result=None, issuer: str = "",
+                       document_no: str = "",
+                       today: date | None = None) -> tuple[StaffRecordRow | None, list[DomainError]]:
+    """THE validation of a health check or certificate of no criminal record, shared by the
+    form and the roster import: the row (None when any field is wrong) and every problem
+    found, each naming its field (kind, issued_on, result, issuer, document_no).
+
+    `issued_on` None means the caller could not read a date (and has said so)."""
+    today = today or local_today()
+    problems: list[DomainError] = []
+    try:
+        kind = StaffRecordKind(kind)
+    except ValueError:
+        problems.append(DomainError(_l("Choose a health check or a certificate of no criminal "
+                                       "record."), field="kind"))
+        kind = None
+    if issued_on is not None:
+        if issued_on > today:
+            problems.append(DomainError(_l("The date %(date)s is in the future.",
+                                           date=issued_on.isoformat()), field="issued_on"))
+        elif issued_on < years_before(today, STAFF_RECORD_YEARS_BACK):
+            problems.append(DomainError(_l("The date %(date)s is more than %(n)d years ago.",
+                                           date=issued_on.isoformat(), n=STAFF_RECORD_YEARS_BACK),
+                                        field="issued_on"))
+    try:
+        parsed = parse_health_result(result)
+    except DomainError as err:
+        problems.append(err)
+        parsed = None
+    else:
+        if kind == StaffRecordKind.HEALTH_CHECK and parsed is None:
+            problems.append(DomainError(_l("Give the health check's result: fit or not fit."),
+                                        field="result"))
+        elif kind == StaffRecordKind.NO_CRIMINAL_RECORD and parsed is not None:
+            problems.append(DomainError(_l("A certificate of no criminal record has no result; "
+                                           "leave the result empty."), field="result"))
+    issuer = " ".join((issuer or "").split())
+    if not issuer:
+        problems.append(DomainError(_l("Enter who issued it: the hospital, or the public-security "
+                                       "office."), field="issuer"))
+    elif len(issuer) > 120:
+        problems.append(DomainError(_l("The issuer's name is longer than 120 characters."),
+                                    field="issuer"))
+    document_no = clean(document_no)
+    if len(document_no) > 60:
+        problems.append(DomainError(_l("The document number is longer than 60 characters."),
+                                    field="document_no"))
+    if problems or kind is None or issued_on is None:
+        return None, problems
+    return StaffRecordRow(kind, issued_on, parsed, issuer, document_no), []
+
+
+def record_staff_record(actor, org: Organisation, person: Person, *, kind, issued_on: date,
+                        result=None, issuer: str, document_no: str = "",
+                        scan: bytes | None = None) -> StaffRecord:
+    """An institution records a staff member's health check or certificate of no criminal
+    record (with its scan). Never edited: a newer record supersedes an older one."""
+    authorize(actor, rules.can_record_staff_record, org=org, person=person)
+    if not rules.employs_now(person, org.id):  # a system actor passes the gate, not this rule
+        raise DomainError(NOT_EMPLOYED_HERE)
+    if issued_on is None:
+        raise DomainError(_l("Enter the date."), field="issued_on")
+    row, problems = check_staff_record(kind=kind, issued_on=issued_on, result=result,
+                                       issuer=issuer, document_no=document_no)
+    if problems:
+        raise problems[0]
+    content_type = scan_content_type(scan) if scan else None
+    record = StaffRecord(person_id=person.id, kind=row.kind.value, issued_on=row.issued_on,
+                         result=row.result.value if row.result else None, issuer=row.issuer,
+                         document_no=row.document_no, organisation_id=org.id,
+                         recorded_by_id=getattr(actor, "id", None))
+    db.session.add(record)
+    db.session.flush()
+    if content_type:
+        db.session.add(StaffRecordScan(record_id=record.id, content_type=content_type, data=scan))
+        db.session.flush()
+    audit.record(actor, "registry.staff_record_added", record, person_id=person.id,
+                 organisation_id=org.id, kind=row.kind.value,
+                 result=row.result.value if row.result else None, scan=bool(content_type))
+    return record
+
+
+def staff_records(actor, person: Person) -> list[StaffRecord]:
+    """A person's health checks and certificates of no criminal record, newest first."""
+    authorize(actor, rules.can_see_staff_records, person=person)
+    return list(db.session.scalars(
+        select(StaffRecord).where(StaffRecord.person_id == person.id)
+        .order_by(StaffRecord.issued_on.desc(), StaffRecord.id.desc())))
+
+
+def staff_record_scan(actor, record: StaffRecord) -> StaffRecordScan | None:
+    """The scan of a staff record, for whoever may see the record."""
+    authorize(actor, rules.can_see_staff_record, record=record)
+    return db.session.get(StaffRecordScan, record.id)
+
+
+def latest_staff_records(person_ids: list[int]) -> dict[int, dict[str, StaffRecord]]:
+    """The latest record of each kind for each person: {person id: {kind: record}} (every id
+    asked for is a key; a kind never recorded is absent). One query per 5,000 people, served
+    by ix_staff_records_latest; the later-entered record wins between two of one date."""
+    wanted = list(dict.fromkeys(person_ids))
+    out: dict[int, dict[str, StaffRecord]] = {pid: {} for pid in wanted}
+    for chunk in chunks(wanted):
+        rank = func.row_number().over(
+            partition_by=(StaffRecord.person_id, StaffRecord.kind),
+            order_by=(StaffRecord.issued_on.desc(), StaffRecord.id.desc())).label("rank")
+        ranked = select(StaffRecord, rank).where(one_of(StaffRecord.person_id, chunk)).subquery()
+        latest = aliased(StaffRecord, ranked)
+        for record in db.session.scalars(select(latest).where(ranked.c.rank == 1)):
+            out[record.person_id][record.kind] = record
+    return out
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later; a day the month lacks (29 February in a common year, 31
+    April) becomes the first of the month after."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    try:
+        return date(year, month + 1, day.day)
+    except ValueError:
+        return date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
+
+
+def health_check_lapses_on(record, months: int = HEALTH_CHECK_VALID_MONTHS) -> date:
+    """The first day a health check no longer counts: the same date `months` later (one year
+    by default: 2026-03-10 lapses on 2027-03-10; 29 February on 1 March). Pure: the caller
+    reads the months from `health_check_valid_months`."""
+    return add_months(record.issued_on, months)
+
+
+def health_check_valid_months(district_id: int | None = None, on: date | None = None) -> int:
+    """The setting registry.health_check_valid_months in force for the district on the date."""
+    return settings.get_setting("registry.health_check_valid_months", district_id, on)
+
+
+class StaffRecordState(TitledEnum):
+    """How a staff record stands on a day (computed, never stored)."""
+
+    CURRENT = "current"
+    LAPSED = "lapsed"
+    UNFIT = "unfit"
+    MISSING = "missing"
+    SUPERSEDED = "superseded"
+
+    @classmethod
+    def titles(cls):
+        return {cls.CURRENT: _l("up to date"), cls.LAPSED: _l("lapsed"),
+                cls.UNFIT: _l("not fit for work with children"), cls.MISSING: _l("missing"),
+                cls.SUPERSEDED: _l("superseded by a newer record")}
+
+
+#: the colour pages give each state (Bootstrap's text-bg-*)
+STATE_TONES = {StaffRecordState.CURRENT: "success", StaffRecordState.LAPSED: "danger",
+               StaffRecordState.UNFIT: "danger", StaffRecordState.MISSING: "warning",
+               StaffRecordState.SUPERSEDED: "secondary"}
+
+
+def staff_record_state(record: StaffRecord | None, on: date,
+                       months: int = HEALTH_CHECK_VALID_MONTHS) -> StaffRecordState:
+    """How the latest record of a kind stands on `on` (None: there is none). A health check
+    counts for `months` and only when fit; a certificate of no criminal record does not lapse."""
+    if record is None:
+        return StaffRecordState.MISSING
+    if record.kind != StaffRecordKind.HEALTH_CHECK:
+        return StaffRecordState.CURRENT
+    if record.result == HealthResult.UNFIT:
+        return StaffRecordState.UNFIT
+    if on >= health_check_lapses_on(record, months):
+        return StaffRecordState.LAPSED
+    return StaffRecordState.CURRENT
+
+
+@dataclass
+class StaffRecordLine:
+    """One line of a person's staff records as pages show it."""
+
+    kind: StaffRecordKind
+    state: StaffRecordState
+    record: StaffRecord | None = None
+    #: health checks: the first day it no longer counts
+    lapses_on: date | None = None
+    has_scan: bool = False
+
+    @property
+    def title(self) -> str:
+        return self.state.title
+
+    @property
+    def tone(self) -> str:
+        return STATE_TONES[self.state]
+
+    @property
+    def lapsed_on(self) -> date | None:
+        """Set only for a lapsed health check: the day it lapsed."""
+        return self.lapses_on if self.state == StaffRecordState.LAPSED else None
+
+    @property
+    def valid_until(self) -> date | None:
+        """Set only for a current health check: its last valid day."""
+        if self.state != StaffRecordState.CURRENT or self.lapses_on is None:
+            return None
+        return self.lapses_on - timedelta(days=1)
+
+
+def staff_record_lines(actor, person: Person, on: date | None = None) -> list[StaffRecordLine]:
+    """A person's staff records as pages list them: a "missing" line for each kind never
+    recorded, then every record newest first, the latest of each kind judged on `on` (by the
+    validity in force in the recording institution's district), older ones superseded."""
+    on = on or local_today()
+    records = staff_records(actor, person)
+    scans = set(db.session.scalars(select(StaffRecordScan.record_id).where(
+        StaffRecordScan.record_id.in_([r.id for r in records])))) if records else set()
+    districts = dict(db.session.execute(
+        select(Organisation.id, Organisation.district_id).where(
+            Organisation.id.in_({r.organisation_id for r in records if r.organisation_id}))).all())
+    months: dict[int | None, int] = {}
+    lines = [StaffRecordLine(kind, StaffRecordState.MISSING) for kind in StaffRecordKind
+             if not any(r.kind == kind for r in records)]
+    seen: set[str] = set()
+    for record in records:
+        district = districts.get(record.organisation_id)
+        if district not in months:
+            months[district] = health_check_valid_months(district, on)
+        lapses = (health_check_lapses_on(record, months[district])
+                  if record.kind == StaffRecordKind.HEALTH_CHECK else None)
+        state = (StaffRecordState.SUPERSEDED if record.kind in seen
+                 else staff_record_state(record, on, months[district]))
+        seen.add(record.kind)
+        lines.append(StaffRecordLine(StaffRecordKind(record.kind), state, record, lapses,
+                                     record.id in scans))
+    return lines

@@ -42,10 +42,12 @@ from lms.registry.forms import (
     RegistryLookupForm,
     RosterForm,
     StaffForm,
+    StaffRecordForm,
 )
 from lms.registry.models import (
     Ban,
     Employment,
+    HealthResult,
     Organisation,
     OrgKind,
     Person,
@@ -55,6 +57,8 @@ from lms.registry.models import (
     Qualification,
     QualificationScan,
     QualificationType,
+    StaffRecord,
+    StaffRecordKind,
 )
 from lms.registry.permissions import (
     can_check_qualification,
@@ -64,8 +68,11 @@ from lms.registry.permissions import (
     can_manage_organisations,
     can_manage_post_rules,
     can_manage_staff,
+    can_record_staff_record,
     can_see_own_record,
     can_see_qualification,
+    can_see_staff_record,
+    can_see_staff_records,
     can_view_org_person,
     can_view_organisation_list,
     can_view_person,
@@ -162,6 +169,9 @@ def staff_detail(org, person):
 def _staff_page(org, person, **context):
     """An institution's view of its (past) staff member: its own employments only, whether
     the person is certified for the post and banned — not other employers' records."""
+    if "record_form" not in context and can_record_staff_record(current_user, org=org,
+                                                                person=person):
+        context["record_form"] = _record_form(StaffRecordForm(formdata=None))
     return _person_page("registry/staff_detail.html", person, org=org,
                         employments=service.employments_at(org, person),
                         password_problem=service.may_issue_password(current_user, org, person),
@@ -181,7 +191,11 @@ def _person_page(template, person, **context):
     scans = set(db.session.scalars(select(QualificationScan.qualification_id).where(
         QualificationScan.qualification_id.in_([q.id for q in qualifications])))) if qualifications else set()
     actions = {e.id: service.employment_actions(e, current_user) for e in employments}
+    # a former employer sees the person's history, not their health checks
+    staff_records = (service.staff_record_lines(current_user, person)
+                     if can_see_staff_records(current_user, person=person) else None)
     return render_template(template, person=person, employments=employments, checks=checks,
+                           staff_records=staff_records, record_form=context.pop("record_form", None),
                            actions=actions, certificate_ids=service.certificate_ids(qualifications),
                            ban=ban, qualifications=qualifications, has_photo=has_photo, scans=scans,
                            end_form=EndEmploymentForm(formdata=None, end_date=local_today()),
@@ -301,6 +315,51 @@ def qualification_check(qualification):
     _r, err = service_call(service.mark_checked, current_user, qualification)
     flash(str(err) if err else _("Marked as checked."), "danger" if err else "success")
     return redirect(url_for("registry.person_detail", person_id=qualification.person_id))
+
+
+# --- staff records: health checks and certificates of no criminal record ----------------------
+
+
+def _record_form(form: StaffRecordForm) -> StaffRecordForm:
+    form.kind.choices = StaffRecordKind.choices()
+    form.result.choices = [("", "—"), *HealthResult.choices()]
+    return form
+
+
+@bp.post("/institutions/<int:org_id>/staff/<int:person_id>/records")
+@permission(can_record_staff_record, org=load(Organisation, "org_id"),
+            person=load(Person, "person_id"))
+def staff_record_new(org, person):
+    """Record a health check or a certificate of no criminal record (the form on the staff
+    page; a problem shows the page again with the message beside its field)."""
+    form = _record_form(StaffRecordForm())
+    if form.validate_on_submit():
+        upload = form.scan.data
+        scan = upload.read(service.MAX_SCAN_BYTES + 1) if upload and upload.filename else None
+        record, err = service_call(
+            service.record_staff_record, current_user, org, person, kind=form.kind.data,
+            issued_on=form.issued_on.data, result=form.result.data or None,
+            issuer=form.issuer.data or "", document_no=form.document_no.data or "", scan=scan)
+        if err is None:
+            flash(_("%(record)s recorded.", record=record.kind_title), "success")
+            return redirect(url_for("registry.staff_detail", org_id=org.id, person_id=person.id,
+                                    _anchor="staff-records"))
+        form_error(form, err)
+    return _staff_page(org, person, record_form=form)
+
+
+@bp.get("/registry/staff-records/<int:staff_record_id>/scan")
+@permission(can_see_staff_record, record=load(StaffRecord, "staff_record_id"))
+def staff_record_scan(record):
+    scan = service.staff_record_scan(current_user, record)
+    if scan is None:
+        abort(404)
+    extension = mimetypes.guess_extension(scan.content_type) or ".bin"
+    response = send_file(io.BytesIO(scan.data), mimetype=scan.content_type, as_attachment=False,
+                         download_name=f"{record.kind}-{record.id}{extension}")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 # --- roster import ---------------------------------------------------------------------------
@@ -560,4 +619,5 @@ AUDIT_TITLES = {
     "registry.qualification_type_changed": _l("Certificate type changed"),
     "registry.roster_imported": _l("Roster imported"),
     "registry.scan_attached": _l("Certificate scan attached"),
+    "registry.staff_record_added": _l("Health check or certificate of no criminal record recorded"),
 }
