@@ -141,7 +141,22 @@ MATRIX = {
     "subsidies.notice": EVERYONE,
     "subsidies.standards": {"admin"},
     "subsidies.objection_contact": {"admin"},
+    "api.clients": {"admin"},
+    "api.issue_token": {"admin"},
+    "api.revoke_token": {"admin"},
+    # the API's document, its reference page and its problem types' pages are public
+    "api.v1.openapi": EVERYONE,
+    "api.v1.reference": EVERYONE,
+    "api.v1.problem": EVERYONE,
+    **{endpoint: set() for endpoint in (
+        "api.v1.person_status", "api.v1.institution_compliance", "api.v1.district_compliance",
+        "api.v1.certificate", "api.v1.bans", "api.v1.certificate_status")},
 }
+
+#: the JSON API answers a bearer token, never a session: every role (signed in or not) gets 401
+#: here; tests/api checks each endpoint for each token scope
+TOKEN_AUTHENTICATED = {endpoint for endpoint in MATRIX if endpoint.startswith("api.v1.")
+                       and endpoint not in {"api.v1.openapi", "api.v1.reference", "api.v1.problem"}}
 
 
 def _photo() -> bytes:
@@ -155,7 +170,7 @@ def _values(world, rule_id, extra):
         "org_id": world.inst.id, "person_id": world.staff.id,
         "employment_id": world.staff.employments[0].id,
         "user_id": world.users["caregiver"].id, "rule_id": rule_id, "batch": "no-such-batch",
-        "code": "en", **extra,
+        "code": "en", "slug": "not-found", **extra,
     }
 
 
@@ -180,7 +195,18 @@ def _learning_world(world) -> dict:
             "token": scheduling.feed_token(person=world.staff), "sitting_id": sitting.id,
             "registration_id": registration.id, "item_id": item.id,
             **_certificate_values(world, sitting, registration),
-            "qualification_id": _external_certificate(world).id}
+            "qualification_id": _external_certificate(world).id, **_api_values(world)}
+
+
+def _api_values(world) -> dict:
+    """An API client with a token (the administrators' page lists, re-issues and revokes)."""
+    from datetime import timedelta
+
+    from lms.api import tokens
+
+    issued = tokens.issue_client(world.users["admin"], name="区平台", scope="district",
+                                 district=world.xuanwu, expires_on=local_today() + timedelta(days=9))
+    return {"client_id": issued.client.id, "token_id": issued.token.id}
 
 
 def _external_certificate(world):

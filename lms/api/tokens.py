@@ -141,17 +141,17 @@ def authenticate(header: str | None) -> ApiClientActor | None:
                           scope=client.scope, district_id=client.district_id)
 
 
-def record_call(actor: ApiClientActor | None, endpoint: str, method: str, status: int,
+def record_call(caller: ApiClientActor | None, endpoint: str, method: str, status: int,
                 duration_ms: float) -> None:
     """Log one call (never its arguments or body) and mark the token used.
 
     Written on a connection of its own: the request's transaction is rolled back when it ends
     in an error, and a refused or failed call must be logged all the same."""
     now = utc_now()
-    client_id = actor.client_id if actor else None
-    token_id = actor.token_id if actor else None
+    client_id = caller.client_id if caller else None
+    token_id = caller.token_id if caller else None
     log.info("api call client=%s endpoint=%s method=%s status=%s duration_ms=%.1f",
-             actor.client_name if actor else "-", endpoint, method, status, duration_ms)
+             caller.client_name if caller else "-", endpoint, method, status, duration_ms)
     try:
         with db.engine.begin() as conn:
             conn.execute(insert(ApiCall.__table__).values(

@@ -1,4 +1,4 @@
-"""api clients tokens calls
+"""API clients (a scope each), their tokens (hashes only) and the log of every API call
 
 Revision ID: 69fad658074c
 Revises: 254b9293453b
