@@ -8,8 +8,7 @@ from lms.api.models import Scope
 
 class NewClientForm(FlaskForm):
     name = StringField(_l("Client (the other system)"), validators=[DataRequired(), Length(max=100)])
-    scope = SelectField(_l("Scope"), choices=[(s.value, s.title) for s in Scope],
-                        validators=[DataRequired()])
+    scope = SelectField(_l("Scope"), validators=[DataRequired()])
     district = SelectField(_l("District (district scope only)"), validators=[Optional()],
                            validate_choice=False)
     expires_on = DateField(_l("Expires on"), validators=[DataRequired()])
