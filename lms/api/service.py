@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import contains_eager
 
 from lms.api.actors import ApiClientActor
 from lms.api.models import Scope
@@ -103,6 +104,7 @@ def person_status(actor: ApiClientActor, id_number: str) -> dict | None:
     today = local_today()
     employments = list(db.session.scalars(
         select(Employment).join(Organisation, Organisation.id == Employment.organisation_id)
+        .options(contains_eager(Employment.organisation))
         .where(Employment.person_id == person.id, Employment.end_date.is_(None),
                Organisation.kind == OrgKind.INSTITUTION.value)
         .order_by(Employment.start_date, Employment.id)))
@@ -112,12 +114,13 @@ def person_status(actor: ApiClientActor, id_number: str) -> dict | None:
     checks = registry.check_posts(employments, today) if employments else {}
     year = this_year()
     progress = ledger.year_progress(person, year, today)
+    ban = _ban(person.id_number, today)
     return {
         "name": mask_name(person.name),
         "id_number": mask_id_number(person.id_number),
         "as_of": today,
-        "banned": _ban(person.id_number, today) is not None,
-        "ban": _ban(person.id_number, today),
+        "banned": ban is not None,
+        "ban": ban,
         "employments": [_employment(e, checks[e.id].satisfied) for e in employments],
         "certificates": [_certificate_brief(c, today) for c in certificates.of_person(person.id)],
         "hours": {
