@@ -210,3 +210,20 @@ def test_the_api_needs_no_csrf_token_but_the_admin_page_does(world, tokens):
 
     login(client, "admin")  # refused without its token: the sign-in form is protected too
     assert client.post("/admin/api-clients", data={"name": "x"}).status_code in (302, 400)
+
+
+def test_a_failure_is_a_500_problem_and_a_broken_answer_is_never_sent(world, tokens, monkeypatch):
+    from lms.api import service
+
+    app = make_app(TESTING=False, PROPAGATE_EXCEPTIONS=False)
+    client = app.test_client()
+    url = f"/api/v1/institutions/{world.inst.id}/compliance"
+    monkeypatch.setattr(service, "institution_compliance",
+                        lambda actor, org: (_ for _ in ()).throw(RuntimeError("boom")))
+    problem(client.get(url, headers=bearer(tokens["city"])), 500, "server-error")
+    # an answer that does not match its schema (a field the document does not have) is
+    # refused by the schema it is serialised with, not sent
+    monkeypatch.setattr(service, "certificate_feed", lambda *a: service.Page(
+        [{"id": 1, "surprise": True}], None, False))
+    problem(client.get("/api/v1/certificate-status", headers=bearer(tokens["feed"])), 500,
+            "server-error")
