@@ -6,7 +6,7 @@ export FLASK_APP := wsgi
 VENDOR := lms/static/vendor
 MO := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 
-.PHONY: run test test-sqlite test-pg bench bench-roster bench-heartbeat bench-certificates lint setup system-deps test-deps assets translations \
+.PHONY: run test test-sqlite test-pg bench bench-roster bench-heartbeat bench-certificates bench-api lint setup system-deps test-deps assets translations \
         extract-messages clean
 
 run: setup
@@ -30,7 +30,10 @@ test-pg:
 lint: setup
 	$(VENV)/bin/ruff check lms tests
 
-bench: setup bench-roster bench-heartbeat bench-certificates
+bench: setup bench-roster bench-heartbeat bench-certificates bench-api
+
+bench-api: setup
+	env -u DATABASE_URL $(PY) tests/bench/bench_api.py
 
 bench-certificates: setup
 	env -u DATABASE_URL $(PY) tests/bench/bench_certificates.py

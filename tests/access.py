@@ -169,7 +169,22 @@ MATRIX = {
     "enforcement.public_plan": EVERYONE,
     "enforcement.public_task": EVERYONE,
     "enforcement.public_results": EVERYONE,
+    "api.clients": {"admin"},
+    "api.issue_token": {"admin"},
+    "api.revoke_token": {"admin"},
+    # the API's document, its reference page and its problem types' pages are public
+    "api.v1.openapi": EVERYONE,
+    "api.v1.reference": EVERYONE,
+    "api.v1.problem": EVERYONE,
+    **{endpoint: set() for endpoint in (
+        "api.v1.person_status", "api.v1.institution_compliance", "api.v1.district_compliance",
+        "api.v1.certificate", "api.v1.bans", "api.v1.certificate_status")},
 }
+
+#: the JSON API answers a bearer token, never a session: every role (signed in or not) gets 401
+#: here; tests/api checks each endpoint for each token scope
+TOKEN_AUTHENTICATED = {endpoint for endpoint in MATRIX if endpoint.startswith("api.v1.")
+                       and endpoint not in {"api.v1.openapi", "api.v1.reference", "api.v1.problem"}}
 
 
 def _photo() -> bytes:
@@ -183,7 +198,7 @@ def _values(world, rule_id, extra):
         "org_id": world.inst.id, "person_id": world.staff.id,
         "employment_id": world.staff.employments[0].id,
         "user_id": world.users["caregiver"].id, "rule_id": rule_id, "batch": "no-such-batch",
-        "code": "en", **extra,
+        "code": "en", "slug": "not-found", **extra,
     }
 
 
@@ -209,7 +224,8 @@ def _learning_world(world) -> dict:
             "registration_id": registration.id, "item_id": item.id,
             **_certificate_values(world, sitting, registration),
             "qualification_id": _external_certificate(world).id,
-            "staff_record_id": _staff_record(world).id, **_inspection_values(world)}
+            "staff_record_id": _staff_record(world).id, **_inspection_values(world),
+            **_api_values(world)}
 
 
 def _inspection_values(world) -> dict:
@@ -229,6 +245,17 @@ def _inspection_values(world) -> dict:
                                      photo=_photo())
     return {"task_id": task.id, "visit_id": visit.id, "check_id": check.id,
             "inspector_id": pool[0].id, "year": this_year()}
+
+
+def _api_values(world) -> dict:
+    """An API client with a token (the administrators' page lists, re-issues and revokes)."""
+    from datetime import timedelta
+
+    from lms.api import tokens
+
+    issued = tokens.issue_client(world.users["admin"], name="区平台", scope="district",
+                                 district=world.xuanwu, expires_on=local_today() + timedelta(days=9))
+    return {"client_id": issued.client.id, "token_id": issued.token.id}
 
 
 def _external_certificate(world):

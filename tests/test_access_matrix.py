@@ -10,7 +10,7 @@ from lms.core.clock import local_today
 from lms.extensions import db
 from lms.registry import service
 from lms.registry.models import PostRequirement
-from tests.access import MATRIX, ROLES, _learning_world, _photo, _values
+from tests.access import MATRIX, ROLES, TOKEN_AUTHENTICATED, _learning_world, _photo, _values
 from tests.conftest import PASSWORD, build_world, login
 
 #: the permission let these through and the view then said no: starting the study clock
@@ -61,6 +61,10 @@ def test_access(app, endpoint):
             assert response.status_code in REACHED.get(endpoint, (200, 302)), (
                 endpoint, role, response.status_code)
             assert not location.startswith("/login?next="), (endpoint, role, location)
+        elif endpoint in TOKEN_AUTHENTICATED:
+            # a session (or none) is no API credential: a problem document, never a login page
+            assert response.status_code == 401, (endpoint, role, response.status_code)
+            assert response.mimetype == "application/problem+json", (endpoint, role)
         elif role == "anon":
             assert response.status_code == 302 and location.startswith("/login?next="), (endpoint, role)
         else:

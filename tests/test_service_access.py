@@ -16,6 +16,8 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
+from lms.api import tokens as api_tokens
+from lms.api.models import ApiClient, ApiToken
 from lms.auth import service as auth
 from lms.auth.models import Anonymous, User
 from lms.catalog import exam_bank
@@ -56,6 +58,9 @@ SIGNED_IN_ROLES = [r for r in ROLES if r != "anon"]
 
 #: services that take an actor only to scope what they show, and predicates that write nothing
 READS = {
+    # the JSON API's answers (lms/api/service.py): each authorises the client's token scope
+    "api.person_status", "api.institution_compliance", "api.district_compliance",
+    "api.certificate", "api.ban_feed", "api.certificate_feed",
     "ledger.recent_external", "registry.check_runs_base", "registry.controls_person",
     "registry.may_issue_password", "registry.staff_records", "registry.staff_record_lines",
     "registry.staff_record_scan", "subsidies.export_rows", "subsidies.export_xlsx",
@@ -63,7 +68,7 @@ READS = {
     "enforcement.inspections.districts_of",
 }
 #: the gate's own parts: they take the actor to name it or to judge it, not to act
-MECHANICS = {"core.actors.is_system", "core.audit.record", "core.permissions.authorize",
+MECHANICS = {"core.actors.is_system", "api.actors.is_api_client", "core.audit.record", "core.permissions.authorize",
              # hands out a one-time password for a service that authorised the actor by its
              # own rule (auth.reset_password, registry.issue_staff_password) and names the actor
              # in the audit record; it is no door of its own
@@ -82,7 +87,7 @@ class Objects:
               "registration": Registration, "item": AttemptItem, "cert": Certificate,
               "claim": SubsidyClaim, "objection": Objection, "qualification": Qualification,
               "task": InspectionTask, "visit": InspectionVisit, "check": IdentityCheck,
-              "inspector": Inspector}
+              "inspector": Inspector, "client": ApiClient, "token": ApiToken}
 
     def __init__(self, ids: dict):
         self.ids = ids
@@ -183,6 +188,13 @@ SERVICES: dict[str, Case] = {
     # --- core ---
     "core.settings.set_setting": Case("core.settings_page", lambda w, o, u: settings.set_setting(
         u, "subsidies.second_approval_threshold", "5000", local_today())),
+    # --- api: clients and tokens ---
+    "api.tokens.issue_client": Case("api.clients", lambda w, o, u: api_tokens.issue_client(
+        u, name="新平台", scope="city", district=None, expires_on=local_today() + timedelta(days=5))),
+    "api.tokens.issue_token": Case("api.issue_token", lambda w, o, u: api_tokens.issue_token(
+        u, o.client, local_today() + timedelta(days=5))),
+    "api.tokens.revoke_token": Case("api.revoke_token", lambda w, o, u:
+                                    api_tokens.revoke_token(u, o.token)),
     # --- registry ---
     "registry.record_ban": Case(_only(*REGULATORS_AND_ADMIN, why="no page yet (enforcement): "
                                       "regulators and administrators record ban decisions"),

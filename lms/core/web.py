@@ -203,6 +203,16 @@ def init_templates(app: Flask) -> None:
         return {"current_locale": locale, "html_lang": html_lang(locale)}
 
 
+_ERROR_RENDERERS = "lms.error_renderers"
+
+
+def register_error_renderer(app: Flask, prefix: str, renderer) -> None:
+    """Answer errors under a path prefix another way (the JSON API's problem documents):
+    `renderer(error, code)`. Errors raised where no route matched (404, 405) reach no
+    blueprint's handlers, so a package that answers in another format registers here."""
+    app.extensions.setdefault(_ERROR_RENDERERS, []).append((prefix, renderer))
+
+
 def init_error_pages(app: Flask) -> None:
     titles = {
         400: lambda: _("The request could not be understood."),
@@ -217,6 +227,9 @@ def init_error_pages(app: Flask) -> None:
     def render(code):
         def handler(error):
             db.session.rollback()
+            for prefix, renderer in app.extensions.get(_ERROR_RENDERERS, ()):
+                if request.path.startswith(prefix):
+                    return renderer(error, code)
             return render_template("core/error.html", code=code, message=titles[code]()), code
         return handler
 

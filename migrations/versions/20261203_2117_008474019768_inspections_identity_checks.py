@@ -1,7 +1,7 @@
 """双随机 inspections (items, inspectors and their conflicts of interest, tasks, draws, visits) and 人证合一 checks
 
 Revision ID: 008474019768
-Revises: 254b9293453b
+Revises: 69fad658074c
 Create Date: 2026-12-03 21:01:38.034210
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '008474019768'
-down_revision = '254b9293453b'
+down_revision = '69fad658074c'
 branch_labels = None
 depends_on = None
 

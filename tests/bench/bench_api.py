@@ -1,0 +1,223 @@
+"""Benchmark: the JSON API over HTTP beside the same service called in-process.
+
+Not a pytest test. Run from the project root:
+
+    .venv/bin/python tests/bench/bench_api.py [--institutions 40] [--staff 25] [--requests 400]
+    DATABASE_URL=postgresql+psycopg://… .venv/bin/python tests/bench/bench_api.py   # empty DB
+
+It migrates a fresh database (a temporary SQLite file unless DATABASE_URL names an empty one)
+and builds a modest world through the services: two districts, INSTITUTIONS institutions with
+STAFF staff each, a certificate for every third person, class hours, health checks and a few
+bans. It issues a city-wide token, serves the real app with Werkzeug's server on loopback
+(one thread, keep-alive), and times person status (POST /api/v1/persons/status) and
+institution compliance (GET /api/v1/institutions/<id>/compliance) against the same calls of
+lms.api.service made in-process (each with a fresh session, as a request has). Prints p50/p99
+and the ratio HTTP / in-process. Targets (printed, not asserted): HTTP p99 at most twice the
+in-process p99; person status under 5 ms p99 at the service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def _redis_or_memory() -> str:
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+        return url
+    except Exception:  # noqa: BLE001 - any failure: no Redis here
+        return "memory://"
+
+
+def build(args):
+    from datetime import date, timedelta
+    from decimal import Decimal
+
+    from lms.api import tokens
+    from lms.auth.models import User
+    from lms.certificates import service as certificates
+    from lms.core.actors import SystemActor
+    from lms.core.clock import local_today, this_year
+    from lms.core.models import District
+    from lms.extensions import db
+    from lms.ledger import service as ledger
+    from lms.registry import service as registry
+    from lms.registry.models import StaffRecord
+    from tests.factories import credit_code, id_number
+    from tests.helpers import certificate
+
+    bench = SystemActor("bench")
+    registry.ensure_reference_data()
+    districts = [District(code="320102", name="玄武区", city="南京市"),
+                 District(code="320106", name="鼓楼区", city="南京市")]
+    db.session.add_all(districts)
+    db.session.flush()
+    base = registry.create_organisation(bench, kind="training_base", name="基准实训基地",
+                                        district=districts[0], credit_code=credit_code(args.institutions + 1))
+
+    class World:  # what tests.helpers.certificate reads
+        pass
+
+    world = World()
+    world.base = base
+    surnames, given = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗", "芳敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
+    numbers, institutions = [], []
+    seq = 0
+    for i in range(args.institutions):
+        org = registry.create_organisation(bench, kind="institution", name=f"基准托育园{i:03d}",
+                                           district=districts[i % 2], credit_code=credit_code(i + 1),
+                                           filing_no=f"B-{i}")
+        institutions.append(org.id)
+        for j in range(args.staff):
+            seq += 1
+            born = date(1975, 1, 1) + timedelta(days=seq * 7 % 9000)
+            number = id_number(districts[i % 2].code, born.strftime("%Y%m%d"), seq % 900 + 1)
+            name = surnames[seq % 20] + given[(seq // 20) % 20] + given[seq % 19]
+            added = registry.add_staff(bench, org, id_number=number, name=name, mobile=None,
+                                       post="nursery_carer" if j % 3 else "infant_carer",
+                                       start_date=date(2024, 1, 1))
+            person = added.employment.person
+            numbers.append(person.id_number)
+            if seq % 3 == 0:
+                certificate(world, person)
+            if seq % 2 == 0:
+                db.session.add(StaffRecord(person_id=person.id, kind="health_check", result="fit",
+                                           issued_on=local_today() - timedelta(days=seq % 500),
+                                           issuer="妇幼保健院", organisation_id=org.id))
+            ledger.credit(bench, person, year=this_year(), category="skills",
+                          hours=Decimal(seq % 80 + 1), source_type="external", source_ref=f"b-{seq}")
+            if seq % 97 == 0:
+                registry.record_ban(bench, id_number=person.id_number, name=person.name,
+                                    kind="lifetime", starts_on=local_today(), ends_on=None, reason="基准")
+        db.session.commit()
+    admin = User(username="bench-admin", display_name="管理员", role="admin", must_change_password=False)
+    db.session.add(admin)
+    db.session.flush()
+    issued = tokens.issue_client(admin, name="bench", scope="city", district=None,
+                                 expires_on=local_today() + timedelta(days=2))
+    db.session.commit()
+    _ = certificates
+    return numbers, institutions, issued
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--institutions", type=int, default=40)
+    parser.add_argument("--staff", type=int, default=25, help="staff per institution")
+    parser.add_argument("--requests", type=int, default=400, help="timed calls per endpoint and path")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="lms-bench-api-"))
+    os.environ.update(LMS_INSTANCE_PATH=str(workdir), SECRET_KEY="bench-only-secret",  # noqa: S105
+                      LMS_DEFAULT_LOCALE="en", LMS_COOKIE_SECURE="0")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
+    # rate limits counted where production counts them (Redis), when this machine has it
+    os.environ.setdefault("RATELIMIT_STORAGE_URI", _redis_or_memory())
+    sys.path.insert(0, str(ROOT))
+
+    from flask_migrate import upgrade
+    from werkzeug.serving import make_server
+
+    from lms import create_app
+    from lms.api import service
+    from lms.api.actors import ApiClientActor
+    from lms.extensions import db
+    from lms.registry.models import Organisation
+
+    app = create_app({"API_RATE_LIMIT": "1000000 per minute"})
+    started = time.perf_counter()
+    with app.app_context():
+        upgrade()
+        numbers, institutions, issued = build(args)
+        actor = ApiClientActor(client_id=issued.client.id, token_id=issued.token.id,
+                               client_name="bench", scope="city")
+        secret = issued.secret
+    print(f"world: {len(institutions)} institutions, {len(numbers)} staff "
+          f"({os.environ['DATABASE_URL'].split(':')[0]}, rate limits in "
+          f"{os.environ['RATELIMIT_STORAGE_URI'].split(':')[0]}), "
+          f"built in {time.perf_counter() - started:.1f} s")
+
+    # the server in a process of its own (as gunicorn's worker would be): it shares no GIL with
+    # the client timing it
+    server = make_server("127.0.0.1", 0, app, threaded=False)
+    with app.app_context():
+        db.engine.dispose()
+    child = multiprocessing.get_context("fork").Process(target=server.serve_forever, daemon=True)
+    child.start()
+    server.socket.close()
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_port)
+    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+    rng = random.Random(7)
+
+    def over_http(method, path, body=None):
+        began = time.perf_counter()
+        conn.request(method, path, body=body, headers=headers)
+        answer = conn.getresponse()
+        answer.read()
+        elapsed = (time.perf_counter() - began) * 1000
+        assert answer.status == 200, (answer.status, path)
+        return elapsed
+
+    def in_process(fn, *fn_args):
+        with app.app_context():
+            began = time.perf_counter()
+            result = fn(actor, *fn_args)
+            elapsed = (time.perf_counter() - began) * 1000
+            assert result is not None
+            db.session.remove()
+        return elapsed
+
+    def org(org_id):
+        return db.session.get(Organisation, org_id)
+
+    cases = {
+        "person status": (
+            lambda: over_http("POST", "/api/v1/persons/status",
+                              json.dumps({"id_number": rng.choice(numbers)})),
+            lambda: in_process(service.person_status, rng.choice(numbers))),
+        "institution compliance": (
+            lambda: over_http("GET", f"/api/v1/institutions/{rng.choice(institutions)}/compliance"),
+            lambda: in_process(lambda a, i: service.institution_compliance(a, org(i)),
+                               rng.choice(institutions))),
+    }
+    print(f"{'':24} {'path':12} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, (http_call, local_call) in cases.items():
+        for _ in range(30):  # warm both paths
+            http_call()
+            local_call()
+        local = [local_call() for _ in range(args.requests)]
+        remote = [http_call() for _ in range(args.requests)]
+        for label, values in (("in-process", local), ("HTTP", remote)):
+            print(f"{name:24} {label:12} {statistics.median(values):8.2f} {pct(values, 99):8.2f}")
+        ratio50 = statistics.median(remote) / statistics.median(local)
+        ratio99 = pct(remote, 99) / pct(local, 99)
+        print(f"{name:24} {'HTTP/in-proc':12} {ratio50:7.2f}x {ratio99:7.2f}x  "
+              f"(target p99 ≤ 2x: {'met' if ratio99 <= 2 else 'NOT met'})")
+        if name == "person status":
+            print(f"{'':24} service p99 {pct(local, 99):.2f} ms "
+                  f"(target < 5 ms: {'met' if pct(local, 99) < 5 else 'NOT met'})")
+    child.terminate()
+    child.join()
+
+
+if __name__ == "__main__":
+    main()
