@@ -23,6 +23,7 @@ from lms.catalog import service as catalog
 from lms.catalog.models import Course, Lesson
 from lms.certificates import service as certificates
 from lms.certificates.models import Certificate
+from lms.compliance import rollups
 from lms.core import settings
 from lms.core.clock import local_today
 from lms.core.errors import DomainError, PermissionDenied
@@ -56,7 +57,10 @@ SIGNED_IN_ROLES = [r for r in ROLES if r != "anon"]
 READS = {
     "ledger.recent_external", "registry.check_runs_base", "registry.controls_person",
     "registry.may_issue_password", "subsidies.export_rows", "subsidies.export_xlsx",
-    "subsidies.queue", "subsidies.reviewer_summary",
+    "subsidies.queue", "subsidies.reviewer_summary", "registry.employments_seen_by",
+    "compliance.scope_for", "compliance.compliance_for", "compliance.person_compliance",
+    "compliance.staff_compliance", "compliance.dashboard", "compliance.city_table",
+    "compliance.district_table", "compliance.institution_table", "compliance.export_xlsx",
 }
 #: the gate's own parts: they take the actor to name it or to judge it, not to act
 MECHANICS = {"core.actors.is_system", "core.audit.record", "core.permissions.authorize",
@@ -150,6 +154,9 @@ REGULATORS_AND_ADMIN = {"regulator", "regulator_other", "regulator_city", "admin
 
 
 SERVICES: dict[str, Case] = {
+    # --- compliance ---
+    "compliance.rollups.refresh": Case(ADMIN_ONLY_CLI, lambda w, o, u: rollups.refresh(u)),
+    "compliance.rollups.check": Case(ADMIN_ONLY_CLI, lambda w, o, u: rollups.check(u, 5)),
     # --- auth ---
     "auth.create_staff_user": Case("auth.new_user", lambda w, o, u: auth.create_staff_user(
         u, username="newstaff", display_name="新人", role="regulator", district_id=w.xuanwu.id)),
