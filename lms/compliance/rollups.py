@@ -16,7 +16,6 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, delete, func, select
 
 from lms.core import audit
@@ -288,5 +287,3 @@ def _district_from_raw(org_ids: list[int], on: date) -> dict:
             counts["multi_institution"] += pc.multi_institution
     return counts
 
-
-STALE = _l("The figures wait for a refresh.")
