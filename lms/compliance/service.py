@@ -240,6 +240,35 @@ class PersonCompliance:
     def gap_codes(self) -> list[str]:
         return [g.code for g in self.gaps]
 
+    def to_dict(self) -> dict:
+        """Plain data for the API and jobs: codes, dates as ISO strings, hours as strings."""
+        def hours(h: HoursStatus | None):
+            return None if h is None else {
+                "hours": str(h.hours), "required": str(h.required), "expected": str(h.expected),
+                "to_go": str(h.to_go), "on_track": h.on_track}
+
+        return {
+            "person_id": self.person.id, "on": self.on.isoformat(), "compliant": self.is_compliant,
+            "posts": [{"employment_id": p.employment.id,
+                       "organisation_id": p.employment.organisation_id,
+                       "post": p.employment.post, "certified": p.certified, "missing": p.missing}
+                      for p in self.posts],
+            "skills": hours(self.skills), "ethics": hours(self.ethics),
+            "health": {"state": self.health.state,
+                       "issued_on": self.health.record.issued_on.isoformat()
+                       if self.health.record else None,
+                       "lapses_on": self.health.lapses_on.isoformat()
+                       if self.health.lapses_on else None},
+            "criminal_record_on": self.criminal_record.issued_on.isoformat()
+            if self.criminal_record else None,
+            "banned": self.banned, "institutions": self.institutions,
+            "multi_institution_posts": [p.value for p in self.multi_posts],
+            "expiring": [{"qualification_id": q.id, "type": q.qualification_type.code,
+                          "expires_on": q.expires_on.isoformat()} for q in self.expiring],
+            "gaps": [{"code": g.code, "severity": g.severity, "message": g.message}
+                     for g in self.gaps],
+        }
+
 
 # --- scope -------------------------------------------------------------------------------------
 

@@ -194,3 +194,25 @@ def test_the_batch_costs_a_fixed_number_of_queries(world):
     few = _count_queries(lambda: service.compliance_for(DEMO, people[:2]))
     many = _count_queries(lambda: service.compliance_for(DEMO, people))
     assert many == few
+
+
+def test_the_gap_names_type_and_level_in_chinese(world, app):
+    """"育婴员 四级" missing for the post, as the issue writes it (the default language)."""
+    yuying = qualify(world.staff_other, "yuyingyuan", level=5).qualification_type
+    db.session.query(PostRequirement).filter_by(post=Post.INFANT_CARER.value).update(
+        {"min_level": 4})
+    db.session.flush()
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        from flask_babel import refresh
+        refresh()
+        gap = next(g for g in service.person_compliance(DEMO, world.staff_other).gaps
+                   if g.code == GapCode.POST_UNCERTIFIED)
+        assert gap.message == f"岗位{Post.INFANT_CARER.chinese}缺少{yuying.name_zh} 四级。"
+
+
+def test_plain_data_for_the_api(world, check):
+    make_compliant(world.staff, world.inst)
+    data = check(world.staff).to_dict()
+    assert data["compliant"] is True and data["gaps"] == []
+    assert data["posts"][0]["post"] == "nursery_carer" and data["posts"][0]["certified"]
+    assert data["health"]["state"] == "current" and data["skills"]["required"] == "72"
