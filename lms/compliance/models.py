@@ -67,6 +67,9 @@ class PersonStatus(db.Model):
     multi_institution: Mapped[bool] = mapped_column(Boolean)
     #: number of gaps (warnings excluded)
     gaps: Mapped[int] = mapped_column(Integer, default=0)
+    #: the first day the row may go wrong with the date alone (a lapse, an expiry, the pro-rata
+    #: hours overtaking, a term ban's end): a new day's refresh recomputes only these
+    stable_until: Mapped[date] = mapped_column(Date, index=True)
 
 
 class PostCheck(db.Model):

@@ -5,9 +5,12 @@ The watermark is twofold:
 - people marked in `compliance_dirty` since the last refresh (tracking.py marks them in the
   transaction that changed their records) are recomputed, and only the institutions and
   districts they work or worked at are re-aggregated;
-- the date: hours on track (pro rata), health-check lapses and certificate expiries move with the
-  city's day, so the first refresh of a day recomputes everyone employed (a settings change —
-  targets, required hours, full-time-only posts — is also picked up then, or by `--all`).
+- the date: hours on track (pro rata), health-check lapses, certificate expiries and term bans
+  move with the city's day. Each summary row knows the first day it may go wrong by the date
+  alone (`stable_until`), so a new day's refresh recomputes only those rows, and the people
+  whose ban starts or ends in the days passed. Everyone is recomputed on a new year (new yearly
+  hours), when a setting the rules read was recorded or took effect since the last refresh,
+  and with `full` (`flask compliance refresh --all`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import and_, case, delete, func, or_, select, update
 
 from lms.core import audit
 from lms.core.actors import system_actor
@@ -83,7 +86,8 @@ def _recompute_people(person_ids: list[int], on: date, now: datetime) -> None:
                 "certified": pc.certified, "hours_on_track": pc.hours_on_track,
                 "health_current": pc.health_current,
                 "criminal_record_on_file": pc.record_on_file, "banned": pc.banned,
-                "multi_institution": pc.multi_institution, "gaps": len(pc.blocking_gaps)})
+                "multi_institution": pc.multi_institution, "gaps": len(pc.blocking_gaps),
+                "stable_until": pc.stable_until()})
             checks += [{"employment_id": p.employment.id, "person_id": pc.person.id,
                         "organisation_id": p.employment.organisation_id,
                         "certified": p.certified} for p in pc.posts]
@@ -149,13 +153,18 @@ def refresh(actor, *, full: bool = False) -> RefreshResult:
     authorize(actor, can_refresh_compliance)
     on, now = local_today(), utc_now()
     city = db.session.scalar(select(Snapshot).where(Snapshot.scope == "city"))
-    full = full or city is None or city.computed_on != on
+    new_day = city is None or city.computed_on != on
+    full = full or city is None or city.computed_on.year != on.year or _settings_moved(city, on)
     dirty = list(db.session.scalars(select(ComplianceDirty.person_id)))
     if full:
         people = set(db.session.scalars(select(Employment.person_id).where(
             Employment.end_date.is_(None)).distinct())) | set(dirty)
     else:
         people = set(dirty)
+        if new_day:
+            people |= set(db.session.scalars(select(PersonStatus.person_id).where(
+                PersonStatus.stable_until <= on)))
+            people |= _ban_boundaries(city.computed_on, on)
     person_ids = sorted(people)
     _recompute_people(person_ids, on, now)
     for chunk in chunks(dirty):
@@ -184,10 +193,55 @@ def refresh(actor, *, full: bool = False) -> RefreshResult:
     _store("district", {did: by_district.get(did, _zero()) for did in district_ids}, on, now)
     everyone = _aggregate(None)
     _store("city", {0: everyone.get(0, _zero())}, on, now)
+    _expire_loaded_rows()
+    if new_day and not full:
+        _carry_forward(on, now)
+        _expire_loaded_rows()
     audit.record(actor, "compliance.refreshed", object_type="compliance_snapshots",
                  persons=len(person_ids), institutions=len(orgs), full=full)
     db.session.flush()
     return RefreshResult(len(person_ids), len(orgs), len(district_ids), full, now)
+
+
+#: settings the rules read: a new value (or one taking effect) means everyone is recomputed
+RULE_SETTINGS = ("hours.", "compliance.")
+
+
+def _expire_loaded_rows() -> None:
+    """The rows were written past the ORM (bulk upserts): objects already loaded reload."""
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Snapshot | SnapshotMonth | PersonStatus | PostCheck):
+            db.session.expire(obj)
+
+
+def _settings_moved(city: Snapshot, on: date) -> bool:
+    from lms.core.models import Setting
+
+    relevant = or_(*[Setting.key.startswith(prefix) for prefix in RULE_SETTINGS])
+    return db.session.scalar(select(Setting.id).where(relevant, or_(
+        Setting.created_at >= city.computed_at,
+        and_(Setting.effective_from > city.computed_on, Setting.effective_from <= on))).limit(1)) \
+        is not None
+
+
+def _ban_boundaries(since: date, on: date) -> set[int]:
+    """People whose ban started or ended in (since, on]: the gate's answer changed by the date."""
+    from lms.registry.models import Ban
+
+    return set(db.session.scalars(select(Person.id).join(Ban, Ban.id_number == Person.id_number)
+                                  .where(or_(and_(Ban.starts_on > since, Ban.starts_on <= on),
+                                             and_(Ban.ends_on > since, Ban.ends_on <= on)))))
+
+
+def _carry_forward(on: date, now: datetime) -> None:
+    """On a new day, the snapshots no recomputed person touched still hold (their people's rows
+    are stable until a later day): date them today, and give the new month its history rows."""
+    db.session.execute(update(Snapshot).where(Snapshot.computed_on < on)
+                       .values(computed_on=on, computed_at=now))
+    month = on.strftime("%Y-%m")
+    rows = [{"scope": snap.scope, "scope_id": snap.scope_id, "month": month, "computed_at": now,
+             **snap.counts()} for snap in db.session.scalars(select(Snapshot))]
+    _upsert(SnapshotMonth, rows, ["scope", "scope_id", "month"])
 
 
 # --- the consistency check ---------------------------------------------------------------------

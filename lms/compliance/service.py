@@ -150,6 +150,8 @@ class PostStatus:
     certified: bool
     #: "育婴员 四级 or 保育师": what would satisfy the post, when not certified
     missing: str = ""
+    #: the last day the certificates that satisfy the post are valid (None: no end)
+    certified_until: date | None = None
 
 
 @dataclass
@@ -239,6 +241,24 @@ class PersonCompliance:
     @property
     def gap_codes(self) -> list[str]:
         return [g.code for g in self.gaps]
+
+    def stable_until(self) -> date:
+        """The first day this answer may change with the date alone, no record written: a
+        health check lapsing, a certificate expiring, a term ban ending, the pro-rata hours
+        overtaking the hours done, or the new year (new yearly hours). Until then the summary
+        row stays right without recomputing (rollups.refresh relies on it)."""
+        end = date(self.on.year + 1, 1, 1)
+        days = [end]
+        for hours in (self.skills, self.ethics):
+            if hours is not None and hours.on_track:
+                days.append(_behind_from(hours, self.on, end))
+        if self.health.state == "current" and self.health.lapses_on:
+            days.append(self.health.lapses_on)
+        days += [p.certified_until + timedelta(days=1) for p in self.posts
+                 if p.certified and p.certified_until is not None]
+        if self.ban is not None and self.ban.ends_on is not None:
+            days.append(self.ban.ends_on)
+        return max(self.on + timedelta(days=1), min(days))
 
     def to_dict(self) -> dict:
         """Plain data for the API and jobs: codes, dates as ISO strings, hours as strings."""
@@ -400,6 +420,21 @@ def pro_rata(required: Decimal, on: date) -> Decimal:
     return (Decimal(required) * day / days).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
+def _behind_from(hours: HoursStatus, on: date, end: date) -> date:
+    """The first day after `on` on which the pro-rata hours exceed the hours done (`end` if
+    none before it); pro_rata only grows with the day, so a binary search finds it."""
+    low, high = 1, (end - on).days  # the answer lies in (on, end]
+    if pro_rata(hours.required, end - timedelta(days=1)) <= hours.hours:
+        return end
+    while low < high:
+        mid = (low + high) // 2
+        if pro_rata(hours.required, on + timedelta(days=mid)) > hours.hours:
+            high = mid
+        else:
+            low = mid + 1
+    return on + timedelta(days=low)
+
+
 def _qualification_names(required: list[PostRequirement]) -> str:
     names = []
     for req in required:
@@ -455,8 +490,12 @@ def compliance_for(actor, persons: Iterable[Person], on: date | None = None
             if id(e) not in visible:
                 continue
             check = checks[e.id]
+            until = None
+            if check.required and check.held and all(q.expires_on for q in check.held):
+                until = max(q.expires_on for q in check.held)
             pc.posts.append(PostStatus(e, check.satisfied,
-                                       "" if check.satisfied else _qualification_names(check.required)))
+                                       "" if check.satisfied else _qualification_names(check.required),
+                                       until))
         # the district whose settings apply: that of the latest current institution (as the
         # ledger's person_district_id decides)
         district_id = mine[0].organisation.district_id if mine else None

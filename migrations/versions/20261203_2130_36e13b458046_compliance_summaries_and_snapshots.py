@@ -1,4 +1,4 @@
-"""compliance summaries and snapshots
+"""Compliance: people marked dirty, per-person summary rows and post checks, snapshots per institution, district and city, and their monthly history
 
 Revision ID: 36e13b458046
 Revises: 254b9293453b
@@ -72,11 +72,13 @@ def upgrade():
     sa.Column('banned', sa.Boolean(), nullable=False),
     sa.Column('multi_institution', sa.Boolean(), nullable=False),
     sa.Column('gaps', sa.Integer(), nullable=False),
+    sa.Column('stable_until', sa.Date(), nullable=False),
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_compliance_person_status_person_id_persons')),
     sa.PrimaryKeyConstraint('person_id', name=op.f('pk_compliance_person_status'))
     )
     with op.batch_alter_table('compliance_person_status', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_compliance_person_status_computed_on'), ['computed_on'], unique=False)
+        batch_op.create_index(batch_op.f('ix_compliance_person_status_stable_until'), ['stable_until'], unique=False)
 
     op.create_table('compliance_post_checks',
     sa.Column('employment_id', sa.Integer(), nullable=False),
@@ -103,6 +105,7 @@ def downgrade():
 
     op.drop_table('compliance_post_checks')
     with op.batch_alter_table('compliance_person_status', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_compliance_person_status_stable_until'))
         batch_op.drop_index(batch_op.f('ix_compliance_person_status_computed_on'))
 
     op.drop_table('compliance_person_status')

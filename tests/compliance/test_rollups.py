@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import io
 from datetime import date, timedelta
+from decimal import Decimal
 
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from lms.compliance import rollups
+from lms.compliance import rollups, service
 from lms.compliance.models import ComplianceDirty, PersonStatus, Snapshot, SnapshotMonth
+from lms.core import settings
 from lms.core.actors import DEMO
 from lms.core.clock import local_today
 from lms.extensions import db
 from lms.registry import roster
 from lms.registry import service as registry
+from lms.registry.models import StaffRecord
 from tests.compliance.conftest import hours, make_compliant, qualify, staff_record
 from tests.factories import id_number
 
@@ -109,13 +112,64 @@ def test_a_person_leaving_updates_the_old_institution(world):
     assert _snap("district", world.xuanwu.id).people == 0
 
 
-def test_a_new_day_recomputes_everyone(world):
-    rollups.refresh(DEMO)
-    for snap in db.session.scalars(select(Snapshot).where(Snapshot.scope == "city")):
+def _yesterday():
+    for snap in db.session.scalars(select(Snapshot)):
         snap.computed_on = local_today() - timedelta(days=1)
     db.session.flush()
+
+
+def test_a_new_day_recomputes_only_rows_the_date_can_change(world):
+    make_compliant(world.staff, world.inst)
+    rollups.refresh(DEMO)
+    status = db.session.get(PersonStatus, world.staff.id)
+    # a compliant person's row holds until the health check of 30 days ago lapses, or the
+    # new year (new yearly hours), whichever comes first
+    lapses = service.health_check_lapses_on(
+        db.session.scalar(select(StaffRecord).where(StaffRecord.person_id == world.staff.id,
+                                                    StaffRecord.kind == "health_check")))
+    assert status.stable_until == min(lapses, date(local_today().year + 1, 1, 1))
+    other = db.session.get(PersonStatus, world.staff_other.id)
+    assert other.stable_until == date(local_today().year + 1, 1, 1)  # behind all year anyway
+    _yesterday()
     result = rollups.refresh(DEMO)
-    assert result.full and result.persons == 2
+    assert not result.full and result.persons == 0
+    assert {s.computed_on for s in db.session.scalars(select(Snapshot))} == {local_today()}
+    # a row whose day has come is recomputed, alone
+    status.stable_until = local_today()
+    _yesterday()
+    result = rollups.refresh(DEMO)
+    assert not result.full and result.persons == 1 and result.institutions == 1
+    assert rollups.check(DEMO, 10, seed=5) == ([], 0)
+
+
+def test_a_row_expires_when_the_pro_rata_hours_overtake(world, check):
+    hours(world.staff, "skills", 72)
+    hours(world.staff, "ethics", 10)
+    pc = check(world.staff)
+    on_track = pc.ethics.on_track
+    until = pc.stable_until()
+    if on_track:  # 10 of 40 lasts until about the end of March
+        assert service.pro_rata(Decimal(40), until) > Decimal(10)
+        assert service.pro_rata(Decimal(40), until - timedelta(days=1)) <= Decimal(10)
+    else:
+        assert until == date(local_today().year + 1, 1, 1)
+
+
+def test_a_new_setting_recomputes_everyone(world):
+    rollups.refresh(DEMO)
+    settings.set_setting(DEMO, "hours.ethics_required", 20, local_today(), district_id=world.xuanwu.id)
+    _yesterday()
+    assert rollups.refresh(DEMO).full
+
+
+def test_a_ban_starting_on_a_passed_day_recomputes_its_person(world):
+    rollups.refresh(DEMO)
+    registry.record_ban(DEMO, id_number=world.staff.id_number, name=world.staff.name,
+                        kind="lifetime", starts_on=local_today(), ends_on=None, reason="虐童")
+    _clear()
+    _yesterday()
+    result = rollups.refresh(DEMO)
+    assert result.persons == 1 and _snap("institution", world.inst.id).banned_employed == 1
 
 
 def test_banned_and_multi_institution_counts(world):

@@ -15,7 +15,7 @@ from lms.core.actors import DEMO
 from lms.core.clock import local_today
 from lms.extensions import db
 from lms.registry import service as registry
-from lms.registry.models import Post, PostRequirement
+from lms.registry.models import Post, PostRequirement, Qualification
 from tests.compliance.conftest import hours, make_compliant, qualify, staff_record
 from tests.factories import id_number
 
@@ -216,3 +216,20 @@ def test_plain_data_for_the_api(world, check):
     assert data["compliant"] is True and data["gaps"] == []
     assert data["posts"][0]["post"] == "nursery_carer" and data["posts"][0]["certified"]
     assert data["health"]["state"] == "current" and data["skills"]["required"] == "72"
+
+
+def test_the_answer_holds_until_a_lapse_or_an_expiry(world, check):
+    make_compliant(world.staff, world.inst)
+    today = local_today()
+    staff_record(world.staff, issued_on=today - timedelta(days=360))  # the latest check
+    record = check(world.staff).health.record
+    lapses = service.health_check_lapses_on(record)
+    assert check(world.staff).stable_until() == min(lapses, date(today.year + 1, 1, 1))
+    # a fresh check, and the nursery-teacher certificate (the post's only one) expiring in 3 days
+    staff_record(world.staff, issued_on=today)
+    db.session.query(Qualification).filter_by(person_id=world.staff.id).update(
+        {"expires_on": today + timedelta(days=3)})
+    db.session.flush()
+    db.session.expire_all()
+    assert check(world.staff).stable_until() == min(today + timedelta(days=4),
+                                                    date(today.year + 1, 1, 1))
