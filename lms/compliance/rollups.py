@@ -63,11 +63,11 @@ def _upsert(model, rows: list[dict], keys: list[str]) -> None:
     else:
         from sqlalchemy.dialects.sqlite import insert
     columns = [k for k in rows[0] if k not in keys]
-    for chunk in chunks(rows, 500):
-        stmt = insert(model.__table__).values(chunk)
-        stmt = stmt.on_conflict_do_update(index_elements=keys,
-                                          set_={c: stmt.excluded[c] for c in columns})
-        db.session.execute(stmt)
+    stmt = insert(model.__table__)
+    stmt = stmt.on_conflict_do_update(index_elements=keys,
+                                      set_={c: stmt.excluded[c] for c in columns})
+    for chunk in chunks(rows, 5000):  # one statement compiled, executed for many rows
+        db.session.execute(stmt, chunk)
 
 
 # --- people ------------------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def _recompute_people(person_ids: list[int], on: date, now: datetime) -> None:
     """Rewrite the summary rows of these people (batches of BATCH)."""
     for chunk in chunks(person_ids, BATCH):
         persons = list(db.session.scalars(select(Person).where(one_of(Person.id, chunk))))
-        found = service.compliance_for(ROLLUP, persons, on)
+        found = service.compliance_for(ROLLUP, persons, on, messages=False)
         db.session.execute(delete(PostCheck).where(one_of(PostCheck.person_id, chunk)))
         statuses, checks = [], []
         for pc in found.values():
@@ -260,7 +260,7 @@ def counts_from_raw(org_ids: list[int], on: date) -> dict[int, dict]:
     found: dict[int, service.PersonCompliance] = {}
     for chunk in chunks(person_ids, BATCH):
         persons = list(db.session.scalars(select(Person).where(one_of(Person.id, chunk))))
-        found.update(service.compliance_for(ROLLUP, persons, on))
+        found.update(service.compliance_for(ROLLUP, persons, on, messages=False))
     out = {}
     for oid, pids in staff.items():
         counts = _zero()
@@ -330,7 +330,7 @@ def _district_from_raw(org_ids: list[int], on: date) -> dict:
     orgs = set(org_ids)
     for chunk in chunks(sorted(pids), BATCH):
         persons = list(db.session.scalars(select(Person).where(one_of(Person.id, chunk))))
-        for pc in service.compliance_for(ROLLUP, persons, on).values():
+        for pc in service.compliance_for(ROLLUP, persons, on, messages=False).values():
             counts["people"] += 1
             counts["certified"] += all(p.certified for p in pc.posts
                                        if p.employment.organisation_id in orgs)

@@ -233,3 +233,20 @@ def test_the_answer_holds_until_a_lapse_or_an_expiry(world, check):
     db.session.expire_all()
     assert check(world.staff).stable_until() == min(today + timedelta(days=4),
                                                     date(today.year + 1, 1, 1))
+
+
+def test_codes_only_match_the_messages(world):
+    """The roll-ups' fast path (no messages) finds the same gaps as the pages."""
+    registry.add_staff(DEMO, world.inst_other, id_number=world.staff.id_number,
+                       name=world.staff.name, post="finance", start_date=date(2025, 1, 1))
+    registry.record_ban(DEMO, id_number=world.staff_other.id_number, name=world.staff_other.name,
+                        kind="lifetime", starts_on=local_today(), ends_on=None, reason="虐童")
+    qualify(world.staff, "health_cert", expires_on=local_today() + timedelta(days=30))
+    staff_record(world.staff, issued_on=local_today() - timedelta(days=400))
+    staff_record(world.staff_other, issued_on=local_today(), result="unfit")
+    full = service.compliance_for(DEMO, [world.staff, world.staff_other])
+    codes = service.compliance_for(DEMO, [world.staff, world.staff_other], messages=False)
+    for pid, pc in full.items():
+        assert [(g.code, g.severity) for g in pc.gaps] == \
+            [(g.code, g.severity) for g in codes[pid].gaps]
+        assert all(g.message for g in pc.gaps) and not any(g.message for g in codes[pid].gaps)
