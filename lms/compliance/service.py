@@ -647,24 +647,6 @@ def staff_compliance(actor, org: Organisation, on: date | None = None) -> list[P
     return rows
 
 
-def people_in_district_now(district_id: int) -> int:
-    return db.session.scalar(
-        select(func.count(func.distinct(Employment.person_id)))
-        .join(Organisation, Organisation.id == Employment.organisation_id)
-        .where(Employment.end_date.is_(None), Organisation.district_id == district_id)) or 0
-
-
-def institutions_in(scope: Scope, district_id: int | None = None) -> list[Organisation]:
-    stmt = select(Organisation).where(Organisation.kind == OrgKind.INSTITUTION.value)
-    if scope.kind == "district":
-        district_id = scope.district_id
-    elif scope.kind == "institution":
-        stmt = stmt.where(Organisation.id == scope.organisation_id)
-    if district_id is not None:
-        stmt = stmt.where(Organisation.district_id == district_id)
-    return list(db.session.scalars(stmt.order_by(Organisation.name, Organisation.id)))
-
-
 # --- the tables of the drill-down (pages and exports share them) --------------------------------------
 
 #: rows a page shows; rows an export may hold before it says so (big exports become a job later)
