@@ -685,6 +685,9 @@ def build_demo_city(today: date | None = None) -> dict:
     learning.update(build_demo_sessions(plan, persons, today or local_today()))
     learning.update(build_demo_exams(plan, persons, today or local_today()))
     learning.update(build_demo_subsidies(today or local_today()))
+    # the compliance dashboard reads snapshots: compute them once, as the scheduled job will
+    from lms.compliance import rollups
+    rollups.refresh(ACTOR, full=True)
 
     return {
         "created": True,

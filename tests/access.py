@@ -63,7 +63,15 @@ MATRIX = {
     "registry.person_detail": {"regulator", "regulator_city", "admin"},
     "registry.person_reveal": {"regulator", "regulator_city", "admin"},
     "registry.person_photo": {"regulator", "regulator_city", "admin"},
-    "registry.institutions": REGULATORS | {"admin"},
+    "registry.institutions": REGULATORS | {"admin"},  # redirects to the compliance dashboard
+    "compliance.dashboard": REGULATORS | {"admin", "inst_admin", "inst_admin_other"},
+    "compliance.district": {"regulator", "regulator_city", "admin"},  # 玄武区
+    "compliance.export_city": {"regulator_city", "admin"},
+    "compliance.export_district": {"regulator", "regulator_city", "admin"},
+    "compliance.refresh_now": {"admin"},
+    "compliance.institution": INST_VIEWERS,
+    "compliance.export_institution": INST_VIEWERS,
+    "compliance.person": INST_VIEWERS,  # world.staff: the institution's current staff
     "registry.organisations": {"admin"},
     "registry.post_requirements": {"admin"},
     "registry.post_requirement_delete": {"admin"},
@@ -198,7 +206,7 @@ def _values(world, rule_id, extra):
         "org_id": world.inst.id, "person_id": world.staff.id,
         "employment_id": world.staff.employments[0].id,
         "user_id": world.users["caregiver"].id, "rule_id": rule_id, "batch": "no-such-batch",
-        "code": "en", "slug": "not-found", **extra,
+        "code": "en", "slug": "not-found", "district_id": world.xuanwu.id, **extra,
     }
 
 

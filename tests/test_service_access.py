@@ -25,6 +25,7 @@ from lms.catalog import service as catalog
 from lms.catalog.models import Course, Lesson
 from lms.certificates import service as certificates
 from lms.certificates.models import Certificate
+from lms.compliance import rollups
 from lms.core import settings
 from lms.core.clock import local_today
 from lms.core.errors import DomainError, PermissionDenied
@@ -65,7 +66,10 @@ READS = {
     "registry.may_issue_password", "registry.staff_records", "registry.staff_record_lines",
     "registry.staff_record_scan", "subsidies.export_rows", "subsidies.export_xlsx",
     "subsidies.queue", "subsidies.reviewer_summary",
-    "enforcement.inspections.districts_of",
+    "enforcement.inspections.districts_of", "registry.employments_seen_by",
+    "compliance.scope_for", "compliance.compliance_for", "compliance.person_compliance",
+    "compliance.staff_compliance", "compliance.dashboard", "compliance.city_table",
+    "compliance.district_table", "compliance.institution_table", "compliance.export_xlsx",
 }
 #: the gate's own parts: they take the actor to name it or to judge it, not to act
 MECHANICS = {"core.actors.is_system", "api.actors.is_api_client", "core.audit.record", "core.permissions.authorize",
@@ -172,6 +176,9 @@ REGULATORS_AND_ADMIN = {"regulator", "regulator_other", "regulator_city", "admin
 
 
 SERVICES: dict[str, Case] = {
+    # --- compliance ---
+    "compliance.rollups.refresh": Case(ADMIN_ONLY_CLI, lambda w, o, u: rollups.refresh(u)),
+    "compliance.rollups.check": Case(ADMIN_ONLY_CLI, lambda w, o, u: rollups.check(u, 5)),
     # --- auth ---
     "auth.create_staff_user": Case("auth.new_user", lambda w, o, u: auth.create_staff_user(
         u, username="newstaff", display_name="新人", role="regulator", district_id=w.xuanwu.id)),

@@ -605,6 +605,22 @@ def employments_at(org: Organisation, person: Person) -> list[Employment]:
     return [e for e in person.employments if e.organisation_id == org.id]
 
 
+def employments_seen_by(actor, person: Person) -> list[Employment]:
+    """What the registry's person page shows of a person's work history (issue 14): all of it to
+    an administrator or a city-wide regulator; to a district regulator, the history of the
+    district's own institutions, and the person's other current employments only while the
+    person works in the district now — never what a former employee does in another district."""
+    authorize(actor, rules.can_view_person, person=person)
+    employments = list(person.employments)
+    district_id = getattr(actor, "district_id", None)
+    if is_system(actor) or getattr(actor, "role", None) != Role.REGULATOR or district_id is None:
+        return employments
+    here_now = any(e.end_date is None and e.organisation.district_id == district_id
+                   for e in employments)
+    return [e for e in employments if e.organisation.district_id == district_id
+            or (here_now and e.end_date is None)]
+
+
 def employment_actions(employment: Employment, user) -> list[EmploymentAction]:
     """What pages offer on an employment: the actions this user may take on it now."""
     return EMPLOYMENT.allowed_actions(employment, user)

@@ -444,7 +444,8 @@ def lookup():
 @bp.get("/registry/persons/<int:person_id>")
 @permission(can_view_person, person=load(Person, "person_id"))
 def person_detail(person):
-    return _person_page("registry/person_detail.html", person)
+    return _person_page("registry/person_detail.html", person,
+                        employments=service.employments_seen_by(current_user, person))
 
 
 @bp.post("/registry/persons/<int:person_id>/reveal")
@@ -453,7 +454,8 @@ def person_reveal(person):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     number = service.reveal_id_number(current_user, person)
-    return _person_page("registry/person_detail.html", person, full_id=number)
+    return _person_page("registry/person_detail.html", person, full_id=number,
+                        employments=service.employments_seen_by(current_user, person))
 
 
 @bp.get("/registry/persons/<int:person_id>/photo.jpg")
@@ -465,11 +467,11 @@ def person_photo(person):
 @bp.get("/registry/institutions")
 @permission(can_view_organisation_list)
 def institutions():
+    """Replaced by the compliance dashboard (issue 14): old links and bookmarks land there."""
     district_id = queries.district_in_scope(current_user, request.args.get("district", type=int))
-    rows = queries.institution_compliance(district_id)
-    districts = list(db.session.scalars(select(District).order_by(District.code)))
-    return render_template("registry/institutions.html", rows=rows, districts=districts,
-                           district_id=district_id)
+    if district_id:
+        return redirect(url_for("compliance.district", district_id=district_id))
+    return redirect(url_for("compliance.dashboard"))
 
 
 # --- admin: organisations and post requirements -----------------------------------------------
@@ -554,9 +556,10 @@ def _caregiver_home(user):
 
 
 def _regulator_home(user):
+    # the figures are the compliance dashboard's (its own home section); this is the lookup
+    bans = db.session.scalar(select(func.count(Ban.id)).where(Ban.lifted_at.is_(None)))
     district = db.session.get(District, user.district_id) if user.district_id else None
-    overview = queries.district_overview(user.district_id)
-    return {"district": district, "overview": overview, "lookup": RegistryLookupForm()}
+    return {"district": district, "overview": {"bans": bans}, "lookup": RegistryLookupForm()}
 
 
 def _admin_home(user):
@@ -592,8 +595,6 @@ NAVIGATION = (
              order=10),
     NavEntry(_l("Registry lookup"), "registry.lookup", "search", can_lookup_registry,
              order=30),
-    NavEntry(_l("Institutions"), "registry.institutions", "building",
-             can_view_organisation_list, order=35),
     NavEntry(_l("Organisations"), "registry.organisations", "diagram-3",
              can_manage_organisations, order=70),
     NavEntry(_l("Post requirements"), "registry.post_requirements", "patch-check",

@@ -9,7 +9,10 @@ from html.parser import HTMLParser
 
 from flask import render_template_string
 
+from lms.compliance import rollups
+from lms.core.actors import DEMO
 from lms.core.web import CSP
+from lms.extensions import db
 
 BAR = {"labels": ["小橡树托育中心", "阳光<托育>园"], "values": [100.0, 50.0], "target": 80.0,
        "unit": "%"}
@@ -86,28 +89,30 @@ def test_the_charting_library_is_served_by_the_app(app, client, world, login_as)
     assert response.headers.get("ETag") or response.headers.get("Last-Modified")
     response.close()
     # a page with a chart refers to nothing outside the app, and sends the strict policy
+    rollups.refresh(DEMO, full=True)
+    db.session.commit()
     login_as("regulator")
-    response = client.get("/registry/institutions")
+    response = client.get("/compliance")
     assert response.headers["Content-Security-Policy"] == CSP
     page = _Page()
     page.feed(response.get_data(as_text=True))
     assert "/static/vendor/echarts/echarts.min.js" in page.scripts
     # the district regulator's chart: their district's one institution, nobody certified yet
-    (only,) = page.charts
-    data = json.loads(only["data-chart-data"])
-    # the table's headings, in the reader's language
-    assert data.pop("label_heading") and data.pop("value_label")
-    assert data == {"labels": ["小橡树托育中心"], "values": [0.0], "target": 100.0, "unit": "%"}
+    rates = next(c for c in page.charts if c["id"] == "chart-rates")
+    data = json.loads(rates["data-chart-data"])
+    assert {k: data[k] for k in ("labels", "values", "target", "unit")} == {
+        "labels": ["小橡树托育中心"], "values": [0.0], "target": 100.0, "unit": "%"}
     external = [u for u in page.urls if re.match(r"^(https?:)?//", u)]
     assert external == []
     assert "script-src 'self';" in CSP and "style-src 'self';" in CSP
 
 
-def test_the_city_regulator_gets_a_chart_per_district(client, world, login_as):
-    # each district has its own target, so each gets its own chart
+def test_the_city_regulator_charts_each_district(client, world, login_as):
+    rollups.refresh(DEMO, full=True)
+    db.session.commit()
     login_as("regulator_city")
     page = _Page()
-    page.feed(client.get("/registry/institutions").get_data(as_text=True))
-    charts = {c["id"]: json.loads(c["data-chart-data"])["labels"] for c in page.charts}
-    assert charts == {f"certified-{world.xuanwu.id}": ["小橡树托育中心"],
-                      f"certified-{world.gulou.id}": ["童心托育园"]}
+    page.feed(client.get("/compliance").get_data(as_text=True))
+    charts = {c["id"]: json.loads(c["data-chart-data"]) for c in page.charts}
+    assert sorted(charts["chart-rates"]["labels"]) == sorted(["玄武区", "鼓楼区"])
+    assert charts["chart-trend"]["series"]  # this year's months, one line per rate

@@ -134,7 +134,9 @@ def test_huge_numbers_in_query_strings_are_400_never_500(app, world, role):
     for url in _get_rules(app, world):
         response = client.get(url, query_string=QUERY)
         statuses[url] = response.status_code
-        assert response.status_code in (200, 302, 400, 403, 404), (url, response.status_code)
+        # the JSON API answers a bearer token, not a session: 401 (a problem document) there
+        allowed = (200, 302, 400, 403, 404) + ((401,) if url.startswith("/api/v1/") else ())
+        assert response.status_code in allowed, (url, response.status_code)
     if role == "admin":
         assert statuses["/admin/audit"] == 400 and statuses["/admin/users"] == 400
 

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
+from lms.compliance import rollups
 from lms.core.actors import DEMO
 from lms.core.clock import local_today
 from lms.extensions import db
@@ -56,6 +57,8 @@ def chart_world(app, e2e_world):
                                        name=name, post="nursery_carer", start_date=date(2025, 1, 1))
             if seq == 41:
                 certify(added.employment.person, seq)
+        db.session.commit()
+        rollups.refresh(DEMO, full=True)  # the dashboard reads the snapshots
         db.session.commit()
         yield xuanwu.id
 
@@ -108,10 +111,11 @@ def test_regulator_sees_the_certified_share_chart_without_csp_violations(
     page.on("request", lambda r: requests.append(r.url))
 
     sign_in(page, "regulator")
-    page.goto("/registry/institutions")
-    chart_id = f"certified-{chart_world}"
+    page.goto("/compliance")  # the district's institutions, certified share against the target
+    chart_id = "chart-rates"
     chart = page.locator(f"#{chart_id}")
     expect(chart).to_have_attribute("role", "img")
+    chart.scroll_into_view_if_needed()  # the pointer can only reach what is on the screen
     page.wait_for_function("(id) => window.echarts && echarts.getInstanceByDom(document.getElementById(id))",
                            arg=chart_id)
     # the chart fills its box on this screen, the canvas as wide as the chart
@@ -120,7 +124,8 @@ def test_regulator_sees_the_certified_share_chart_without_csp_violations(
     canvas = chart.locator("canvas")
     expect(canvas).to_have_count(1)
     assert abs(canvas.bounding_box()["width"] - box["width"]) < 2
-    assert _chart(page, chart_id, "(c) => c.getOption().xAxis[0].data") == [FULL, HALF]
+    labels = _chart(page, chart_id, "(c) => c.getOption().xAxis[0].data")
+    assert sorted(labels) == sorted([FULL, HALF])
     # drawn: once the bars have grown, there is blue (at the target) and red (below it)
     for _ in range(30):  # the bars grow for a second
         pixels = _pixels(page, chart_id)
@@ -132,7 +137,8 @@ def test_regulator_sees_the_certified_share_chart_without_csp_violations(
 
     # point at each bar: the tooltip names the institution and its share
     tooltip = chart.locator(".lms-chart-tooltip")
-    for index, (name, share) in enumerate([(FULL, "100%"), (HALF, "50%")]):
+    for index, name in enumerate(labels):
+        share = "100%" if name == FULL else "50%"
         x, y = _chart(page, chart_id, "(c, i) => c.convertToPixel({seriesIndex: 0}, [i, 25])", index)
         origin = chart.bounding_box()
         if viewport == "phone":
@@ -154,7 +160,7 @@ def test_regulator_sees_the_certified_share_chart_without_csp_violations(
     # screen readers get the same numbers as a table
     table = page.locator(f"#{chart_id}-table")
     expect(table.locator("tbody tr")).to_have_count(2)
-    expect(table.locator("tbody tr").nth(1)).to_contain_text("50.0%")
+    expect(table.locator("tbody")).to_contain_text("50.0%")
 
     # nothing refused by the policy, nothing fetched from another host
     assert page.evaluate("window.__csp") == []
@@ -205,7 +211,7 @@ def test_month_by_month_lines_with_the_target(new_context, e2e_world, e2e_app, b
     page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
     page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"))
     sign_in(page, "regulator")
-    page.goto("/registry/institutions")
+    page.goto("/compliance")
     page.wait_for_function("() => window.LmsCharts")
     page.evaluate("""(markup) => {
         document.querySelector('main').insertAdjacentHTML('afterbegin', markup);
@@ -250,13 +256,15 @@ def test_a_district_of_many_institutions_scrolls_inside_the_chart_on_a_phone(
                                          name=f"南京市玄武区第{n:02d}号阳光宝贝托育中心",
                                          credit_code=credit_code(100 + n))
         db.session.commit()
-        chart_id = f"certified-{xuanwu.id}"
+        rollups.refresh(DEMO, full=True)
+        db.session.commit()
+        chart_id = "chart-rates"
     context = new_context(locale="zh-CN", **VIEWPORTS["phone"])
     context.add_init_script(CSP_LISTENER)
     page = context.new_page()
     page.set_default_timeout(10_000)
     sign_in(page, "regulator")
-    page.goto("/registry/institutions")
+    page.goto("/compliance")
     page.wait_for_function("(id) => window.echarts && echarts.getInstanceByDom(document.getElementById(id))",
                            arg=chart_id)
     zoom = _chart(page, chart_id, """(c) => c.getOption().dataZoom.map(
