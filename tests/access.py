@@ -141,6 +141,14 @@ MATRIX = {
     "subsidies.notice": EVERYONE,
     "subsidies.standards": {"admin"},
     "subsidies.objection_contact": {"admin"},
+    # bans: the world's ban was imposed in 玄武区 (its regulators and the city's act on it)
+    "enforcement.ban_list": REGULATORS,
+    "enforcement.ban_new": REGULATORS,
+    "enforcement.ban_detail": {"regulator", "regulator_city"},
+    "enforcement.ban_evidence": {"regulator", "regulator_city"},
+    "enforcement.ban_lift_request": {"regulator", "regulator_city"},
+    # the one who asked reaches the form and is told a second regulator decides (four eyes)
+    "enforcement.ban_lift_decide": {"regulator", "regulator_city"},
 }
 
 
@@ -180,7 +188,24 @@ def _learning_world(world) -> dict:
             "token": scheduling.feed_token(person=world.staff), "sitting_id": sitting.id,
             "registration_id": registration.id, "item_id": item.id,
             **_certificate_values(world, sitting, registration),
-            "qualification_id": _external_certificate(world).id}
+            "qualification_id": _external_certificate(world).id, **_ban_values(world)}
+
+
+def _ban_values(world) -> dict:
+    """A ban imposed in 玄武区 on someone not in the registry, with a lift waiting for a second
+    regulator (asked by the district's regulator)."""
+    from lms.enforcement import service as enforcement
+    from lms.registry.models import BanEvidence
+    from tests.factories import id_number
+
+    ban = service.record_ban(world.users["regulator"], id_number=id_number("320102", "19800101", 9),
+                             name="禁业者", kind="lifetime", starts_on=local_today(), ends_on=None,
+                             reason="虐童", decision_ref="玄卫禁〔2026〕9号", category="child_abuse",
+                             district_id=world.xuanwu.id)
+    db.session.add(BanEvidence(ban_id=ban.id, filename="d.pdf", content_type="application/pdf",
+                               data=b"%PDF-1.4 d"))
+    request = enforcement.request_lift(world.users["regulator"], ban, "复议撤销")
+    return {"ban_id": ban.id, "request_id": request.id}
 
 
 def _external_certificate(world):
