@@ -412,8 +412,8 @@ def _tell_employers(ban: Ban, orgs: list[Organisation]) -> int:
             User.role == Role.INSTITUTION_ADMIN.value, User.organisation_id == org.id,
             User.is_enabled.is_(True)))
         for user_id in admins:
-            notify(user_id, "enforcement.ban_imposed", "", name=ban.name, org=org.name,
-                   ref=ban.decision_ref)
+            notify(user_id, "enforcement.ban_imposed", f"/institutions/{org.id}/staff/{ban.person_id}",
+                   name=ban.name, org=org.name, ref=ban.decision_ref)
             told += 1
     districts = {org.district_id: org for org in orgs}
     for district_id, org in districts.items():
