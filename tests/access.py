@@ -187,6 +187,14 @@ MATRIX = {
     **{endpoint: set() for endpoint in (
         "api.v1.person_status", "api.v1.institution_compliance", "api.v1.district_compliance",
         "api.v1.certificate", "api.v1.bans", "api.v1.certificate_status")},
+    # bans: the world's ban was imposed in 玄武区 (its regulators and the city's act on it)
+    "enforcement.ban_list": REGULATORS,
+    "enforcement.ban_new": REGULATORS,
+    "enforcement.ban_detail": {"regulator", "regulator_city"},
+    "enforcement.ban_evidence": {"regulator", "regulator_city"},
+    "enforcement.ban_lift_request": {"regulator", "regulator_city"},
+    # the one who asked reaches the form and is told a second regulator decides (four eyes)
+    "enforcement.ban_lift_decide": {"regulator", "regulator_city"},
 }
 
 #: the JSON API answers a bearer token, never a session: every role (signed in or not) gets 401
@@ -233,7 +241,7 @@ def _learning_world(world) -> dict:
             **_certificate_values(world, sitting, registration),
             "qualification_id": _external_certificate(world).id,
             "staff_record_id": _staff_record(world).id, **_inspection_values(world),
-            **_api_values(world)}
+            **_api_values(world), **_ban_values(world)}
 
 
 def _inspection_values(world) -> dict:
@@ -264,6 +272,23 @@ def _api_values(world) -> dict:
     issued = tokens.issue_client(world.users["admin"], name="区平台", scope="district",
                                  district=world.xuanwu, expires_on=local_today() + timedelta(days=9))
     return {"client_id": issued.client.id, "token_id": issued.token.id}
+
+
+def _ban_values(world) -> dict:
+    """A ban imposed in 玄武区 on someone not in the registry, with a lift waiting for a second
+    regulator (asked by the district's regulator)."""
+    from lms.enforcement import service as enforcement
+    from lms.registry.models import BanEvidence
+    from tests.factories import id_number
+
+    ban = service.record_ban(world.users["regulator"], id_number=id_number("320102", "19800101", 9),
+                             name="禁业者", kind="lifetime", starts_on=local_today(), ends_on=None,
+                             reason="虐童", decision_ref="玄卫禁〔2026〕9号", category="child_abuse",
+                             district_id=world.xuanwu.id)
+    db.session.add(BanEvidence(ban_id=ban.id, filename="d.pdf", content_type="application/pdf",
+                               data=b"%PDF-1.4 d"))
+    request = enforcement.request_lift(world.users["regulator"], ban, "复议撤销")
+    return {"ban_id": ban.id, "request_id": request.id}
 
 
 def _external_certificate(world):

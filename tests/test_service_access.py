@@ -30,6 +30,7 @@ from lms.core import settings
 from lms.core.clock import local_today
 from lms.core.errors import DomainError, PermissionDenied
 from lms.enforcement import credit_feed, inspections
+from lms.enforcement import service as enforcement
 from lms.enforcement.models import IdentityCheck, InspectionTask, InspectionVisit, Inspector
 from lms.exams import service as exams
 from lms.exams.models import AttemptItem, ExamSitting, Registration
@@ -40,6 +41,8 @@ from lms.ledger.models import ExternalRecord, LedgerEntry
 from lms.registry import roster, venues
 from lms.registry import service as registry
 from lms.registry.models import (
+    Ban,
+    BanLiftRequest,
     Employment,
     Person,
     PostRequirement,
@@ -86,7 +89,7 @@ class Objects:
     """The rich world's objects (tests/access.py builds them), loaded afresh by name: each call
     runs after the previous one was rolled back."""
 
-    MODELS = {"course": Course, "lesson": Lesson, "entry": LedgerEntry, "record": ExternalRecord,
+    MODELS = {"ban": Ban, "lift_request": BanLiftRequest, "course": Course, "lesson": Lesson, "entry": LedgerEntry, "record": ExternalRecord,
               "session": TrainingSession, "booking": Booking, "sitting": ExamSitting,
               "registration": Registration, "item": AttemptItem, "cert": Certificate,
               "claim": SubsidyClaim, "objection": Objection, "qualification": Qualification,
@@ -99,7 +102,8 @@ class Objects:
     def __getattr__(self, name):
         if name not in self.MODELS:
             raise AttributeError(name)
-        return db.session.get(self.MODELS[name], self.ids[f"{name}_id"])
+        key = "request_id" if name == "lift_request" else f"{name}_id"
+        return db.session.get(self.MODELS[name], self.ids[key])
 
 
 def _me(world, user) -> Person:
@@ -172,6 +176,10 @@ def _only(*roles, why: str) -> frozenset:  # `why` is for the reader of the tabl
 
 
 ADMIN_ONLY_CLI = _only("admin", why="no page: the CLI (a system actor) or an administrator")
+BAN_EFFECTS = _only("regulator", "regulator_other", "regulator_city",
+                    why="a ban's effects: enforcement.impose_ban carries them out for the "
+                        "regulator whose decision it is (it checks the ban is theirs to impose)")
+SYSTEM_ONLY = _only(why="jobs: the scheduler and the CLI (system actors) only")
 REGULATORS_AND_ADMIN = {"regulator", "regulator_other", "regulator_city", "admin"}
 
 
@@ -203,12 +211,16 @@ SERVICES: dict[str, Case] = {
     "api.tokens.revoke_token": Case("api.revoke_token", lambda w, o, u:
                                     api_tokens.revoke_token(u, o.token)),
     # --- registry ---
-    "registry.record_ban": Case(_only(*REGULATORS_AND_ADMIN, why="no page yet (enforcement): "
-                                      "regulators and administrators record ban decisions"),
+    "registry.record_ban": Case(_only(*REGULATORS_AND_ADMIN, why="the row the gate reads: the ban "
+                                      "pages record it through enforcement.impose_ban (regulators); "
+                                      "administrators and the CLI record a decision alone"),
                                 lambda w, o, u: registry.record_ban(
                                     u, id_number=w.staff.id_number, name=w.staff.name,
                                     kind="lifetime", starts_on=local_today(), ends_on=None,
                                     reason="虐童", decision_ref="D-1")),
+    "registry.end_employments_for_ban": Case(BAN_EFFECTS, lambda w, o, u:
+                                             registry.end_employments_for_ban(
+                                                 u, w.staff.id, local_today(), "禁业")),
     "registry.get_or_create_person": Case(
         _only("inst_admin", "inst_admin_other", "admin",
               why="any institution may put a new person in the registry; employing them is "
@@ -308,6 +320,8 @@ SERVICES: dict[str, Case] = {
     "catalog.exam_bank.import_exam_banks": Case(ADMIN_ONLY_CLI, lambda w, o, u:
                                                 exam_bank.import_exam_banks(u, FIXTURE_EXAM_BANK)),
     # --- learning (the pages act for the signed-in caregiver's own person) ---
+    "learning.cancel_enrolments_for_ban": Case(BAN_EFFECTS, lambda w, o, u:
+                                               learning.cancel_enrolments_for_ban(u, w.staff.id, "禁业")),
     "learning.enrol": Case("learning.enrol", lambda w, o, u: learning.enrol(u, _me(w, u), o.course)),
     "learning.start_study": Case("learning.study_start", lambda w, o, u:
                                  learning.start_study(u, _me(w, u), o.lesson)),
@@ -330,6 +344,8 @@ SERVICES: dict[str, Case] = {
                                       scheduling.cancel_session(u, o.session, "讲师病了")),
     "scheduling.book": Case("scheduling.book", lambda w, o, u:
                             scheduling.book(u, _me(w, u), o.session)),
+    "scheduling.cancel_bookings_for_ban": Case(BAN_EFFECTS, lambda w, o, u:
+                                               scheduling.cancel_bookings_for_ban(u, w.staff.id, "禁业")),
     "scheduling.cancel_booking": Case("scheduling.booking_cancel", lambda w, o, u:
                                       scheduling.cancel_booking(u, o.booking)),
     "scheduling.check_in": Case("scheduling.attend", lambda w, o, u:
@@ -343,6 +359,8 @@ SERVICES: dict[str, Case] = {
                                exams.plan_sitting(u, w.base, _sitting_plan(w, o))),
     "exams.register": Case("exams.sitting_detail", lambda w, o, u:
                            exams.register(u, o.sitting, w.staff)),
+    "exams.withdraw_for_ban": Case(BAN_EFFECTS, lambda w, o, u: exams.withdraw_for_ban(
+        u, w.staff.id, "禁业")),
     "exams.withdraw": Case("exams.withdraw", lambda w, o, u: exams.withdraw(u, o.registration, "病假")),
     "exams.start_attempt": Case("exams.paper_start", lambda w, o, u:
                                 exams.start_attempt(u, _own_registration(w, o, u))),
@@ -356,6 +374,8 @@ SERVICES: dict[str, Case] = {
                                      certificates.issue_batch(u, o.sitting, [])),
     "certificates.change_status": Case("certificates.change_status", lambda w, o, u:
                                        certificates.change_status(u, o.cert, "suspend", "核查")),
+    "certificates.suspend_for_ban": Case(BAN_EFFECTS, lambda w, o, u:
+                                         certificates.suspend_for_ban(u, w.staff.id, "禁业")),
     "certificates.reissue": Case("certificates.change_status", lambda w, o, u:
                                  certificates.reissue(u, o.cert, "遗失")),
     "certificates.regrade": Case("certificates.regrade", lambda w, o, u: certificates.regrade(
@@ -384,6 +404,8 @@ SERVICES: dict[str, Case] = {
                                           lambda w, o, u: subsidies.transition(u, o.claim, "withdraw")),
     "subsidies.transition:approve": Case("subsidies.review", lambda w, o, u:
                                          subsidies.transition(u, o.claim, "approve")),
+    "subsidies.reject_claims_for_ban": Case(BAN_EFFECTS, lambda w, o, u:
+                                            subsidies.reject_claims_for_ban(u, w.staff.id, "禁业")),
     "subsidies.approve_many": Case("subsidies.review", lambda w, o, u:
                                    subsidies.approve_many(u, [o.claim.id])),
     "subsidies.confirm_many": Case(_only("base_staff", why="the base's own word (the base's "
@@ -448,7 +470,31 @@ SERVICES: dict[str, Case] = {
                                              list(credit_feed.all_rows(u, SINCE, "bans"))),
     "enforcement.credit_feed.export": Case("enforcement.credit_feed", lambda w, o, u:
                                            credit_feed.export(u, SINCE, "bans", "csv")),
+    # --- enforcement: bans ---
+    "enforcement.impose_ban": Case("enforcement.ban_new", lambda w, o, u: enforcement.impose_ban(
+        u, **_ban_form(w))),
+    "enforcement.impose": Case("enforcement.ban_new", lambda w, o, u: enforcement.impose(
+        u, **_ban_form(w))),
+    "enforcement.look_up_for_ban": Case("enforcement.ban_new", lambda w, o, u:
+                                        enforcement.look_up_for_ban(u, w.staff.id_number)),
+    "enforcement.direct_managers": Case("enforcement.ban_new", lambda w, o, u:
+                                        enforcement.direct_managers(u, w.staff.id_number, None)),
+    "enforcement.request_lift": Case("enforcement.ban_lift_request", lambda w, o, u:
+                                     enforcement.request_lift(u, o.ban, "复议撤销", annul=True)),
+    # the one who asked is let through the gate and refused by four eyes (a DomainError)
+    "enforcement.decide_lift": Case("enforcement.ban_lift_decide", lambda w, o, u:
+                                    enforcement.decide_lift(u, o.lift_request, True, "同意")),
+    "enforcement.expire_term_bans": Case(SYSTEM_ONLY, lambda w, o, u: enforcement.expire_term_bans(u)),
+    "enforcement.rescreen": Case(SYSTEM_ONLY, lambda w, o, u: enforcement.rescreen(u)),
 }
+
+
+def _ban_form(world) -> dict:
+    """An impose form for someone not in the registry (any regulator may ban them)."""
+    return {"id_number": id_number("320102", "19800101", 12), "name": "王某", "kind": "lifetime",
+            "ends_on": None, "category": "ethics", "authority": "卫健委", "decision_no": "D-2",
+            "decision_date": local_today(), "incident_date": None, "reason": "违反职业道德",
+            "evidence": b"%PDF-1.4 d"}
 
 # --- discovery -----------------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from lms.exams import service as exams
 from lms.exams.models import ExamSitting, Registration, Result
 from lms.exams.permissions import can_run_sitting
 from lms.extensions import db
+from lms.registry import permissions as registry_rules
 from lms.registry import service as registry
 from lms.registry.models import PersonPhoto, Qualification, QualificationType
 
@@ -257,6 +258,21 @@ def change_status(actor, cert: Certificate, action, reason: str) -> Certificate:
     if not (reason or "").strip():
         raise DomainError(_l("Give the reason."), field="reason")
     return _move(actor, cert, action, reason, authority_of(actor, cert))
+
+
+def suspend_for_ban(actor, person_id: int, reason: str) -> list[Certificate]:
+    """A ban suspends every valid certificate of the person at once, with a regulator's authority
+    (so only a regulator reinstates them, and not while the ban holds)."""
+    authorize(actor, registry_rules.can_apply_ban_effects)
+    if not (reason or "").strip():
+        raise DomainError(_l("Give the reason."), field="reason")
+    suspended = []
+    for cert in db.session.scalars(select(Certificate).where(
+            Certificate.person_id == person_id, Certificate.status == S.VALID.value)
+            .order_by(Certificate.id)):
+        _move(registry.BAN_EFFECTS, cert, A.SUSPEND, reason.strip(), Authority.REGULATOR)
+        suspended.append(cert)
+    return suspended
 
 
 def reissue(actor, cert: Certificate, reason: str) -> Certificate:

@@ -59,7 +59,7 @@ from lms.learning import service as learning
 from lms.registry import service as registry
 from lms.registry import venues
 from lms.registry.models import Organisation, Person, Qualification, QualificationType, VenueUse
-from lms.registry.permissions import can_run_base
+from lms.registry.permissions import can_apply_ban_effects, can_run_base
 
 #: what a candidate already holding the sitting's level (or a higher one) meets at registration
 LOWER_LEVEL_CONFIRM, LOWER_LEVEL_REFUSE = "confirm", "refuse"
@@ -368,6 +368,22 @@ def register(actor, sitting: ExamSitting, person: Person, *, now: datetime | Non
 def withdraw(actor, registration: Registration, reason: str = "") -> Registration:
     """The base takes a candidate off the sitting before it starts."""
     return REGISTRATION.apply(actor, registration, RA.WITHDRAW, reason=reason)
+
+
+def withdraw_for_ban(actor, person_id: int, reason: str) -> list[Registration]:
+    """A ban takes the person off every sitting they are registered for and that has not
+    started (a paper already open is closed by its clock; no certificate is issued to a banned
+    person)."""
+    authorize(actor, can_apply_ban_effects)
+    withdrawn = []
+    for registration in db.session.scalars(select(Registration).where(
+            Registration.person_id == person_id, Registration.state == RS.REGISTERED.value)
+            .order_by(Registration.id)):
+        if registration_guard(registration, RA.WITHDRAW):
+            continue  # the sitting has begun: the table's clock records the absence
+        REGISTRATION.apply(registry.BAN_EFFECTS, registration, RA.WITHDRAW, reason=reason)
+        withdrawn.append(registration)
+    return withdrawn
 
 
 def registration_of(person: Person, sitting: ExamSitting) -> Registration | None:

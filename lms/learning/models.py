@@ -34,6 +34,10 @@ class Enrolment(db.Model):
     enrolled_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
     #: set when every lesson of the course is done
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: set when a ban cancelled the enrolment (study stops; enrolling again after the ban
+    #: ends reopens it)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cancel_reason: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     course: Mapped[Course] = relationship(lazy="joined")
 

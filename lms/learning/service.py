@@ -47,6 +47,7 @@ from lms.learning.permissions import can_study_as
 from lms.ledger import service as ledger
 from lms.ledger.models import SourceType
 from lms.registry.models import Person
+from lms.registry.permissions import can_apply_ban_effects
 from lms.registry.service import check_not_banned
 
 #: The crediting rules below, named; recorded on every study segment. Change the version
@@ -123,6 +124,11 @@ def enrol(actor, person: Person, course: Course) -> Enrolment:
         raise DomainError(_l("This course is no longer offered."))
     existing = enrolment_for(person, course)
     if existing is not None:
+        if existing.cancelled_at is not None:  # cancelled by a ban that no longer holds
+            existing.cancelled_at, existing.cancel_reason = None, ""
+            db.session.flush()
+            audit.record(actor, "learning.enrolment_reopened", existing, course=course.code,
+                         person_id=person.id)
         return existing
     missing = missing_prerequisites(person, course)
     if missing:
@@ -217,7 +223,8 @@ def course_progress(person: Person, course: Course, enrolment: Enrolment | None 
 
 
 def my_enrolments(person: Person) -> list[Enrolment]:
-    return list(db.session.scalars(select(Enrolment).where(Enrolment.person_id == person.id)
+    return list(db.session.scalars(select(Enrolment).where(Enrolment.person_id == person.id,
+                                                           Enrolment.cancelled_at.is_(None))
                                    .order_by(Enrolment.enrolled_at.desc())))
 
 
@@ -247,10 +254,27 @@ def study_access(person: Person, lesson: Lesson) -> Enrolment:
     if not lesson.is_active or not lesson.course.is_active:
         raise LessonUnavailable(_l("This lesson is no longer offered."))
     enrolment = enrolment_for(person, lesson.course)
-    if enrolment is None:
+    if enrolment is None or enrolment.cancelled_at is not None:
         raise NotEnrolled(_l("Enrol in the course to study its lessons."))
     check_not_banned(person.id_number)
     return enrolment
+
+
+def cancel_enrolments_for_ban(actor, person_id: int, reason: str) -> list[Enrolment]:
+    """A ban cancels the person's unfinished enrolments at once (finished courses stay as
+    history)."""
+    authorize(actor, can_apply_ban_effects)
+    reason = (reason or "").strip()[:200]
+    now = utc_now()
+    cancelled = list(db.session.scalars(select(Enrolment).where(
+        Enrolment.person_id == person_id, Enrolment.completed_at.is_(None),
+        Enrolment.cancelled_at.is_(None)).order_by(Enrolment.id)))
+    for enrolment in cancelled:
+        enrolment.cancelled_at, enrolment.cancel_reason = now, reason
+        audit.record(actor, "learning.enrolment_cancelled", enrolment, person_id=person_id,
+                     reason=reason)
+    db.session.flush()
+    return cancelled
 
 
 def start_study(actor, person: Person, lesson: Lesson, *, device: str = "",

@@ -276,4 +276,6 @@ NAVIGATION = (
 AUDIT_TITLES = {
     "learning.course_completed": _l("Course completed"),
     "learning.enrolled": _l("Enrolled in a course"),
+    "learning.enrolment_cancelled": _l("Enrolment cancelled by a ban"),
+    "learning.enrolment_reopened": _l("Cancelled enrolment reopened"),
 }

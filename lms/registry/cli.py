@@ -89,7 +89,8 @@ def import_roster_command(path: Path, institution: str):
 @click.option("--decision", "decision_ref", default="", help="Decision document reference.")
 @with_appcontext
 def ban_command(id_number, name, kind, starts_on, ends_on, reason, decision_ref):
-    """Record a ban (the regulator's screens come later)."""
+    """Record a ban decision only (no effects: regulators impose bans, with their effects, on the
+    ban pages of the enforcement package)."""
     try:
         ban = service.record_ban(
             CLI, id_number=id_number, name=name, kind=kind,

@@ -111,6 +111,63 @@ class BanKind(TitledEnum):
         return {cls.LIFETIME: _l("Lifetime ban"), cls.TERM: _l("Ban for a term")}
 
 
+class BanCategory(TitledEnum):
+    CHILD_ABUSE = "child_abuse"  # 虐童
+    ETHICS = "ethics"  # 违反职业道德
+    OTHER = "other"
+
+    @classmethod
+    def titles(cls):
+        return {cls.CHILD_ABUSE: _l("Child abuse"), cls.ETHICS: _l("Violation of professional ethics"),
+                cls.OTHER: _l("Other")}
+
+
+class BanState(TitledEnum):
+    IN_FORCE = "in_force"
+    #: lifted early by two regulators (four eyes)
+    LIFTED = "lifted"
+    #: removed as recorded in error by two regulators (four eyes)
+    ANNULLED = "annulled"
+    #: a term ban past its end date (the gate already ignores it from that day)
+    EXPIRED = "expired"
+
+    @classmethod
+    def titles(cls):
+        return {cls.IN_FORCE: _l("In force"), cls.LIFTED: _l("Lifted"),
+                cls.ANNULLED: _l("Annulled (recorded in error)"), cls.EXPIRED: _l("Expired")}
+
+
+class BanAction(TitledEnum):
+    LIFT = "lift"
+    ANNUL = "annul"
+    EXPIRE = "expire"
+
+    @classmethod
+    def titles(cls):
+        return {cls.LIFT: _l("Lift the ban early"), cls.ANNUL: _l("Annul the ban (recorded in error)"),
+                cls.EXPIRE: _l("Expire at the end of its term")}
+
+
+class LiftRequestState(TitledEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+    @classmethod
+    def titles(cls):
+        return {cls.PENDING: _l("Awaiting a second regulator"), cls.APPROVED: _l("Approved"),
+                cls.REFUSED: _l("Refused")}
+
+
+class LiftRequestAction(TitledEnum):
+    APPROVE = "approve"
+    REFUSE = "refuse"
+
+    @classmethod
+    def titles(cls):
+        return {cls.APPROVE: _l("Approve"), cls.REFUSE: _l("Refuse")}
+
+
 class EmploymentState(TitledEnum):
     CURRENT = "current"
     ENDED = "ended"
@@ -365,9 +422,12 @@ class Ban(TimestampMixin, db.Model):
     __tablename__ = "bans"
     __table_args__ = (
         enum_check("kind", BanKind),
+        enum_check("category", BanCategory),
+        enum_check("state", BanState),
         CheckConstraint("(kind = 'lifetime' AND ends_on IS NULL) OR "
                         "(kind = 'term' AND ends_on IS NOT NULL AND ends_on > starts_on)",
                         name="term_has_end"),
+        CheckConstraint("kind = 'term' OR state <> 'expired'", name="lifetime_never_expires"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -377,13 +437,29 @@ class Ban(TimestampMixin, db.Model):
     #: name as recorded in the decision (the person may not be in the registry)
     name: Mapped[str] = mapped_column(String(60))
     kind: Mapped[str] = mapped_column(String(10))
+    #: 虐童, ethics violation, other
+    category: Mapped[str] = mapped_column(String(16), default=BanCategory.OTHER.value,
+                                          server_default=BanCategory.OTHER.value)
+    #: moved only by the ban state machine (enforcement.service); the gate reads it
+    state: Mapped[str] = mapped_column(String(10), default=BanState.IN_FORCE.value,
+                                       server_default=BanState.IN_FORCE.value)
     starts_on: Mapped[date] = mapped_column(Date)
     #: last day of a term ban's exclusion is the day before this date; NULL for lifetime
     ends_on: Mapped[date | None] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(Text)
-    #: the decision's reference (e.g. a document number)
+    #: the decision document's number (文号)
     decision_ref: Mapped[str] = mapped_column(String(100), default="")
+    decision_date: Mapped[date | None] = mapped_column(Date)
+    #: the deciding authority as written on the decision (e.g. 玄武区卫生健康委员会)
+    authority: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    #: the day of the incident: the direct managers are those in post on that day
+    incident_date: Mapped[date | None] = mapped_column(Date)
+    #: the district of the regulator who imposed it (NULL: the city's); scopes who acts on it
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"), index=True)
+    #: a direct manager's ban points at the ban of the person who abused a child
+    linked_to_id: Mapped[int | None] = mapped_column(ForeignKey("bans.id"), index=True)
     imposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: set when the ban is lifted or annulled (kept for the roll-ups that count bans)
     lifted_at: Mapped[datetime | None] = mapped_column(DateTime)
     lifted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     lift_reason: Mapped[str] = mapped_column(Text, default="")
@@ -392,10 +468,68 @@ class Ban(TimestampMixin, db.Model):
     def kind_title(self) -> str:
         return BanKind(self.kind).title
 
+    @property
+    def category_title(self) -> str:
+        return BanCategory(self.category).title
+
+    @property
+    def state_title(self) -> str:
+        return BanState(self.state).title
+
     def in_force(self, on: date) -> bool:
-        if self.lifted_at is not None or self.starts_on > on:
+        if self.state not in (BanState.IN_FORCE, BanState.EXPIRED) or self.starts_on > on:
             return False
         return self.kind == BanKind.LIFETIME or (self.ends_on is not None and on < self.ends_on)
+
+
+class BanEvidence(db.Model):
+    """The evidence file of a ban decision, kept apart so lists never load it."""
+
+    __tablename__ = "ban_evidence"
+
+    ban_id: Mapped[int] = mapped_column(ForeignKey("bans.id"), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(200), default="")
+    content_type: Mapped[str] = mapped_column(String(40))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BanLiftRequest(db.Model):
+    """A request to lift a ban early or annul it: a second, different regulator decides."""
+
+    __tablename__ = "ban_lift_requests"
+    __table_args__ = (
+        CheckConstraint("kind IN ('lift', 'annul')", name="valid_kind"),
+        enum_check("state", LiftRequestState),
+        # four eyes, held by the database too
+        CheckConstraint("decided_by_id IS NULL OR decided_by_id <> requested_by_id",
+                        name="four_eyes"),
+        Index("uq_ban_lift_requests_pending", "ban_id", unique=True,
+              sqlite_where=text("state = 'pending'"), postgresql_where=text("state = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ban_id: Mapped[int] = mapped_column(ForeignKey("bans.id"), index=True)
+    #: BanAction.LIFT or BanAction.ANNUL
+    kind: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(Text)
+    #: moved only by the request state machine (enforcement.service)
+    state: Mapped[str] = mapped_column(String(10), default=LiftRequestState.PENDING.value)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+
+    ban: Mapped[Ban] = relationship()
+
+    @property
+    def kind_title(self) -> str:
+        return BanAction(self.kind).title
+
+    @property
+    def state_title(self) -> str:
+        return LiftRequestState(self.state).title
 
 
 class StaffRecordKind(TitledEnum):

@@ -163,6 +163,14 @@ def can_record_ban(user, **_) -> bool:
 
 
 @predicate
+def can_apply_ban_effects(user, **_) -> bool:
+    """Carry out a ban's effects in every package (end employment, suspend certificates, cancel
+    enrolments, bookings, registrations, reject unpaid claims): regulators, whose ban decides
+    (the enforcement service has checked the ban is theirs to impose)."""
+    return bool(_signed_in(user) and user.role == Role.REGULATOR)
+
+
+@predicate
 def can_register_person(user, **_) -> bool:
     """Put a person in the registry (by adding them as staff): institutions and admins."""
     return bool(_signed_in(user) and (user.role == Role.ADMIN or (

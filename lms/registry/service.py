@@ -16,7 +16,7 @@ from sqlalchemy.orm import aliased, contains_eager
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
 from lms.core import audit, settings
-from lms.core.actors import is_system
+from lms.core.actors import is_system, system_actor
 from lms.core.bulk import chunks, one_of
 from lms.core.clock import local_today
 from lms.core.enums import TitledEnum
@@ -40,7 +40,9 @@ from lms.registry import permissions as rules
 from lms.registry.models import (
     AccountOrigin,
     Ban,
+    BanCategory,
     BanKind,
+    BanState,
     Employment,
     EmploymentAction,
     EmploymentState,
@@ -93,7 +95,8 @@ def ban_gate(id_numbers: Iterable[str], on: date | None = None) -> dict[str, Ban
     wanted = list(dict.fromkeys(id_numbers))
     found: dict[str, Ban] = {}
     in_force = and_(
-        Ban.lifted_at.is_(None), Ban.starts_on <= on,
+        # lifted and annulled bans no longer hold; an expired term ban is left to its dates
+        Ban.state.in_((BanState.IN_FORCE.value, BanState.EXPIRED.value)), Ban.starts_on <= on,
         or_(Ban.kind == BanKind.LIFETIME.value, Ban.ends_on > on),
     )
     for chunk in chunks(wanted):
@@ -117,13 +120,19 @@ def is_banned(person: Person, on: date | None = None) -> bool:
 
 
 def record_ban(actor, *, id_number: str, name: str, kind: str, starts_on: date,
-               ends_on: date | None, reason: str, decision_ref: str = "") -> Ban:
-    """Record a ban decision (the regulator's screens come with a later issue)."""
+               ends_on: date | None, reason: str, decision_ref: str = "",
+               category: str = BanCategory.OTHER.value, authority: str = "",
+               decision_date: date | None = None, incident_date: date | None = None,
+               district_id: int | None = None, linked_to: Ban | None = None) -> Ban:
+    """Record a ban decision (the row the gate reads). The regulator's pages impose bans through
+    enforcement.impose_ban, which adds the effects; the CLI records one directly."""
     authorize(actor, rules.can_record_ban)
     number = normalise_id_number(id_number)
     name = normalise_name(name)
     if kind not in {k.value for k in BanKind}:
         raise DomainError(_l("Choose a lifetime ban or a ban for a term."), field="kind")
+    if category not in {c.value for c in BanCategory}:
+        raise DomainError(_l("Choose the category of the ban."), field="category")
     if kind == BanKind.LIFETIME:
         ends_on = None
     elif ends_on is None or ends_on <= starts_on:
@@ -133,13 +142,40 @@ def record_ban(actor, *, id_number: str, name: str, kind: str, starts_on: date,
         raise DomainError(_l("Give the reason for the ban."), field="reason")
     person = find_person(number)
     ban = Ban(id_number=number, person_id=person.id if person else None, name=name, kind=kind,
+              category=category, state=BanState.IN_FORCE.value,
               starts_on=starts_on, ends_on=ends_on, reason=reason,
-              decision_ref=(decision_ref or "").strip()[:100],
+              decision_ref=(decision_ref or "").strip()[:100], decision_date=decision_date,
+              authority=(authority or "").strip()[:120], incident_date=incident_date,
+              district_id=district_id, linked_to_id=linked_to.id if linked_to else None,
               imposed_by_id=getattr(actor, "id", None))
     db.session.add(ban)
     db.session.flush()
-    audit.record(actor, "registry.ban_recorded", ban, kind=kind, id_number=mask_id_number(number))
+    audit.record(actor, "registry.ban_recorded", ban, kind=kind, category=category,
+                 id_number=mask_id_number(number))
     return ban
+
+
+#: who carries out a ban's effects in the lower packages (their state machines' `may` knows
+#: no regulator); each effect's service first authorises the regulator who imposed the ban
+BAN_EFFECTS = system_actor("enforcement:ban")
+
+
+def end_employments_for_ban(actor, person_id: int, end_date: date, reason: str) -> list[Employment]:
+    """A ban ends the person's current employments at once, with the ban's reason."""
+    authorize(actor, rules.can_apply_ban_effects)
+    reason = (reason or "").strip()[:200]
+    if not reason:
+        raise DomainError(_l("Give the reason the employment ends."), field="reason")
+    ended = []
+    for employment in db.session.scalars(select(Employment).where(
+            Employment.person_id == person_id, Employment.end_date.is_(None))
+            .order_by(Employment.id)):
+        last_day = max(end_date, employment.start_date)
+        EMPLOYMENT.apply(BAN_EFFECTS, employment, EmploymentAction.END, reason=reason,
+                         values={"end_date": last_day, "end_reason": reason},
+                         end_date=last_day.isoformat(), ordered_by=getattr(actor, "id", None))
+        ended.append(employment)
+    return ended
 
 
 def check_runs_base(actor, org: Organisation, not_a_base_message) -> None:

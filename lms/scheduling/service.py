@@ -39,6 +39,7 @@ from lms.ledger.models import SourceType
 from lms.registry import service as registry
 from lms.registry import venues as venue_registry
 from lms.registry.models import Organisation, Person, Venue, VenueUse
+from lms.registry.permissions import can_apply_ban_effects
 from lms.registry.service import check_not_banned
 from lms.registry.venues import VenueClash, add_venue, venues  # noqa: F401 - the base's venues
 from lms.scheduling.models import (
@@ -500,6 +501,30 @@ def cancel_booking(actor, booking: Booking, *, now: datetime | None = None) -> N
     BOOKING.apply(actor, booking, BA.CANCEL, values={"cancelled_at": now}, session_id=session.id)
     if was_booked:
         _promote(session, now=now)
+
+
+def cancel_bookings_for_ban(actor, person_id: int, reason: str, *,
+                            now: datetime | None = None) -> list[Booking]:
+    """A ban cancels the person's seats and waiting-list places in sessions not yet held or
+    closed, whatever the cut-off; the freed seats go to the waiting list."""
+    authorize(actor, can_apply_ban_effects)
+    now = now or utc_now()
+    bookings = list(db.session.scalars(
+        select(Booking).join(TrainingSession, TrainingSession.id == Booking.session_id)
+        .where(Booking.person_id == person_id,
+               Booking.status.in_((BookingStatus.BOOKED.value, BookingStatus.WAITLISTED.value)),
+               TrainingSession.status == SessionStatus.SCHEDULED.value)
+        .order_by(Booking.id)))
+    for booking in bookings:
+        session = booking.session
+        _lock_seats(session)
+        db.session.refresh(booking)
+        was_booked = booking.status == BookingStatus.BOOKED
+        BOOKING.apply(registry.BAN_EFFECTS, booking, BA.CANCEL, reason=reason,
+                      values={"cancelled_at": now}, session_id=session.id)
+        if was_booked:
+            _promote(session, now=now)
+    return bookings
 
 
 def _promote(session: TrainingSession, *, now: datetime | None = None) -> None:

@@ -67,10 +67,13 @@ class ClaimAction(TitledEnum):
     PUBLISH = "publish"
     PAY = "pay"
     WITHDRAW = "withdraw"
+    #: a ban rejects every claim not yet paid (the regulator's decision, not a reviewer's)
+    BAN = "ban"
 
     @classmethod
     def titles(cls):
         return {
+            cls.BAN: _l("Rejected: the person is banned"),
             cls.CONFIRM: _l("Confirm"),
             cls.APPROVE: _l("Approve"),
             cls.REJECT: _l("Reject"),

@@ -19,7 +19,9 @@ def can_act_on_claim(user, claim=None, **_) -> bool:
     """Take one of the claim's actions (which ones its state allows, the page asks the service):
     the claimant, the confirming base's staff, the district's HR reviewers; an administrator sees
     the claim but acts on none."""
-    return claim is not None and any(service.may(user, claim, action) for action in ClaimAction)
+    # a ban's rejection is the regulator's, carried out by enforcement, never from this page
+    return claim is not None and any(service.may(user, claim, action) for action in ClaimAction
+                                     if action != ClaimAction.BAN)
 
 
 @predicate

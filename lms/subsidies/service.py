@@ -36,7 +36,7 @@ from lms.exams.models import LEVEL_TITLES, ExamSitting
 from lms.extensions import db
 from lms.registry import service as registry
 from lms.registry.models import Organisation, OrgKind, Person, Qualification, QualificationType
-from lms.registry.permissions import can_run_base, is_base_staff
+from lms.registry.permissions import can_apply_ban_effects, can_run_base, is_base_staff
 from lms.subsidies.models import (
     CLOSED_STATES,
     SEED_NOTE,
@@ -82,6 +82,12 @@ TRANSITIONS: dict[tuple[ClaimState, ClaimAction], ClaimState] = {
     # an objection upheld during the notice rejects the claim
     (S.PUBLISHED, A.REJECT): S.REJECTED,
     (S.PUBLISHED, A.PAY): S.PAID,
+    # a ban rejects every claim not yet paid (enforcement calls reject_claims_for_ban)
+    (S.SUBMITTED, A.BAN): S.REJECTED,
+    (S.CONFIRMED, A.BAN): S.REJECTED,
+    (S.SECOND_REVIEW, A.BAN): S.REJECTED,
+    (S.APPROVED, A.BAN): S.REJECTED,
+    (S.PUBLISHED, A.BAN): S.REJECTED,
 }
 
 #: the states a reviewer's export covers
@@ -426,6 +432,8 @@ def may(user, claim: SubsidyClaim, action: ClaimAction) -> bool:
     """Whether the user's role and scope let them take this action (the state aside)."""
     if action == A.CONFIRM:
         return _base_staff_of(user, claim)
+    if action == A.BAN:
+        return can_apply_ban_effects(user)
     if action == A.WITHDRAW:
         # whoever put it forward: the caregiver, or the base for the claims it made itself
         return is_claimant(user, claim) or (claim.payee_kind == "base" and _base_staff_of(user, claim))
@@ -449,7 +457,7 @@ def can_view(user, claim: SubsidyClaim) -> bool:
 def actions_for(user, claim: SubsidyClaim) -> list[ClaimAction]:
     """What the claim's page offers this user (publishing and paying are done from the queue)."""
     state = ClaimState(claim.state)
-    return [a for (s, a) in TRANSITIONS if s == state and a not in (A.PUBLISH, A.PAY)
+    return [a for (s, a) in TRANSITIONS if s == state and a not in (A.PUBLISH, A.PAY, A.BAN)
             and may(user, claim, a) and not (a == A.APPROVE and _four_eyes_problem(user, claim))]
 
 
@@ -518,7 +526,7 @@ def transition(actor, claim: SubsidyClaim, action: ClaimAction | str, *, reason:
             values.update(first_approved_by_id=actor.id)
         else:
             values.update(approved_by_id=actor.id, approved_at=now)
-    elif action == A.REJECT:
+    elif action in (A.REJECT, A.BAN):
         if not reason:
             raise ReasonRequired(_l("Give the reason for rejecting the claim."))
         values.update(rejected_reason=reason)
@@ -558,6 +566,19 @@ def transition(actor, claim: SubsidyClaim, action: ClaimAction | str, *, reason:
     _tell_claimant(claim, target)
     db.session.flush()
     return claim
+
+
+def reject_claims_for_ban(actor, person_id: int, reason: str) -> list[SubsidyClaim]:
+    """A ban rejects every claim of the person not yet paid, with the ban's reason (paid claims
+    stay as they are)."""
+    authorize(actor, can_apply_ban_effects)
+    open_states = [s.value for (s, a) in TRANSITIONS if a == A.BAN]
+    rejected = []
+    for claim in db.session.scalars(select(SubsidyClaim).where(
+            SubsidyClaim.person_id == person_id, SubsidyClaim.state.in_(open_states))
+            .order_by(SubsidyClaim.id)):
+        rejected.append(transition(actor, claim, A.BAN, reason=reason))
+    return rejected
 
 
 def _tell_claimant(claim: SubsidyClaim, target: ClaimState) -> None:

@@ -346,6 +346,7 @@ AUDIT_TITLES = {
     "subsidies.claim_confirm": _l("Subsidy claim confirmed"),
     "subsidies.claim_approve": _l("Subsidy claim approved"),
     "subsidies.claim_reject": _l("Subsidy claim rejected"),
+    "subsidies.claim_ban": _l("Subsidy claim rejected: the person is banned"),
     "subsidies.claim_publish": _l("Subsidy claim put in a notice"),
     "subsidies.claim_pay": _l("Subsidy claim paid"),
     "subsidies.claim_withdraw": _l("Subsidy claim withdrawn"),

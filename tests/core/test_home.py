@@ -49,7 +49,8 @@ def test_import_order_does_not_decide_what_the_home_shows():
         "base_staff registry/home_organisation.html scheduling/home_base.html",
         "caregiver registry/home_caregiver.html learning/home_caregiver.html",
         "hr_reviewer registry/home_organisation.html subsidies/home_reviewer.html",
-        "institution_admin registry/home_institution.html compliance/home_institution.html "
+        "institution_admin enforcement/bans/_home.html registry/home_institution.html "
+        "compliance/home_institution.html "
         "ledger/home_institution.html "
         "registry/home_institution_staff.html",
     ]

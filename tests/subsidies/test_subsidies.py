@@ -207,7 +207,8 @@ def test_bank_accounts_are_digits(world, account):
 
 # --- the transition table -------------------------------------------------------------------------
 
-ACTORS = {ClaimAction.CONFIRM: "base_staff", ClaimAction.WITHDRAW: "caregiver"}
+ACTORS = {ClaimAction.CONFIRM: "base_staff", ClaimAction.WITHDRAW: "caregiver",
+          ClaimAction.BAN: "regulator"}
 
 
 def _claim_in(world, state: ClaimState) -> SubsidyClaim:
