@@ -406,5 +406,7 @@ AUDIT_TITLES = {
     "auth.purged": _l("Expired security data purged"),
 }
 
-notifications.message("security.alert", _l(
-    "Security alert: %(count)s refusals in %(minutes)s minutes from one %(what)s (%(who)s)."))
+notifications.message("security.alert_account", _l(
+    "Security alert: %(count)s refusals in %(minutes)s minutes for one account (%(who)s)."))
+notifications.message("security.alert_address", _l(
+    "Security alert: %(count)s refusals in %(minutes)s minutes from one address (%(who)s)."))

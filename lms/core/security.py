@@ -237,13 +237,15 @@ def _maybe_alert(conn: Connection, row: dict) -> None:
 
 
 def _notify(conn: Connection, what: str, value: str, count: int, minutes: int) -> None:
+    """Tell the recipients, in the notification kinds security.alert_account and
+    security.alert_address (the package that registers the recipients names their messages)."""
     link = ""
     if _alert_link and has_request_context():
         from flask import url_for
 
         link = url_for(_alert_link[0], **{what: value})
-    params = {"what": what, "who": value, "count": str(count), "minutes": str(minutes)}
-    rows = [{"user_id": uid, "kind": "security.alert", "params": params, "link": link[:200],
+    params = {"who": value, "count": str(count), "minutes": str(minutes)}
+    rows = [{"user_id": uid, "kind": f"security.alert_{what}", "params": params, "link": link[:200],
              "created_at": clock.utc_now()} for uid in _alert_recipients[0](conn)]
     if rows:
         conn.execute(insert(Notification.__table__), rows)

@@ -169,7 +169,7 @@ def test_repeated_refusals_raise_an_alert_for_administrators(client, world):
         client.post("/login", data={"identifier": name, "password": "wrong-password1"},
                     environ_base=where)
     db.session.commit()
-    notes = list(db.session.scalars(select(Notification).where(Notification.kind == "security.alert")))
+    notes = list(db.session.scalars(select(Notification).where(Notification.kind == "security.alert_address")))
     assert [n.user_id for n in notes] == [world.users["admin"].id]  # once, at the threshold
     assert notes[0].params["who"] == "10.66.6.6"
     assert notes[0].link.startswith("/admin/security-events?address=")
