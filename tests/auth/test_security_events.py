@@ -69,19 +69,29 @@ def test_an_event_kept_aside_is_written_when_the_transaction_rolls_back(world):
     assert events()[0].path == "cli"
 
 
-def test_a_service_refusal_is_recorded(client, world, login_as):
-    """PermissionDenied raised by a service (not the view's declaration) is recorded too."""
-    from lms.auth import second_factor
+def test_a_service_refusal_is_recorded(world):
+    """PermissionDenied raised by a service behind a view that let the user through (another
+    front door's rule) is recorded like the view's own 403."""
+    from flask_login import current_user
 
-    login_as("admin")
-    # the view lets administrators through; the service refuses a reset of one's own factor
-    with pytest.raises(Exception):  # noqa: B017 - PermissionDenied, via the service directly
-        second_factor.reset_second_factor(db.session.get(User, world.users["hr_reviewer"].id),
-                                          world.users["admin"])
-    db.session.rollback()
-    assert client.post(f"/admin/users/{world.users['admin'].id}/reset-second-factor"
-                       ).status_code == 403
-    assert len(events("http.forbidden")) == 1
+    from lms.auth import second_factor
+    from lms.core.permissions import signed_in as anyone_signed_in
+
+    app = make_app()
+    admin_id = world.users["admin"].id
+
+    @app.post("/test-service-refusal")
+    @permission(anyone_signed_in)
+    def service_refusal():
+        second_factor.reset_second_factor(current_user, db.session.get(User, admin_id))
+        return "not reached"
+
+    client = app.test_client()
+    login(client, world.staff.mobile)
+    assert client.post("/test-service-refusal").status_code == 403
+    [event] = events("http.forbidden")
+    assert event.user_id == world.users["caregiver"].id
+    assert event.detail["reason"] == "You may not do that."
 
 
 def test_a_csrf_failure_is_recorded(world):
