@@ -4,7 +4,7 @@ browsers, the grace period and forced enrolment, and the administrator's reset."
 from datetime import datetime, timedelta
 
 import pyotp
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from lms.auth import second_factor
 from lms.auth.models import RecoveryCode, RememberedDevice, SecondFactor, User
@@ -193,7 +193,7 @@ def test_grace_period_nudges_then_forces_enrolment(client, world, login_as):
     assert client.get("/registry/lookup").status_code == 200
 
     user = fresh(User, world.users["regulator"].id)
-    user.second_factor_since = utc_now() - timedelta(days=15)  # grace: 14 days by default
+    user.second_factor_since = utc_now() - timedelta(days=366)  # the test world's grace: a year
     db.session.commit()
     response = client.get("/registry/lookup")
     assert response.status_code == 302 and response.headers["Location"] == "/account/second-factor"
@@ -202,6 +202,17 @@ def test_grace_period_nudges_then_forces_enrolment(client, world, login_as):
     secret = db.session.scalar(select(SecondFactor.secret).where(SecondFactor.user_id == user.id))
     client.post("/account/second-factor", data={"code": code(secret)})
     assert client.get("/registry/lookup").status_code == 200
+
+
+def test_the_grace_period_is_a_setting_of_fourteen_days_by_default(world):
+    from lms.core.models import Setting
+
+    db.session.execute(delete(Setting).where(Setting.key == "auth.second_factor_grace_days"))
+    user = fresh(User, world.users["regulator"].id)
+    user.second_factor_since = utc_now() - timedelta(days=13)
+    assert second_factor.enrolment_due(user)[0] is False
+    user.second_factor_since = utc_now() - timedelta(days=15)
+    assert second_factor.enrolment_due(user)[0] is True
 
 
 def test_caregivers_and_institutions_are_never_forced_but_may_opt_in(client, world, login_as):

@@ -1,19 +1,20 @@
 """Sessions: the idle timeout (staff shorter than caregivers), Clear-Site-Data on sign-out and
 the __Host- cookie prefix over HTTPS."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import time_machine
 
 from lms.core import settings
 from lms.core.actors import DEMO
-from lms.core.clock import local_today
+from lms.core.clock import local_today, utc_now
 from lms.extensions import db
 from tests.conftest import login, make_app
 
 
 def _later(minutes: int):
-    return time_machine.travel(datetime.now(UTC) + timedelta(minutes=minutes), tick=True)
+    return time_machine.travel((utc_now() + timedelta(minutes=minutes)).replace(tzinfo=UTC),
+                               tick=True)
 
 
 def _signed_in(client) -> bool:
