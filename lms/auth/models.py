@@ -11,7 +11,7 @@ from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lms.core.enums import TitledEnum, enum_check
-from lms.core.models import TimestampMixin, utcnow
+from lms.core.models import TimestampMixin
 from lms.extensions import db
 
 
@@ -75,9 +75,9 @@ class User(UserMixin, TimestampMixin, db.Model):
     session_token: Mapped[str] = mapped_column(String(40), default=new_session_token)
     #: preferred interface language
     locale: Mapped[str | None] = mapped_column(String(12))
-    #: when the grace period for enrolling a second factor began (the account's creation, or
-    #: the day the second factor arrived for accounts that existed before)
-    second_factor_since: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow)
+    #: when the grace period for enrolling a second factor began, for accounts that existed
+    #: before the second factor did (the upgrade's time); NULL: from the account's creation
+    second_factor_since: Mapped[datetime | None] = mapped_column(DateTime)
 
     @property
     def is_active(self) -> bool:  # Flask-Login: disabled accounts cannot be used
