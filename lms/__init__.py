@@ -44,6 +44,7 @@ NAVIGATION = (
     "lms.api.views:NAVIGATION",
 )
 HOME_SECTIONS = (
+    "lms.auth.views:HOME_SECTIONS",
     "lms.registry.views:HOME_SECTIONS",
     "lms.ledger.views:HOME_SECTIONS",
     "lms.learning.views:HOME_SECTIONS",
@@ -94,6 +95,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(config.from_environment())
     if overrides:
         app.config.update(overrides)
+    config.name_cookies(app.config)
     from lms.core import web
     # before any blueprint adds its rules: every <int:…> in a URL is bounded, every int query
     # argument too, so a huge number is a 404 or a 400, never a database overflow (a 500)
@@ -137,6 +139,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_login_resolver(resolve_login)
     register_organisation_choices(organisation_choices)
     register_identity_source(identity_words)
+    from lms.auth.service import alert_recipients
+    from lms.core import security
+    security.init_app(app)
+    security.register_alert_recipients(alert_recipients, "auth.security_events")
     from lms.certificates.service import certificate_ids_for_qualifications
     from lms.registry.service import register_certificate_finder
     register_certificate_finder(certificate_ids_for_qualifications)
@@ -151,6 +157,7 @@ def _import_models() -> None:
     import lms.certificates.models  # noqa: F401
     import lms.compliance.models  # noqa: F401
     import lms.core.models  # noqa: F401
+    import lms.core.security  # noqa: F401
     import lms.enforcement.models  # noqa: F401
     import lms.exams.models  # noqa: F401
     import lms.learning.models  # noqa: F401
@@ -233,6 +240,7 @@ def _init_request_cycle(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
+    from lms.auth.cli import auth_group
     from lms.catalog.cli import courses_group
     from lms.certificates.cli import certificates_group
     from lms.cli import lms_group
@@ -242,6 +250,7 @@ def _register_cli(app: Flask) -> None:
     from lms.registry.cli import registry_group
 
     app.cli.add_command(lms_group)
+    app.cli.add_command(auth_group)
     app.cli.add_command(registry_group)
     app.cli.add_command(ledger_group)
     app.cli.add_command(courses_group)

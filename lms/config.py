@@ -38,6 +38,19 @@ def load_secret_key(folder: Path) -> str:
     return key_file.read_text().strip()
 
 
+def name_cookies(config: dict) -> None:
+    """Over HTTPS (SESSION_COOKIE_SECURE) the session cookie takes the `__Host-` prefix: the
+    browser then accepts it only with Secure, Path=/ and no Domain, so no sub-domain can set or
+    overwrite it. Decided after the overrides, which may turn Secure off (plain http locally)."""
+    name = config.get("SESSION_COOKIE_NAME") or "lms_session"
+    bare = name.removeprefix("__Host-")
+    if config.get("SESSION_COOKIE_SECURE") and not config.get("SESSION_COOKIE_DOMAIN"):
+        config["SESSION_COOKIE_NAME"] = "__Host-" + bare
+        config["SESSION_COOKIE_PATH"] = "/"
+    else:
+        config["SESSION_COOKIE_NAME"] = bare
+
+
 def from_environment() -> dict:
     folder = instance_path()
     folder.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from lms.api import tokens as api_tokens
 from lms.api.models import ApiClient, ApiToken
+from lms.auth import second_factor
 from lms.auth import service as auth
 from lms.auth.models import Anonymous, User
 from lms.catalog import exam_bank
@@ -200,6 +201,20 @@ SERVICES: dict[str, Case] = {
     "auth.logout": Case("auth.logout", lambda w, o, u: auth.logout(u)),
     "auth.change_password": Case("auth.change_password", lambda w, o, u: auth.change_password(
         u, PASSWORD, "quiet-harbour-lantern-47", "quiet-harbour-lantern-47")),
+    # the second factor: one's own, every signed-in user; a reset is an administrator's
+    "auth.second_factor.begin_enrolment": Case("auth.second_factor_setup", lambda w, o, u:
+                                               second_factor.begin_enrolment(u)),
+    "auth.second_factor.confirm_enrolment": Case("auth.second_factor_setup", lambda w, o, u:
+                                                 second_factor.confirm_enrolment(u, "000000")),
+    "auth.second_factor.new_recovery_codes": Case("auth.second_factor_setup", lambda w, o, u:
+                                                  second_factor.new_recovery_codes(u, "000000")),
+    "auth.second_factor.forget_devices": Case("auth.forget_devices", lambda w, o, u:
+                                              second_factor.forget_devices(u)),
+    "auth.second_factor.reset_second_factor": Case("auth.reset_second_factor", lambda w, o, u:
+        second_factor.reset_second_factor(u, w.users["hr_reviewer"])),
+    "auth.security_events": Case("auth.security_events", lambda w, o, u:
+                                 auth.security_events(u, auth.EventFilter())),
+    "auth.purge_expired": Case(ADMIN_ONLY_CLI, lambda w, o, u: auth.purge_expired(u)),
     # --- core ---
     "core.settings.set_setting": Case("core.settings_page", lambda w, o, u: settings.set_setting(
         u, "subsidies.second_approval_threshold", "5000", local_today())),

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -26,3 +26,16 @@ class UserForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A form with nothing but the CSRF token, for POST buttons."""
+
+
+class CodeForm(FlaskForm):
+    """The second step of signing in: a code from the app, or a recovery code."""
+
+    code = StringField(_l("Code from your authenticator app, or a recovery code"),
+                       validators=[DataRequired(), Length(max=20)])
+    remember = BooleanField(_l("Remember this browser"))
+
+
+class EnrolForm(FlaskForm):
+    code = StringField(_l("The 6-digit code the app shows"),
+                       validators=[DataRequired(), Length(max=10)])

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_login import AnonymousUserMixin, UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lms.core.enums import TitledEnum, enum_check
@@ -75,6 +75,9 @@ class User(UserMixin, TimestampMixin, db.Model):
     session_token: Mapped[str] = mapped_column(String(40), default=new_session_token)
     #: preferred interface language
     locale: Mapped[str | None] = mapped_column(String(12))
+    #: when the grace period for enrolling a second factor began, for accounts that existed
+    #: before the second factor did (the upgrade's time); NULL: from the account's creation
+    second_factor_since: Mapped[datetime | None] = mapped_column(DateTime)
 
     @property
     def is_active(self) -> bool:  # Flask-Login: disabled accounts cannot be used
@@ -92,6 +95,53 @@ class User(UserMixin, TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role}>"
+
+
+#: roles that must use a second factor once their grace period is over (they approve money,
+#: impose bans, issue certificates or run the system); other roles may opt in
+SECOND_FACTOR_ROLES = {Role.HR_REVIEWER, Role.REGULATOR, Role.ADMIN, Role.BASE_STAFF}
+
+
+class SecondFactor(TimestampMixin, db.Model):
+    """A user's TOTP authenticator: enrolment begins with a secret and ends with one code."""
+
+    __tablename__ = "second_factors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    #: the base32 TOTP secret (RFC 6238), shared with the person's authenticator app
+    secret: Mapped[str] = mapped_column(String(64))
+    #: NULL while enrolment waits for its first code: the factor is not yet in use
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: the last 30-second time step a code was accepted for: a code is never accepted twice
+    last_used_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(TimestampMixin, db.Model):
+    """One of the ten one-time codes given at enrolment, for when the phone is lost."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: slow hash of the code (as passwords are stored): the code itself is shown once
+    code_hash: Mapped[str] = mapped_column(String(256))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class RememberedDevice(TimestampMixin, db.Model):
+    """A browser that may skip the second factor until `expires_at`, named by a signed cookie
+    that carries a random token; only the token's hash is kept."""
+
+    __tablename__ = "remembered_devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: SHA-256 of the random token in the cookie
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    #: set when the user, a password change or an administrator's reset revokes it
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Anonymous(AnonymousUserMixin):

@@ -9,7 +9,8 @@ import secrets
 import time
 import unicodedata
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -17,16 +18,30 @@ from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from limits.errors import StorageError
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from lms.auth.models import ORGANISATION_ROLES, Role, User, new_session_token
+from lms.auth.models import (
+    ORGANISATION_ROLES,
+    RememberedDevice,
+    Role,
+    SecondFactor,
+    User,
+    new_session_token,
+)
 from lms.auth.permissions import can_manage_users, can_reset_password
 from lms.core import audit
-from lms.core.clock import utc_now
+from lms.core.clock import local_today, start_of_local_day, utc_now
 from lms.core.errors import DomainError
 from lms.core.idnumber import is_valid_id_number
 from lms.core.permissions import authorize, signed_in
+from lms.core.security import (
+    SecurityEvent,
+    describe,
+    purge_events,
+    record_event,
+    retention_cutoff,
+)
 from lms.core.settings import define, get_setting
 from lms.core.urls import is_safe_next  # noqa: F401  (auth's views and callers use it here)
 from lms.extensions import db, limiter
@@ -49,6 +64,10 @@ class PasswordPolicyError(DomainError):
 ONE_TIME_PASSWORD_DAYS = define(
     "auth.one_time_password_days", _l("Days a one-time password stays valid"), "int", 7, 1, 90,
     _l("days"))
+
+describe("auth.login_failed", _l("Sign-in refused: wrong name or password"))
+describe("auth.login_locked", _l("Sign-in refused: locked after failed attempts"))
+describe("auth.second_factor_failed", _l("Sign-in refused: wrong second-factor code"))
 
 #: Resolvers that turn what a person typed (a mobile or identity number) into a user.
 #: The registry registers one; auth cannot import the registry (DESIGN §3).
@@ -283,9 +302,30 @@ def _seconds_left(storage, key: str) -> int:
     return max(0, int(storage.get_expiry(key) - time.time()))
 
 
-def authenticate(identifier: str, password: str, *, now: datetime | None = None) -> User:
-    """Check a sign-in; count failures and lock the account after too many."""
+def name_subject(identifier: str) -> str:
+    """Who a sign-in failure counts against in the security events: a keyed hash of the name
+    typed (never the name, and the same whether or not an account has it)."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    digest = hmac.new(key, _fold(identifier or "").encode(), hashlib.sha256).hexdigest()
+    return f"name:{digest[:24]}"
+
+
+def check_password(identifier: str, password: str, *, now: datetime | None = None) -> User:
+    """The first step of signing in: the password. Failures are counted, lock the account after
+    too many and are recorded as security events (outside the transaction); success changes
+    nothing yet (complete_sign_in does, after the second factor if there is one)."""
     now = now or utc_now()
+    try:
+        return _check_password(identifier, password, now)
+    except AccountLocked:
+        record_event("auth.login_locked", detail={}, subject=name_subject(identifier))
+        raise
+    except LoginError:
+        record_event("auth.login_failed", detail={}, subject=name_subject(identifier))
+        raise
+
+
+def _check_password(identifier: str, password: str, now: datetime) -> User:
     user = find_user_for_login(identifier)
     if user is None:
         # Spend the same effort as a real check, so timing does not reveal which names exist.
@@ -296,24 +336,42 @@ def authenticate(identifier: str, password: str, *, now: datetime | None = None)
     if user.locked_until and user.locked_until > now:
         raise AccountLocked(_locked_message(_minutes_until(user.locked_until, now)))
     if not password_matches(user, password):
-        limit = current_app.config["LOGIN_MAX_FAILURES"]
-        user.failed_logins = (user.failed_logins or 0) + 1
-        audit.record(None, "auth.login_failed", user, attempt=user.failed_logins)
-        if user.failed_logins >= limit:
-            user.locked_until = now + timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
-            user.failed_logins = 0
-            audit.record(None, "auth.locked", user)
-            raise AccountLocked(_locked_message(current_app.config["LOGIN_LOCK_MINUTES"]))
+        count_failure(user, now, action="auth.login_failed")
         raise LoginError(_wrong_message())
     if not user.is_enabled:
         raise LoginError(_l("This account has been disabled. Ask your administrator."))
     expires = one_time_password_expires_at(user)
     if expires is not None and expires <= now:
         raise LoginError(_l("This one-time password has expired. Ask for a new one."))
+    return user
+
+
+def count_failure(user: User, now: datetime, *, action: str) -> None:
+    """One more failed sign-in step (a wrong password or second-factor code); at the limit the
+    account is locked (AccountLocked is raised)."""
+    limit = current_app.config["LOGIN_MAX_FAILURES"]
+    user.failed_logins = (user.failed_logins or 0) + 1
+    audit.record(None, action, user, attempt=user.failed_logins)
+    if user.failed_logins >= limit:
+        user.locked_until = now + timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
+        user.failed_logins = 0
+        audit.record(None, "auth.locked", user)
+        raise AccountLocked(_locked_message(current_app.config["LOGIN_LOCK_MINUTES"]))
+
+
+def complete_sign_in(user: User, *, now: datetime | None = None) -> None:
+    """The last step of signing in: the failure count starts again, the time is kept."""
     user.failed_logins = 0
     user.locked_until = None
-    user.last_login_at = now
+    user.last_login_at = now or utc_now()
     audit.record(user, "auth.login", user)
+
+
+def authenticate(identifier: str, password: str, *, now: datetime | None = None) -> User:
+    """Check a password and sign in without a second step (the second factor is the sign-in
+    page's: attempt_login)."""
+    user = check_password(identifier, password, now=now)
+    complete_sign_in(user, now=now)
     return user
 
 
@@ -323,6 +381,16 @@ _DUMMY_HASH = generate_password_hash("not-a-real-password-0")
 def end_sessions(user: User) -> None:
     """Invalidate every session cookie issued to the user so far."""
     user.session_token = new_session_token()
+
+
+def revoke_devices(user: User, *, now: datetime | None = None) -> int:
+    """Remembered browsers of `user` must show the second factor again (a password change, a
+    reset, disabling); returns how many were revoked."""
+    result = db.session.execute(
+        update(RememberedDevice)
+        .where(RememberedDevice.user_id == user.id, RememberedDevice.revoked_at.is_(None))
+        .values(revoked_at=now or utc_now()))
+    return result.rowcount or 0
 
 
 def logout(actor: User) -> None:
@@ -347,6 +415,7 @@ def change_password(actor: User, current: str, new: str, confirm: str) -> None:
     actor.password_hash = hash_password(new)
     actor.must_change_password = False
     end_sessions(actor)
+    revoke_devices(actor)
     audit.record(actor, "auth.password_changed", actor)
 
 
@@ -360,6 +429,7 @@ def replace_with_one_time_password(user: User) -> str:
     user.failed_logins = 0
     user.locked_until = None
     end_sessions(user)
+    revoke_devices(user)
     return password
 
 
@@ -387,6 +457,7 @@ def set_enabled(actor, user: User, enabled: bool) -> None:
     user.is_enabled = enabled
     if not enabled:
         end_sessions(user)
+        revoke_devices(user)
     audit.record(actor, "auth.enabled" if enabled else "auth.disabled", user)
 
 
@@ -430,19 +501,31 @@ def create_staff_account(actor, **fields) -> tuple[User, str]:
 
 
 class LoginOutcome:
-    """The result of a sign-in attempt: a user, or the error to show."""
+    """The result of a sign-in attempt: a user, or the error to show. `needs_code`: the
+    password was right and the second factor is still to come (the user is not signed in)."""
 
-    def __init__(self, user: User | None = None, error=None):
+    def __init__(self, user: User | None = None, error=None, needs_code: bool = False):
         self.user = user
         self.error = error
+        self.needs_code = needs_code
 
 
-def attempt_login(identifier: str, password: str, *, now: datetime | None = None) -> LoginOutcome:
-    """Sign in; failures are counted in the session (the caller commits them too)."""
+def attempt_login(identifier: str, password: str, *, device: str | None = None,
+                  now: datetime | None = None) -> LoginOutcome:
+    """Sign in with a password; an enrolled user on a browser not remembered (`device`: the
+    remembered-device cookie) still owes a code. Failures are counted in the session (the
+    caller commits them too) and recorded as security events."""
+    from lms.auth import second_factor
+
     try:
-        return LoginOutcome(user=authenticate(identifier, password, now=now))
+        user = check_password(identifier, password, now=now)
     except LoginError as err:
         return LoginOutcome(error=err)
+    if second_factor.is_enrolled(user) and not second_factor.device_is_remembered(user, device,
+                                                                                   now=now):
+        return LoginOutcome(user=user, needs_code=True)
+    complete_sign_in(user, now=now)
+    return LoginOutcome(user=user)
 
 
 #: every signed-in request runs this: built once, served from SQLAlchemy's compiled cache
@@ -455,3 +538,110 @@ def user_for_session(user_id: int, session_token: str) -> User | None:
     """The enabled user whose current session token this is (a rotated token finds no one)."""
     return db.session.execute(_USER_FOR_SESSION, {"uid": user_id, "token": session_token}
                               ).scalar_one_or_none()
+
+
+# --- sessions: the idle timeout ----------------------------------------------------------------
+
+IDLE_MINUTES_STAFF = define(
+    "auth.idle_minutes_staff", _l("Minutes without activity before staff are signed out"), "int",
+    30, 5, 480, _l("minutes"))
+IDLE_MINUTES_CAREGIVER = define(
+    "auth.idle_minutes_caregiver", _l("Minutes without activity before caregivers are signed out"),
+    "int", 120, 5, 720, _l("minutes"))
+
+
+def idle_minutes(user: User) -> int:
+    """How long `user` may stay idle before the session ends: caregivers study, so longer."""
+    setting = IDLE_MINUTES_CAREGIVER if user.role == Role.CAREGIVER else IDLE_MINUTES_STAFF
+    return int(get_setting(setting.key, getattr(user, "district_id", None)))
+
+
+# --- security events: the administrators' view and retention ----------------------------------
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    kind: str = ""
+    #: a sign-in name, mobile or identity number: the account's events and the failures typed
+    #: under that name (found by its hash)
+    account: str = ""
+    address: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    #: a subject exactly as stored ("user:12", "name:…"): an alert's link
+    subject: str = ""
+
+
+def security_events(actor, filters: EventFilter):
+    """The security events an administrator asked for, newest first (a select to paginate)."""
+    authorize(actor, can_manage_users)
+    stmt = select(SecurityEvent).order_by(SecurityEvent.id.desc())
+    if filters.kind:
+        stmt = stmt.where(SecurityEvent.kind == filters.kind)
+    if filters.account:
+        subjects = [name_subject(filters.account)]
+        user = find_user_for_login(filters.account)
+        if user is not None:
+            subjects.append(f"user:{user.id}")
+        stmt = stmt.where(SecurityEvent.subject.in_(subjects))
+    if filters.subject:
+        stmt = stmt.where(SecurityEvent.subject == filters.subject)
+    if filters.address:
+        stmt = stmt.where(SecurityEvent.remote_addr == filters.address.strip())
+    if filters.date_from:
+        stmt = stmt.where(SecurityEvent.created_at >= start_of_local_day(filters.date_from))
+    if filters.date_to:
+        stmt = stmt.where(SecurityEvent.created_at
+                          < start_of_local_day(filters.date_to + timedelta(days=1)))
+    return stmt
+
+
+def alert_recipients(conn) -> list[int]:
+    """Who is told when refusals pile up: every enabled administrator (read through the
+    security events' own connection)."""
+    return list(conn.scalars(select(User.id).where(User.role == Role.ADMIN,
+                                                   User.is_enabled.is_(True))))
+
+
+def subject_label(subject: str | None) -> str:
+    """An event's subject for people: the account's name, or "a sign-in name (hashed)"."""
+    if not subject:
+        return ""
+    kind, _sep, value = subject.partition(":")
+    if kind == "user" and value.isdigit():
+        user = db.session.get(User, int(value))
+        if user is not None:
+            return f"{user.display_name} ({user.username or user.role_title})"
+    if kind == "name":
+        return str(_l("a sign-in name (hash %(hash)s…)", hash=value[:8]))
+    return subject
+
+
+def purge_expired(actor, *, now: datetime | None = None) -> dict[str, int]:
+    """Retention: delete security events older than their retention period (never under six
+    months), expired or revoked remembered devices, expired one-time passwords and enrolments
+    never confirmed within a day. The audit log is append-only and is not purged here."""
+    authorize(actor, can_manage_users)
+    now = now or utc_now()
+    counts = {"security_events": purge_events(retention_cutoff(local_today(now)))}
+    counts["remembered_devices"] = db.session.execute(
+        delete(RememberedDevice).where(or_(RememberedDevice.expires_at <= now,
+                                           RememberedDevice.revoked_at.is_not(None)))
+    ).rowcount or 0
+    counts["unconfirmed_second_factors"] = db.session.execute(
+        delete(SecondFactor).where(SecondFactor.confirmed_at.is_(None),
+                                   SecondFactor.created_at <= now - timedelta(days=1))
+    ).rowcount or 0
+    expired = 0
+    for user in db.session.scalars(select(User).where(User.password_hash.startswith(
+            _ONE_TIME_PREFIX))):
+        expires = one_time_password_expires_at(user)
+        if expires is not None and expires <= now:
+            # the secret is dead already; keep nothing of it (the account needs a new one)
+            user.password_hash = None
+            end_sessions(user)
+            expired += 1
+    counts["one_time_passwords"] = expired
+    db.session.flush()
+    audit.record(actor, "auth.purged", None, object_type="security_events", **counts)
+    return counts

@@ -83,21 +83,23 @@ def definition(key: str) -> SettingDef:
         raise DomainError(_l("Unknown setting.")) from None
 
 
-def get_setting(key: str, district_id: int | None = None, on: date | None = None):
-    """The value of `key` in force for the district on the date (city-wide if no override)."""
+def get_setting(key: str, district_id: int | None = None, on: date | None = None, *,
+                connection=None):
+    """The value of `key` in force for the district on the date (city-wide if no override);
+    `connection` reads through another connection than the request's session."""
     spec = definition(key)
     on = on or local_today()
     scope = Setting.district_id.is_(None)
     if district_id is not None:
         scope = or_(scope, Setting.district_id == district_id)
-    row = db.session.execute(
-        select(Setting)
+    value = (db.session if connection is None else connection).execute(
+        select(Setting.value)
         .where(Setting.key == key, Setting.effective_from <= on, scope)
         # a district's own value wins over the city's; then the latest date; then the latest row
         .order_by(Setting.district_id.is_(None), Setting.effective_from.desc(), Setting.id.desc())
         .limit(1)
-    ).scalar_one_or_none()
-    return spec.parse(row.value if row else spec.default)
+    ).scalar()
+    return spec.parse(spec.default if value is None else value)
 
 
 #: who records settings: administrators (the settings page), and the CLI and the demo

@@ -17,6 +17,7 @@ from lms.core.i18n import LANGUAGE_NAMES, html_lang
 from lms.core.idnumber import mask_id_number, mask_mobile
 from lms.core.pdf import PdfUnavailable
 from lms.core.permissions import can
+from lms.core.security import record_event
 from lms.extensions import db
 
 #: endpoints a user who must change their password can still reach
@@ -224,9 +225,16 @@ def init_error_pages(app: Flask) -> None:
         500: lambda: _("Something went wrong on our side. Try again later."),
     }
 
+    #: refusals recorded as security events (after the rollback, outside the transaction)
+    recorded = {403: "http.forbidden", 429: "http.rate_limited"}
+
     def render(code):
         def handler(error):
             db.session.rollback()
+            if code in recorded:
+                record_event(recorded[code], detail={"method": request.method,
+                                                     "reason": str(getattr(error, "description",
+                                                                           "") or "")[:200]})
             for prefix, renderer in app.extensions.get(_ERROR_RENDERERS, ()):
                 if request.path.startswith(prefix):
                     return renderer(error, code)
@@ -239,6 +247,7 @@ def init_error_pages(app: Flask) -> None:
     @app.errorhandler(PermissionDenied)
     def service_refused(error):
         db.session.rollback()
+        record_event("http.forbidden", detail={"method": request.method, "reason": str(error)[:200]})
         return render_template("core/error.html", code=403, message=str(error)), 403
 
     @app.errorhandler(PdfUnavailable)
@@ -250,6 +259,8 @@ def init_error_pages(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_failed(error):
         db.session.rollback()
+        record_event("http.csrf_failed", detail={"method": request.method,
+                                                 "reason": str(error.description)[:200]})
         return render_template("core/error.html", code=400,
                                message=_("The form expired or was sent twice. Go back, reload "
                                          "the page and try again.")), 400

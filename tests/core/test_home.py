@@ -46,9 +46,11 @@ def test_import_order_does_not_decide_what_the_home_shows():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True, env={"SECRET_KEY": "x", "PATH": ""}).stdout
     assert out.splitlines() == [
-        "base_staff registry/home_organisation.html scheduling/home_base.html",
+        "base_staff auth/home_second_factor.html registry/home_organisation.html "
+        "scheduling/home_base.html",
         "caregiver registry/home_caregiver.html learning/home_caregiver.html",
-        "hr_reviewer registry/home_organisation.html subsidies/home_reviewer.html",
+        "hr_reviewer auth/home_second_factor.html registry/home_organisation.html "
+        "subsidies/home_reviewer.html",
         "institution_admin enforcement/bans/_home.html registry/home_institution.html "
         "compliance/home_institution.html "
         "ledger/home_institution.html "

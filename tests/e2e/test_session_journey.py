@@ -15,7 +15,9 @@ import time_machine
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from lms.core.clock import local_now, to_local, to_utc, utc_now
+from lms.core import settings
+from lms.core.actors import DEMO
+from lms.core.clock import local_now, local_today, to_local, to_utc, utc_now
 from lms.extensions import db
 from lms.ledger.models import LedgerEntry
 from lms.registry.models import Organisation, Person
@@ -33,6 +35,11 @@ def test_schedule_book_check_in_and_credit(new_context, e2e_world, app, base_url
         course_id = course.id
         base_id = db.session.scalar(select(Organisation.id).where(Organisation.kind == "training_base"))
         person_id = db.session.scalar(select(Person.id).where(Person.mobile == "13912345678"))
+        # the clock jumps hours ahead below; in the story nobody sits idle that long, so the
+        # idle sign-out (auth.idle_minutes_*) is set to its longest
+        settings.set_setting(DEMO, "auth.idle_minutes_staff", "480", local_today())
+        settings.set_setting(DEMO, "auth.idle_minutes_caregiver", "720", local_today())
+        db.session.commit()
     desk = new_context(locale="zh-CN", **VIEWPORTS["desktop"]).new_page()
     desk.set_default_timeout(15_000)
     desk.on("dialog", lambda dialog: dialog.accept())
