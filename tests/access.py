@@ -35,6 +35,11 @@ MATRIX = {
     "core.set_language": EVERYONE,
     "core.settings_page": {"admin"},
     "core.audit_log": {"admin"},
+    "core.readyz": EVERYONE,
+    # world's job: a roster import inst_admin started (its starter and administrators see it)
+    "jobs.detail": {"inst_admin", "admin"},
+    "jobs.status": {"inst_admin", "admin"},
+    "jobs.failed": {"admin"},
     "auth.login": EVERYONE,
     "auth.logout": SIGNED_IN,
     "auth.change_password": SIGNED_IN,
@@ -180,7 +185,15 @@ def _learning_world(world) -> dict:
             "token": scheduling.feed_token(person=world.staff), "sitting_id": sitting.id,
             "registration_id": registration.id, "item_id": item.id,
             **_certificate_values(world, sitting, registration),
-            "qualification_id": _external_certificate(world).id}
+            "qualification_id": _external_certificate(world).id, "job_id": _job(world).id}
+
+
+def _job(world):
+    """A roster import the institution's administrator started (queued, never run)."""
+    from lms.core import jobs
+
+    return jobs.new_job("registry.import_roster", user=world.users["inst_admin"],
+                        params={"organisation_id": world.inst.id})
 
 
 def _external_certificate(world):

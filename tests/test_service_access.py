@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from lms.auth import service as auth
 from lms.auth.models import Anonymous, User
+from lms.auth.tasks import purge_expired_one_time_passwords
 from lms.catalog import exam_bank
 from lms.catalog import service as catalog
 from lms.catalog.models import Course, Lesson
@@ -57,6 +58,8 @@ READS = {
     "ledger.recent_external", "registry.check_runs_base", "registry.controls_person",
     "registry.may_issue_password", "subsidies.export_rows", "subsidies.export_xlsx",
     "subsidies.queue", "subsidies.reviewer_summary",
+    # a job's progress and result: its starter and administrators; failed jobs: administrators
+    "core.jobs.status", "core.jobs.failed_jobs", "registry.roster.result_of",
 }
 #: the gate's own parts: they take the actor to name it or to judge it, not to act
 MECHANICS = {"core.actors.is_system", "core.audit.record", "core.permissions.authorize",
@@ -228,6 +231,10 @@ SERVICES: dict[str, Case] = {
                                   registry.mark_checked(u, o.qualification)),
     "registry.roster.import_roster": Case("registry.roster_import", lambda w, o, u:
                                           roster.import_roster(u, w.inst, _roster())),
+    "registry.roster.start_import": Case("registry.roster_import", lambda w, o, u:
+                                         roster.start_import(u, w.inst, _roster())),
+    "auth.tasks.purge_expired_one_time_passwords": Case(
+        ADMIN_ONLY_CLI, lambda w, o, u: purge_expired_one_time_passwords(u)),
     "registry.roster.issue_batch_passwords": Case("registry.roster_passwords", lambda w, o, u:
                                                   roster.issue_batch_passwords(u, w.inst, "b-1")),
     "registry.venues.add_venue": Case("scheduling.resources", lambda w, o, u:
