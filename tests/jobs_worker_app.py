@@ -19,7 +19,7 @@ def worker_config() -> dict:
     return {
         "TESTING": True, "WTF_CSRF_ENABLED": False, "SESSION_COOKIE_SECURE": False,
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "BABEL_DEFAULT_LOCALE": "en",
-        "SQLALCHEMY_DATABASE_URI": os.environ["DATABASE_URL"],
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", ""),
         "JOBS_EAGER": False, "CELERY_BROKER_URL": BROKER,
         "CELERY": {"broker_transport_options": {"visibility_timeout": 3}},
     }

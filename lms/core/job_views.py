@@ -45,4 +45,6 @@ AUDIT_TITLES = {
     "jobs.job_finish": _l("Job finished"),
     "jobs.job_retry": _l("Job failed, will try again"),
     "jobs.job_fail": _l("Job failed"),
+    # the schedule's purge (lms/auth/tasks.py), titled here to leave auth's views alone
+    "auth.expired_one_time_passwords_purged": _l("Expired one-time passwords removed"),
 }

@@ -575,5 +575,6 @@ AUDIT_TITLES = {
     "registry.qualification_checked": _l("Certificate checked against the original"),
     "registry.qualification_type_changed": _l("Certificate type changed"),
     "registry.roster_imported": _l("Roster imported"),
+    "registry.roster_import_started": _l("Roster import started"),
     "registry.scan_attached": _l("Certificate scan attached"),
 }

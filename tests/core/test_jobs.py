@@ -174,3 +174,20 @@ def test_a_job_delivered_twice_runs_once(app, world, admin):
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Employment)) == employments
     assert _last_job().attempts == 1
+
+
+def test_without_redis_the_jobs_run_in_the_web_process(app, monkeypatch, caplog):
+    from lms import jobs as celery_jobs
+
+    monkeypatch.setattr(celery_jobs, "redis_answers", lambda url, timeout=0.3: False)
+    fresh = SimpleNamespace(config={"CELERY_BROKER_URL": "", "JOBS_EAGER": False})
+    config = celery_jobs.celery_config(fresh)
+    assert config["task_always_eager"] and fresh.config["JOBS_EAGER"]
+    assert "jobs run inside the web process" in caplog.text
+    monkeypatch.setattr(celery_jobs, "redis_answers", lambda url, timeout=0.3: True)
+    fresh = SimpleNamespace(config={"CELERY_BROKER_URL": "", "JOBS_EAGER": False})
+    config = celery_jobs.celery_config(fresh)
+    assert not config["task_always_eager"]
+    assert config["broker_url"] == config["result_backend"] == "redis://127.0.0.1:6379/0"
+    assert set(config["beat_schedule"]) == {"close-sessions", "certificate-reminders",
+                                            "purge-one-time-passwords", "purge-job-inputs"}
