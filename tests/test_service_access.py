@@ -318,6 +318,8 @@ SERVICES: dict[str, Case] = {
     # --- certificates ---
     "certificates.issue": Case("certificates.issue_batch", lambda w, o, u: certificates.issue(
         u, exams.registration_of(w.staff_other, o.sitting))),
+    "certificates.start_issue_batch": Case("certificates.issue_batch", lambda w, o, u:
+                                           certificates.start_issue_batch(u, o.sitting, [])),
     "certificates.issue_batch": Case("certificates.issue_batch", lambda w, o, u:
                                      certificates.issue_batch(u, o.sitting, [])),
     "certificates.change_status": Case("certificates.change_status", lambda w, o, u:

@@ -59,3 +59,11 @@ def send_expiry_reminders(today: date | None = None) -> dict:
              max_retries=3)
 def expiry_reminders_task(self) -> dict:
     return jobs.run_scheduled(self, lambda job, progress: (send_expiry_reminders(), ""))
+
+
+@shared_task(name="certificates.issue_batch", bind=True, autoretry_for=(Exception,),
+             retry_backoff=30, retry_backoff_max=1800, retry_jitter=True, max_retries=3)
+def issue_batch_task(self, job_id: int) -> dict:
+    from lms.certificates import service
+
+    return jobs.run(self, job_id, service.run_issue_batch, stages=service.BATCH_STAGES)
