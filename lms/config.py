@@ -89,5 +89,7 @@ def from_environment() -> dict:
         #: else the jobs run inside the web process (LMS_JOBS_EAGER=1 forces that)
         "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", ""),
         "JOBS_EAGER": _bool("LMS_JOBS_EAGER", False),
+        #: a running job with no progress for this long counts as abandoned (its worker died)
+        "JOBS_STALE_SECONDS": int(os.environ.get("LMS_JOBS_STALE_SECONDS", "600")),
         "ROSTER_MAX_ROWS": int(os.environ.get("LMS_ROSTER_MAX_ROWS", "200000")),
     }

@@ -107,6 +107,9 @@ def celery_config(app: Flask) -> dict:
         "beat_schedule": {name: {"task": task, "schedule": when}
                           for name, (task, when) in SCHEDULE.items()},
         "worker_hijack_root_logger": False,
+        # an unacknowledged task (its worker killed) is delivered again after this; longer than
+        # any job runs (a job still reporting progress is never run twice: lms.core.jobs.run)
+        "broker_transport_options": {"visibility_timeout": 6 * 3600},
     }
     config.update(app.config.get("CELERY") or {})
     return config

@@ -17,7 +17,7 @@ import logging
 import traceback
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import force_locale
@@ -260,6 +260,12 @@ def run(task, job_id: int, work: Callable[[Job, Progress], tuple[dict, str]], *,
         return {}
     if job.state_enum.finished:
         return job.result or {}  # delivered twice: done already
+    stale = timedelta(seconds=current_app.config.get("JOBS_STALE_SECONDS", 600))
+    if job.state_enum == JobState.RUNNING and utc_now() - job.updated_at < stale:
+        # delivered again while a live worker still reports progress (the broker's visibility
+        # timeout passed): leave it to that worker; a killed worker's job goes stale first
+        log.warning("job %s is running elsewhere; this delivery is dropped", job_id)
+        return {}
     attempts = job.attempts + 1
     JOB.apply(actor, job, JobAction.START, values={"attempts": attempts, "updated_at": utc_now()})
     db.session.commit()

@@ -191,3 +191,27 @@ def test_without_redis_the_jobs_run_in_the_web_process(app, monkeypatch, caplog)
     assert config["broker_url"] == config["result_backend"] == "redis://127.0.0.1:6379/0"
     assert set(config["beat_schedule"]) == {"close-sessions", "certificate-reminders",
                                             "purge-one-time-passwords", "purge-job-inputs"}
+
+
+def test_a_job_running_elsewhere_is_not_run_twice_but_an_abandoned_one_is_taken_up(app, world):
+    job = jobs.new_job(roster.IMPORT_JOB, user=world.users["inst_admin"],
+                       params={"organisation_id": world.inst.id})
+    db.session.commit()
+    task = SimpleNamespace(name=roster.IMPORT_JOB, max_retries=0,
+                           request=SimpleNamespace(retries=0, id="t-2"))
+    calls = []
+
+    def work(job, progress):
+        calls.append(job.id)
+        return {"ok": True}, ""
+
+    jobs.JOB.apply(jobs.system_actor("jobs:test"), job, jobs.JobAction.START,
+                   values={"attempts": 1, "updated_at": jobs.utc_now()})
+    db.session.commit()
+    assert jobs.run(task, job.id, work) == {} and calls == []  # a live worker reports progress
+    db.session.execute(jobs.sql_update(jobs.Job).where(jobs.Job.id == job.id).values(
+        updated_at=jobs.utc_now() - jobs.timedelta(seconds=app.config["JOBS_STALE_SECONDS"] + 1)))
+    db.session.commit()
+    assert jobs.run(task, job.id, work) == {"ok": True} and calls == [job.id]
+    db.session.expire_all()
+    assert db.session.get(jobs.Job, job.id).attempts == 2
