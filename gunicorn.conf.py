@@ -15,9 +15,10 @@ worker_class = "gthread"
 threads = int(os.environ.get("LMS_THREADS", "4"))
 timeout = int(os.environ.get("LMS_WORKER_TIMEOUT", "60"))
 graceful_timeout = 30
-# a restart now and then bounds any slow leak
-max_requests = 5000
-max_requests_jitter = 500
+# LMS_MAX_REQUESTS=5000: a worker restarts after that many requests, bounding any slow leak
+# (off by default: the benchmarks in tests/bench serve with this file too)
+max_requests = int(os.environ.get("LMS_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
 # the proxy in front sets X-Forwarded-For / -Proto; trust it only from these addresses
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # the app logs each request itself (lms.request: request id, user id, status, time), as JSON
