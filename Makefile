@@ -12,7 +12,7 @@ MO := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 run: setup
 	$(PY) -m flask db upgrade
 	$(PY) -m flask lms demo
-	LMS_COOKIE_SECURE=0 $(PY) -m flask run --host 127.0.0.1 --port 5000
+	@scripts/run.sh
 
 test: setup test-deps lint test-sqlite test-pg
 

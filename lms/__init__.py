@@ -13,6 +13,7 @@ from lms.extensions import babel, csrf, db, limiter, login_manager, migrate
 #: every blueprint, listed once (no discovery by walking the file system)
 BLUEPRINTS = (
     "lms.core.views:bp",
+    "lms.core.job_views:bp",
     "lms.auth.views:bp",
     "lms.registry.views:bp",
     "lms.ledger.views:bp",
@@ -31,6 +32,7 @@ BLUEPRINTS = (
 #: like the blueprints (never by one package wrapping another's at import time)
 NAVIGATION = (
     "lms.core.views:NAVIGATION",
+    "lms.core.job_views:NAVIGATION",
     "lms.auth.views:NAVIGATION",
     "lms.registry.views:NAVIGATION",
     "lms.ledger.views:NAVIGATION",
@@ -57,6 +59,7 @@ HOME_SECTIONS = (
 #: what each package's audit action codes mean (the audit log shows these, not the codes)
 AUDIT_TITLES = (
     "lms.core.views:AUDIT_TITLES",
+    "lms.core.job_views:AUDIT_TITLES",
     "lms.auth.views:AUDIT_TITLES",
     "lms.registry.views:AUDIT_TITLES",
     "lms.ledger.views:AUDIT_TITLES",
@@ -127,8 +130,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     if missing:
         raise RuntimeError(f"views without a declared permission: {missing}")
 
+    from lms.core import logs
+    logs.init_app(app)
     _init_request_cycle(app)
     _register_cli(app)
+    from lms.jobs import celery_init_app
+    celery_init_app(app)
     from lms.auth.service import (
         register_identity_source,
         register_login_resolver,
@@ -156,6 +163,7 @@ def _import_models() -> None:
     import lms.catalog.models  # noqa: F401
     import lms.certificates.models  # noqa: F401
     import lms.compliance.models  # noqa: F401
+    import lms.core.jobs  # noqa: F401
     import lms.core.models  # noqa: F401
     import lms.core.security  # noqa: F401
     import lms.enforcement.models  # noqa: F401
@@ -246,6 +254,7 @@ def _register_cli(app: Flask) -> None:
     from lms.cli import lms_group
     from lms.compliance.cli import compliance_group
     from lms.enforcement.cli import enforcement_group
+    from lms.jobs import jobs_group
     from lms.ledger.cli import ledger_group
     from lms.registry.cli import registry_group
 
@@ -257,3 +266,4 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(certificates_group)
     app.cli.add_command(compliance_group)
     app.cli.add_command(enforcement_group)
+    app.cli.add_command(jobs_group)

@@ -98,5 +98,11 @@ def from_environment() -> dict:
         "MEDIA_PATH": os.environ.get("LMS_MEDIA_PATH", str(folder / "media")),
         #: seconds between study heartbeats sent by a lesson page
         "STUDY_HEARTBEAT_SECONDS": int(os.environ.get("LMS_STUDY_HEARTBEAT_SECONDS", "15")),
+        #: Redis for the jobs (lms/jobs.py); empty: Redis on 127.0.0.1:6379 if it answers,
+        #: else the jobs run inside the web process (LMS_JOBS_EAGER=1 forces that)
+        "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", ""),
+        "JOBS_EAGER": _bool("LMS_JOBS_EAGER", False),
+        #: a running job with no progress for this long counts as abandoned (its worker died)
+        "JOBS_STALE_SECONDS": int(os.environ.get("LMS_JOBS_STALE_SECONDS", "600")),
         "ROSTER_MAX_ROWS": int(os.environ.get("LMS_ROSTER_MAX_ROWS", "200000")),
     }

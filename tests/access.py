@@ -37,6 +37,11 @@ MATRIX = {
     "core.set_language": EVERYONE,
     "core.settings_page": {"admin"},
     "core.audit_log": {"admin"},
+    "core.readyz": EVERYONE,
+    # world's job: a roster import inst_admin started (its starter and administrators see it)
+    "jobs.detail": {"inst_admin", "admin"},
+    "jobs.status": {"inst_admin", "admin"},
+    "jobs.failed": {"admin"},
     "auth.login": EVERYONE,
     "auth.logout": SIGNED_IN,
     "auth.change_password": SIGNED_IN,
@@ -246,7 +251,7 @@ def _learning_world(world) -> dict:
             **_certificate_values(world, sitting, registration),
             "qualification_id": _external_certificate(world).id,
             "staff_record_id": _staff_record(world).id, **_inspection_values(world),
-            **_api_values(world), **_ban_values(world)}
+            **_api_values(world), **_ban_values(world), "job_id": _job(world).id}
 
 
 def _inspection_values(world) -> dict:
@@ -294,6 +299,14 @@ def _ban_values(world) -> dict:
                                data=b"%PDF-1.4 d"))
     request = enforcement.request_lift(world.users["regulator"], ban, "复议撤销")
     return {"ban_id": ban.id, "request_id": request.id}
+
+
+def _job(world):
+    """A roster import the institution's administrator started (queued, never run)."""
+    from lms.core import jobs
+
+    return jobs.new_job("registry.import_roster", user=world.users["inst_admin"],
+                        params={"organisation_id": world.inst.id})
 
 
 def _external_certificate(world):

@@ -76,6 +76,8 @@ TEST_CONFIG = {
     "SERVER_NAME": None,
     # assertions read English; tests/core/test_i18n.py checks the Chinese default and catalogs
     "BABEL_DEFAULT_LOCALE": "en",
+    # jobs run inline where they are started (tests/core/test_jobs_worker.py runs a real worker)
+    "JOBS_EAGER": True,
 }
 
 

@@ -21,6 +21,7 @@ from lms.api.models import ApiClient, ApiToken
 from lms.auth import second_factor
 from lms.auth import service as auth
 from lms.auth.models import Anonymous, User
+from lms.auth.tasks import purge_expired_one_time_passwords
 from lms.catalog import exam_bank
 from lms.catalog import service as catalog
 from lms.catalog.models import Course, Lesson
@@ -74,6 +75,8 @@ READS = {
     "compliance.scope_for", "compliance.compliance_for", "compliance.person_compliance",
     "compliance.staff_compliance", "compliance.dashboard", "compliance.city_table",
     "compliance.district_table", "compliance.institution_table", "compliance.export_xlsx",
+    # a job's progress and result: its starter and administrators; failed jobs: administrators
+    "core.jobs.status", "core.jobs.failed_jobs", "registry.roster.result_of",
 }
 #: the gate's own parts: they take the actor to name it or to judge it, not to act
 MECHANICS = {"core.actors.is_system", "api.actors.is_api_client", "core.audit.record", "core.permissions.authorize",
@@ -296,6 +299,10 @@ SERVICES: dict[str, Case] = {
                                              issuer="玄武区妇幼保健院")),
     "registry.roster.import_roster": Case("registry.roster_import", lambda w, o, u:
                                           roster.import_roster(u, w.inst, _roster())),
+    "registry.roster.start_import": Case("registry.roster_import", lambda w, o, u:
+                                         roster.start_import(u, w.inst, _roster())),
+    "auth.tasks.purge_expired_one_time_passwords": Case(
+        ADMIN_ONLY_CLI, lambda w, o, u: purge_expired_one_time_passwords(u)),
     "registry.roster.issue_batch_passwords": Case("registry.roster_passwords", lambda w, o, u:
                                                   roster.issue_batch_passwords(u, w.inst, "b-1")),
     "registry.venues.add_venue": Case("scheduling.resources", lambda w, o, u:
@@ -385,6 +392,8 @@ SERVICES: dict[str, Case] = {
     # --- certificates ---
     "certificates.issue": Case("certificates.issue_batch", lambda w, o, u: certificates.issue(
         u, exams.registration_of(w.staff_other, o.sitting))),
+    "certificates.start_issue_batch": Case("certificates.issue_batch", lambda w, o, u:
+                                           certificates.start_issue_batch(u, o.sitting, [])),
     "certificates.issue_batch": Case("certificates.issue_batch", lambda w, o, u:
                                      certificates.issue_batch(u, o.sitting, [])),
     "certificates.change_status": Case("certificates.change_status", lambda w, o, u:

@@ -168,3 +168,17 @@ class CertificateSerial(db.Model):
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     issuer_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
     last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ExpiryReminder(db.Model):
+    """A reminder sent to a certificate's holder that it expires soon: one per certificate and
+    threshold (90, 30, 7 days), so each is sent once."""
+
+    __tablename__ = "certificate_expiry_reminders"
+
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), primary_key=True)
+    #: the threshold it was sent for: 90, 30 or 7 (days before expiry)
+    days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: the expiry date it reminded of (a renewal moves it; a new reminder is then due)
+    expires_on: Mapped[date] = mapped_column(Date)
+    sent_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

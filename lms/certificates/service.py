@@ -34,7 +34,7 @@ from lms.certificates.permissions import (
     can_manage_certificate,
     can_regrade_certificate,
 )
-from lms.core import audit, settings
+from lms.core import audit, jobs, settings
 from lms.core.clock import local_date, local_today, utc_now
 from lms.core.errors import DomainError
 from lms.core.idnumber import PersonNameError, normalise_name
@@ -529,3 +529,51 @@ def certificate_ids_for_qualifications(qualification_ids: list[int]) -> dict[int
     return dict(db.session.execute(
         select(Certificate.qualification_id, Certificate.id)
         .where(Certificate.qualification_id.in_(qualification_ids))).all())
+
+
+# --- the batch as a job ---------------------------------------------------------------------
+# The page stores the chosen results with a job; a worker issues them in one transaction (each
+# checked again, as issue_batch does) and then makes their PDFs, both cores busy
+# (render_many). A worker killed while issuing leaves nothing issued; killed while rendering,
+# the certificates stand and the next attempt renders the PDFs still missing (a PDF is made
+# on demand anyway).
+
+BATCH_JOB = "certificates.issue_batch"
+BATCH_STAGES = {"issue": _l("Issuing certificates"), "render": _l("Making the PDFs")}
+jobs.titled(BATCH_JOB, _l("Certificate batch"))
+
+
+def start_issue_batch(actor, sitting: ExamSitting, registration_ids: list[int], *,
+                      locale: str = "") -> jobs.Job:
+    """A queued batch issue for these results of the sitting (jobs.submit starts it)."""
+    authorize(actor, can_run_sitting, sitting=sitting,
+              message=_l("Only the training base that held the exam issues its certificates."))
+    ids = sorted({int(i) for i in registration_ids})
+    job = jobs.new_job(BATCH_JOB, user=actor, locale=locale,
+                       params={"sitting_id": sitting.id, "registration_ids": ids})
+    audit.record(actor, "certificates.batch_started", sitting, job=job.id, results=len(ids))
+    return job
+
+
+def run_issue_batch(job: jobs.Job, progress) -> tuple[dict, str]:
+    from lms.core.actors import system_actor
+
+    actor = system_actor(f"jobs:{BATCH_JOB}")
+    sitting = db.session.get(ExamSitting, job.params["sitting_id"])
+    ids = job.params["registration_ids"]
+    progress("issue", 0, max(len(ids), 1))
+    issued = issue_batch(actor, sitting, ids)
+    progress("issue", len(ids), max(len(ids), 1))
+    db.session.flush()
+    missing = [c.id for c in of_sitting(sitting) if c.pdf is None or c.pdf_version != c.version]
+    rendered = 0
+    if missing and job.params.get("render", True):
+        done = [0]
+
+        def rendered_some(count: int) -> None:
+            done[0] += count
+            progress("render", done[0], len(missing))
+
+        rendered = render_many(actor, missing, workers=2, progress=rendered_some)
+    return ({"issued": len(issued), "rendered": rendered},
+            f"/exams/{sitting.id}/certificates")

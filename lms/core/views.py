@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -37,8 +46,21 @@ def home():
 @bp.get("/healthz")
 @permission(anyone)
 def healthz():
-    db.session.execute(select(1))
+    """The process is up (for a load balancer's liveness check): no database, no Redis."""
     return {"status": "ok"}
+
+
+@bp.get("/readyz")
+@permission(anyone)
+def readyz():
+    """Ready to serve: the database answers, Redis answers (when jobs use it), wkhtmltopdf is
+    installed. 200 when all hold, 503 otherwise; each check named, no details that help an
+    attacker."""
+    from lms.core.health import readiness
+
+    checks = readiness(current_app)
+    ready = all(check["ok"] for check in checks.values())
+    return {"status": "ok" if ready else "unavailable", "checks": checks}, (200 if ready else 503)
 
 
 @bp.post("/lang/<code>")

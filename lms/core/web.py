@@ -22,7 +22,8 @@ from lms.extensions import db
 
 #: endpoints a user who must change their password can still reach
 ALLOWED_BEFORE_PASSWORD_CHANGE = {"auth.change_password", "auth.logout", "core.set_language",
-                                  "static", "core.healthz"}
+                                  "static", "core.healthz", "core.readyz",
+                                  "jobs.status"}
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "

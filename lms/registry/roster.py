@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
-from lms.core import audit
+from lms.core import audit, jobs
 from lms.core.bulk import bulk_insert, chunks, max_id, one_of
 from lms.core.clock import local_today
 from lms.core.errors import DomainError
@@ -545,3 +545,94 @@ def _create_batch_accounts(org: Organisation, batch: str, person_ids: list[int])
     bulk_insert(RosterAccount.__table__, [{"batch": batch, "user_id": uid} for uid in created])
     bulk_insert(AccountOrigin.__table__, [
         {"user_id": uid, "organisation_id": org.id, "created_at": now} for uid in created])
+
+
+# --- the import as a job ----------------------------------------------------------------------
+# The page stores the file with a job record and a worker runs the same check and store as
+# above, in one transaction, with progress; the page shows the job's progress and then the
+# same result (counts, or the row errors with nothing stored).
+
+IMPORT_JOB = "registry.import_roster"
+STAGES = {"read": _l("Reading the file"), "validate": _l("Checking the rows"),
+          "check": _l("Checking against the registry"), "store": _l("Storing")}
+jobs.titled(IMPORT_JOB, _l("Roster import"))
+
+
+def start_import(actor, org: Organisation, data: bytes, *, max_rows: int = 200_000,
+                 locale: str = "") -> jobs.Job:
+    """A queued roster import for `org` holding the uploaded file (jobs.submit starts it)."""
+    authorize(actor, can_manage_staff, org=org)
+    if org.kind != OrgKind.INSTITUTION:
+        raise RosterFileError(_l("Staff are registered at childcare institutions only."))
+    job = jobs.new_job(IMPORT_JOB, user=actor, data=data, locale=locale,
+                       params={"organisation_id": org.id, "max_rows": max_rows})
+    audit.record(actor, "registry.roster_import_started", org, job=job.id)
+    return job
+
+
+def run_import(job: jobs.Job, progress: Progress) -> tuple[dict, str]:
+    """The job's work: the import as the job's system actor; row errors and file errors are a
+    result (nothing stored), any other error fails the attempt (rolled back, retried)."""
+    from lms.core.actors import system_actor
+
+    org = db.session.get(Organisation, job.params["organisation_id"])
+    link = f"/institutions/{org.id}/roster?job={job.id}"
+    data = jobs.input_of(job)
+    try:
+        result = import_roster(system_actor(f"jobs:{IMPORT_JOB}"), org, data, progress=progress,
+                               max_rows=job.params.get("max_rows", 200_000))
+    except DomainError as err:
+        db.session.rollback()
+        return {"file_error": str(err)}, link
+    if not result.ok:
+        db.session.rollback()
+    return {
+        "ok": result.ok, "batch_id": result.batch_id, "rows": result.rows,
+        "persons_created": result.persons_created, "persons_linked": result.persons_linked,
+        "employments": result.employments, "accounts_created": result.accounts_created,
+        "staff_records": result.staff_records,
+        "errors": [[e.row, e.column, e.message] for e in result.errors[:5000]],
+        "error_count": len(result.errors),
+    }, link
+
+
+@dataclass
+class JobResult:
+    """A finished import job's result, shaped for the roster page."""
+
+    job: jobs.Job
+    file_error: str = ""
+    ok: bool = False
+    batch_id: str | None = None
+    rows: int = 0
+    persons_created: int = 0
+    persons_linked: int = 0
+    employments: int = 0
+    accounts_created: int = 0
+    staff_records: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+
+    @property
+    def running(self) -> bool:
+        return not self.job.state_enum.finished
+
+
+def result_of(actor, org: Organisation, job: jobs.Job) -> JobResult | None:
+    """The result of this institution's import job for the roster page (None while it runs)."""
+    authorize(actor, can_manage_staff, org=org)
+    authorize(actor, jobs.can_see_job, job=job)
+    if job.kind != IMPORT_JOB or job.params.get("organisation_id") != org.id:
+        raise LookupError(job.id)
+    if not job.state_enum.finished or job.result is None:
+        return JobResult(job=job, file_error=job.error if job.state_enum.finished else "")
+    data = job.result
+    if "file_error" in data:
+        return JobResult(job=job, file_error=data["file_error"])
+    return JobResult(job=job, ok=data["ok"], batch_id=data["batch_id"], rows=data["rows"],
+                     persons_created=data["persons_created"],
+                     persons_linked=data["persons_linked"], employments=data["employments"],
+                     accounts_created=data["accounts_created"],
+                     staff_records=data.get("staff_records", 0),
+                     errors=[RowError(*e) for e in data["errors"]],
+                     error_count=data["error_count"])

@@ -18,6 +18,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -25,6 +26,7 @@ from sqlalchemy import func, select
 
 from lms.auth.forms import ConfirmForm
 from lms.auth.models import Role
+from lms.core import jobs
 from lms.core.clock import local_today
 from lms.core.models import District
 from lms.core.navigation import HomeSection, NavEntry
@@ -368,20 +370,34 @@ def staff_record_scan(record):
 @bp.route("/institutions/<int:org_id>/roster", methods=["GET", "POST"])
 @permission(can_manage_staff, org=load(Organisation, "org_id"))
 def roster_import(org):
+    # the file is stored with a job; a worker checks and stores it (eagerly, in tests and
+    # without Redis, the job is done before the page is shown)
     form = RosterForm()
-    result = None
+    job = None
     if form.validate_on_submit():
         data = form.file.data.read()
-        result, err = service_call(roster.import_roster, current_user, org, data,
-                                   max_rows=current_app.config["ROSTER_MAX_ROWS"])
+        job, err = service_call(roster.start_import, current_user, org, data,
+                                max_rows=current_app.config["ROSTER_MAX_ROWS"],
+                                locale=str(get_locale()))
         if err is not None:
             form_error(form, err)
             form.file.errors = [str(err)]
-            result = None
-        elif not result.ok:
-            db.session.rollback()
+        else:
+            job = jobs.submit(job)
+    elif request.method == "GET" and request.args.get("job", type=int):
+        job = db.session.get(jobs.Job, request.args.get("job", type=int))
+        if job is None:
+            abort(404)
+    result = None
+    if job is not None:
+        try:
+            result = roster.result_of(current_user, org, job)
+        except LookupError:
+            abort(404)
+        if result.file_error:
+            form.file.errors = [result.file_error]
     return render_template("registry/roster.html", org=org, form=form, result=result,
-                           confirm=ConfirmForm())
+                           job=job, confirm=ConfirmForm())
 
 
 @bp.get("/institutions/<int:org_id>/roster/template.xlsx")
@@ -619,6 +635,7 @@ AUDIT_TITLES = {
     "registry.qualification_checked": _l("Certificate checked against the original"),
     "registry.qualification_type_changed": _l("Certificate type changed"),
     "registry.roster_imported": _l("Roster imported"),
+    "registry.roster_import_started": _l("Roster import started"),
     "registry.scan_attached": _l("Certificate scan attached"),
     "registry.staff_record_added": _l("Health check or certificate of no criminal record recorded"),
 }

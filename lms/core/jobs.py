@@ -1,0 +1,336 @@
+"""Job records: long work a user started (a roster import, a certificate batch) or a schedule ran,
+as the user and the administrators see it — its state, its progress, its result or its error.
+
+The Celery app and the schedule live in lms/jobs.py (above every package); a package's
+tasks.py runs its work through `run(task, job_id, work)` here, so every job records its states
+through one transition table, its progress in its own short transactions (visible while the
+work's own transaction is still open), and its failure with the error, retried with back-off by
+Celery until it gives up.
+
+Nothing about a job lives in a process: the uploaded file is a row (`JobInput`), the progress
+is a row, so any app server shows any job.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lms.core import notifications
+from lms.core.actors import system_actor
+from lms.core.clock import utc_now
+from lms.core.enums import TitledEnum, enum_check
+from lms.core.permissions import authorize, predicate
+from lms.core.states import StateMachine
+from lms.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+class JobState(TitledEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    DONE = "done"
+    FAILED = "failed"
+
+    @classmethod
+    def titles(cls):
+        return {cls.QUEUED: _l("Waiting to start"), cls.RUNNING: _l("Running"),
+                cls.RETRYING: _l("Failed, will try again"), cls.DONE: _l("Done"),
+                cls.FAILED: _l("Failed")}
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED)
+
+
+class JobAction(TitledEnum):
+    START = "start"
+    FINISH = "finish"
+    RETRY = "retry"
+    FAIL = "fail"
+
+    @classmethod
+    def titles(cls):
+        return {cls.START: _l("Start"), cls.FINISH: _l("Finish"), cls.RETRY: _l("Try again"),
+                cls.FAIL: _l("Give up")}
+
+
+class Job(db.Model):
+    """One run of a long piece of work, with who asked for it and how far it has got."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        enum_check("state", JobState),
+        Index("ix_jobs_state_updated", "state", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: the task's name, e.g. "registry.import_roster"
+    kind: Mapped[str] = mapped_column(String(60), index=True)
+    #: Celery's id of the task running it (kept across its retries)
+    task_id: Mapped[str] = mapped_column(String(64), default="", index=True)
+    state: Mapped[str] = mapped_column(String(10), default=JobState.QUEUED.value)
+    #: what the work is about, for the work itself (an organisation id, a limit)
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    #: what it is doing now (a translated word from the work), shown under the bar
+    message: Mapped[str] = mapped_column(String(200), default="")
+    #: what the work returned, for the page that shows the result
+    result: Mapped[dict | None] = mapped_column(JSON)
+    #: the page that shows the result
+    result_link: Mapped[str] = mapped_column(String(200), default="")
+    #: the last error (type and message; the traceback goes to the log)
+    error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: the language the user asked in: the work's messages are written in it
+    locale: Mapped[str] = mapped_column(String(12), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    #: "jobs:close_sessions" when a schedule started it
+    created_by_label: Mapped[str] = mapped_column(String(60), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
+
+    @property
+    def state_enum(self) -> JobState:
+        return JobState(self.state)
+
+    @property
+    def percent(self) -> int:
+        if self.state_enum == JobState.DONE:
+            return 100
+        if not self.progress_total:
+            return 0
+        return max(0, min(100, int(100 * self.progress_done / self.progress_total)))
+
+
+class JobInput(db.Model):
+    """The file a job works on (an uploaded roster), kept in the database so any worker on any
+    machine reads it; deleted when the job is done."""
+
+    __tablename__ = "job_inputs"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+@predicate
+def can_see_job(user, job=None, **_) -> bool:
+    """The person who started it, and administrators."""
+    if not (user and user.is_authenticated):
+        return False
+    if user.role == "admin":
+        return True
+    return job is not None and job.created_by_id is not None and job.created_by_id == user.id
+
+
+@predicate
+def can_see_failed_jobs(user, **_) -> bool:
+    return bool(user and user.is_authenticated and user.role == "admin")
+
+
+def _may(user, job, action) -> bool:
+    return False  # only the job runner (a system actor) moves a job
+
+
+JOB = StateMachine(Job, JobState, JobAction, {
+    (JobState.QUEUED, JobAction.START): JobState.RUNNING,
+    (JobState.RETRYING, JobAction.START): JobState.RUNNING,
+    (JobState.RUNNING, JobAction.FINISH): JobState.DONE,
+    (JobState.RUNNING, JobAction.RETRY): JobState.RETRYING,
+    (JobState.RUNNING, JobAction.FAIL): JobState.FAILED,
+    # a worker killed mid-way leaves its job "running"; the next delivery (acks_late) starts it
+    # again from there
+    (JobState.RUNNING, JobAction.START): JobState.RUNNING,
+}, may=_may, audit_prefix="jobs.job")
+
+notifications.message("job.done", _l("%(title)s is done."))
+notifications.message("job.failed", _l("%(title)s failed: %(error)s"))
+
+#: task name -> its title, for the job page and the notifications (packages register theirs)
+TITLES: dict[str, object] = {}
+
+
+def titled(kind: str, title) -> None:
+    TITLES[kind] = title
+
+
+def title_of(job: Job) -> str:
+    return str(TITLES.get(job.kind, job.kind))
+
+
+def new_job(kind: str, *, user=None, params: dict | None = None, data: bytes | None = None,
+            locale: str = "") -> Job:
+    """A queued job record (and its input file), flushed; the caller's service has authorised
+    the work itself. Start it with `submit` once the caller's writes are committed."""
+    job = Job(kind=kind, params=params or {}, locale=locale,
+              created_by_id=getattr(user, "id", None),
+              created_by_label=(getattr(user, "name", "") if user is not None
+                                and getattr(user, "is_system", False) else "")[:60])
+    db.session.add(job)
+    db.session.flush()
+    if data is not None:
+        db.session.add(JobInput(job_id=job.id, data=data))
+    JOB.record_start(user or system_actor("jobs"), job)
+    db.session.flush()
+    return job
+
+
+def submit(job: Job) -> Job:
+    """Commit (a worker on another machine must see the job and its file) and send the job to
+    the workers. With the jobs running eagerly (tests, or `make run` without Redis) it is done
+    when this returns."""
+    job_id = job.id
+    job.task_id = str(uuid.uuid4())
+    task_id = job.task_id
+    db.session.commit()
+    task = current_app.extensions["celery"].tasks[job.kind]
+    task.apply_async(args=[job_id], task_id=task_id)
+    db.session.expire_all()
+    return db.session.get(Job, job_id)
+
+
+def input_of(job: Job) -> bytes:
+    row = db.session.get(JobInput, job.id)
+    if row is None:
+        raise LookupError(f"job {job.id} has no input")
+    return row.data
+
+
+def _write(job_id: int, **values) -> None:
+    """Progress in its own short transaction, visible while the work's transaction is open."""
+    values["updated_at"] = utc_now()
+    with db.engine.begin() as connection:
+        connection.execute(sql_update(Job).where(Job.id == job_id).values(**values))
+
+
+class Progress:
+    """The progress callback a job's work reports to: stage, done, total. Writes at most once
+    a second (and always the last step), each write its own transaction."""
+
+    def __init__(self, job_id: int, stages: dict | None = None):
+        self.job_id = job_id
+        self.stages = stages or {}
+        self._last = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = utc_now()
+        if (self._last is not None and (now - self._last).total_seconds() < 1
+                and done != total):
+            return
+        self._last = now
+        if _sqlite_writing():
+            return  # SQLite has one writer: the work's own open write would block this one
+        try:
+            _write(self.job_id, progress_done=done, progress_total=max(total, 1),
+                   message=str(self.stages.get(stage, stage))[:200])
+        except Exception:  # progress is a courtesy: never fail the work for it
+            log.warning("job %s: progress not recorded", self.job_id, exc_info=True)
+
+
+def _sqlite_writing() -> bool:
+    if db.engine.dialect.name != "sqlite" or not db.session().in_transaction():
+        return False
+    raw = db.session.connection().connection.dbapi_connection
+    return bool(getattr(raw, "in_transaction", False))
+
+
+def run(task, job_id: int, work: Callable[[Job, Progress], tuple[dict, str]], *,
+        stages: dict | None = None) -> dict:
+    """Run `work(job, progress)` for a job inside one transaction: commit it with the job's
+    result and state, or roll it all back and record the failure. `work` returns (result,
+    result_link). Raises the error again so Celery retries it with back-off."""
+    actor = system_actor(f"jobs:{task.name}")
+    job = db.session.get(Job, job_id)
+    if job is None:
+        log.warning("job %s: no such job (deleted?)", job_id)
+        return {}
+    if job.state_enum.finished:
+        return job.result or {}  # delivered twice: done already
+    stale = timedelta(seconds=current_app.config.get("JOBS_STALE_SECONDS", 600))
+    if job.state_enum == JobState.RUNNING and utc_now() - job.updated_at < stale:
+        # delivered again while a live worker still reports progress (the broker's visibility
+        # timeout passed): leave it to that worker; a killed worker's job goes stale first
+        log.warning("job %s is running elsewhere; this delivery is dropped", job_id)
+        return {}
+    attempts = job.attempts + 1
+    JOB.apply(actor, job, JobAction.START, values={"attempts": attempts, "updated_at": utc_now()})
+    db.session.commit()
+    progress = Progress(job.id, stages)
+    try:
+        with force_locale(job.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+            result, link = work(job, progress)
+            JOB.apply(actor, job, JobAction.FINISH, values={
+                "result": result, "result_link": link[:200], "error": "",
+                "progress_done": job.progress_total or 1,
+                "progress_total": job.progress_total or 1, "updated_at": utc_now()})
+            db.session.execute(JobInput.__table__.delete().where(JobInput.job_id == job.id))
+            notifications.notify(job.created_by_id, "job.done", link or f"/jobs/{job.id}",
+                                 title=title_of(job))
+        db.session.commit()
+        return result
+    except Exception as err:
+        db.session.rollback()
+        job = db.session.get(Job, job_id)
+        max_retries = task.max_retries if task.max_retries is not None else 0
+        gives_up = task.request.retries >= max_retries
+        error = f"{type(err).__name__}: {err}"[:2000]
+        log.error("job %s (%s) failed, attempt %s%s", job_id, task.name, attempts,
+                  ", giving up" if gives_up else ", will retry", exc_info=True)
+        action = JobAction.FAIL if gives_up else JobAction.RETRY
+        JOB.apply(actor, job, action, values={"error": error, "updated_at": utc_now()},
+                  reason=error[:200])
+        if gives_up:
+            notifications.notify(job.created_by_id, "job.failed", f"/jobs/{job.id}",
+                                 title=title_of(job), error=str(err)[:150])
+        db.session.commit()
+        raise
+
+
+def run_scheduled(task, work: Callable[[Job, Progress], tuple[dict, str]]) -> dict:
+    """A scheduled task's run as a job record too (created_by: the schedule), so its failures
+    reach the administrators' list like any other job's. Its retries continue the same record."""
+    task_id = task.request.id or ""
+    job = (db.session.scalar(select(Job).where(Job.task_id == task_id, Job.kind == task.name))
+           if task_id else None)
+    if job is None:
+        job = new_job(task.name, user=system_actor(f"jobs:{task.name}"))
+        job.task_id = task_id
+        db.session.commit()
+    return run(task, job.id, work)
+
+
+def status(actor, job: Job) -> dict:
+    """What the job page polls: state, progress, message, and where the result is."""
+    authorize(actor, can_see_job, job=job)
+    state = job.state_enum
+    return {"id": job.id, "state": state.value, "state_title": str(state.title),
+            "finished": state.finished, "done": job.progress_done, "total": job.progress_total,
+            "percent": job.percent, "message": job.message,
+            "result_link": job.result_link if state == JobState.DONE else "",
+            "error": job.error if state.finished else "",
+            "attempts": job.attempts}
+
+
+def failed_jobs(actor, limit: int = 200) -> list[Job]:
+    """Jobs that gave up, newest first: what an administrator looks into."""
+    authorize(actor, can_see_failed_jobs)
+    return list(db.session.scalars(select(Job).where(Job.state == JobState.FAILED.value)
+                                   .order_by(Job.updated_at.desc(), Job.id.desc()).limit(limit)))
+
+
+def error_trace(err: BaseException) -> str:
+    return "".join(traceback.format_exception(err))[-4000:]

@@ -1,0 +1,29 @@
+"""Core's scheduled work: the files of long-finished jobs are not kept."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from sqlalchemy import delete, select
+
+from lms.core import jobs
+from lms.core.clock import utc_now
+from lms.extensions import db
+
+#: a failed job's file stays this long, for an administrator to look into
+KEEP_FAILED_INPUTS = timedelta(days=30)
+
+
+@shared_task(name="core.purge_old_job_inputs", bind=True, autoretry_for=(Exception,),
+             retry_backoff=30, max_retries=3)
+def purge_old_job_inputs(self) -> dict:
+    def work(job, progress):
+        cutoff = utc_now() - KEEP_FAILED_INPUTS
+        old = select(jobs.Job.id).where(jobs.Job.updated_at < cutoff,
+                                        jobs.Job.state.in_([jobs.JobState.FAILED.value,
+                                                            jobs.JobState.DONE.value]))
+        purged = db.session.execute(delete(jobs.JobInput).where(
+            jobs.JobInput.job_id.in_(old))).rowcount
+        return {"purged": purged}, ""
+    return jobs.run_scheduled(self, work)

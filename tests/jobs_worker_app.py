@@ -1,0 +1,64 @@
+"""The app a real Celery worker runs in the worker tests (tests/core/test_jobs_worker.py):
+the test database (DATABASE_URL), Redis database 15, unacknowledged messages redelivered after
+3 seconds (swept every second). With LMS_TEST_STALL_FILE set, the roster import stops after storing its rows (not yet
+committed), touches that file and waits, so the test can kill the worker mid-job;
+LMS_TEST_STALL_BATCH_FILE does the same to the certificate batch after issuing."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from lms import create_app
+from lms.registry import roster
+
+BROKER = os.environ.get("LMS_TEST_BROKER", "redis://127.0.0.1:6379/15")
+
+
+def worker_config() -> dict:
+    return {
+        "TESTING": True, "WTF_CSRF_ENABLED": False, "SESSION_COOKIE_SECURE": False,
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "BABEL_DEFAULT_LOCALE": "en",
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", ""),
+        "JOBS_EAGER": False, "CELERY_BROKER_URL": BROKER,
+        # a running job not heard of for 2 s counts as its worker's death
+        "JOBS_STALE_SECONDS": 2,
+        # redeliver a killed worker's unacknowledged task after 3 s, looking every second
+        "CELERY": {"broker_transport_options": {"visibility_timeout": 3,
+                                                "unacked_restore_interval": 1,
+                                                "unacked_restore_throttle": 1}},
+    }
+
+
+if os.environ.get("LMS_TEST_STALL_FILE"):
+    _store = roster._store
+
+    def _stalling_store(*args, **kwargs):
+        result = _store(*args, **kwargs)
+        from lms.extensions import db
+        db.session.flush()
+        Path(os.environ["LMS_TEST_STALL_FILE"]).touch()
+        time.sleep(120)
+        return result
+
+    roster._store = _stalling_store
+
+if os.environ.get("LMS_TEST_STALL_BATCH_FILE"):
+    from lms.certificates import service as certificates
+
+    _issue_batch = certificates.issue_batch
+
+    def _stalling_issue_batch(*args, **kwargs):
+        issued = _issue_batch(*args, **kwargs)
+        from lms.extensions import db
+        db.session.flush()
+        Path(os.environ["LMS_TEST_STALL_BATCH_FILE"]).touch()
+        time.sleep(120)
+        return issued
+
+    certificates.issue_batch = _stalling_issue_batch
+
+if os.environ.get("LMS_WORKER_APP"):  # the worker subprocess, not the test importing this
+    app = create_app(worker_config())
+    celery_app = app.extensions["celery"]
