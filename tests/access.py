@@ -166,6 +166,16 @@ MATRIX = {
     "enforcement.public_plan": EVERYONE,
     "enforcement.public_task": EVERYONE,
     "enforcement.public_results": EVERYONE,
+    # --- a person's own data (lms/mydata.py): the person; an administrator on request ---
+    "mydata.mine": CAREGIVERS,
+    "mydata.mine_json": CAREGIVERS,
+    "mydata.mine_pdf": CAREGIVERS,
+    "mydata.correction_new": CAREGIVERS,
+    "mydata.person_data": {"caregiver", "admin"},  # world.staff is the caregiver
+    "mydata.person_json": {"caregiver", "admin"},
+    "mydata.person_pdf": {"caregiver", "admin"},
+    "mydata.corrections": {"inst_admin", "inst_admin_other", "admin"},
+    "mydata.correction_answer": {"inst_admin"},  # the request went to world.inst
 }
 
 
@@ -205,7 +215,17 @@ def _learning_world(world) -> dict:
             "token": scheduling.feed_token(person=world.staff), "sitting_id": sitting.id,
             "registration_id": registration.id, "item_id": item.id,
             **_certificate_values(world, sitting, registration),
-            "qualification_id": _external_certificate(world).id, **_inspection_values(world)}
+            "qualification_id": _external_certificate(world).id, **_inspection_values(world),
+            **_mydata_values(world)}
+
+
+def _mydata_values(world) -> dict:
+    """The caregiver's request to world.inst to correct their data (lms/mydata.py)."""
+    from lms import mydata
+
+    correction = mydata.request_correction(world.users["caregiver"], world.staff,
+                                           section="person", subject="手机号", message="号码有误")
+    return {"correction_id": correction.id}
 
 
 def _inspection_values(world) -> dict:

@@ -16,6 +16,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
+from lms import mydata
 from lms.auth import service as auth
 from lms.auth.models import Anonymous, User
 from lms.catalog import exam_bank
@@ -60,6 +61,7 @@ READS = {
     "registry.may_issue_password", "subsidies.export_rows", "subsidies.export_xlsx",
     "subsidies.queue", "subsidies.reviewer_summary",
     "enforcement.inspections.districts_of",
+    "mydata.corrections_to_answer",
 }
 #: the gate's own parts: they take the actor to name it or to judge it, not to act
 MECHANICS = {"core.actors.is_system", "core.audit.record", "core.permissions.authorize",
@@ -81,7 +83,7 @@ class Objects:
               "registration": Registration, "item": AttemptItem, "cert": Certificate,
               "claim": SubsidyClaim, "objection": Objection, "qualification": Qualification,
               "task": InspectionTask, "visit": InspectionVisit, "check": IdentityCheck,
-              "inspector": Inspector}
+              "inspector": Inspector, "correction": mydata.CorrectionRequest}
 
     def __init__(self, ids: dict):
         self.ids = ids
@@ -423,6 +425,15 @@ SERVICES: dict[str, Case] = {
                                              list(credit_feed.all_rows(u, SINCE, "bans"))),
     "enforcement.credit_feed.export": Case("enforcement.credit_feed", lambda w, o, u:
                                            credit_feed.export(u, SINCE, "bans", "csv")),
+    # --- a person's own data: world.staff is the caregiver's own person ---
+    "mydata.my_data": Case("mydata.person_json", lambda w, o, u: mydata.my_data(u, w.staff)),
+    "mydata.export": Case("mydata.person_json", lambda w, o, u: mydata.export(u, w.staff, "json")),
+    "mydata.request_correction": Case(_only("caregiver", why="the person, for their own data"),
+                                      lambda w, o, u: mydata.request_correction(
+                                          u, w.staff, section="person", subject="",
+                                          message="改")),
+    "mydata.answer_correction": Case("mydata.correction_answer", lambda w, o, u:
+                                     mydata.answer_correction(u, o.correction, "complete", "好")),
 }
 
 # --- discovery -----------------------------------------------------------------------------------
