@@ -65,7 +65,14 @@ from lms.enforcement.models import CheckResult, IdentityCheck
 from lms.exams.models import Attempt, AttemptState, ExamSitting, Registration
 from lms.extensions import db
 from lms.learning.models import Enrolment, StudySegment
-from lms.ledger.models import Category, ExternalRecord, LedgerEntry, LedgerTotal, SourceType
+from lms.ledger.models import (
+    Category,
+    ExternalRecord,
+    ExternalState,
+    LedgerEntry,
+    LedgerTotal,
+    SourceType,
+)
 from lms.registry.models import (
     Ban,
     BanKind,
@@ -82,7 +89,7 @@ from lms.registry.models import (
     StaffRecordKind,
 )
 from lms.scheduling.models import Attendance, Booking, TrainingSession
-from lms.subsidies.models import ClaimEvent, SubsidyClaim
+from lms.subsidies.models import ClaimAction, ClaimEvent, ClaimState, SubsidyClaim
 from lms.subsidies.service import mask_account
 
 SCHEMA_VERSION = 1
@@ -113,6 +120,10 @@ SECTION_TITLES = {
     "id_number_views": _l("Who saw your full identity number"),
     "corrections": _l("Correction requests"),
 }
+
+#: where a certificate on record came from (registry Qualification.source)
+QUALIFICATION_SOURCES = {"external": _l("Recorded by the institution"),
+                         "issued": _l("Issued in this system")}
 
 #: the audit records that mean someone saw a person's full identity number or looked them up
 VIEW_ACTIONS = ("registry.id_number_viewed", "registry.lookup", "mydata.produced")
@@ -319,7 +330,8 @@ def _qualifications(pid: int) -> list[dict]:
     return [{"type": q.qualification_type.code, "type_title": q.qualification_type.title,
              "level": q.level, "certificate_no": q.certificate_no, "issuer": q.issuer,
              "issued_on": q.issued_on, "expires_on": q.expires_on, "revoked_at": q.revoked_at,
-             "source": q.source, "checked_at": q.checked_at} for q in rows]
+             "source": q.source, "source_title": str(QUALIFICATION_SOURCES.get(q.source, q.source)),
+             "checked_at": q.checked_at} for q in rows]
 
 
 def _certificates(pid: int) -> list[dict]:
@@ -372,6 +384,7 @@ def _ledger(pid: int, cache: dict) -> tuple[list, list, list]:
     external = [{"year": r.year, "category": r.category, "category_title": _title(Category, r.category),
                  "hours": r.hours, "provider": r.provider, "reference": r.reference, "note": r.note,
                  "evidence_name": r.evidence_name, "state": r.state,
+                 "state_title": _title(ExternalState, r.state),
                  "organisation": _org_name(r.organisation_id, cache), "created_at": r.created_at}
                 for r in sorted(records.values(), key=lambda r: r.id)]
     return ledger, totals, external
@@ -440,6 +453,13 @@ def _exams(pid: int) -> list[dict]:
     return out
 
 
+def _claim_action_title(ev: ClaimEvent) -> str:
+    # submitting opens a claim and is no move of its table: say what it led to
+    if ev.action in {a.value for a in ClaimAction}:
+        return _title(ClaimAction, ev.action)
+    return _title(ClaimState, ev.to_state)
+
+
 def _claims(pid: int) -> list[dict]:
     claims = list(db.session.scalars(select(SubsidyClaim).where(SubsidyClaim.person_id == pid)
                                      .order_by(SubsidyClaim.submitted_at, SubsidyClaim.id)))
@@ -448,14 +468,17 @@ def _claims(pid: int) -> list[dict]:
         for ev in db.session.scalars(select(ClaimEvent).where(
                 ClaimEvent.claim_id.in_([c.id for c in claims])).order_by(ClaimEvent.created_at,
                                                                          ClaimEvent.id)):
-            events[ev.claim_id].append({"action": ev.action, "to_state": ev.to_state,
+            events[ev.claim_id].append({"action": ev.action,
+                                        "action_title": _claim_action_title(ev),
+                                        "to_state": ev.to_state,
+                                        "to_state_title": _title(ClaimState, ev.to_state),
                                         "by": ev.actor_label, "at": ev.created_at,
                                         "reason": ev.reason})
     return [{"reference": c.reference, "certificate_number": c.certificate.number,
              "qualification": c.qualification_type.title, "level": c.level,
              "training_base": c.base.name, "amount": c.amount, "state": c.state,
              "state_title": c.state_title, "payee_name": c.payee_name, "bank_name": c.bank_name,
-             "bank_account": c.bank_account, "submitted_at": c.submitted_at,
+             "bank_account": c.bank_account, "claimed_at": c.submitted_at,
              "paid_on": c.paid_on, "payment_ref": c.payment_ref,
              "rejected_reason": c.rejected_reason, "events": events[c.id]} for c in claims]
 
@@ -482,7 +505,7 @@ def _bans(person: Person) -> list[dict]:
 def _identity_checks(pid: int) -> list[dict]:
     rows = db.session.scalars(select(IdentityCheck).where(IdentityCheck.person_id == pid)
                               .order_by(IdentityCheck.created_at, IdentityCheck.id))
-    return [{"checked_at": c.created_at, "result": c.result,
+    return [{"at": c.created_at, "result": c.result,
              "result_title": _title(CheckResult, c.result), "note": c.note,
              "resolved_at": c.resolved_at, "resolution": c.resolution} for c in rows]
 
@@ -521,13 +544,19 @@ def _id_number_views(pid: int) -> list[dict]:
     return out
 
 
+def _trail_title(action: str) -> str:
+    return str(_l("Requested")) if action == "create" else _title(CorrectionAction, action)
+
+
 def _correction_row(c: CorrectionRequest) -> dict:
     return {"id": c.id, "section": c.section, "section_title": c.section_title,
             "subject": c.subject, "message": c.message,
             "institution": c.organisation.name if c.organisation else "",
             "requested_at": c.created_at, "state": c.state, "state_title": c.state_title,
             "reply": c.reply, "answered_at": c.answered_at,
-            "trail": [{"action": ev.action, "state": ev.to_state, "by": ev.actor_label,
+            "trail": [{"action": ev.action, "action_title": _trail_title(ev.action),
+                       "state": ev.to_state, "state_title": _title(CorrectionState, ev.to_state),
+                       "by": ev.actor_label,
                        "at": ev.created_at, "reason": ev.reason}
                       for ev in CORRECTION.history(c)]}
 
@@ -811,10 +840,10 @@ FIELD_TITLES = {
     "started_at": _l("Started"), "submitted_at": _l("Handed in"),
     "auto_submitted": _l("Handed in when time ran out"), "correct": _l("Correct answers"),
     "certificate_number": _l("Certificate number"), "amount": _l("Amount"),
-    "payee_name": _l("Payee"), "bank_name": _l("Bank"), "bank_account": _l("Bank account"),
+    "claimed_at": _l("Submitted"), "payee_name": _l("Payee"), "bank_name": _l("Bank"), "bank_account": _l("Bank account"),
     "paid_on": _l("Paid"), "payment_ref": _l("Payment reference"),
     "rejected_reason": _l("Reason for rejection"), "events": _l("History"), "kind": _l("Kind"),
-    "document_no": _l("Document number"), "ends_on": _l("Ends"), "decision_ref": _l("Decision"),
+    "document_no": _l("Document number"), "starts_on": _l("Starts"), "ends_on": _l("Ends"), "decision_ref": _l("Decision"),
     "lifted_at": _l("Lifted"), "lift_reason": _l("Reason for lifting"), "resolved_at": _l("Resolved"),
     "resolution": _l("Resolution"), "text": _l("Message"), "read_at": _l("Read"),
     "at": _l("When"), "action": _l("What"), "who": _l("Who"), "section": _l("Part of your data"),
