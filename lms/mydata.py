@@ -44,9 +44,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, Text, func, select
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from lms.auth.models import Role, User
+from lms.auth.permissions import is_admin
 from lms.catalog.models import Course, Lesson
 from lms.certificates.models import Certificate
 from lms.core import audit, notifications
@@ -55,12 +56,12 @@ from lms.core.clock import utc_now
 from lms.core.enums import TitledEnum, enum_check
 from lms.core.errors import DomainError
 from lms.core.idnumber import mask_id_number
-from lms.core.models import AuditLog, Notification
+from lms.core.models import AuditLog, Notification, StateEvent
 from lms.core.navigation import NavEntry
 from lms.core.pdf import render_pdf
 from lms.core.permissions import authorize, load, permission, predicate
 from lms.core.states import StateMachine
-from lms.core.web import service_call
+from lms.core.web import form_error, service_call
 from lms.enforcement.models import CheckResult, IdentityCheck
 from lms.exams.models import Attempt, AttemptState, ExamSitting, Registration
 from lms.extensions import db
@@ -73,6 +74,8 @@ from lms.ledger.models import (
     LedgerTotal,
     SourceType,
 )
+from lms.registry import service as registry
+from lms.registry.forms import RegistryLookupForm
 from lms.registry.models import (
     Ban,
     BanKind,
@@ -300,7 +303,9 @@ def _assemble(person: Person) -> dict:
     data["identity_checks"] = _identity_checks(pid)
     data["notifications"] = _notifications([u.id for u in accounts])
     data["id_number_views"] = _id_number_views(pid)
-    data["corrections"] = [_correction_row(c) for c in corrections_of(person)]
+    requests = corrections_of(person)
+    trails = correction_trails(requests)
+    data["corrections"] = [_correction_row(c, trails[c.id]) for c in requests]
     data["counts"] = {section: len(data[section]) for section in SECTIONS}
     return data
 
@@ -427,6 +432,7 @@ def _sessions(pid: int) -> tuple[list, list]:
                     "status_title": a.status_title, "checked_in_at": a.checked_in_at,
                     "checked_out_at": a.checked_out_at, "reason": a.reason}
                    for a in db.session.scalars(select(Attendance).where(Attendance.person_id == pid)
+                                               .options(joinedload(Attendance.session))
                                                .order_by(Attendance.id))]
     return bookings, attendances
 
@@ -548,7 +554,19 @@ def _trail_title(action: str) -> str:
     return str(_l("Requested")) if action == "create" else _title(CorrectionAction, action)
 
 
-def _correction_row(c: CorrectionRequest) -> dict:
+def correction_trails(requests: list[CorrectionRequest]) -> dict[int, list[StateEvent]]:
+    """Each request's moves, oldest first, read in one query."""
+    trails: dict[int, list[StateEvent]] = defaultdict(list)
+    if requests:
+        for ev in db.session.scalars(select(StateEvent).where(
+                StateEvent.object_type == CorrectionRequest.__tablename__,
+                StateEvent.object_id.in_([c.id for c in requests]))
+                .order_by(StateEvent.created_at, StateEvent.id)):
+            trails[ev.object_id].append(ev)
+    return trails
+
+
+def _correction_row(c: CorrectionRequest, trail: list[StateEvent]) -> dict:
     return {"id": c.id, "section": c.section, "section_title": c.section_title,
             "subject": c.subject, "message": c.message,
             "institution": c.organisation.name if c.organisation else "",
@@ -558,7 +576,7 @@ def _correction_row(c: CorrectionRequest) -> dict:
                        "state": ev.to_state, "state_title": _title(CorrectionState, ev.to_state),
                        "by": ev.actor_label,
                        "at": ev.created_at, "reason": ev.reason}
-                      for ev in CORRECTION.history(c)]}
+                      for ev in trail]}
 
 
 # --- downloads -----------------------------------------------------------------------------------
@@ -781,13 +799,32 @@ def person_pdf(person):
     return _download(person, "pdf")
 
 
+@bp.route("/persons/data", methods=["GET", "POST"])
+@permission(is_admin)
+def produce():
+    """An administrator finds the person who asked for their data, by identity number and name
+    in the form (never in the address), through the registry's logged lookup."""
+    form = RegistryLookupForm()
+    not_found = False
+    if form.validate_on_submit():
+        answer, err = service_call(registry.lookup_person, current_user, form.id_number.data,
+                                   form.name.data)
+        if err is not None:
+            form_error(form, err)
+        elif answer.person is not None:
+            return redirect(url_for("mydata.person_data", person_id=answer.person.id))
+        else:
+            not_found = True
+    return render_template("mydata/produce.html", form=form, not_found=not_found)
+
+
 @bp.get("/corrections")
 @permission(can_see_corrections)
 def corrections():
     items = corrections_to_answer(current_user)
     return render_template("mydata/corrections.html", items=items,
                            actions={c.id: correction_actions(c, current_user) for c in items},
-                           history={c.id: CORRECTION.history(c) for c in items})
+                           history=correction_trails(items))
 
 
 @bp.post("/corrections/<int:correction_id>")
@@ -804,6 +841,7 @@ def correction_answer(correction):
 
 NAVIGATION = (
     NavEntry(_l("My data"), "mydata.mine", "file-earmark-person", can_see_own_data, order=19),
+    NavEntry(_l("A person's data"), "mydata.produce", "file-earmark-person", is_admin, order=72),
     NavEntry(_l("Correction requests"), "mydata.corrections", "pencil-square",
              can_see_corrections, order=60),
 )

@@ -176,6 +176,7 @@ MATRIX = {
     "mydata.person_pdf": {"caregiver", "admin"},
     "mydata.corrections": {"inst_admin", "inst_admin_other", "admin"},
     "mydata.correction_answer": {"inst_admin"},  # the request went to world.inst
+    "mydata.produce": {"admin"},
 }
 
 

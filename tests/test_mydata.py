@@ -297,3 +297,59 @@ def test_the_correction_table(world, state, action):
     else:
         mydata.answer_correction(world.users["inst_admin"], request, action.value, "答复")
         assert request.state == target.value and request.reply == "答复"
+
+
+def test_an_administrator_finds_the_person_by_a_form_never_the_address(client, world):
+    _sign_in(client, world, "admin")
+    assert client.get("/persons/data").status_code == 200
+    wrong = client.post("/persons/data", data={"id_number": world.staff.id_number, "name": "别人"})
+    assert wrong.status_code == 200 and 'id="produce-result"' in wrong.get_data(as_text=True)
+    found = client.post("/persons/data", data={"id_number": world.staff.id_number,
+                                               "name": world.staff.name})
+    assert found.status_code == 302
+    assert found.headers["Location"].endswith(f"/persons/{world.staff.id}/data")
+    assert world.staff.id_number not in found.headers["Location"]
+    page = client.get(found.headers["Location"])
+    assert page.status_code == 200 and world.staff.id_number in page.get_data(as_text=True)
+    views = mydata.my_data(world.users["caregiver"], world.staff)["id_number_views"]
+    assert [v["action"] for v in views] == ["registry.lookup", "mydata.produced"]
+
+
+def _queries(app, work) -> int:
+    from sqlalchemy import event
+
+    count = 0
+
+    def counted(*_args, **_kw):
+        nonlocal count
+        count += 1
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        work()
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+    return count
+
+
+def test_more_records_cost_no_more_queries(app, world, full):
+    """A person has at most thousands of rows: each kind is read in one go, never row by row."""
+    caregiver = world.users["caregiver"]
+
+    def produce():
+        db.session.expire_all()
+        mydata.my_data(caregiver, world.staff)
+
+    before = _queries(app, produce)
+    for n in range(5):
+        db.session.add(StaffRecord(person_id=world.staff.id, kind="no_criminal_record",
+                                   issued_on=local_today() - timedelta(days=n), issuer="公安分局",
+                                   organisation_id=world.inst.id))
+        notifications.notify(caregiver.id, "subsidy.approved", ref=f"BT20260000{n}")
+        registry.reveal_id_number(world.users["inst_admin"], world.staff)
+        mydata.request_correction(caregiver, world.staff, section="person", subject="",
+                                  message=f"改{n}")
+    db.session.commit()
+    after = _queries(app, produce)
+    assert after == before
