@@ -52,9 +52,9 @@ from lms.catalog.models import Course, Lesson
 from lms.certificates.models import Certificate
 from lms.core import audit, notifications
 from lms.core.actors import is_system
-from lms.core.clock import utc_now
+from lms.core.clock import to_local, utc_now
 from lms.core.enums import TitledEnum, enum_check
-from lms.core.errors import DomainError
+from lms.core.errors import DomainError, PermissionDenied
 from lms.core.idnumber import mask_id_number
 from lms.core.models import AuditLog, Notification, StateEvent
 from lms.core.navigation import NavEntry
@@ -533,21 +533,18 @@ def _id_number_views(pid: int) -> list[dict]:
         & AuditLog.action.in_(VIEW_ACTIONS)
     employer_ids = [str(i) for i in db.session.scalars(
         select(Employment.organisation_id).where(Employment.person_id == pid).distinct())]
+    # an institution's lookup names the institution; the person found is in its details
     staff_lookups = (AuditLog.action == "registry.staff_lookup") \
-        & (AuditLog.object_type == "organisations") & AuditLog.object_id.in_(employer_ids)
+        & (AuditLog.object_type == "organisations") & AuditLog.object_id.in_(employer_ids) \
+        & (AuditLog.details["person_id"].as_integer() == pid)
     rows = db.session.execute(
         select(AuditLog, User.display_name, Organisation.name)
         .outerjoin(User, User.id == AuditLog.actor_id)
         .outerjoin(Organisation, Organisation.id == User.organisation_id)
         .where(about | staff_lookups).order_by(AuditLog.created_at, AuditLog.id))
-    out = []
-    for log, who, org in rows:
-        if log.action == "registry.staff_lookup" and (log.details or {}).get("person_id") != pid:
-            continue
-        out.append({"at": log.created_at, "action": log.action,
-                    "action_title": audit.action_title(log.action),
-                    "who": who or log.actor_label, "organisation": org or ""})
-    return out
+    return [{"at": log.created_at, "action": log.action,
+             "action_title": audit.action_title(log.action), "who": who or log.actor_label,
+             "organisation": org or ""} for log, who, org in rows]
 
 
 def _trail_title(action: str) -> str:
@@ -608,7 +605,7 @@ def export(actor, person: Person, kind: str) -> tuple[bytes, str, str]:
     if kind not in {"json", "pdf"}:
         raise DomainError(_l("Unknown file type."))
     data = my_data(actor, person)
-    stamp = f"{data['generated_at']:%Y%m%d}"
+    stamp = f"{to_local(data['generated_at']):%Y%m%d}"
     if kind == "json":
         content, mimetype = to_json(data), "application/json"
     else:
@@ -644,8 +641,6 @@ def request_correction(actor, person: Person, *, section: str, subject: str, mes
     something; its administrators are told."""
     authorize(actor, can_see_own_data)
     if actor.person_id != person.id:
-        from lms.core.errors import PermissionDenied
-
         raise PermissionDenied(_l("You may only ask for corrections of your own data."))
     if section not in CORRECTION_SECTIONS:
         raise DomainError(_l("Choose which part of your data is wrong."), field="section")
