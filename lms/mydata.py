@@ -32,6 +32,7 @@ from decimal import Decimal
 
 from flask import (
     Blueprint,
+    current_app,
     flash,
     has_request_context,
     redirect,
@@ -64,7 +65,7 @@ from lms.core.states import StateMachine
 from lms.core.web import form_error, service_call
 from lms.enforcement.models import CheckResult, IdentityCheck
 from lms.exams.models import Attempt, AttemptState, ExamSitting, Registration
-from lms.extensions import db
+from lms.extensions import db, limiter
 from lms.learning.models import Enrolment, StudySegment
 from lms.ledger.models import (
     Category,
@@ -91,6 +92,7 @@ from lms.registry.models import (
     StaffRecord,
     StaffRecordKind,
 )
+from lms.registry.views import lookup_limit
 from lms.scheduling.models import Attendance, Booking, TrainingSession
 from lms.subsidies.models import ClaimAction, ClaimEvent, ClaimState, SubsidyClaim
 from lms.subsidies.service import mask_account
@@ -722,6 +724,20 @@ def correction_actions(correction: CorrectionRequest, user) -> list:
 
 bp = Blueprint("mydata", __name__, template_folder="templates")
 
+def _per_user() -> str:
+    return f"user:{current_user.id}"  # every download is signed in
+
+
+#: a file is made afresh each time (a PDF costs a renderer's run): enough for anyone's own use
+DEFAULT_DOWNLOAD_LIMIT = "30 per hour"
+
+
+def _download_limit() -> str:
+    return current_app.config.get("MYDATA_DOWNLOAD_RATE_LIMIT") or DEFAULT_DOWNLOAD_LIMIT
+
+
+download_limit = limiter.shared_limit(_download_limit, scope="mydata-download", key_func=_per_user)
+
 
 def _page(person: Person, *, own: bool):
     data = my_data(current_user, person)
@@ -751,12 +767,14 @@ def mine():
 
 @bp.get("/my/data.json")
 @permission(can_see_own_data)
+@download_limit
 def mine_json():
     return _download(_me(), "json")
 
 
 @bp.get("/my/data.pdf")
 @permission(can_see_own_data)
+@download_limit
 def mine_pdf():
     return _download(_me(), "pdf")
 
@@ -784,18 +802,21 @@ def person_data(person):
 
 @bp.get("/persons/<int:person_id>/data.json")
 @permission(can_produce_data, person=load(Person, "person_id"))
+@download_limit
 def person_json(person):
     return _download(person, "json")
 
 
 @bp.get("/persons/<int:person_id>/data.pdf")
 @permission(can_produce_data, person=load(Person, "person_id"))
+@download_limit
 def person_pdf(person):
     return _download(person, "pdf")
 
 
 @bp.route("/persons/data", methods=["GET", "POST"])
 @permission(is_admin)
+@lookup_limit
 def produce():
     """An administrator finds the person who asked for their data, by identity number and name
     in the form (never in the address), through the registry's logged lookup."""

@@ -29,7 +29,7 @@ from lms.registry.models import StaffRecord
 from lms.scheduling.models import Attendance, Booking
 from lms.subsidies.models import SubsidyClaim
 from tests.access import _learning_world
-from tests.conftest import PASSWORD, login
+from tests.conftest import PASSWORD, login, make_app
 
 ACCOUNT = "6222021234567890123"  # the claim's account in tests/access.py
 
@@ -353,3 +353,15 @@ def test_more_records_cost_no_more_queries(app, world, full):
     db.session.commit()
     after = _queries(app, produce)
     assert after == before
+
+
+def test_downloads_are_rate_limited_per_person(world):
+    app = make_app(MYDATA_DOWNLOAD_RATE_LIMIT="3 per minute")
+    first, second = app.test_client(), app.test_client()
+    _sign_in(first, world, "caregiver")
+    _sign_in(second, world, "admin")
+    codes = [first.get(url).status_code for url in ("/my/data.json", "/my/data.pdf",
+                                                     "/my/data.json", "/my/data.json")]
+    assert codes == [200, 200, 200, 429]  # one budget for both kinds of file
+    assert first.get("/my/data").status_code == 200  # only files count
+    assert second.get(f"/persons/{world.staff.id}/data.json").status_code == 200  # its own
