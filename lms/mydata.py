@@ -50,7 +50,7 @@ from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 from lms.auth.models import Role, User
 from lms.auth.permissions import is_admin
 from lms.catalog.models import Course, Lesson
-from lms.certificates.models import Certificate
+from lms.certificates import service as certificates
 from lms.core import audit, notifications
 from lms.core.actors import is_system
 from lms.core.clock import to_local, utc_now
@@ -64,9 +64,11 @@ from lms.core.permissions import authorize, load, permission, predicate
 from lms.core.states import StateMachine
 from lms.core.web import form_error, service_call
 from lms.enforcement.models import CheckResult, IdentityCheck
-from lms.exams.models import Attempt, AttemptState, ExamSitting, Registration
+from lms.exams import service as exams
+from lms.exams.models import Attempt, AttemptState, ExamSitting
 from lms.extensions import db, limiter
 from lms.learning.models import Enrolment, StudySegment
+from lms.ledger import service as hours
 from lms.ledger.models import (
     Category,
     ExternalRecord,
@@ -94,8 +96,8 @@ from lms.registry.models import (
 )
 from lms.registry.views import lookup_limit
 from lms.scheduling.models import Attendance, Booking, TrainingSession
-from lms.subsidies.models import ClaimAction, ClaimEvent, ClaimState, SubsidyClaim
-from lms.subsidies.service import mask_account
+from lms.subsidies import service as subsidies
+from lms.subsidies.models import ClaimAction, ClaimEvent, ClaimState
 
 SCHEMA_VERSION = 1
 
@@ -294,11 +296,11 @@ def _assemble(person: Person) -> dict:
     data["employments"] = _employments(pid)
     data["qualifications"] = _qualifications(pid)
     data["certificates"] = _certificates(pid)
-    data["ledger_entries"], data["ledger_totals"], data["external_records"] = _ledger(pid, org_names)
+    data["ledger_entries"], data["ledger_totals"], data["external_records"] = _ledger(person, org_names)
     data["study"] = _study(pid)
     data["enrolments"] = _enrolments(pid)
     data["bookings"], data["attendances"] = _sessions(pid)
-    data["exam_registrations"] = _exams(pid)
+    data["exam_registrations"] = _exams(person)
     data["subsidy_claims"] = _claims(pid)
     data["staff_records"] = _staff_records(pid, org_names)
     data["bans"] = _bans(person)
@@ -342,18 +344,16 @@ def _qualifications(pid: int) -> list[dict]:
 
 
 def _certificates(pid: int) -> list[dict]:
-    rows = db.session.scalars(select(Certificate).where(Certificate.person_id == pid)
-                              .order_by(Certificate.issued_on, Certificate.id))
+    rows = reversed(certificates.of_person(pid))  # the package's own read, oldest first here
     return [{"number": c.number, "type": c.qualification_type.code,
              "type_title": c.qualification_type.title, "level": c.level, "issuer": c.issuer.name,
              "issued_on": c.issued_on, "expires_on": c.expires_on, "status": c.status,
              "status_title": c.status_title, "version": c.version} for c in rows]
 
 
-def _ledger(pid: int, cache: dict) -> tuple[list, list, list]:
-    entries = list(db.session.scalars(select(LedgerEntry).where(LedgerEntry.person_id == pid)
-                                      .order_by(LedgerEntry.year, LedgerEntry.created_at,
-                                                LedgerEntry.id)))
+def _ledger(person: Person, cache: dict) -> tuple[list, list, list]:
+    pid = person.id
+    entries = sorted(hours.entries_for(person), key=lambda e: (e.year, e.created_at, e.id))
     refs: dict[str, set[int]] = defaultdict(set)
     for e in entries:
         if e.source_ref.isdigit():
@@ -439,9 +439,8 @@ def _sessions(pid: int) -> tuple[list, list]:
     return bookings, attendances
 
 
-def _exams(pid: int) -> list[dict]:
-    registrations = list(db.session.scalars(select(Registration).where(Registration.person_id == pid)
-                                            .order_by(Registration.registered_at, Registration.id)))
+def _exams(person: Person) -> list[dict]:
+    registrations = exams.my_registrations(person)[::-1]
     attempts = {a.registration_id: a for a in db.session.scalars(select(Attempt).where(
         Attempt.registration_id.in_([r.id for r in registrations])))} if registrations else {}
     out = []
@@ -469,8 +468,7 @@ def _claim_action_title(ev: ClaimEvent) -> str:
 
 
 def _claims(pid: int) -> list[dict]:
-    claims = list(db.session.scalars(select(SubsidyClaim).where(SubsidyClaim.person_id == pid)
-                                     .order_by(SubsidyClaim.submitted_at, SubsidyClaim.id)))
+    claims = subsidies.claims_of_person(pid)[::-1]
     events: dict[int, list] = defaultdict(list)
     if claims:
         for ev in db.session.scalars(select(ClaimEvent).where(
@@ -744,7 +742,7 @@ def _page(person: Person, *, own: bool):
     return render_template("mydata/mine.html", data=data, sections=SECTIONS, titles=SECTION_TITLES,
                            own=own, targets=correction_targets(person) if own else [],
                            correction_sections=CORRECTION_SECTIONS, fields=display_fields,
-                           mask_account=mask_account)
+                           mask_account=subsidies.mask_account)
 
 
 def _download(person: Person, kind: str):
