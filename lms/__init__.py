@@ -26,6 +26,7 @@ BLUEPRINTS = (
     "lms.compliance.views:bp",
     "lms.enforcement.views:bp",
     "lms.api.views:bp",
+    "lms.mydata:bp",
 )
 
 #: the header's entries and the home pages' sections each package declares, registered here
@@ -44,6 +45,7 @@ NAVIGATION = (
     "lms.compliance.views:NAVIGATION",
     "lms.enforcement.views:NAVIGATION",
     "lms.api.views:NAVIGATION",
+    "lms.mydata:NAVIGATION",
 )
 HOME_SECTIONS = (
     "lms.auth.views:HOME_SECTIONS",
@@ -72,6 +74,7 @@ AUDIT_TITLES = (
     "lms.compliance.views:AUDIT_TITLES",
     "lms.enforcement.views:AUDIT_TITLES",
     "lms.api.views:AUDIT_TITLES",
+    "lms.mydata:AUDIT_TITLES",
 )
 
 
@@ -170,6 +173,7 @@ def _import_models() -> None:
     import lms.exams.models  # noqa: F401
     import lms.learning.models  # noqa: F401
     import lms.ledger.models  # noqa: F401
+    import lms.mydata  # noqa: F401 - correction requests
     import lms.registry.models  # noqa: F401
     import lms.scheduling.models  # noqa: F401
     import lms.subsidies.models  # noqa: F401

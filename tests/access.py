@@ -205,6 +205,17 @@ MATRIX = {
     "enforcement.ban_lift_request": {"regulator", "regulator_city"},
     # the one who asked reaches the form and is told a second regulator decides (four eyes)
     "enforcement.ban_lift_decide": {"regulator", "regulator_city"},
+    # --- a person's own data (lms/mydata.py): the person; an administrator on request ---
+    "mydata.mine": CAREGIVERS,
+    "mydata.mine_json": CAREGIVERS,
+    "mydata.mine_pdf": CAREGIVERS,
+    "mydata.correction_new": CAREGIVERS,
+    "mydata.person_data": {"caregiver", "admin"},  # world.staff is the caregiver
+    "mydata.person_json": {"caregiver", "admin"},
+    "mydata.person_pdf": {"caregiver", "admin"},
+    "mydata.corrections": {"inst_admin", "inst_admin_other", "admin"},
+    "mydata.correction_answer": {"inst_admin"},  # the request went to world.inst
+    "mydata.produce": {"admin"},
 }
 
 #: the JSON API answers a bearer token, never a session: every role (signed in or not) gets 401
@@ -251,7 +262,17 @@ def _learning_world(world) -> dict:
             **_certificate_values(world, sitting, registration),
             "qualification_id": _external_certificate(world).id,
             "staff_record_id": _staff_record(world).id, **_inspection_values(world),
-            **_api_values(world), **_ban_values(world), "job_id": _job(world).id}
+            **_api_values(world), **_ban_values(world), "job_id": _job(world).id,
+            **_mydata_values(world)}
+
+
+def _mydata_values(world) -> dict:
+    """The caregiver's request to world.inst to correct their data (lms/mydata.py)."""
+    from lms import mydata
+
+    correction = mydata.request_correction(world.users["caregiver"], world.staff,
+                                           section="person", subject="手机号", message="号码有误")
+    return {"correction_id": correction.id}
 
 
 def _inspection_values(world) -> dict:

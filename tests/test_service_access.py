@@ -16,6 +16,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
+from lms import mydata
 from lms.api import tokens as api_tokens
 from lms.api.models import ApiClient, ApiToken
 from lms.auth import second_factor
@@ -77,6 +78,7 @@ READS = {
     "compliance.district_table", "compliance.institution_table", "compliance.export_xlsx",
     # a job's progress and result: its starter and administrators; failed jobs: administrators
     "core.jobs.status", "core.jobs.failed_jobs", "registry.roster.result_of",
+    "mydata.corrections_to_answer",
 }
 #: the gate's own parts: they take the actor to name it or to judge it, not to act
 MECHANICS = {"core.actors.is_system", "api.actors.is_api_client", "core.audit.record", "core.permissions.authorize",
@@ -98,7 +100,8 @@ class Objects:
               "registration": Registration, "item": AttemptItem, "cert": Certificate,
               "claim": SubsidyClaim, "objection": Objection, "qualification": Qualification,
               "task": InspectionTask, "visit": InspectionVisit, "check": IdentityCheck,
-              "inspector": Inspector, "client": ApiClient, "token": ApiToken}
+              "inspector": Inspector, "client": ApiClient, "token": ApiToken,
+              "correction": mydata.CorrectionRequest}
 
     def __init__(self, ids: dict):
         self.ids = ids
@@ -510,6 +513,15 @@ SERVICES: dict[str, Case] = {
                                     enforcement.decide_lift(u, o.lift_request, True, "同意")),
     "enforcement.expire_term_bans": Case(SYSTEM_ONLY, lambda w, o, u: enforcement.expire_term_bans(u)),
     "enforcement.rescreen": Case(SYSTEM_ONLY, lambda w, o, u: enforcement.rescreen(u)),
+    # --- a person's own data: world.staff is the caregiver's own person ---
+    "mydata.my_data": Case("mydata.person_json", lambda w, o, u: mydata.my_data(u, w.staff)),
+    "mydata.export": Case("mydata.person_json", lambda w, o, u: mydata.export(u, w.staff, "json")),
+    "mydata.request_correction": Case(_only("caregiver", why="the person, for their own data"),
+                                      lambda w, o, u: mydata.request_correction(
+                                          u, w.staff, section="person", subject="",
+                                          message="改")),
+    "mydata.answer_correction": Case("mydata.correction_answer", lambda w, o, u:
+                                     mydata.answer_correction(u, o.correction, "complete", "好")),
 }
 
 

@@ -363,7 +363,9 @@ def find_staff_member(actor, org: Organisation, id_number: str) -> Person | None
     person = find_person(id_number)
     if person is not None and not person_is_on_staff(person, org.id):
         person = None
-    audit.record(actor, "registry.staff_lookup", org, found=person is not None)
+    # the person found, so their own-data page can tell them who looked them up
+    audit.record(actor, "registry.staff_lookup", org, found=person is not None,
+                 person_id=person.id if person is not None else None)
     return person
 
 
