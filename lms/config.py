@@ -38,6 +38,12 @@ def load_secret_key(folder: Path) -> str:
     return key_file.read_text().strip()
 
 
+def _replica_binds(url: str | None) -> dict:
+    from lms.core.replica import binds
+
+    return binds(url)
+
+
 def from_environment() -> dict:
     folder = instance_path()
     folder.mkdir(parents=True, exist_ok=True)
@@ -54,6 +60,8 @@ def from_environment() -> dict:
         "SECRET_KEY": load_secret_key(folder),
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", default_db),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        #: a PostgreSQL read replica for the views marked @reads_from_replica (lms.core.replica)
+        "SQLALCHEMY_BINDS": _replica_binds(os.environ.get("DATABASE_REPLICA_URL")),
         "BABEL_DEFAULT_LOCALE": locale,
         #: the city's time zone: "today" for every date rule, and how times are shown
         "CITY_TIMEZONE": city_zone,

@@ -11,3 +11,7 @@ bp = Blueprint("compliance", __name__, template_folder="templates")
 NAVIGATION = ()
 HOME_SECTIONS = ()
 AUDIT_TITLES = {}
+
+# The regulator's dashboards and exports, when they land here, are read-heavy: mark each
+# read-only one @reads_from_replica (lms.core.replica) so a city with DATABASE_REPLICA_URL
+# answers them from the read replica, as registry.institutions does.
