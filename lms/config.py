@@ -93,5 +93,8 @@ def from_environment() -> dict:
         "MEDIA_PATH": os.environ.get("LMS_MEDIA_PATH", str(folder / "media")),
         #: seconds between study heartbeats sent by a lesson page
         "STUDY_HEARTBEAT_SECONDS": int(os.environ.get("LMS_STUDY_HEARTBEAT_SECONDS", "15")),
+        #: reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: none, the
+        #: headers are ignored, so a client cannot forge its address to dodge a rate limit)
+        "PROXIES": int(os.environ.get("LMS_PROXIES", "0")),
         "ROSTER_MAX_ROWS": int(os.environ.get("LMS_ROSTER_MAX_ROWS", "200000")),
     }
