@@ -44,7 +44,7 @@ def _checkin_window(**_kwargs):
     times = sorted(CHECKIN["times"])
     if times:
         print(f"check-in: {len(times)} people checked in within {times[-1] - times[0]:.1f} s "
-              "of the first")
+              "of the first", flush=True)
 
 
 def _address() -> str:
