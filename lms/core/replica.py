@@ -14,6 +14,9 @@ it, so nothing is ever created or migrated there. A statement goes to the replic
 Everything else — every other view, every write, the CLI and jobs — uses the primary. Without
 `DATABASE_REPLICA_URL` there is no replica bind and everything uses the primary.
 
+If the replica does not answer, a marked view is answered from the primary instead, and this
+process leaves the replica alone for RETRY_REPLICA_AFTER seconds.
+
 A replica lags the primary by a little (asynchronous streaming replication: usually well under
 a second). Mark only pages where that is harmless: the regulator's lists, dashboards and
 exports. Never a page a user lands on right after a change they expect to see there.
@@ -21,15 +24,23 @@ exports. Never a page a user lands on right after a change they expect to see th
 
 from __future__ import annotations
 
+import logging
+import time
 from functools import wraps
 
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from flask_sqlalchemy.session import Session
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 #: the name of the replica's bind in SQLALCHEMY_BINDS
 REPLICA = "replica"
 _WROTE = "lms_wrote"
+#: after the replica fails to answer, this process reads from the primary for this long
+#: (a health note, not data: each server finds out for itself)
+RETRY_REPLICA_AFTER = 30.0
+_replica_down_until = 0.0
+log = logging.getLogger(__name__)
 
 
 def binds(replica_url: str | None) -> dict:
@@ -71,10 +82,24 @@ def reads_from_replica(view):
 
     @wraps(view)
     def routed(*args, **kwargs):
-        if request.method not in ("GET", "HEAD"):
+        global _replica_down_until
+        if request.method not in ("GET", "HEAD") or time.monotonic() < _replica_down_until:
             return view(*args, **kwargs)
+        from lms.extensions import db
+
         g.read_replica = True
         try:
+            return view(*args, **kwargs)
+        except OperationalError:
+            if REPLICA not in current_app.config.get("SQLALCHEMY_BINDS", {}):
+                raise
+            # the replica is down or unreachable: this read-only view answers from the
+            # primary instead (if the primary is the one down, this raises again)
+            log.warning("read replica unavailable; reading from the primary for %ss",
+                        RETRY_REPLICA_AFTER)
+            _replica_down_until = time.monotonic() + RETRY_REPLICA_AFTER
+            db.session.rollback()
+            g.read_replica = False
             return view(*args, **kwargs)
         finally:
             g.read_replica = False

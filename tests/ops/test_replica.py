@@ -201,3 +201,21 @@ def test_writing_views_never_touch_the_replica(routed):
         regulator = app.test_client()
         assert login(regulator, "regulator_city").status_code == 302
         assert log["replica"] == [], "sign-in, forms and their writes use the primary only"
+
+
+def test_a_replica_that_is_down_is_passed_over(clusters, monkeypatch):
+    """Nothing answers on the replica's address: the regulator's list comes from the primary."""
+    from lms.core import replica
+
+    primary_url, _replica_url = clusters
+    monkeypatch.setattr(replica, "_replica_down_until", 0.0)
+    app = make_app(SQLALCHEMY_DATABASE_URI=primary_url,
+                   SQLALCHEMY_BINDS={REPLICA: f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/lms"})
+    client = app.test_client()
+    with app.app_context():
+        assert login(client, "regulator_city").status_code == 302
+        page = client.get("/registry/institutions")
+        assert page.status_code == 200 and "小橡树托育中心" in page.get_data(as_text=True)
+        assert replica._replica_down_until > 0, "the process notes that the replica is down"
+        for engine in db.engines.values():
+            engine.dispose()
