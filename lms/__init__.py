@@ -108,6 +108,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.url_map.converters["int"] = web.BoundedIntConverter
     app.request_class = web.Request
 
+    if app.config.get("PROXIES"):
+        # behind N reverse proxies: the client's address (rate limits, the audit log) and
+        # scheme (secure cookies) come from the last N X-Forwarded-* entries, never more
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"), compare_type=True,
                      render_as_batch=True)

@@ -51,6 +51,12 @@ def name_cookies(config: dict) -> None:
         config["SESSION_COOKIE_NAME"] = bare
 
 
+def _replica_binds(url: str | None) -> dict:
+    from lms.core.replica import binds
+
+    return binds(url)
+
+
 def from_environment() -> dict:
     folder = instance_path()
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,6 +73,8 @@ def from_environment() -> dict:
         "SECRET_KEY": load_secret_key(folder),
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", default_db),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        #: a PostgreSQL read replica for the views marked @reads_from_replica (lms.core.replica)
+        "SQLALCHEMY_BINDS": _replica_binds(os.environ.get("DATABASE_REPLICA_URL")),
         "BABEL_DEFAULT_LOCALE": locale,
         #: the city's time zone: "today" for every date rule, and how times are shown
         "CITY_TIMEZONE": city_zone,
@@ -104,5 +112,8 @@ def from_environment() -> dict:
         "JOBS_EAGER": _bool("LMS_JOBS_EAGER", False),
         #: a running job with no progress for this long counts as abandoned (its worker died)
         "JOBS_STALE_SECONDS": int(os.environ.get("LMS_JOBS_STALE_SECONDS", "600")),
+        #: reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: none, the
+        #: headers are ignored, so a client cannot forge its address to dodge a rate limit)
+        "PROXIES": int(os.environ.get("LMS_PROXIES", "0")),
         "ROSTER_MAX_ROWS": int(os.environ.get("LMS_ROSTER_MAX_ROWS", "200000")),
     }

@@ -16,6 +16,7 @@ from lms.auth.models import Role
 from lms.core.models import District
 from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import load, permission
+from lms.core.replica import reads_from_replica
 from lms.core.web import query_int, service_call
 from lms.extensions import db
 from lms.registry.models import Organisation, Person
@@ -74,6 +75,7 @@ def _export(kind: str, obj, args: dict, filename: str, back: str):
 
 @bp.get("/compliance")
 @permission(can_view_compliance)
+@reads_from_replica  # the regulator's figures: read-heavy, a second's lag is harmless
 def dashboard():
     if current_user.role == Role.INSTITUTION_ADMIN:
         return redirect(url_for("compliance.institution", org_id=current_user.organisation_id))
@@ -87,6 +89,7 @@ def dashboard():
 
 @bp.get("/compliance/districts/<int:district_id>")
 @permission(can_view_district_compliance, district=load(District, "district_id"))
+@reads_from_replica
 def district(district):
     board = service.dashboard(current_user, district, **_area_args())
     return render_template("compliance/dashboard.html", board=board, confirm=ConfirmForm(),
@@ -95,6 +98,7 @@ def district(district):
 
 @bp.get("/compliance/export.xlsx")
 @permission(can_view_city_compliance)
+@reads_from_replica
 def export_city():
     return _export("city", None, _area_args(), "compliance-city.xlsx",
                    url_for("compliance.dashboard"))
@@ -102,6 +106,7 @@ def export_city():
 
 @bp.get("/compliance/districts/<int:district_id>/export.xlsx")
 @permission(can_view_district_compliance, district=load(District, "district_id"))
+@reads_from_replica
 def export_district(district):
     return _export("district", district, _area_args(), f"compliance-{district.code}.xlsx",
                    url_for("compliance.district", district_id=district.id))
@@ -122,6 +127,7 @@ def refresh_now():
 
 @bp.get("/compliance/institutions/<int:org_id>")
 @permission(can_view_institution_compliance, org=load(Organisation, "org_id"))
+@reads_from_replica
 def institution(org):
     args = _staff_args()
     table = service.institution_table(current_user, org, **args)
@@ -136,6 +142,7 @@ def institution(org):
 
 @bp.get("/compliance/institutions/<int:org_id>/export.xlsx")
 @permission(can_view_institution_compliance, org=load(Organisation, "org_id"))
+@reads_from_replica
 def export_institution(org):
     return _export("institution", org, _staff_args(), f"compliance-institution-{org.id}.xlsx",
                    url_for("compliance.institution", org_id=org.id))

@@ -14,6 +14,7 @@ from lms.auth.models import Role
 from lms.core.clock import local_today
 from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import load, permission
+from lms.core.replica import reads_from_replica
 from lms.core.web import form_error, service_call
 from lms.extensions import db
 from lms.ledger import service
@@ -55,6 +56,7 @@ def my_hours():
 
 @bp.get("/institutions/<int:org_id>/hours")
 @permission(can_view_staff_hours, org=load(Organisation, "org_id"))
+@reads_from_replica  # an institution's whole staff's yearly totals: read-heavy
 def staff_hours(org):
     year = _year()
     sort = request.args.get("sort", "behind")

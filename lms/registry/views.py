@@ -31,6 +31,7 @@ from lms.core.clock import local_today
 from lms.core.models import District
 from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import load, permission
+from lms.core.replica import reads_from_replica
 from lms.core.web import form_error, service_call
 from lms.extensions import db, limiter
 from lms.registry import queries, roster, service
@@ -482,6 +483,7 @@ def person_photo(person):
 
 @bp.get("/registry/institutions")
 @permission(can_view_organisation_list)
+@reads_from_replica  # the regulator's list: read-heavy, a second's lag is harmless
 def institutions():
     """Replaced by the compliance dashboard (issue 14): old links and bookmarks land there."""
     district_id = queries.district_in_scope(current_user, request.args.get("district", type=int))
