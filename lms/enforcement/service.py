@@ -17,7 +17,7 @@ from sqlalchemy import and_, or_, select, update
 
 from lms.auth.models import Role, User
 from lms.certificates import service as certificates
-from lms.core import audit
+from lms.core import audit, security
 from lms.core.actors import is_system
 from lms.core.clock import local_today, utc_now
 from lms.core.errors import DomainError
@@ -467,12 +467,18 @@ def request_lift(actor, ban: Ban, reason: str, annul: bool = False) -> BanLiftRe
     return request
 
 
+security.describe("enforcement.four_eyes_refused",
+                  _l("Lift decided by the regulator who asked for it (refused)"))
+
+
 def decide_lift(actor, request: BanLiftRequest, approve: bool, reason: str) -> BanLiftRequest:
     """A second, different regulator approves (the ban is lifted or annulled) or refuses (it
     stays in force). Certificates are not reinstated: only a regulator does that, separately."""
     ban = request.ban
     authorize(actor, rules.can_act_on_ban, ban=ban)
     if actor.id == request.requested_by_id:
+        security.record_event("enforcement.four_eyes_refused", actor=actor,
+                              detail={"request_id": request.id})
         raise FourEyesViolation(_l("You asked for this; a second, different regulator must decide it."))
     reason = (reason or "").strip()
     if not reason:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased, contains_eager
 
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
-from lms.core import audit, settings
+from lms.core import audit, security, settings
 from lms.core.actors import is_system, system_actor
 from lms.core.bulk import chunks, one_of
 from lms.core.clock import local_today
@@ -108,10 +108,22 @@ def ban_gate(id_numbers: Iterable[str], on: date | None = None) -> dict[str, Ban
     return found
 
 
+def _user_or_none(actor):
+    """The signed-in user an event counts against; system actors are nobody's account."""
+    return None if is_system(actor) else actor
+
+
+security.describe("registry.ban_gate_refused", _l("Refused by the ban gate"))
+security.describe("registry.id_number_viewed", _l("Full identity number viewed"), refusal=False)
+security.describe("registry.lookup", _l("Person looked up by identity number"), refusal=False)
+
+
 def check_not_banned(id_number: str, on: date | None = None) -> None:
     """Raise BannedError when the gate refuses this identity number."""
     ban = ban_gate([id_number], on).get(id_number)
     if ban is not None:
+        # a trace that outlives the refused request's rollback (never the number itself)
+        security.record_event("registry.ban_gate_refused", detail={"ban_id": ban.id})
         raise BannedError(ban)
 
 
@@ -278,6 +290,8 @@ def reveal_id_number(actor, person: Person) -> str:
     """The full identity number, for a viewer who needs it; every viewing is logged."""
     authorize(actor, rules.can_reveal_id_number, person=person)
     audit.record(actor, "registry.id_number_viewed", person)
+    security.record_event("registry.id_number_viewed", actor=_user_or_none(actor),
+                          detail={"person_id": person.id})
     return person.id_number
 
 
@@ -350,6 +364,8 @@ def lookup_person(actor, id_number: str, name: str) -> LookupAnswer:
     ban = ban_gate([number]).get(number)
     if ban is not None and ban.name != typed:
         ban = None
+    security.record_event("registry.lookup", actor=_user_or_none(actor),
+                          detail={"found": person is not None})
     audit.record(actor, "registry.lookup", person, object_type="persons",
                  id_number=mask_id_number(number), found=person is not None,
                  banned=ban is not None)
