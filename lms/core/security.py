@@ -172,20 +172,20 @@ def _jsonable(value):
 
 
 def _holds_write_lock(session: Session) -> bool:
-    """Whether writing on another connection now would wait for this session (SQLite only:
-    PostgreSQL locks rows, and an insert into security_events waits for no one)."""
-    if db.engine.dialect.name != "sqlite" or not session.in_transaction():
-        return False
-    try:
-        raw = session.connection().connection.dbapi_connection
-    except Exception:  # noqa: BLE001 - a session in a failed state: it will roll back
-        return True
-    return bool(getattr(raw, "in_transaction", False))
+    """Whether writing on another connection now could wait for this session (SQLite only:
+    PostgreSQL locks rows, and an insert into security_events waits for no one). SQLite keeps
+    a transaction's write lock until its outermost end, even after a rollback to a savepoint,
+    and the DBAPI does not say whether it holds one: any open transaction counts, and the
+    event is written the moment it ends."""
+    return db.engine.dialect.name == "sqlite" and session.in_transaction()
 
 
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
-def _write_pending(session: Session) -> None:
+@event.listens_for(Session, "after_transaction_end")
+def _write_pending(session: Session, transaction) -> None:
+    # only when the outermost transaction ends (commit or rollback): a savepoint's end leaves
+    # SQLite's write lock with the enclosing transaction
+    if transaction.parent is not None or transaction.nested:
+        return
     pending = session.info.pop(_PENDING, None)
     if pending:
         _write(pending)
