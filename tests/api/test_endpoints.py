@@ -288,6 +288,26 @@ def test_the_ban_feed_reads_changes_since_a_time_and_shows_lifting(client, world
             400, "bad-request")
 
 
+def test_the_ban_feed_is_the_credit_feeds_rows(client, world, tokens):
+    """Both doors read the same query: the same bans in the same order, with category and
+    state; the API adds its own cursor and shape."""
+    from lms.enforcement import credit_feed
+
+    _bans(world)
+    registry.record_ban(DEMO, id_number=id_number("320102", "19800101", 20), name="孙五",
+                        kind="term", starts_on=local_today(), ends_on=local_today() + timedelta(days=30),
+                        reason="虐童", category="child_abuse", decision_ref="玄卫罚〔2026〕9号")
+    db.session.commit()
+    items = BanFeed.model_validate(
+        client.get("/api/v1/bans", headers=bearer(tokens["feed"])).get_json()).items
+    rows, _cursor = credit_feed.credit_feed(world.users["regulator_city"],
+                                            utc_now() - timedelta(days=1), kind="bans")
+    assert [(i.id, i.category, i.state) for i in items] == \
+        [(r["ban_id"], r["category"], r["state"]) for r in rows]
+    assert (items[-1].category, items[-1].state, items[-1].decision_ref) == \
+        ("child_abuse", "in_force", "玄卫罚〔2026〕9号")
+
+
 def test_the_certificate_status_feed_lists_state_changes(client, world, tokens):
     cert = certificate(world, world.staff)
     certificates.change_status(DEMO, cert, "suspend", "核查")
