@@ -17,6 +17,7 @@ from lms.api.schemas import (
     Problem,
 )
 from lms.certificates import service as certificates
+from lms.compliance.service import health_check_lapses_on
 from lms.core.actors import DEMO
 from lms.core.clock import local_today, utc_now
 from lms.extensions import db
@@ -93,7 +94,12 @@ def test_person_status_says_banned_certified_hours_and_health_check(client, worl
     assert body.hours.year == local_today().year and not body.hours.met
     assert {c.category for c in body.hours.categories} == {"skills", "ethics"}
     assert body.health_check.state == "valid"
-    assert body.health_check.valid_until == local_today() - timedelta(days=30) + timedelta(days=365)
+    # the compliance rule: a check counts for the district's months (12 unless changed)
+    checked = local_today() - timedelta(days=30)
+    assert body.health_check.checked_on == checked
+    assert body.health_check.valid_until == health_check_lapses_on(
+        StaffRecord(kind="health_check", result="fit", issued_on=checked), 12)
+    assert checked + timedelta(days=365) <= body.health_check.valid_until <= checked + timedelta(days=366)
     assert body.employments[0].certified_for_post is False
     assert body.employments[0].missing  # what would satisfy the post
     # the compliance service's verdict, gap by gap
