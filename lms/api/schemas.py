@@ -72,11 +72,17 @@ class Institution(Model):
     district: DistrictCode
 
 
+BanStateName = Annotated[Literal["in_force", "lifted", "annulled", "expired"],
+                         Field(description="the ban's state (in_force, lifted early, annulled as "
+                                           "recorded in error, expired at its term's end)")]
+
+
 class Ban(Model):
     kind: Literal["lifetime", "term"]
     starts_on: date
     until: date | None = Field(description="the first day the person may work again; null for life")
-    category: str | None = Field(description="the ban's category, when the decision gives one")
+    category: str | None = Field(description="the ban's category: child_abuse, ethics, other")
+    state: BanStateName
 
 
 class EmploymentStatus(Model):
@@ -85,6 +91,7 @@ class EmploymentStatus(Model):
     post_title: str
     start_date: date
     certified_for_post: bool
+    missing: str | None = Field(description="what would satisfy the post, when not certified")
 
 
 class CertificateBrief(Model):
@@ -102,45 +109,84 @@ class HoursCategory(Model):
     title: str
     hours: Decimal
     required: Decimal
-    met: bool
+    met: bool = Field(description="this year's required hours done")
+    expected: Decimal = Field(description="pro rata for today: required × day-of-year / "
+                                          "days-in-year")
+    on_track: bool = Field(description="at least the expected hours done")
 
 
 class Hours(Model):
     year: int
     met: bool
+    on_track: bool = Field(description="skills and ethics both on track (the compliance rule)")
     categories: list[HoursCategory]
 
 
 class HealthCheck(Model):
     state: Literal["valid", "expired", "unfit", "missing"]
     checked_on: date | None
-    valid_until: date | None
+    valid_until: date | None = Field(description="the first day the check no longer counts")
+
+
+class Gap(Model):
+    code: str = Field(description="stable code (post_uncertified, skills_behind, ethics_behind, "
+                                  "health_missing, health_lapsed, health_unfit, record_missing, "
+                                  "banned, multi_institution, certificate_expiring)",
+                      examples=["record_missing"])
+    severity: Literal["gap", "warning"]
+    message: str = Field(description="what closes it, in the language of Accept-Language")
 
 
 class PersonStatus(Model):
     name: str = Field(description="masked")
     id_number: str = Field(description="masked")
     as_of: date
+    compliant: bool = Field(description="no gaps (warnings aside), as the compliance pages judge")
     banned: bool
     ban: Ban | None
     employments: list[EmploymentStatus]
     certificates: list[CertificateBrief]
     hours: Hours
     health_check: HealthCheck
+    criminal_record_on_file: bool = Field(description="a certificate of no criminal record")
+    criminal_record_on: date | None = Field(description="the latest one's date")
+    gaps: list[Gap]
+
+
+class Rate(Model):
+    count: int
+    percent: float | None = Field(description="of the staff, one decimal; null when no staff")
+    target_percent: float
+    meets_target: bool
+
+
+class Rates(Model):
+    certified: Rate = Field(description="certified for every post held")
+    hours_on_track: Rate
+    health_current: Rate
+    criminal_record_on_file: Rate
 
 
 class Figures(Model):
     staff: int
     certified: int
-    certified_percent: float
+    certified_percent: float | None = Field(description="null when no staff")
     target_percent: float
     meets_target: bool
+    rates: Rates
+    banned_employed: int = Field(description="must be zero: banned people still employed")
+    multi_institution: int = Field(description="must be zero: full-time-only posts held while "
+                                               "employed at another institution")
+
+
+AsOf = Annotated[UtcTime | None, Field(description="when the compliance snapshot was computed; "
+                                                   "null before the first")]
 
 
 class InstitutionCompliance(Figures):
     institution: Institution
-    as_of: date
-    banned_staff: int
+    as_of: AsOf
+    banned_staff: int = Field(description="the same as banned_employed (kept for old clients)")
 
 
 class DistrictRef(Model):
@@ -152,11 +198,12 @@ class InstitutionFigures(Figures):
     id: int
     name: str
     district: DistrictCode
+    as_of: AsOf
 
 
 class DistrictCompliance(Figures):
     district: DistrictRef
-    as_of: date
+    as_of: AsOf
     institutions_meeting_target: int
     institutions: list[InstitutionFigures]
 
@@ -178,6 +225,7 @@ class BanChange(Model):
     name: str
     kind: Literal["lifetime", "term"]
     category: str | None
+    state: BanStateName
     starts_on: date
     until: date | None
     in_force: bool

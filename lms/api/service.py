@@ -4,10 +4,10 @@ Each function takes the calling client (an ApiClientActor) first, authorises it 
 named predicate its view declares, and returns plain data shaped exactly like the response
 schema in lms/api/schemas.py. The views only parse, call one of these and serialise.
 
-Implemented today from the registry, ledger and certificates services on main. When the
-compliance service (per person, institution, district) and the enforcement credit feed land,
-the lead swaps the bodies marked SWAP below; the shapes they return stay, so the API's contract
-does not move.
+The figures come from the services the pages use: a person's status and the institutions' and
+districts' figures from the compliance service (lms.compliance.service, given the token's scope
+explicitly: compliance's own scope_for knows users, not tokens), the feeds from the enforcement
+credit feed's row queries (lms.enforcement.credit_feed), each after this API's own rule.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import select
 
 from lms.api.actors import ApiClientActor
 from lms.api.models import Scope
@@ -32,113 +31,91 @@ from lms.api.permissions import (
 )
 from lms.certificates import service as certificates
 from lms.certificates.models import Certificate
-from lms.core.clock import local_today, this_year
+from lms.compliance import service as compliance
+from lms.core.clock import local_today
 from lms.core.errors import DomainError
 from lms.core.idnumber import mask_id_number, mask_name
-from lms.core.models import District, StateEvent
+from lms.core.models import District
 from lms.core.permissions import authorize
+from lms.enforcement import credit_feed
 from lms.extensions import db
-from lms.ledger import service as ledger
-from lms.registry import queries
+from lms.ledger.models import Category
 from lms.registry import service as registry
-from lms.registry.models import (
-    Ban,
-    BanKind,
-    Employment,
-    Organisation,
-    OrgKind,
-    Post,
-    StaffRecord,
-    StaffRecordKind,
-)
-
-#: a health check is good for a year from the day of the examination
-HEALTH_CHECK_VALID_DAYS = 365
+from lms.registry.models import BanKind, Organisation, Post
 
 
 class CursorError(DomainError):
     """A feed cursor this API did not hand out."""
 
 
+def _compliance_scope(actor: ApiClientActor) -> compliance.Scope:
+    """The token's scope as the compliance service reads it."""
+    if actor.scope == Scope.DISTRICT:
+        return compliance.Scope("district", district_id=actor.district_id)
+    return compliance.CITY
+
+
 # --- person status --------------------------------------------------------------------------------
 
-
-def _health_check(person_id: int, today: date) -> dict:
-    """The person's latest health check and whether it holds today (valid, expired, unfit,
-    missing). SWAP: the compliance service's per-person health-check state."""
-    record = db.session.scalar(
-        select(StaffRecord).where(StaffRecord.person_id == person_id,
-                                  StaffRecord.kind == StaffRecordKind.HEALTH_CHECK.value)
-        .order_by(StaffRecord.issued_on.desc(), StaffRecord.id.desc()).limit(1))
-    if record is None:
-        return {"state": "missing", "checked_on": None, "valid_until": None}
-    valid_until = record.issued_on + timedelta(days=HEALTH_CHECK_VALID_DAYS)
-    if record.result != "fit":
-        state = "unfit"
-    elif valid_until <= today:
-        state = "expired"
-    else:
-        state = "valid"
-    return {"state": state, "checked_on": record.issued_on, "valid_until": valid_until}
+#: the compliance service's health-check states, as this API has always named them
+HEALTH_STATES = {"current": "valid", "lapsed": "expired", "unfit": "unfit", "missing": "missing"}
 
 
-def _ban(number: str, today: date) -> dict | None:
-    ban = registry.ban_gate([number], today).get(number)
-    if ban is None:
-        return None
-    return {"kind": ban.kind, "starts_on": ban.starts_on,
-            # a term ban excludes through the day before ends_on (registry.models.Ban)
-            "until": None if ban.kind == BanKind.LIFETIME else ban.ends_on,
-            "category": getattr(ban, "category", None)}
+def _hours(h: compliance.HoursStatus) -> dict:
+    return {"category": h.category, "title": Category(h.category).title, "hours": h.hours,
+            "required": h.required, "met": h.hours >= h.required, "expected": h.expected,
+            "on_track": h.on_track}
 
 
 def person_status(actor: ApiClientActor, id_number: str) -> dict | None:
-    """What the registry knows of a person now, or None when the person is unknown or outside
-    the client's scope (the same answer, so a district learns nothing of other districts).
-    SWAP: the compliance service's per-person status (banned, certified for post, hours,
-    health check), keeping this shape."""
+    """A person's compliance now, from the compliance service, or None when the person is
+    unknown or not employed in the client's district now (the same answer, so a district learns
+    nothing of other districts)."""
     authorize(actor, api_reads_registry)
     person = registry.find_person(id_number)
     if person is None:
         return None
-    today = local_today()
-    employments = list(db.session.scalars(
-        select(Employment).join(Organisation, Organisation.id == Employment.organisation_id)
-        .options(contains_eager(Employment.organisation))
-        .where(Employment.person_id == person.id, Employment.end_date.is_(None),
-               Organisation.kind == OrgKind.INSTITUTION.value)
-        .order_by(Employment.start_date, Employment.id)))
-    if actor.scope == Scope.DISTRICT and not any(
-            e.organisation.district_id == actor.district_id for e in employments):
+    pc = compliance.compliance_in(_compliance_scope(actor), [person]).get(person.id)
+    if pc is None:
         return None
-    checks = registry.check_posts(employments, today) if employments else {}
-    year = this_year()
-    progress = ledger.year_progress(person, year, today)
-    ban = _ban(person.id_number, today)
+    if actor.scope == Scope.DISTRICT and not any(
+            p.employment.organisation.district_id == actor.district_id for p in pc.posts):
+        return None
+    ban = pc.ban
     return {
         "name": mask_name(person.name),
         "id_number": mask_id_number(person.id_number),
-        "as_of": today,
+        "as_of": pc.on,
+        "compliant": pc.is_compliant,
         "banned": ban is not None,
-        "ban": ban,
-        "employments": [_employment(e, checks[e.id].satisfied) for e in employments],
-        "certificates": [_certificate_brief(c, today) for c in certificates.of_person(person.id)],
-        "hours": {
-            "year": year,
-            "met": all(p.met for p in progress),
-            "categories": [{"category": p.category.value, "title": p.category.title,
-                            "hours": p.hours, "required": p.required, "met": p.met}
-                           for p in progress],
-        },
-        "health_check": _health_check(person.id, today),
+        "ban": None if ban is None else {
+            "kind": ban.kind, "starts_on": ban.starts_on,
+            # a term ban excludes through the day before ends_on (registry.models.Ban)
+            "until": None if ban.kind == BanKind.LIFETIME else ban.ends_on,
+            "category": ban.category, "state": ban.state},
+        "employments": [_employment(p) for p in sorted(
+            pc.posts, key=lambda p: (p.employment.start_date, p.employment.id))],
+        "certificates": [_certificate_brief(c, pc.on) for c in certificates.of_person(person.id)],
+        "hours": {"year": pc.on.year,
+                  "met": all(h.hours >= h.required for h in (pc.skills, pc.ethics)),
+                  "on_track": pc.hours_on_track,
+                  "categories": [_hours(pc.skills), _hours(pc.ethics)]},
+        "health_check": {"state": HEALTH_STATES[pc.health.state],
+                         "checked_on": pc.health.record.issued_on if pc.health.record else None,
+                         "valid_until": pc.health.lapses_on},
+        "criminal_record_on_file": pc.record_on_file,
+        "criminal_record_on": pc.criminal_record.issued_on if pc.criminal_record else None,
+        "gaps": [{"code": g.code, "severity": g.severity, "message": g.message}
+                 for g in pc.gaps],
     }
 
 
-def _employment(e: Employment, certified: bool) -> dict:
+def _employment(status: compliance.PostStatus) -> dict:
+    e = status.employment
     org = e.organisation
     return {"institution": {"id": org.id, "name": org.name, "district": org.district.code},
             "post": e.post, "post_title": Post(e.post).title, "start_date": e.start_date,
-            "certified_for_post": certified}
+            "certified_for_post": status.certified, "missing": status.missing or None}
 
 
 def _certificate_brief(cert: Certificate, today: date) -> dict:
@@ -151,36 +128,49 @@ def _certificate_brief(cert: Certificate, today: date) -> dict:
 # --- compliance -----------------------------------------------------------------------------------
 
 
-def _figures(summary: dict) -> dict:
-    return {"staff": summary["people"], "certified": summary["certified"],
-            "certified_percent": round(float(summary["rate"]), 1),
-            "target_percent": float(summary["target"]), "meets_target": summary["meets_target"]}
+def _percent(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _figures(row: compliance.AreaRow) -> dict:
+    """An AreaRow as the pages show it: the counts, each rate (percent of the people, null when
+    there are none) against its target, and the counts that must be zero."""
+    counts, rates, goals = row.counts, row.rates, row.targets
+    return {
+        "staff": counts["people"], "certified": counts["certified"],
+        "certified_percent": _percent(rates["certified"]),
+        "target_percent": goals["certified"], "meets_target": not row.below_target,
+        "rates": {name: {"count": counts[name], "percent": _percent(rates[name]),
+                         "target_percent": goals[name],
+                         "meets_target": rates[name] is None or rates[name] >= goals[name]}
+                  for name in compliance.RATES},
+        "banned_employed": counts["banned_employed"],
+        "multi_institution": counts["multi_institution"],
+    }
 
 
 def institution_compliance(actor: ApiClientActor, org: Organisation) -> dict:
-    """The institution's certified share against its district's target, as the regulator's
-    institutions page shows it. SWAP: the compliance service's per-institution figures."""
+    """The institution's figures as the regulator's pages show them: its row of the compliance
+    snapshot (as_of: when it was computed; null before the first refresh)."""
     authorize(actor, api_reads_institution, org=org)
-    staff = queries.current_staff([org.id])
-    summary = queries.compliance_summary(staff, org.district_id)
+    row = compliance.institution_figures(_compliance_scope(actor), org)
     return {"institution": {"id": org.id, "name": org.name, "district": org.district.code},
-            "as_of": local_today(), **_figures(summary),
-            "banned_staff": len(queries.banned_among(staff))}
+            "as_of": row.computed_at, **_figures(row),
+            "banned_staff": row.counts["banned_employed"]}
 
 
 def district_compliance(actor: ApiClientActor, district: District) -> dict:
-    """A district's roll-up and each institution's figures, as the regulator's pages show
-    them. SWAP: the compliance service's district summary (its summary tables)."""
+    """A district's figures and each institution's, as the district's compliance page shows
+    them (the compliance snapshots; as_of: the district snapshot's time)."""
     authorize(actor, api_reads_district, district=district)
-    rows = queries.institution_compliance(district.id)
-    summary = queries.compliance_summary(queries.current_staff(district_id=district.id), district.id)
+    total, rows = compliance.district_figures(_compliance_scope(actor), district)
     return {
         "district": {"code": district.code, "name": district.name},
-        "as_of": local_today(),
-        **_figures(summary),
-        "institutions_meeting_target": sum(1 for _org, s in rows if s["meets_target"]),
-        "institutions": [{"id": org.id, "name": org.name, "district": district.code, **_figures(s)}
-                         for org, s in rows],
+        "as_of": total.computed_at,
+        **_figures(total),
+        "institutions_meeting_target": sum(1 for r in rows if not r.below_target),
+        "institutions": [{"id": r.id, "name": r.name, "district": district.code, "as_of":
+                          r.computed_at, **_figures(r)} for r in rows],
     }
 
 
@@ -227,13 +217,12 @@ def _decode(cursor: str) -> tuple[datetime, int]:
         raise CursorError(_l("This cursor was not handed out by this API.")) from None
 
 
-def _keyset(stmt, moment_col, id_col, since: datetime | None, cursor: str | None, limit: int):
+def _place(since: datetime | None, cursor: str | None):
+    """(since, after) for the shared row queries: a cursor continues after its row (the
+    moment asked for first no longer matters); without one, the feed starts at `since`."""
     if cursor:
-        after, after_id = _decode(cursor)
-        stmt = stmt.where(or_(moment_col > after, and_(moment_col == after, id_col > after_id)))
-    elif since is not None:
-        stmt = stmt.where(moment_col >= since)
-    return stmt.order_by(moment_col, id_col).limit(limit + 1)
+        return None, _decode(cursor)
+    return since, None
 
 
 def _page(rows: list, limit: int, cursor: str | None, position, item) -> Page:
@@ -245,47 +234,39 @@ def _page(rows: list, limit: int, cursor: str | None, position, item) -> Page:
 
 def ban_feed(actor: ApiClientActor, since: datetime | None, cursor: str | None,
              limit: int) -> Page:
-    """Bans recorded or lifted since a moment (naive UTC), oldest change first.
-    SWAP: lms.enforcement.credit_feed.credit_feed(actor, since, kind="ban",
-    after_cursor=cursor, limit=limit), mapped to this item shape."""
+    """Bans recorded or lifted since a moment (naive UTC), oldest change first: the credit
+    feed's row query, after this API's rule (every token; full numbers, as before)."""
     authorize(actor, api_reads_feeds)
-    changed = func.coalesce(Ban.lifted_at, Ban.created_at)
-    stmt = _keyset(select(Ban, changed.label("changed")), changed, Ban.id, since, cursor, limit)
-    rows = list(db.session.execute(stmt))
+    rows = credit_feed.ban_changes(*_place(since, cursor), limit)
     today = local_today()
 
     def item(row) -> dict:
-        ban = row.Ban
+        ban, changed = row
         return {"id": ban.id, "id_number": ban.id_number, "name": ban.name, "kind": ban.kind,
-                "category": getattr(ban, "category", None), "starts_on": ban.starts_on,
+                "category": ban.category, "state": ban.state, "starts_on": ban.starts_on,
                 "until": ban.ends_on, "in_force": ban.in_force(today),
                 "lifted": ban.lifted_at is not None, "decision_ref": ban.decision_ref,
-                "changed_at": row.changed}
+                "changed_at": changed}
 
-    return _page(rows, limit, cursor, lambda r: (r.changed, r.Ban.id), item)
+    return _page(rows, limit, cursor, lambda r: (r[1], r[0].id), item)
 
 
 def certificate_feed(actor: ApiClientActor, since: datetime | None, cursor: str | None,
                      limit: int) -> Page:
-    """Certificate status changes (suspended, reinstated, revoked, …) since a moment.
-    SWAP: lms.enforcement.credit_feed.credit_feed(actor, since, kind="certificate",
-    after_cursor=cursor, limit=limit), mapped to this item shape."""
+    """Certificate status changes (suspended, reinstated, revoked, …) since a moment: the
+    credit feed's row query, after this API's rule, holders' numbers masked."""
     authorize(actor, api_reads_feeds)
-    stmt = _keyset(select(StateEvent, Certificate)
-                   .join(Certificate, Certificate.id == StateEvent.object_id)
-                   .where(StateEvent.object_type == Certificate.__tablename__),
-                   StateEvent.created_at, StateEvent.id, since, cursor, limit)
-    rows = list(db.session.execute(stmt))
+    rows = credit_feed.certificate_changes(*_place(since, cursor), limit)
 
-    def item(row) -> dict:
-        event, cert = row.StateEvent, row.Certificate
-        return {"id": event.id, "certificate_number": cert.number,
-                "type": cert.qualification_type.code, "level": cert.level or None,
-                "holder_id_number": mask_id_number(cert.person.id_number),
+    def item(change: credit_feed.CertificateChange) -> dict:
+        event, cert = change.event, change.certificate
+        return {"id": event.id, "certificate_number": cert.number, "type": change.type.code,
+                "level": cert.level or None,
+                "holder_id_number": mask_id_number(change.holder.id_number),
                 "action": event.action, "from_state": event.from_state,
                 "to_state": event.to_state, "changed_at": event.created_at}
 
-    return _page(rows, limit, cursor, lambda r: (r.StateEvent.created_at, r.StateEvent.id), item)
+    return _page(rows, limit, cursor, lambda c: (c.event.created_at, c.event.id), item)
 
 
 def find_district(code: str) -> District | None:

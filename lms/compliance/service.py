@@ -448,7 +448,14 @@ def compliance_for(actor, persons: Iterable[Person], on: date | None = None, *,
     totals, staff records, bans, expiring certificates, and the settings of each district met),
     whatever the number of people. People outside the actor's scope are left out.
     `messages=False` leaves the gaps' messages empty (codes only: the roll-ups' fast path)."""
-    scope = scope_for(actor)
+    return compliance_in(scope_for(actor), persons, on, messages=messages)
+
+
+def compliance_in(scope: Scope, persons: Iterable[Person], on: date | None = None, *,
+                  messages: bool = True) -> dict[int, PersonCompliance]:
+    """compliance_for with the scope given, for a door that authorised its caller by its own
+    rule and knows the caller's scope (the JSON API's tokens: lms.api.service). The same rules
+    and queries; people outside the scope are left out."""
     on = on or local_today()
     persons = list({p.id: p for p in persons}.values())
     ids = [p.id for p in persons]
@@ -858,6 +865,48 @@ def to_do(rows: list[PersonCompliance]) -> list[tuple[str, str, int]]:
         for code in dict.fromkeys(pc.gap_codes):
             counts[code] = counts.get(code, 0) + 1
     return [(code, str(GAP_TITLES[code]), counts[code]) for code in GapCode.ALL if code in counts]
+
+
+# --- figures for other doors ----------------------------------------------------------------------
+
+
+def _scope_sees(scope: Scope, district_id: int | None, org_id: int | None = None) -> bool:
+    if scope.kind == "city":
+        return True
+    if scope.kind == "district":
+        return district_id is not None and district_id == scope.district_id
+    return org_id is not None and org_id == scope.organisation_id
+
+
+def institution_figures(scope: Scope, org: Organisation) -> AreaRow:
+    """An institution's snapshot counts, its district's targets and the snapshot's time: the
+    figures of its row on the district page (and, once refreshed, of its own page), for a door
+    that authorised its caller by its own rule (the JSON API). PermissionDenied outside the
+    scope."""
+    if org.kind != OrgKind.INSTITUTION or not _scope_sees(scope, org.district_id, org.id):
+        raise PermissionDenied(_l("This institution is not in your area."))
+    snap = _snapshots("institution", [org.id]).get(org.id)
+    goals = _targets_for([org.district_id], local_today())[org.district_id]
+    return AreaRow(org.id, org.name, snap.counts() if snap else _zero_counts(), goals,
+                   snap.computed_at if snap else None)
+
+
+def district_figures(scope: Scope, district) -> tuple[AreaRow, list[AreaRow]]:
+    """A district's snapshot counts with its targets (the district dashboard's headline) and
+    its institutions' rows (its table, by name), for a door that authorised its caller by its
+    own rule (the JSON API). PermissionDenied outside the scope."""
+    if scope.kind == "institution" or not _scope_sees(scope, district.id):
+        raise PermissionDenied(_l("This district is not in your area."))
+    orgs = list(db.session.scalars(select(Organisation).where(
+        Organisation.kind == OrgKind.INSTITUTION.value, Organisation.district_id == district.id)))
+    orgs.sort(key=lambda o: (o.name, o.id))  # as the page sorts by name
+    snaps = _snapshots("institution", [o.id for o in orgs])
+    goals = _targets_for([district.id], local_today())[district.id]
+    rows = [AreaRow(o.id, o.name, snaps[o.id].counts() if o.id in snaps else _zero_counts(),
+                    goals, snaps[o.id].computed_at if o.id in snaps else None) for o in orgs]
+    snap = _snapshots("district", [district.id]).get(district.id)
+    return (AreaRow(district.id, district.name, snap.counts() if snap else _zero_counts(), goals,
+                    snap.computed_at if snap else None), rows)
 
 
 # --- the dashboard -----------------------------------------------------------------------------------

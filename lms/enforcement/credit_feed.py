@@ -4,7 +4,9 @@ and the status changes of certificates, since a time, page by page with a stable
 Identity numbers are NOT masked: the platform matches its records by the full number. So the
 feed is for the city-wide regulator only (rules.can_export_credit_feed), every read is audited
 (with the count, never the numbers), and the web page serves it by POST as a download, never
-with a number in a URL. The API issue serves the same `credit_feed` by token.
+with a number in a URL. The JSON API's feeds (lms/api/service.py) run the same row queries
+(`ban_changes`, `certificate_changes`) after authorising their tokens by the API's own rule,
+and mask what the API masks.
 
 A row's place in the feed is (changed_at, id): a ban's changed_at is when it was recorded, or
 lifted if it was; a certificate change's is its state event's time. A ban that is lifted comes
@@ -17,6 +19,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from flask_babel import lazy_gettext as _l
@@ -37,7 +40,7 @@ FORMATS = ("json", "csv")
 MAX_LIMIT = 5000
 
 #: the columns of each kind, in the order CSV writes them (add a column here and in its row)
-BAN_FIELDS = ["ban_id", "id_number", "name", "kind", "starts_on", "ends_on", "status",
+BAN_FIELDS = ["ban_id", "id_number", "name", "kind", "category", "state", "starts_on", "ends_on", "status",
               "lifted_at", "decision_ref", "recorded_at", "changed_at"]
 CERTIFICATE_FIELDS = ["event_id", "certificate_number", "certificate_type", "certificate_name",
                       "level", "issuer", "holder_name", "id_number", "action", "from_state",
@@ -72,10 +75,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise DomainError(_l("The cursor is not one this feed gave."), field="cursor") from None
 
 
-def _after(changed, row_id_column, cursor: str | None):
-    if not cursor:
+def _after(changed, row_id_column, after: tuple[datetime, int] | None):
+    if after is None:
         return True
-    at, row_id = decode_cursor(cursor)
+    at, row_id = after
     return or_(changed > at, and_(changed == at, row_id_column > row_id))
 
 
@@ -97,6 +100,7 @@ def _ban_status(ban: Ban, today: date) -> str:
 
 def _ban_row(ban: Ban, changed_at: datetime, today: date) -> dict:
     return {"ban_id": ban.id, "id_number": ban.id_number, "name": ban.name, "kind": ban.kind,
+            "category": ban.category, "state": ban.state,
             "starts_on": _day(ban.starts_on),
             "ends_on": _day(ban.ends_on) if ban.kind == BanKind.TERM else None,
             "status": _ban_status(ban, today), "lifted_at": _iso(ban.lifted_at),
@@ -104,35 +108,67 @@ def _ban_row(ban: Ban, changed_at: datetime, today: date) -> dict:
             "changed_at": _iso(changed_at)}
 
 
-def _bans(since: datetime, after_cursor, limit: int) -> list[tuple[dict, str]]:
+def ban_changes(since: datetime | None, after: tuple[datetime, int] | None,
+                limit: int) -> list[tuple[Ban, datetime]]:
+    """The bans changed at or after `since` (naive UTC; None: from the start) and after the
+    place `after` = (changed_at, ban id), oldest change first: up to limit + 1 rows (the extra
+    one says there is more). The one query both doors share (this feed's page and the JSON
+    API's ban feed); it authorises nobody: each door authorises by its own rule first."""
     changed = _ban_changed_at().label("changed_at")
-    rows = db.session.execute(
-        select(Ban, changed).where(changed >= since, _after(_ban_changed_at(), Ban.id, after_cursor))
-        .order_by(_ban_changed_at(), Ban.id).limit(limit + 1)).all()
+    stmt = select(Ban, changed).where(_after(_ban_changed_at(), Ban.id, after))
+    if since is not None:
+        stmt = stmt.where(_ban_changed_at() >= since)
+    return [(ban, at) for ban, at in db.session.execute(
+        stmt.order_by(_ban_changed_at(), Ban.id).limit(limit + 1)).all()]
+
+
+def _bans(since: datetime, after_cursor, limit: int) -> list[tuple[dict, str]]:
+    after = decode_cursor(after_cursor) if after_cursor else None
     today = local_today()
-    return [(_ban_row(ban, at, today), encode_cursor(at, ban.id)) for ban, at in rows]
+    return [(_ban_row(ban, at, today), encode_cursor(at, ban.id))
+            for ban, at in ban_changes(since, after, limit)]
 
 
 # --- certificate status changes ------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CertificateChange:
+    event: StateEvent
+    certificate: Certificate
+    type: QualificationType
+    issuer: Organisation
+    holder: Person
+
+
+def certificate_changes(since: datetime | None, after: tuple[datetime, int] | None,
+                        limit: int) -> list[CertificateChange]:
+    """The certificates' state events at or after `since` (naive UTC; None: from the start)
+    and after the place `after` = (event time, event id), oldest first: up to limit + 1 rows.
+    Shared by both doors like ban_changes; authorises nobody."""
+    stmt = (select(StateEvent, Certificate, QualificationType, Organisation, Person)
+            .join(Certificate, Certificate.id == StateEvent.object_id)
+            .join(Person, Person.id == Certificate.person_id)
+            .join(QualificationType, QualificationType.id == Certificate.qualification_type_id)
+            .join(Organisation, Organisation.id == Certificate.issuer_id)
+            .where(StateEvent.object_type == Certificate.__tablename__,
+                   _after(StateEvent.created_at, StateEvent.id, after)))
+    if since is not None:
+        stmt = stmt.where(StateEvent.created_at >= since)
+    rows = db.session.execute(stmt.order_by(StateEvent.created_at, StateEvent.id)
+                              .limit(limit + 1)).all()
+    return [CertificateChange(*row) for row in rows]
+
+
 def _certificates(since: datetime, after_cursor, limit: int) -> list[tuple[dict, str]]:
-    rows = db.session.execute(
-        select(StateEvent, Certificate.number, QualificationType.code, QualificationType.name_zh,
-               Certificate.level, Organisation.name, Person.name, Person.id_number)
-        .join(Certificate, Certificate.id == StateEvent.object_id)
-        .join(Person, Person.id == Certificate.person_id)
-        .join(QualificationType, QualificationType.id == Certificate.qualification_type_id)
-        .join(Organisation, Organisation.id == Certificate.issuer_id)
-        .where(StateEvent.object_type == Certificate.__tablename__,
-               StateEvent.created_at >= since,
-               _after(StateEvent.created_at, StateEvent.id, after_cursor))
-        .order_by(StateEvent.created_at, StateEvent.id).limit(limit + 1)).all()
+    after = decode_cursor(after_cursor) if after_cursor else None
     out = []
-    for event, number, code, type_name, level, issuer, holder, id_number in rows:
-        out.append(({"event_id": event.id, "certificate_number": number, "certificate_type": code,
-                     "certificate_name": type_name, "level": level or None, "issuer": issuer,
-                     "holder_name": holder, "id_number": id_number,
+    for change in certificate_changes(since, after, limit):
+        event, cert = change.event, change.certificate
+        out.append(({"event_id": event.id, "certificate_number": cert.number,
+                     "certificate_type": change.type.code, "certificate_name": change.type.name_zh,
+                     "level": cert.level or None, "issuer": change.issuer.name,
+                     "holder_name": change.holder.name, "id_number": change.holder.id_number,
                      "action": "issue" if event.action == "create" else event.action,
                      "from_state": event.from_state or None, "to_state": event.to_state,
                      "reason": event.reason, "changed_at": _iso(event.created_at)},

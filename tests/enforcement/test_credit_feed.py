@@ -58,6 +58,7 @@ def test_pages_follow_a_stable_cursor_to_the_end(world):
                                           bans[4].id]
     assert seen[0]["id_number"] == bans[0].id_number  # the platform matches by the full number
     assert seen[0]["status"] == "in_force" and seen[0]["decision_ref"] == "玄卫罚〔2026〕0号"
+    assert (seen[0]["category"], seen[0]["state"]) == ("other", "in_force")
     # since leaves out what came before
     since = bans[3].created_at.replace(tzinfo=UTC)
     rows, _ = feed.credit_feed(city, since, kind="bans")
