@@ -25,7 +25,8 @@ In-process, each call on a fresh session (as a request has), with SAMPLES random
      regulator. Floor: the bare selects of the snapshot and history rows it shows.
 
 Over HTTP: the app served by gunicorn (gthread) on loopback, CLIENTS threads each signing in as
-a different regulator and loading the dashboard page PAGE_REQUESTS times back to back: p50/p99.
+a different regulator and loading the dashboard page PAGE_REQUESTS times back to back: p50/p99,
+beside the same page loaded by one regulator alone (its own time, without the queue).
 
 Targets (printed, not asserted): person < 5 ms p99, institution < 10 ms p99, district roll-up
 ≤ 200 ms p99, dashboard ≤ 200 ms p99.
@@ -353,6 +354,14 @@ def over_http(args, regulators) -> None:
             if response.status != 200:
                 raise RuntimeError(f"{username}: dashboard answered {response.status}")
             browsers.append((browser, "city" if district_id is None else "district"))
+        alone: dict[str, list[float]] = {"city": [], "district": []}
+        for kind in alone:  # one regulator at a time: the page's own time, no queue
+            browser = next(b for b, k in browsers if k == kind)
+            for n in range(args.page_requests + 5):
+                began = time.perf_counter()
+                browser.request("GET", "/compliance")
+                if n >= 5:
+                    alone[kind].append((time.perf_counter() - began) * 1000)
         results: dict[str, list[float]] = {"city": [], "district": []}
         errors = []
         lock = threading.Lock()
@@ -382,11 +391,13 @@ def over_http(args, regulators) -> None:
               f"({sum(k == 'city' for _b, k in browsers)} city, "
               f"{sum(k == 'district' for _b, k in browsers)} district), {args.page_requests} pages each, "
               f"gunicorn {args.workers} workers × {args.threads} threads")
-        print(f"{'':34} {'p50':>9} {'p99':>9}")
-        for label, values in (("city regulators", results["city"]),
-                              ("district regulators", results["district"]), ("all", everyone)):
+        print(f"{'':34} {'p50':>9} {'p99':>9} {'alone p50':>9} {'alone p99':>9}")
+        for label, values, solo in (("city regulators", results["city"], alone["city"]),
+                                    ("district regulators", results["district"], alone["district"]),
+                                    ("all", everyone, alone["city"] + alone["district"])):
             if values:
-                print(f"{label:34} {statistics.median(values):9.1f} {pct(values, 99):9.1f} ms")
+                print(f"{label:34} {statistics.median(values):9.1f} {pct(values, 99):9.1f} "
+                      f"{statistics.median(solo):9.1f} {pct(solo, 99):9.1f} ms")
         print(f"{len(everyone)} pages in {wall:.1f} s: {len(everyone) / wall:.1f} pages/s"
               + (f"; {len(errors)} failed ({sorted(set(errors))})" if errors else ""))
     finally:
