@@ -255,7 +255,9 @@ def in_process(app, db, facts: dict, regulators, samples: int, seed: int) -> flo
            floor_times(district_floor), 200, "<=")
 
     # 4. the dashboards from snapshots
-    year = time.strftime("%Y")
+    from lms.core.clock import local_today
+
+    year = str(local_today().year)  # the city's year, as the dashboard's trend
 
     def dashboard_call(uid):
         def call():
