@@ -6,7 +6,7 @@ export FLASK_APP := wsgi
 VENDOR := lms/static/vendor
 MO := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 
-.PHONY: run test test-sqlite test-pg bench bench-roster bench-heartbeat bench-certificates bench-api lint setup system-deps test-deps assets translations \
+.PHONY: run test test-sqlite test-pg bench bench-roster bench-heartbeat bench-certificates bench-api bench-compliance lint setup system-deps test-deps assets translations \
         extract-messages clean
 
 run: setup
@@ -34,6 +34,10 @@ bench: setup bench-roster bench-heartbeat bench-certificates bench-api
 
 bench-api: setup
 	env -u DATABASE_URL $(PY) tests/bench/bench_api.py
+
+# needs a generated province: DATABASE_URL=postgresql+psycopg://…/province (tests/bench/README.md)
+bench-compliance: setup
+	$(PY) tests/bench/bench_compliance.py
 
 bench-certificates: setup
 	env -u DATABASE_URL $(PY) tests/bench/bench_certificates.py
