@@ -23,6 +23,7 @@ from lms.core.clock import local_today
 from lms.extensions import db
 from lms.registry import service as registry
 from lms.registry.models import Organisation, Person
+from tests.e2e.test_charts import CSP_LISTENER
 from tests.factories import credit_code, id_number
 from tests.helpers import VIEWPORTS, axe_check, no_horizontal_overflow, sign_in
 
@@ -36,6 +37,7 @@ def viewport(request) -> str:
 
 def _page(new_context, viewport):
     context = new_context(locale="zh-CN", accept_downloads=True, **VIEWPORTS[viewport])
+    context.add_init_script(CSP_LISTENER)  # every page collects what the policy refuses
     page = context.new_page()
     page.set_default_timeout(10_000)
     page.console_errors = []
@@ -78,6 +80,13 @@ def test_a_city_regulator_drills_down_and_exports(compliance_world, new_context,
     expect(page.locator('.lms-chart[data-chart-kind="bar-target"]')).to_have_count(1)
     expect(page.locator("#chart-rates-table tbody tr")).to_have_count(2)  # two districts
     expect(page.locator("#freshness")).to_be_visible()
+    # both charts are drawn (ECharts has an instance on a canvas), and the policy refused nothing
+    for chart_id in ("chart-rates", "chart-trend"):
+        page.wait_for_function(
+            "(id) => window.echarts && echarts.getInstanceByDom(document.getElementById(id))",
+            arg=chart_id)
+        expect(page.locator(f"#{chart_id} canvas")).to_have_count(1)
+    assert page.evaluate("window.__csp") == []
     axe_check(page, base_url, f"compliance dashboard ({viewport})", findings)
     if viewport == "phone":
         no_horizontal_overflow(page)
