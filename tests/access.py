@@ -63,6 +63,7 @@ MATRIX = {
     "registry.staff_photo_upload": INST_MANAGERS,
     "registry.staff_password": INST_MANAGERS,
     "registry.employment_end": INST_MANAGERS,
+    "registry.direct_manager_set": INST_MANAGERS,
     "registry.qualification_new": INST_MANAGERS,
     "registry.roster_import": INST_MANAGERS,
     "registry.roster_template": INST_MANAGERS,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 import io
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from lms.certificates import service as certificates
 from lms.certificates.models import Certificate
 from lms.compliance import rollups
 from lms.core import settings
+from lms.core.actors import DEMO
 from lms.core.clock import local_today
 from lms.core.errors import DomainError, PermissionDenied
 from lms.enforcement import credit_feed, inspections
@@ -111,6 +112,13 @@ class Objects:
             raise AttributeError(name)
         key = "request_id" if name == "lift_request" else f"{name}_id"
         return db.session.get(self.MODELS[name], self.ids[key])
+
+
+def _colleague(world) -> Employment:
+    """A second current employment at world.inst (a director, added by the demo actor inside
+    the call's savepoint), for world.staff's direct manager."""
+    return registry.add_staff(DEMO, world.inst, id_number=id_number("320102", "19800505", 8),
+                              name="周园长", post="director", start_date=date(2020, 1, 1)).employment
 
 
 def _me(world, user) -> Person:
@@ -275,6 +283,9 @@ SERVICES: dict[str, Case] = {
                                         u, db.session.scalar(select(Employment).where(
                                             Employment.person_id == w.staff.id)),
                                         local_today(), "离职")),
+    "registry.set_direct_manager": Case("registry.direct_manager_set", lambda w, o, u:
+                                        registry.set_direct_manager(
+                                            u, w.staff.employments[0], _colleague(w), local_today())),
     "registry.add_post_requirement": Case("registry.post_requirements", lambda w, o, u:
                                           registry.add_post_requirement(
                                               u, "security_guard", _qtype(), 5)),

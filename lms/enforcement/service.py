@@ -131,7 +131,7 @@ def request_actions(request: BanLiftRequest, user) -> list[LiftRequestAction]:
 @dataclass
 class Manager:
     """A direct manager at the time of the incident: the person and the employments that make
-    them one (专职负责人, or recorded as directly managing staff)."""
+    them one (专职负责人, or recorded as the direct manager of one of the person's employments)."""
 
     person: Person
     employments: list[Employment]
@@ -169,8 +169,11 @@ def _held_on(day: date):
 
 
 def direct_managers(actor, id_number: str, incident_date: date | None) -> list[Manager]:
-    """The direct managers of the person on the day of the incident: at each institution the
-    person worked at that day, its 专职负责人 and everyone recorded as directly managing staff."""
+    """The direct managers of the person on the day of the incident (issue 15): at each
+    institution the person worked at that day, its 专职负责人 in post that day, and the recorded
+    direct manager (registry's employment history) of each of the person's employments held that
+    day. Staff merely flagged as managing others are not listed unless recorded as this
+    person's manager."""
     authorize(actor, rules.can_manage_bans)
     number = _number(id_number)
     day = incident_date or local_today()
@@ -179,18 +182,22 @@ def direct_managers(actor, id_number: str, incident_date: date | None) -> list[M
     person = registry.find_person(number)
     if person is None:
         return []
-    org_ids = list(db.session.scalars(select(Employment.organisation_id).where(
-        Employment.person_id == person.id, _held_on(day)).distinct()))
-    if not org_ids:
+    held = list(db.session.scalars(select(Employment).where(
+        Employment.person_id == person.id, _held_on(day)).order_by(Employment.id)))
+    if not held:
         return []
-    rows = db.session.scalars(
+    found = list(db.session.scalars(
         select(Employment).join(Person, Person.id == Employment.person_id)
-        .where(Employment.organisation_id.in_(org_ids), Employment.person_id != person.id,
-               _held_on(day),
-               or_(Employment.post == Post.DIRECTOR.value, Employment.is_direct_manager.is_(True)))
-        .order_by(Person.name, Employment.id))
+        .where(Employment.organisation_id.in_({e.organisation_id for e in held}),
+               Employment.person_id != person.id, _held_on(day),
+               Employment.post == Post.DIRECTOR.value)
+        .order_by(Person.name, Employment.id)))
+    for employment in held:
+        recorded = registry.direct_manager_on(employment, day)
+        if recorded is not None and recorded.person_id != person.id and recorded not in found:
+            found.append(recorded)
     managers: dict[int, Manager] = {}
-    for employment in rows:
+    for employment in sorted(found, key=lambda e: (e.person.name, e.id)):
         managers.setdefault(employment.person_id, Manager(employment.person, [])).employments.append(
             employment)
     return list(managers.values())

@@ -37,6 +37,14 @@ class EndEmploymentForm(FlaskForm):
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
 
 
+class DirectManagerForm(FlaskForm):
+    """Who directly manages an employment from a day on; 0 is nobody. The choices are the
+    institution's other current staff (set by the view); the rules are the service's."""
+
+    manager = SelectField(_l("Direct manager"), coerce=int, validators=[Optional()])
+    from_date = DateField(_l("From"), validators=[DataRequired()])
+
+
 class RosterForm(FlaskForm):
     file = FileField(_l("Roster file (.xlsx)"), validators=[FileRequired()])
 

@@ -295,6 +295,33 @@ class Employment(TimestampMixin, db.Model):
         return self.end_date is None
 
 
+class EmploymentManager(db.Model):
+    """Who directly managed an employment, and from when to when (issue 15: a child-abuse ban
+    lists the recorded direct manager of each of the person's employments on the incident day).
+
+    A change closes the current row and opens the next, so the history is never rewritten. A
+    row covers the days from starts_on up to, not including, ends_on."""
+
+    __tablename__ = "employment_managers"
+    __table_args__ = (
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="ends_after_start"),
+        Index("ix_employment_managers_employment", "employment_id", "starts_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: the managed employment
+    employment_id: Mapped[int] = mapped_column(ForeignKey("employments.id"))
+    #: the manager's employment at the same institution
+    manager_employment_id: Mapped[int] = mapped_column(ForeignKey("employments.id"))
+    starts_on: Mapped[date] = mapped_column(Date)
+    #: NULL while current; the first day the manager no longer manages
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+    manager_employment: Mapped[Employment] = relationship(foreign_keys=[manager_employment_id])
+
+
 #: the seeded types' names for readers of Traditional Chinese (msgids English; the zh_Hant
 #: catalog carries 保育師, 育嬰員, ...). Simplified Chinese shows name_zh and English name_en,
 #: both kept by an administrator on the certificate types page.

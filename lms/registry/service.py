@@ -45,6 +45,7 @@ from lms.registry.models import (
     BanState,
     Employment,
     EmploymentAction,
+    EmploymentManager,
     EmploymentState,
     HealthResult,
     Organisation,
@@ -733,6 +734,99 @@ def end_employment(actor, employment: Employment, end_date: date, reason: str) -
     EMPLOYMENT.apply(actor, employment, EmploymentAction.END, reason=reason[:200],
                      values={"end_date": end_date, "end_reason": reason[:200]},
                      end_date=end_date.isoformat())
+
+
+# --- direct managers (issue 15) -------------------------------------------------------------------
+
+
+def _covers(day: date):
+    """The manager row in force on a day: from starts_on up to, not including, ends_on."""
+    return and_(EmploymentManager.starts_on <= day,
+                or_(EmploymentManager.ends_on.is_(None), EmploymentManager.ends_on > day))
+
+
+def _current_manager_row(employment: Employment) -> EmploymentManager | None:
+    return db.session.scalar(select(EmploymentManager).where(
+        EmploymentManager.employment_id == employment.id, EmploymentManager.ends_on.is_(None))
+        .order_by(EmploymentManager.starts_on.desc(), EmploymentManager.id.desc()).limit(1))
+
+
+def set_direct_manager(actor, employment: Employment, manager_employment: Employment | None,
+                       from_date: date) -> EmploymentManager | None:
+    """Record who directly manages an employment from a day on (None: nobody from that day);
+    the previous record is closed, not rewritten."""
+    authorize(actor, rules.can_manage_employment, org=employment.organisation,
+              employment=employment)
+    if not employment.is_current:
+        raise DomainError(_l("This employment has ended; its direct manager can no longer change."))
+    if from_date > local_today():
+        raise DomainError(_l("The date cannot be in the future."), field="from_date")
+    if from_date < employment.start_date:
+        raise DomainError(_l("The date cannot be before the employment started (%(date)s).",
+                             date=employment.start_date.isoformat()), field="from_date")
+    if manager_employment is not None:
+        if manager_employment.organisation_id != employment.organisation_id:
+            raise DomainError(_l("The direct manager must work at the same institution."),
+                              field="manager")
+        if not manager_employment.is_current:
+            raise DomainError(_l("The direct manager must be on the institution's staff now."),
+                              field="manager")
+        if manager_employment.person_id == employment.person_id:
+            raise DomainError(_l("A person cannot be their own direct manager."), field="manager")
+        if from_date < manager_employment.start_date:
+            raise DomainError(_l("The manager started at the institution on %(date)s; choose that "
+                                 "day or a later one.",
+                                 date=manager_employment.start_date.isoformat()), field="from_date")
+    current = _current_manager_row(employment)
+    if current is not None and from_date < current.starts_on:
+        raise DomainError(_l("The current direct manager is recorded from %(date)s; a change "
+                             "cannot start earlier.", date=current.starts_on.isoformat()),
+                          field="from_date")
+    current_id = current.manager_employment_id if current is not None else None
+    new_id = manager_employment.id if manager_employment is not None else None
+    if current_id == new_id:
+        raise DomainError(_l("This is already the recorded direct manager."), field="manager")
+    if current is not None:
+        current.ends_on = from_date
+    row = None
+    if manager_employment is not None:
+        row = EmploymentManager(employment_id=employment.id,
+                                manager_employment_id=manager_employment.id, starts_on=from_date,
+                                recorded_by_id=getattr(actor, "id", None))
+        db.session.add(row)
+    audit.record(actor, "registry.direct_manager_set", employment, person_id=employment.person_id,
+                 manager_employment_id=new_id, previous_manager_employment_id=current_id,
+                 from_date=from_date.isoformat())
+    db.session.flush()
+    return row
+
+
+def direct_manager_row_on(employment: Employment, day: date) -> EmploymentManager | None:
+    """The record of the employment's direct manager in force on a day, if the manager was
+    employed there that day (a manager who left manages nobody, though the row stays)."""
+    manager = aliased(Employment)
+    return db.session.scalar(
+        select(EmploymentManager)
+        .join(manager, manager.id == EmploymentManager.manager_employment_id)
+        .where(EmploymentManager.employment_id == employment.id, _covers(day),
+               manager.start_date <= day, or_(manager.end_date.is_(None), manager.end_date >= day))
+        .order_by(EmploymentManager.starts_on.desc(), EmploymentManager.id.desc()).limit(1))
+
+
+def direct_manager_on(employment: Employment, day: date) -> Employment | None:
+    """The employment of the person who directly managed this employment on a day, if any."""
+    row = direct_manager_row_on(employment, day)
+    return row.manager_employment if row is not None else None
+
+
+def manager_choices(employment: Employment) -> list[Employment]:
+    """Who may be recorded as an employment's direct manager: the current employments of the
+    institution's other staff (a person holding two posts there is offered under each)."""
+    return list(db.session.scalars(
+        select(Employment).join(Employment.person).options(contains_eager(Employment.person))
+        .where(Employment.organisation_id == employment.organisation_id,
+               Employment.end_date.is_(None), Employment.person_id != employment.person_id)
+        .order_by(Person.name, Employment.id)))
 
 
 def staff_statement(org: Organisation, *, search: str = "", current_only: bool = True):

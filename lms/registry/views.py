@@ -36,6 +36,7 @@ from lms.core.web import form_error, service_call
 from lms.extensions import db, limiter
 from lms.registry import queries, roster, service
 from lms.registry.forms import (
+    DirectManagerForm,
     EndEmploymentForm,
     IdLookupForm,
     OrganisationForm,
@@ -175,8 +176,14 @@ def _staff_page(org, person, **context):
     if "record_form" not in context and can_record_staff_record(current_user, org=org,
                                                                 person=person):
         context["record_form"] = _record_form(StaffRecordForm(formdata=None))
-    return _person_page("registry/staff_detail.html", person, org=org,
-                        employments=service.employments_at(org, person),
+    employments = service.employments_at(org, person)
+    today = local_today()
+    managers = {e.id: service.direct_manager_row_on(e, today) for e in employments if e.is_current}
+    manager_choices = {e.id: service.manager_choices(e) for e in employments
+                       if e.is_current and can_manage_employment(current_user, org=org, employment=e)}
+    return _person_page("registry/staff_detail.html", person, org=org, employments=employments,
+                        managers=managers, manager_choices=manager_choices,
+                        manager_form=DirectManagerForm(formdata=None),
                         password_problem=service.may_issue_password(current_user, org, person),
                         **context)
 
@@ -267,6 +274,26 @@ def employment_end(org, employment):
               "danger" if err else "success")
     else:
         flash(_("Give the last day and the reason."), "danger")
+    return redirect(url_for("registry.staff_detail", org_id=org.id,
+                            person_id=employment.person_id))
+
+
+@bp.post("/institutions/<int:org_id>/employments/<int:employment_id>/direct-manager")
+@permission(can_manage_employment, org=load(Organisation, "org_id"),
+            employment=load(Employment, "employment_id"))
+def direct_manager_set(org, employment):
+    """Record who directly manages an employment from a day on (issue 15)."""
+    form = DirectManagerForm()
+    choices = service.manager_choices(employment)
+    form.manager.choices = [(0, "")] + [(e.id, e.person.name) for e in choices]
+    if form.validate_on_submit():
+        manager = next((e for e in choices if e.id == form.manager.data), None)
+        _r, err = service_call(service.set_direct_manager, current_user, employment, manager,
+                               form.from_date.data)
+        flash(str(err) if err else _("The direct manager is recorded."),
+              "danger" if err else "success")
+    else:
+        flash(_("Choose the direct manager (or nobody) and the day it applies from."), "danger")
     return redirect(url_for("registry.staff_detail", org_id=org.id,
                             person_id=employment.person_id))
 

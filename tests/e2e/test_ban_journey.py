@@ -1,6 +1,6 @@
 """A child-abuse ban in real Chromium: a district regulator looks the caregiver up (by POST),
-the form lists the institution's director as the direct manager at the time, who is banned
-too; the employment ends, the certificate shows suspended on the public verification page, the
+the form lists the direct managers at the time — the institution's director and the group lead
+recorded as the caregiver's direct manager — and the director is banned too; the employment ends, the certificate shows suspended on the public verification page, the
 institution and the regulator are told; a lift asked by the same regulator cannot be approved
 by them, and a second (city-wide) regulator approves it."""
 
@@ -36,7 +36,8 @@ CAREGIVER_MOBILE = "13912345678"
 
 
 def _setting(app) -> dict:
-    """The caregiver holds a 保育师 certificate; the institution has a director since 2020."""
+    """The caregiver holds a 保育师 certificate; the institution has a director since 2020 and
+    a group lead recorded as the caregiver's direct manager for the last month."""
     with app.app_context():
         person = db.session.scalar(select(Person).where(Person.mobile == CAREGIVER_MOBILE))
         inst = db.session.scalar(select(Organisation).where(Organisation.name == "小橡树托育中心"))
@@ -44,6 +45,12 @@ def _setting(app) -> dict:
         director = registry.add_staff(DEMO, inst, id_number=id_number("320102", "19780101", 41),
                                       name="李园长", post="director",
                                       start_date=date(2020, 1, 1)).employment.person
+        lead = registry.add_staff(DEMO, inst, id_number=id_number("320102", "19800202", 42),
+                                  name="赵组长", post="nursery_carer",
+                                  start_date=date(2021, 1, 1)).employment
+        caregiver_job = db.session.scalar(select(Employment).where(
+            Employment.person_id == person.id, Employment.organisation_id == inst.id))
+        registry.set_direct_manager(DEMO, caregiver_job, lead, local_today() - timedelta(days=30))
         kind = db.session.scalar(select(QualificationType).where(QualificationType.code == "baoyushi"))
         issued = local_today() - timedelta(days=30)
         number = certificates.certificate_number(kind, issued.year, base.id, 1)
@@ -54,7 +61,7 @@ def _setting(app) -> dict:
                                    issued_on=issued, status="valid", qualification_id=record.id))
         db.session.commit()
         return {"number": person.id_number, "name": person.name, "person_id": person.id,
-                "director_id": director.id}
+                "director_id": director.id, "lead_id": lead.person_id}
 
 
 def test_child_abuse_ban_with_the_direct_manager_and_four_eyes(new_context, e2e_world, app, base_url):
@@ -74,6 +81,8 @@ def test_child_abuse_ban_with_the_direct_manager_and_four_eyes(new_context, e2e_
     assert world["number"] not in regulator.url
     manager = regulator.locator(f"#manager-{world['director_id']}")
     expect(regulator.locator("#managers")).to_contain_text("李园长")
+    expect(regulator.locator("#managers")).to_contain_text("赵组长")
+    expect(regulator.locator(f"#manager-{world['lead_id']}")).to_have_count(1)
     manager.check()
     regulator.select_option("#kind", "lifetime")
     regulator.fill("#authority", "玄武区卫生健康委员会")

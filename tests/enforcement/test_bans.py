@@ -133,10 +133,19 @@ def test_a_person_not_in_the_registry_is_banned_by_number_and_held_at_hiring(wor
 # --- the direct managers ----------------------------------------------------------------------------
 
 
+def employment_of(person) -> Employment:
+    return db.session.scalar(select(Employment).where(Employment.person_id == person.id))
+
+
 @pytest.fixture()
 def managers(world):
     director = staff(world, world.inst, "李园长", post="director", seq=21)
-    lead = staff(world, world.inst, "赵组长", seq=22, is_direct_manager=True)
+    # the caregiver's recorded direct manager since before the incident (three days ago)
+    lead = staff(world, world.inst, "赵组长", seq=22)
+    registry.set_direct_manager(world.users["inst_admin"], employment_of(world.staff),
+                                employment_of(lead), local_today() - timedelta(days=10))
+    # flagged as managing others, but not recorded as the caregiver's manager
+    flagged = staff(world, world.inst, "吴组长", seq=26, is_direct_manager=True)
     colleague = staff(world, world.inst, "钱同事", seq=23)
     elsewhere = staff(world, world.inst_other, "孙园长", post="director", seq=24)
     # a director who left before the incident is not a manager at the time
@@ -144,20 +153,40 @@ def managers(world):
     gone = db.session.scalar(select(Employment).where(Employment.person_id == former.id))
     registry.end_employment(world.users["inst_admin"], gone, local_today() - timedelta(days=30), "离职")
     db.session.commit()
-    return {"director": director, "lead": lead, "colleague": colleague, "elsewhere": elsewhere,
-            "former": former}
+    return {"director": director, "lead": lead, "flagged": flagged, "colleague": colleague,
+            "elsewhere": elsewhere, "former": former}
 
 
-def test_the_direct_managers_at_the_time_are_listed(world, managers):
-    listed = service.direct_managers(world.users["regulator"], world.staff.id_number,
-                                     local_today() - timedelta(days=3))
-    assert {m.person.id for m in listed} == {managers["director"].id, managers["lead"].id}
-    # before the lead joined the institution, only the directors then in post
-    db.session.execute(update(Employment).where(Employment.person_id == managers["lead"].id)
-                       .values(start_date=local_today() - timedelta(days=1)))
-    listed = service.direct_managers(world.users["regulator"], world.staff.id_number,
-                                     local_today() - timedelta(days=3))
-    assert {m.person.id for m in listed} == {managers["director"].id}
+def listed_on(world, day) -> set[int]:
+    return {m.person.id for m in service.direct_managers(world.users["regulator"],
+                                                         world.staff.id_number, day)}
+
+
+def test_the_director_and_the_recorded_manager_at_the_time_are_listed(world, managers):
+    incident = local_today() - timedelta(days=3)
+    assert listed_on(world, incident) == {managers["director"].id, managers["lead"].id}
+    lead, = [m for m in service.direct_managers(world.users["regulator"], world.staff.id_number,
+                                                 incident) if m.person.id == managers["lead"].id]
+    assert lead.employments == [employment_of(managers["lead"])]
+    # before the lead was recorded as the caregiver's manager, only the director
+    assert listed_on(world, local_today() - timedelta(days=11)) == {managers["director"].id}
+
+
+def test_a_flagged_manager_not_recorded_for_this_person_is_not_listed(world, managers):
+    assert employment_of(managers["flagged"]).is_direct_manager
+    assert managers["flagged"].id not in listed_on(world, local_today() - timedelta(days=3))
+
+
+def test_a_manager_recorded_only_after_the_incident_is_not_listed(world, managers):
+    newcomer = staff(world, world.inst, "郑组长", seq=27)
+    registry.set_direct_manager(world.users["inst_admin"], employment_of(world.staff),
+                                employment_of(newcomer), local_today() - timedelta(days=1))
+    db.session.commit()
+    at_incident = listed_on(world, local_today() - timedelta(days=3))
+    assert newcomer.id not in at_incident and managers["lead"].id in at_incident
+    # the history is kept: from the change on, the newcomer and not the lead
+    since = listed_on(world, local_today() - timedelta(days=1))
+    assert newcomer.id in since and managers["lead"].id not in since
 
 
 def test_the_managers_ticked_are_banned_too_each_linked_to_the_first(world, managers):
@@ -180,6 +209,9 @@ def test_the_managers_ticked_are_banned_too_each_linked_to_the_first(world, mana
 def test_only_listed_managers_and_only_for_child_abuse(world, managers):
     with pytest.raises(DomainError) as refused:
         impose(world, managers=[managers["colleague"].id])
+    assert refused.value.field == "managers"
+    with pytest.raises(DomainError) as refused:
+        impose(world, managers=[managers["flagged"].id])
     assert refused.value.field == "managers"
     with pytest.raises(DomainError) as refused:
         impose(world, managers=[managers["director"].id], category="ethics")
