@@ -652,6 +652,7 @@ AUDIT_TITLES = {
     "registry.staff_lookup": _l("Staff member looked up by identity number"),
     "registry.ban_recorded": _l("Ban recorded"),
     "registry.employment_ended": _l("Employment ended"),
+    "registry.direct_manager_set": _l("Direct manager recorded"),
     "registry.employment_started": _l("Employment started"),
     "registry.id_number_viewed": _l("Full identity number viewed"),
     "registry.organisation_created": _l("Organisation created"),
