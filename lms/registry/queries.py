@@ -80,20 +80,3 @@ def district_in_scope(user, asked: int | None) -> int | None:
     if user.role == Role.REGULATOR and user.district_id is not None:
         return user.district_id
     return asked
-
-
-def institution_compliance(district_id: int | None) -> list[tuple[Organisation, dict]]:
-    """Each institution (of a district, or all) with its certified share against the target."""
-    stmt = select(Organisation).where(Organisation.kind == OrgKind.INSTITUTION)
-    if district_id:
-        stmt = stmt.where(Organisation.district_id == district_id)
-    orgs = list(db.session.scalars(stmt.order_by(Organisation.district_id, Organisation.name)))
-    staff = current_staff([o.id for o in orgs])
-    checks = check_posts(staff)
-    by_org: dict[int, list[Employment]] = {}
-    for e in staff:
-        by_org.setdefault(e.organisation_id, []).append(e)
-    targets = {d: settings.get_setting("certification.target_percent", d)
-               for d in {o.district_id for o in orgs}}
-    return [(o, compliance_summary(by_org.get(o.id, []), o.district_id, checks=checks,
-                                   target=targets[o.district_id])) for o in orgs]
