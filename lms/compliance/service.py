@@ -353,20 +353,14 @@ def health_check_lapses_on(record: StaffRecord, months: int | None = None) -> da
         record, months if months is not None else registry.health_check_valid_months())
 
 
-def _expiring(person_ids: list[int], on: date, days: int) -> dict[int, list[Qualification]]:
-    out: dict[int, list[Qualification]] = {pid: [] for pid in person_ids}
-    if days <= 0:
-        return out
-    for chunk in chunks(person_ids):
-        rows = db.session.scalars(
-            select(Qualification).where(
-                one_of(Qualification.person_id, chunk), Qualification.revoked_at.is_(None),
-                Qualification.issued_on <= on, Qualification.expires_on.is_not(None),
-                Qualification.expires_on >= on, Qualification.expires_on <= on + timedelta(days=days))
-            .order_by(Qualification.expires_on))
-        for q in rows:
-            out[q.person_id].append(q)
-    return out
+def _expiring(held: dict[int, list[Qualification]], on: date,
+              days: int) -> dict[int, list[Qualification]]:
+    """Of the people's valid qualifications, those expiring within `days` of the date, soonest
+    first (valid on the date: not revoked, issued, expires_on on or after the date)."""
+    last = on + timedelta(days=days)
+    return {pid: sorted((q for q in qs if days > 0 and q.expires_on is not None
+                         and q.expires_on <= last), key=lambda q: (q.expires_on, q.id))
+            for pid, qs in held.items()}
 
 
 def _employments(person_ids: list[int]) -> dict[int, list[Employment]]:
@@ -381,23 +375,26 @@ def _employments(person_ids: list[int]) -> dict[int, list[Employment]]:
     return out
 
 
+#: the settings the rules read, preloaded with one query per batch
+RULE_SETTING_PREFIXES = ("compliance.", "hours.", "registry.health_check_valid_months")
+
+
 class _Settings:
-    """Dated settings per district, each read once per batch."""
+    """Dated settings per district, all read with one query per batch."""
 
     def __init__(self, on: date):
         self.on = on
-        self._cache: dict[tuple[str, int | None], object] = {}
+        self._view = settings.SettingsOn(RULE_SETTING_PREFIXES, on)
+        self._required: dict[int | None, dict[str, Decimal]] = {}
 
     def get(self, key: str, district_id: int | None):
-        if (key, district_id) not in self._cache:
-            self._cache[key, district_id] = settings.get_setting(key, district_id, self.on)
-        return self._cache[key, district_id]
+        return self._view.get(key, district_id)
 
     def required(self, district_id: int | None) -> dict[str, Decimal]:
-        key = ("__required__", district_id)
-        if key not in self._cache:
-            self._cache[key] = ledger.required_hours(district_id, self.on)
-        return self._cache[key]
+        if district_id not in self._required:
+            self._required[district_id] = ledger.required_hours(district_id, self.on,
+                                                                get=self._view.get)
+        return self._required[district_id]
 
 
 def pro_rata(required: Decimal, on: date) -> Decimal:
@@ -441,18 +438,23 @@ def _hours_text(hours: Decimal) -> str:
 
 
 def compliance_for(actor, persons: Iterable[Person], on: date | None = None, *,
-                   messages: bool = True) -> dict[int, PersonCompliance]:
+                   messages: bool = True,
+                   organisation_id: int | None = None) -> dict[int, PersonCompliance]:
     """Compliance of many people at once, in the actor's scope: {person_id: PersonCompliance}.
 
     A fixed number of queries per batch (employments, post rules, qualifications, yearly
     totals, staff records, bans, expiring certificates, and the settings of each district met),
     whatever the number of people. People outside the actor's scope are left out.
-    `messages=False` leaves the gaps' messages empty (codes only: the roll-ups' fast path)."""
-    return compliance_in(scope_for(actor), persons, on, messages=messages)
+    `messages=False` leaves the gaps' messages empty (codes only: the roll-ups' fast path).
+    `organisation_id`: list only the posts at that institution (an institution's page), the
+    other rules unchanged."""
+    return compliance_in(scope_for(actor), persons, on, messages=messages,
+                         organisation_id=organisation_id)
 
 
 def compliance_in(scope: Scope, persons: Iterable[Person], on: date | None = None, *,
-                  messages: bool = True) -> dict[int, PersonCompliance]:
+                  messages: bool = True,
+                  organisation_id: int | None = None) -> dict[int, PersonCompliance]:
     """compliance_for with the scope given, for a door that authorised its caller by its own
     rule and knows the caller's scope (the JSON API's tokens: lms.api.service). The same rules
     and queries; people outside the scope are left out."""
@@ -467,13 +469,14 @@ def compliance_in(scope: Scope, persons: Iterable[Person], on: date | None = Non
     if not ids:
         return {}
     current = [e for pid in ids for e in employments[pid] if e.end_date is None]
-    checks = registry.check_posts(current, on)
+    held = registry.valid_qualifications(ids, on)
+    checks = registry.check_posts(current, on, held=held)
     totals = ledger.totals_for(ids, on.year)
     records = _latest_records(ids)
     bans = registry.ban_gate([p.id_number for p in persons], on)
     conf = _Settings(on)
     warning_days = int(conf.get("compliance.expiry_warning_days", None))
-    expiring = _expiring(ids, on, warning_days)
+    expiring = _expiring(held, on, warning_days)
 
     result = {}
     for person in persons:
@@ -482,7 +485,7 @@ def compliance_in(scope: Scope, persons: Iterable[Person], on: date | None = Non
         visible = set(id(e) for e in scope.visible_employments(mine))
         pc = PersonCompliance(person=person, on=on)
         for e in mine:
-            if id(e) not in visible:
+            if id(e) not in visible or organisation_id not in (None, e.organisation_id):
                 continue
             check = checks[e.id]
             until = None
@@ -627,17 +630,11 @@ def staff_compliance(actor, org: Organisation, on: date | None = None) -> list[P
     level of the drill-down), sorted by name."""
     authorize(actor, rules.can_view_institution_compliance, org=org,
               message=_l("This institution is not in your area."))
-    ids = current_staff_ids([org.id])
-    persons = []
-    for chunk in chunks(ids):
-        persons += db.session.scalars(select(Person).where(one_of(Person.id, chunk)))
+    persons = db.session.scalars(select(Person).where(Person.id.in_(
+        select(Employment.person_id).where(Employment.organisation_id == org.id,
+                                           Employment.end_date.is_(None)))))
     # an institution's page shows its own posts even to a city regulator
-    found = compliance_for(actor, persons, on)
-    rows = []
-    for pc in found.values():
-        pc.posts = [p for p in pc.posts if p.employment.organisation_id == org.id]
-        pc.gaps = _gaps(pc)
-        rows.append(pc)
+    rows = list(compliance_for(actor, persons, on, organisation_id=org.id).values())
     rows.sort(key=lambda pc: (pc.person.name, pc.person.id))
     return rows
 

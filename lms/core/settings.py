@@ -102,6 +102,45 @@ def get_setting(key: str, district_id: int | None = None, on: date | None = None
     return spec.parse(spec.default if value is None else value)
 
 
+class SettingsOn:
+    """Many settings in force on one date, read with one query: `get(key, district_id)` answers
+    as `get_setting` does (the district's own latest value, else the city's, else the default)
+    for every key that starts with one of the prefixes asked for. For code that reads the same
+    few settings for many people or districts (the compliance rules)."""
+
+    def __init__(self, prefixes: tuple[str, ...], on: date | None = None):
+        self.prefixes = tuple(prefixes)
+        self.on = on or local_today()
+        self._rows: dict[str, list[tuple]] | None = None
+        self._values: dict[tuple[str, int | None], object] = {}
+
+    def _load(self) -> dict[str, list[tuple]]:
+        rows: dict[str, list[tuple]] = {}
+        found = db.session.execute(
+            select(Setting.key, Setting.district_id, Setting.effective_from, Setting.id,
+                   Setting.value)
+            .where(or_(*[Setting.key.startswith(p, autoescape=True) for p in self.prefixes]),
+                   Setting.effective_from <= self.on))
+        for key, district_id, effective_from, row_id, value in found:
+            rows.setdefault(key, []).append((district_id, effective_from, row_id, value))
+        return rows
+
+    def get(self, key: str, district_id: int | None = None):
+        if not key.startswith(self.prefixes):
+            raise ValueError(f"{key} was not preloaded")
+        if (key, district_id) not in self._values:
+            if self._rows is None:
+                self._rows = self._load()
+            spec = definition(key)
+            candidates = [r for r in self._rows.get(key, ())
+                          if r[0] is None or (district_id is not None and r[0] == district_id)]
+            # get_setting's order: the district's own first, then the latest date, latest row
+            best = min(candidates, key=lambda r: (r[0] is None, -r[1].toordinal(), -r[2]),
+                       default=None)
+            self._values[key, district_id] = spec.parse(spec.default if best is None else best[3])
+        return self._values[key, district_id]
+
+
 #: who records settings: administrators (the settings page), and the CLI and the demo
 can_change_settings = has_role("admin")
 

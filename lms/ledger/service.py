@@ -369,9 +369,14 @@ def person_district_id(person: Person) -> int | None:
         .order_by(Employment.start_date.desc()).limit(1))
 
 
-def required_hours(district_id: int | None, on: date) -> dict[str, Decimal]:
-    return {Category.SKILLS.value: Decimal(settings.get_setting("hours.skills_required", district_id, on)),
-            Category.ETHICS.value: Decimal(settings.get_setting("hours.ethics_required", district_id, on))}
+def required_hours(district_id: int | None, on: date, *, get=None) -> dict[str, Decimal]:
+    """The yearly hours required in the district on the date; `get(key, district_id)` reads the
+    settings (default: settings.get_setting on the date; a settings.SettingsOn in a batch)."""
+    if get is None:
+        def get(key, district):
+            return settings.get_setting(key, district, on)
+    return {Category.SKILLS.value: Decimal(get("hours.skills_required", district_id)),
+            Category.ETHICS.value: Decimal(get("hours.ethics_required", district_id))}
 
 
 @dataclass
