@@ -152,6 +152,8 @@ class PostStatus:
     missing: str = ""
     #: the last day the certificates that satisfy the post are valid (None: no end)
     certified_until: date | None = None
+    #: the post's rules (alternatives), from which `missing` is written
+    required: list[PostRequirement] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -492,7 +494,7 @@ def compliance_in(scope: Scope, persons: Iterable[Person], on: date | None = Non
             if check.required and check.held and all(q.expires_on for q in check.held):
                 until = max(q.expires_on for q in check.held)
             missing = "" if check.satisfied or not messages else _qualification_names(check.required)
-            pc.posts.append(PostStatus(e, check.satisfied, missing, until))
+            pc.posts.append(PostStatus(e, check.satisfied, missing, until, check.required))
         # the district whose settings apply: that of the latest current institution (as the
         # ledger's person_district_id decides)
         district_id = mine[0].organisation.district_id if mine else None
@@ -534,6 +536,16 @@ def person_compliance(actor, person: Person, on: date | None = None) -> PersonCo
     if person.id not in found:
         raise PermissionDenied(_l("This person is not in your area."))
     return found[person.id]
+
+
+def with_messages(rows: Iterable[PersonCompliance]) -> None:
+    """Write the gaps' messages of answers computed with `messages=False` (the same gaps, in the
+    same order: only their messages, and each uncertified post's `missing`, were left out)."""
+    for pc in rows:
+        for status in pc.posts:
+            if not status.certified and not status.missing:
+                status.missing = _qualification_names(status.required)
+        pc.gaps = _gaps(pc)
 
 
 def _gap_codes(pc: PersonCompliance) -> list[Gap]:
@@ -625,16 +637,19 @@ def current_staff_ids(org_ids: list[int]) -> list[int]:
     return sorted(ids)
 
 
-def staff_compliance(actor, org: Organisation, on: date | None = None) -> list[PersonCompliance]:
+def staff_compliance(actor, org: Organisation, on: date | None = None, *,
+                     messages: bool = True) -> list[PersonCompliance]:
     """Every current staff member of an institution with their compliance (the institution
-    level of the drill-down), sorted by name."""
+    level of the drill-down), sorted by name. `messages=False`: the gaps' codes only
+    (`with_messages` writes the messages later, for the rows a page shows)."""
     authorize(actor, rules.can_view_institution_compliance, org=org,
               message=_l("This institution is not in your area."))
     persons = db.session.scalars(select(Person).where(Person.id.in_(
         select(Employment.person_id).where(Employment.organisation_id == org.id,
                                            Employment.end_date.is_(None)))))
     # an institution's page shows its own posts even to a city regulator
-    rows = list(compliance_for(actor, persons, on, organisation_id=org.id).values())
+    rows = list(compliance_for(actor, persons, on, messages=messages,
+                               organisation_id=org.id).values())
     rows.sort(key=lambda pc: (pc.person.name, pc.person.id))
     return rows
 
@@ -692,6 +707,8 @@ class TablePage:
     totals: dict
     #: the oldest snapshot time among the rows (None: computed now, from the raw rows)
     computed_at: datetime | None
+    #: every row the filters keep (an institution's: with their gaps' messages only when the
+    #: table is not paged; see institution_table)
     all_rows: list = field(default_factory=list, repr=False)
 
 
@@ -836,8 +853,10 @@ def institution_table(actor, org: Organisation, *, gap: str = "", q: str = "", s
                       descending: bool = False, page: int = 1,
                       per_page: int | None = PER_PAGE) -> TablePage:
     """An institution's current staff, each with their gaps, computed now from the raw rows
-    (`gap` keeps the people with that gap)."""
-    rows = staff_compliance(actor, org)
+    (`gap` keeps the people with that gap). The gaps' codes decide the filters and the order;
+    their messages are written for the rows shown (every row when `per_page` is None, as the
+    export asks): `all_rows` of a paged table carry codes only."""
+    rows = staff_compliance(actor, org, messages=False)
     gap = gap if gap in GapCode.ALL else ""
     sort = sort if sort in STAFF_SORTS else "name"
     q = " ".join((q or "").split())[:40]
@@ -851,6 +870,7 @@ def institution_table(actor, org: Organisation, *, gap: str = "", q: str = "", s
     elif descending:
         rows = list(reversed(rows))
     shown, page, pages = _page(rows, page, per_page)
+    with_messages(shown)
     return TablePage(shown, len(rows), page, pages, sort, descending, {"q": q, "gap": gap},
                      staff_counts(rows), None, rows)
 
