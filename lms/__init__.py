@@ -8,6 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from lms import config
+from lms.core import ratelimit
 from lms.extensions import babel, csrf, db, limiter, login_manager, migrate
 
 #: every blueprint, listed once (no discovery by walking the file system)
@@ -120,6 +121,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"), compare_type=True,
                      render_as_batch=True)
     csrf.init_app(app)
+    # Redis counts through lms.core.ratelimit: one round trip per limited request, not three
+    app.config["RATELIMIT_STORAGE_URI"] = ratelimit.storage_uri(app.config["RATELIMIT_STORAGE_URI"])
     limiter.init_app(app)
     _init_login(app)
     _init_i18n(app)

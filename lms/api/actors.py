@@ -6,7 +6,8 @@ audit log names it ("api:<client name>")."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 #: what API clients are, as services' predicates see it (never one of auth's roles, so no
 #: predicate written for people lets a token through by accident)
@@ -22,6 +23,8 @@ class ApiClientActor:
     scope: str
     #: the district a district-scoped client reads; None otherwise
     district_id: int | None = None
+    #: when the token was last marked used, as authenticate read it (record_call's throttle)
+    last_used_at: datetime | None = field(default=None, compare=False)
 
     id = None  # no users.id: audit rows carry the label
     role = API_ROLE

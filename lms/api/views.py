@@ -133,7 +133,8 @@ def _log_call(response):
         started = g.get("api_started")
         duration = (time.perf_counter() - started) * 1000 if started else 0.0
         tokens.record_call(g.get("api_actor"), request.endpoint, request.method,
-                           response.status_code, duration)
+                           response.status_code, duration,
+                           in_request=bool(g.get("view_returned")))
     return response
 
 

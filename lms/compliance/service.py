@@ -20,6 +20,7 @@ Certificates expiring within `compliance.expiry_warning_days` are warnings, not 
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -399,6 +400,7 @@ class _Settings:
         return self._required[district_id]
 
 
+@functools.lru_cache(maxsize=4096)
 def pro_rata(required: Decimal, on: date) -> Decimal:
     """The hours one should have by the date: required × day-of-year / days-in-year."""
     days = 366 if calendar.isleap(on.year) else 365
