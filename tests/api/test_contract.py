@@ -227,3 +227,31 @@ def test_a_failure_is_a_500_problem_and_a_broken_answer_is_never_sent(world, tok
         [{"id": 1, "surprise": True}], None, False))
     problem(client.get("/api/v1/certificate-status", headers=bearer(tokens["feed"])), 500,
             "server-error")
+
+
+def test_a_token_is_marked_used_to_the_minute_and_every_call_logged(client, world, tokens):
+    url = f"/api/v1/institutions/{world.inst.id}/compliance"
+    prefix = tokens["city"].split("_")[1]
+
+    def token():
+        db.session.expire_all()
+        return db.session.scalar(select(ApiToken).where(ApiToken.prefix == prefix))
+
+    assert client.get(url, headers=bearer(tokens["city"])).status_code == 200
+    first = token().last_used_at
+    assert first is not None
+    long_ago = first - timedelta(minutes=5)
+    token().last_used_at = long_ago
+    db.session.commit()
+    assert client.get(url, headers=bearer(tokens["city"])).status_code == 200
+    marked = token().last_used_at
+    assert marked > long_ago  # more than a minute since: marked again
+    token().last_used_at = marked - timedelta(seconds=30)
+    db.session.commit()
+    assert client.get(url, headers=bearer(tokens["city"])).status_code == 200
+    assert token().last_used_at == marked - timedelta(seconds=30)  # within the minute: kept
+    assert client.get(f"/api/v1/institutions/{world.base.id}/compliance",
+                      headers=bearer(tokens["city"])).status_code == 404
+    statuses = list(db.session.scalars(select(ApiCall.status).where(
+        ApiCall.token_id == token().id).order_by(ApiCall.id)))
+    assert statuses == [200, 200, 200, 404]  # answered and refused calls alike

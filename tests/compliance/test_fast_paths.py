@@ -1,0 +1,133 @@
+"""The faster paths give the answers of the rules: the institution table writes its messages
+only for the rows it shows, the rules' settings are read in one query, expiring certificates
+come from the valid ones already read."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from lms.compliance import service
+from lms.compliance.service import GapCode
+from lms.core import settings
+from lms.core.actors import DEMO
+from lms.core.clock import local_today
+from lms.registry import service as registry
+from tests.compliance.conftest import hours, make_compliant, qualify, staff_record
+from tests.factories import id_number
+
+
+def _staff(world, n, name):
+    return registry.add_staff(DEMO, world.inst, id_number=id_number("320102", "19900101", 40 + n),
+                              name=name, post="nursery_carer", start_date=date(2025, 1, 1)
+                              ).employment.person
+
+
+@pytest.fixture()
+def every_gap(world):
+    """People at world.inst between them with every gap and the warning."""
+    today = local_today()
+    make_compliant(world.staff, world.inst)
+    banned = _staff(world, 1, "甲禁")
+    make_compliant(banned, world.inst)
+    registry.record_ban(DEMO, id_number=banned.id_number, name=banned.name, kind="lifetime",
+                        starts_on=today, ends_on=None, reason="虐童")
+    lapsed = _staff(world, 2, "乙逾")  # uncertified, behind on hours, lapsed, no record
+    hours(lapsed, "skills", 1)
+    staff_record(lapsed, issued_on=today - timedelta(days=400), org=world.inst)
+    unfit = _staff(world, 3, "丙病")
+    make_compliant(unfit, world.inst)
+    staff_record(unfit, issued_on=today, result="unfit", org=world.inst)
+    qualify(unfit, "health_cert", expires_on=today + timedelta(days=30))
+    double = _staff(world, 4, "丁兼")
+    make_compliant(double, world.inst)
+    registry.add_staff(DEMO, world.inst_other, id_number=double.id_number, name=double.name,
+                       post="finance", start_date=date(2025, 1, 1))
+    _staff(world, 5, "戊新")  # nothing on file
+    return world.inst
+
+
+def _reference(org):
+    """The institution's rows as the rules answer them: every person with every message, the
+    posts of this institution."""
+    people = [pc.person for pc in service.staff_compliance(DEMO, org)]
+    out = {}
+    for pid, pc in service.compliance_for(DEMO, people).items():
+        pc.posts = [p for p in pc.posts if p.employment.organisation_id == org.id]
+        out[pid] = [(g.code, g.severity, g.message) for g in service._gaps(pc)]
+    return out
+
+
+def _gaps(pc):
+    return [(g.code, g.severity, g.message) for g in pc.gaps]
+
+
+def test_the_institution_table_writes_the_rules_messages_for_the_rows_it_shows(every_gap):
+    want = _reference(every_gap)
+    met = {code for gaps in want.values() for code, _s, _m in gaps}
+    assert met == set(GapCode.ALL)  # every gap kind and the warning are compared
+    everyone = service.institution_table(DEMO, every_gap, per_page=None)
+    assert {pc.person.id: _gaps(pc) for pc in everyone.rows} == want
+    for sort, descending in (("name", False), ("gaps", True), ("gaps", False)):
+        pages = service.institution_table(DEMO, every_gap, per_page=2, sort=sort,
+                                          descending=descending).pages
+        seen = []
+        for page in range(1, pages + 1):
+            table = service.institution_table(DEMO, every_gap, per_page=2, page=page, sort=sort,
+                                              descending=descending)
+            assert table.total == len(want) and len(table.rows) <= 2
+            for pc in table.rows:
+                assert _gaps(pc) == want[pc.person.id] and all(g.message for g in pc.gaps)
+            seen += [pc.person.id for pc in table.rows]
+        assert sorted(seen) == sorted(want)  # each person on exactly one page
+    # a filter on a gap keeps the same people as the rules' codes say
+    for code in GapCode.ALL:
+        table = service.institution_table(DEMO, every_gap, gap=code, per_page=None)
+        assert {pc.person.id for pc in table.rows} == \
+            {pid for pid, gaps in want.items() if code in [c for c, _s, _m in gaps]}
+
+
+def test_the_institution_export_holds_every_message(every_gap):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    data, rows, _totals = service.export_xlsx(DEMO, "institution", every_gap)
+    sheet = load_workbook(BytesIO(data)).active
+    cells = [[c.value for c in row] for row in sheet.iter_rows(min_row=2, max_row=rows + 1)]
+    want = _reference(every_gap)
+    assert sorted(row[-1] or "" for row in cells) == \
+        sorted("; ".join(m for _c, _s, m in gaps) for gaps in want.values())
+
+
+def test_the_rules_settings_read_at_once_answer_as_get_setting(world):
+    on = local_today()
+    settings.set_setting(DEMO, "hours.skills_required", 80, date(2020, 1, 1))
+    settings.set_setting(DEMO, "hours.skills_required", 90, date(2020, 1, 1),
+                         district_id=world.xuanwu.id)
+    settings.set_setting(DEMO, "hours.skills_required", 95, on + timedelta(days=1),
+                         district_id=world.xuanwu.id)  # not yet in force
+    settings.set_setting(DEMO, "registry.health_check_valid_months", 6, date(2021, 1, 1),
+                         district_id=world.gulou.id)
+    settings.set_setting(DEMO, "compliance.full_time_only.finance", "yes", date(2022, 1, 1))
+    view = settings.SettingsOn(service.RULE_SETTING_PREFIXES, on)
+    keys = ["hours.skills_required", "hours.ethics_required", "registry.health_check_valid_months",
+            "compliance.full_time_only.finance", "compliance.full_time_only.nursery_carer",
+            "compliance.expiry_warning_days"]
+    for key in keys:
+        for district_id in (None, world.xuanwu.id, world.gulou.id):
+            assert view.get(key, district_id) == settings.get_setting(key, district_id, on), key
+    assert view.get("hours.skills_required", world.xuanwu.id) == 90
+    with pytest.raises(ValueError):
+        view.get("certification.target_percent", None)  # not among the prefixes read
+
+
+def test_a_stale_answer_is_never_served(world, check):
+    """Nothing is kept between calls: a record written after an answer changes the next one."""
+    make_compliant(world.staff, world.inst)
+    assert check(world.staff).is_compliant
+    staff_record(world.staff, issued_on=local_today(), result="unfit", org=world.inst)
+    assert check(world.staff).gap_codes == [GapCode.HEALTH_UNFIT]
+    settings.set_setting(DEMO, "hours.ethics_required", 400, date(2020, 1, 1))
+    assert GapCode.ETHICS_BEHIND in check(world.staff).gap_codes
