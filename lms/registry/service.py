@@ -898,6 +898,8 @@ def check_posts(employments: list[Employment], on: date | None = None, *,
     Batched (two queries whatever the number of employments) for list pages. `held`: the
     people's valid_qualifications on the date, when the caller has read them already.
     """
+    if not employments:
+        return {}
     on = on or local_today()
     rules = _requirements()
     if held is None:

@@ -4,6 +4,12 @@ Not a pytest test. Run from the project root:
 
     .venv/bin/python tests/bench/bench_api.py [--institutions 40] [--staff 25] [--requests 400]
     DATABASE_URL=postgresql+psycopg://… .venv/bin/python tests/bench/bench_api.py   # empty DB
+    .venv/bin/python tests/bench/bench_api.py --database-url postgresql+psycopg://…/province
+
+With --database-url naming a generated province (`flask lms generate-province`, see
+tests/bench/README.md) it builds nothing: it samples the province's people (by identity number)
+and generated institutions, and writes only an API client "bench-api" with a fresh token (and
+the API's call log rows each call writes).
 
 It migrates a fresh database (a temporary SQLite file unless DATABASE_URL names an empty one)
 and builds a modest world through the services: two districts, INSTITUTIONS institutions with
@@ -120,15 +126,52 @@ def build(args):
     return numbers, institutions, issued
 
 
+def province(args):
+    """(identity numbers, institution ids, issued token) of a generated province, or None when
+    the database holds none."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, inspect, select
+
+    from lms.api import tokens
+    from lms.api.models import ApiClient
+    from lms.core.actors import SystemActor
+    from lms.core.clock import local_today
+    from lms.extensions import db
+    from lms.province import id_number_of
+    from lms.registry.models import Organisation, OrgKind, Person
+
+    if "persons" not in inspect(db.engine).get_table_names() or db.session.scalar(
+            select(Person.id).where(Person.id_number == id_number_of(0))) is None:
+        return None
+    persons = db.session.scalar(select(func.count()).select_from(Person))
+    rng = random.Random(16)
+    numbers = [id_number_of(rng.randrange(persons)) for _ in range(5000)]
+    institutions = list(db.session.scalars(select(Organisation.id).where(
+        Organisation.kind == OrgKind.INSTITUTION.value, Organisation.filing_no.startswith("GEN-"))))
+    bench = SystemActor("bench")
+    expires = local_today() + timedelta(days=2)
+    client = db.session.scalar(select(ApiClient).where(ApiClient.name == "bench-api"))
+    issued = tokens.issue_token(bench, client, expires) if client else \
+        tokens.issue_client(bench, name="bench-api", scope="city", district=None, expires_on=expires)
+    db.session.commit()
+    print(f"province: {persons:,} persons, {len(institutions):,} institutions")
+    return numbers, institutions, issued
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--institutions", type=int, default=40)
     parser.add_argument("--staff", type=int, default=25, help="staff per institution")
     parser.add_argument("--requests", type=int, default=400, help="timed calls per endpoint and path")
+    parser.add_argument("--database-url", help="a generated province (builds nothing) or an empty "
+                        "database (default: $DATABASE_URL, else a temporary SQLite file)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="lms-bench-api-"))
     os.environ.update(LMS_INSTANCE_PATH=str(workdir), SECRET_KEY="bench-only-secret",  # noqa: S105
                       LMS_DEFAULT_LOCALE="en", LMS_COOKIE_SECURE="0")
+    if args.database_url:
+        os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
     # rate limits counted where production counts them (Redis), when this machine has it
     os.environ.setdefault("RATELIMIT_STORAGE_URI", _redis_or_memory())
@@ -146,12 +189,15 @@ def main() -> None:
     app = create_app({"API_RATE_LIMIT": "1000000 per minute"})
     started = time.perf_counter()
     with app.app_context():
-        upgrade()
-        numbers, institutions, issued = build(args)
+        found = province(args) if args.database_url else None
+        if found is None:
+            upgrade()
+            found = build(args)
+        numbers, institutions, issued = found
         actor = ApiClientActor(client_id=issued.client.id, token_id=issued.token.id,
                                client_name="bench", scope="city")
         secret = issued.secret
-    print(f"world: {len(institutions)} institutions, {len(numbers)} staff "
+    print(f"world: {len(institutions)} institutions, {len(numbers)} people sampled "
           f"({os.environ['DATABASE_URL'].split(':')[0]}, rate limits in "
           f"{os.environ['RATELIMIT_STORAGE_URI'].split(':')[0]}), "
           f"built in {time.perf_counter() - started:.1f} s")
