@@ -623,8 +623,7 @@ def _gaps(pc: PersonCompliance) -> list[Gap]:
 def targets(district_id: int | None, on: date | None = None) -> dict[str, float]:
     """The target rates (percent) in force for a district (None: the city's)."""
     on = on or local_today()
-    return {name: float(settings.get_setting(key, district_id, on))
-            for name, key in TARGET_SETTINGS.items()}
+    return _targets_for([district_id], on)[district_id]  # one query for the four
 
 
 # --- lists in scope -----------------------------------------------------------------------------------

@@ -131,3 +131,17 @@ def test_a_stale_answer_is_never_served(world, check):
     assert check(world.staff).gap_codes == [GapCode.HEALTH_UNFIT]
     settings.set_setting(DEMO, "hours.ethics_required", 400, date(2020, 1, 1))
     assert GapCode.ETHICS_BEHIND in check(world.staff).gap_codes
+
+
+def test_the_targets_read_at_once_answer_as_get_setting(world):
+    on = local_today()
+    settings.set_setting(DEMO, "compliance.health_target_percent", 90, date(2020, 1, 1))
+    settings.set_setting(DEMO, "compliance.health_target_percent", 80, date(2021, 1, 1),
+                         district_id=world.xuanwu.id)
+    settings.set_setting(DEMO, "compliance.health_target_percent", 70, on + timedelta(days=1),
+                         district_id=world.xuanwu.id)  # not yet in force
+    for district_id in (None, world.xuanwu.id, world.gulou.id):
+        assert service.targets(district_id, on) == {
+            name: float(settings.get_setting(key, district_id, on))
+            for name, key in service.TARGET_SETTINGS.items()}
+    assert service.targets(world.xuanwu.id, on)["health_current"] == 80.0
