@@ -39,12 +39,16 @@ MAX_PER_RUN = 500_000
 can_purge_audit_log = has_role("admin")
 
 
+def retention_months(on=None) -> int:
+    """How many months audit entries are kept (the setting in force on the city's day `on`)."""
+    return int(get_setting(RETENTION_MONTHS.key, on=on))
+
+
 def retention_cutoff(now: datetime | None = None) -> datetime:
     """The stored instant before which audit entries may be deleted: the start of the city's day
     `audit.retention_months` months ago, and never less than FLOOR_DAYS days ago."""
     today = clock.local_today(now)
-    months = int(get_setting(RETENTION_MONTHS.key, on=today))
-    by_setting = clock.start_of_local_day(clock.months_before(today, months))
+    by_setting = clock.start_of_local_day(clock.months_before(today, retention_months(today)))
     floor = clock.start_of_local_day(today - timedelta(days=FLOOR_DAYS))
     return min(by_setting, floor)
 
@@ -68,8 +72,7 @@ def purge_audit_log(actor, *, now: datetime | None = None, batch_size: int = BAT
     # no cutoff outside this transaction: between purges the trigger refuses every DELETE
     _set_cutoff(None)
     result = {"count": purged, "cutoff": cutoff.isoformat(sep=" "),
-              "retention_months": int(get_setting(RETENTION_MONTHS.key,
-                                                  on=clock.local_today(now))),
+              "retention_months": retention_months(clock.local_today(now)),
               "more": purged >= limit}
     audit.record(actor, "audit.purged", None, object_type="audit_logs", **result)
     db.session.flush()

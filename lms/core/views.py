@@ -18,8 +18,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from lms.config import SUPPORTED_LOCALES
-from lms.core import audit, navigation, settings
-from lms.core.audit_retention import RETENTION_MONTHS
+from lms.core import audit, audit_retention, navigation, settings
 from lms.core.clock import local_today
 from lms.core.forms import SettingForm
 from lms.core.i18n import LOCALE_COOKIE
@@ -125,7 +124,7 @@ def audit_log():
     titles = sorted(audit.action_titles().items(), key=lambda item: item[1])
     return render_template("core/audit.html", pagination=pagination, action=action, titles=titles,
                            action_title=audit.action_title,
-                           retention_months=settings.get_setting(RETENTION_MONTHS.key))
+                           retention_months=audit_retention.retention_months())
 
 
 @bp.get("/notifications")
