@@ -29,7 +29,7 @@ from lms.catalog.models import Course, Lesson
 from lms.certificates import service as certificates
 from lms.certificates.models import Certificate
 from lms.compliance import rollups
-from lms.core import settings
+from lms.core import audit_retention, settings
 from lms.core.actors import DEMO
 from lms.core.clock import local_today
 from lms.core.errors import DomainError, PermissionDenied
@@ -230,6 +230,8 @@ SERVICES: dict[str, Case] = {
                                  auth.security_events(u, auth.EventFilter())),
     "auth.purge_expired": Case(ADMIN_ONLY_CLI, lambda w, o, u: auth.purge_expired(u)),
     # --- core ---
+    "core.audit_retention.purge_audit_log": Case(ADMIN_ONLY_CLI, lambda w, o, u:
+                                                 audit_retention.purge_audit_log(u)),
     "core.settings.set_setting": Case("core.settings_page", lambda w, o, u: settings.set_setting(
         u, "subsidies.second_approval_threshold", "5000", local_today())),
     # --- api: clients and tokens ---
