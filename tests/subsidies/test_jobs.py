@@ -5,7 +5,7 @@ the direct download, for them only), and HR is told once when a public notice ha
 from __future__ import annotations
 
 import io
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import openpyxl
@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from lms.auth.models import Role, User
 from lms.core import jobs
+from lms.core.clock import utc_now
 from lms.core.models import Notification
 from lms.extensions import db
 from lms.jobs import SCHEDULE
@@ -72,7 +73,7 @@ def test_a_large_export_is_made_by_a_job_for_the_reviewer_who_asked(app, client,
         login(stranger, other)
         assert stranger.get(f"/jobs/{job.id}/download").status_code == 403
     # the file goes with the purge of old job files, a week on
-    with time_machine.travel(datetime.now(CITY) + timedelta(days=8), tick=False):
+    with time_machine.travel(utc_now().replace(tzinfo=UTC) + timedelta(days=8), tick=False):
         result = app.test_cli_runner().invoke(args=["jobs", "run", "purge-job-inputs"])
     assert result.exit_code == 0, result.output
     assert "'outputs': 1" in result.output
