@@ -7,8 +7,9 @@ through one transition table, its progress in its own short transactions (visibl
 work's own transaction is still open), and its failure with the error, retried with back-off by
 Celery until it gives up.
 
-Nothing about a job lives in a process: the uploaded file is a row (`JobInput`), the progress
-is a row, so any app server shows any job.
+Nothing about a job lives in a process: the uploaded file is a row (`JobInput`), the file a job
+made (a large export) is a row (`JobOutput`), the progress is a row, so any app server shows any
+job and hands its file to the user who asked.
 """
 
 from __future__ import annotations
