@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -13,6 +14,7 @@ from werkzeug.exceptions import BadRequest
 
 from lms.auth.forms import ConfirmForm
 from lms.auth.models import Role
+from lms.core import jobs
 from lms.core.models import District
 from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import load, permission
@@ -62,10 +64,15 @@ def _xlsx(data: bytes, filename: str):
 
 
 def _export(kind: str, obj, args: dict, filename: str, back: str):
-    result, err = service_call(service.export_xlsx, current_user, kind, obj, **args)
+    # past EXPORT_JOB_ROWS rows a worker makes the file: the user watches the job's page
+    result, err = service_call(service.start_export, current_user, kind, obj, filename=filename,
+                               locale=str(get_locale()), **args)
     if err is not None:
         flash(str(err), "danger")
         return redirect(back)
+    if isinstance(result, jobs.Job):
+        job = jobs.submit(result)
+        return redirect(url_for("jobs.detail", job_id=job.id))
     data, _rows, _totals = result
     return _xlsx(data, filename)
 
@@ -185,4 +192,5 @@ HOME_SECTIONS = (
 )
 AUDIT_TITLES = {
     "compliance.refreshed": _l("Compliance figures refreshed"),
+    "compliance.hours_reminders_sent": _l("Caregivers behind on their hours reminded"),
 }

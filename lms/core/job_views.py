@@ -3,7 +3,9 @@ progress bar, and the failed jobs for administrators."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template
+import io
+
+from flask import Blueprint, abort, jsonify, render_template, send_file
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -29,6 +31,19 @@ def detail(job):
 @permission(jobs.can_see_job, job=load(jobs.Job, "job_id"))
 def status(job):
     return jsonify(jobs.status(current_user, job))
+
+
+@bp.get("/jobs/<int:job_id>/download")
+@permission(jobs.can_download_job_output, job=load(jobs.Job, "job_id"))
+def download(job):
+    try:
+        output = jobs.output_of(current_user, job)
+    except LookupError:
+        abort(404)
+    response = send_file(io.BytesIO(output.data), mimetype=output.mimetype, as_attachment=True,
+                         download_name=output.filename)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/admin/jobs/failed")

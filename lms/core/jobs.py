@@ -7,8 +7,9 @@ through one transition table, its progress in its own short transactions (visibl
 work's own transaction is still open), and its failure with the error, retried with back-off by
 Celery until it gives up.
 
-Nothing about a job lives in a process: the uploaded file is a row (`JobInput`), the progress
-is a row, so any app server shows any job.
+Nothing about a job lives in a process: the uploaded file is a row (`JobInput`), the file a job
+made (a large export) is a row (`JobOutput`), the progress is a row, so any app server shows any
+job and hands its file to the user who asked.
 """
 
 from __future__ import annotations
@@ -127,6 +128,19 @@ class JobInput(db.Model):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class JobOutput(db.Model):
+    """The file a job made (a large export), kept in the database so any app server hands it
+    to the user who asked; purged with the inputs (core.purge_old_job_inputs)."""
+
+    __tablename__ = "job_outputs"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    mimetype: Mapped[str] = mapped_column(String(120))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 @predicate
 def can_see_job(user, job=None, **_) -> bool:
     """The person who started it, and administrators."""
@@ -140,6 +154,23 @@ def can_see_job(user, job=None, **_) -> bool:
 @predicate
 def can_see_failed_jobs(user, **_) -> bool:
     return bool(user and user.is_authenticated and user.role == "admin")
+
+
+def scope_of(user) -> dict:
+    """What decides which rows a user's export holds: their role and where they work."""
+    return {"role": str(getattr(user, "role", "") or ""),
+            "district_id": getattr(user, "district_id", None),
+            "organisation_id": getattr(user, "organisation_id", None)}
+
+
+@predicate
+def can_download_job_output(user, job=None, **_) -> bool:
+    """Only the user who asked, still with the scope the file was made for (an export holds
+    the rows of that scope): not an administrator, not a colleague."""
+    if not (user and user.is_authenticated) or job is None or job.created_by_id is None:
+        return False
+    return (job.created_by_id == getattr(user, "id", None)
+            and (job.params or {}).get("scope") == scope_of(user))
 
 
 def _may(user, job, action) -> bool:
@@ -313,11 +344,69 @@ def run_scheduled(task, work: Callable[[Job, Progress], tuple[dict, str]]) -> di
     return run(task, job.id, work)
 
 
+# --- exports as jobs -------------------------------------------------------------------------
+# An export whose rows pass EXPORT_JOB_ROWS is made by a worker from the same service call as
+# the direct download, as the user who asked (their scope decides the rows); the file is kept
+# as a JobOutput and the job page links to it.
+
+
+#: the stage an export job reports under its bar
+EXPORT_STAGES = {"export": _l("Writing the spreadsheet")}
+
+
+def export_job_rows() -> int:
+    """Past this many rows an export is made by a job (config EXPORT_JOB_ROWS)."""
+    return int(current_app.config.get("EXPORT_JOB_ROWS", 5000))
+
+
+def start_export(kind: str, actor, params: dict, *, rows: int, locale: str = "") -> Job:
+    """A queued export job for `actor` (the package's service has authorised the export);
+    jobs.submit starts it."""
+    return new_job(kind, user=actor, locale=locale,
+                   params={**params, "rows": rows, "scope": scope_of(actor)})
+
+
+def check_requester(job: Job, user) -> None:
+    """The export runs as the user who asked: still enabled and with the same scope, or it is
+    refused: the job fails and says so."""
+    from lms.core.errors import PermissionDenied
+
+    if (user is None or not getattr(user, "is_active", False)
+            or user.id != job.created_by_id or scope_of(user) != (job.params or {}).get("scope")):
+        raise PermissionDenied(_l("The account that asked for this export has changed; ask for "
+                                  "it again."))
+
+
+def keep_output(job: Job, data: bytes, filename: str, mimetype: str) -> str:
+    """Store the job's file; the job's page, which links to it, is the job's result."""
+    db.session.merge(JobOutput(job_id=job.id, filename=filename[:200], mimetype=mimetype[:120],
+                               data=data))
+    db.session.flush()
+    return f"/jobs/{job.id}"
+
+
+def has_output(job: Job) -> bool:
+    return job.state_enum == JobState.DONE and db.session.scalar(
+        select(JobOutput.job_id).where(JobOutput.job_id == job.id)) is not None
+
+
+def output_of(actor, job: Job) -> JobOutput:
+    """The file of a finished job, for the user who asked; LookupError when there is none (not
+    done, or purged)."""
+    authorize(actor, can_download_job_output, job=job)
+    output = db.session.get(JobOutput, job.id) if job.state_enum == JobState.DONE else None
+    if output is None:
+        raise LookupError(job.id)
+    return output
+
+
 def status(actor, job: Job) -> dict:
     """What the job page polls: state, progress, message, and where the result is."""
     authorize(actor, can_see_job, job=job)
     state = job.state_enum
-    return {"id": job.id, "state": state.value, "state_title": str(state.title),
+    download = (f"/jobs/{job.id}/download"
+                if can_download_job_output(actor, job=job) and has_output(job) else "")
+    return {"download": download, "id": job.id, "state": state.value, "state_title": str(state.title),
             "finished": state.finished, "done": job.progress_done, "total": job.progress_total,
             "percent": job.percent, "message": job.message,
             "result_link": job.result_link if state == JobState.DONE else "",

@@ -390,7 +390,15 @@ def _effect_reason(ban: Ban) -> str:
 
 
 def _apply_effects(actor, ban: Ban) -> BanEffects:
-    """Everything a ban does at once to a registered person, through each package's service."""
+    """Everything a ban does at once to a registered person, through each package's service.
+
+    It stays in the request, not a job: the fan-out is one person's own records — their
+    current employments, valid certificates, open enrolments, bookings, exam registrations
+    and claims, and the administrators of the few institutions they work at — each a query
+    on that person, a handful of rows however large the city. And it is idempotent: each
+    step picks only the rows still in the state it changes (current employments, valid
+    certificates, open claims…) and the employers are those of the employments still
+    current, so running it again for the same ban changes nothing and tells no one twice."""
     effects = BanEffects()
     if ban.person_id is None:
         return effects

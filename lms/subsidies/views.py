@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from lms.auth.models import Role
 from lms.certificates.models import Certificate
+from lms.core import jobs
 from lms.core.clock import local_today
 from lms.core.errors import DomainError
 from lms.core.navigation import HomeSection, NavEntry
@@ -246,10 +248,13 @@ def review():
 @permission(is_reviewer)
 def export():
     filters = service.QueueFilter.from_args(request.args)
-    data = service.export_xlsx(current_user, filters)
-    return send_file(io.BytesIO(data), as_attachment=True,
-                     download_name=_("subsidies-%(date)s.xlsx", date=local_today().isoformat()),
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    # past EXPORT_JOB_ROWS claims a worker makes the file: the reviewer watches the job's page
+    result = service.start_export(current_user, filters, locale=str(get_locale()))
+    if isinstance(result, jobs.Job):
+        job = jobs.submit(result)
+        return redirect(url_for("jobs.detail", job_id=job.id))
+    return send_file(io.BytesIO(result), as_attachment=True,
+                     download_name=service.export_file_name(), mimetype=service.XLSX)
 
 
 # --- the public notice ----------------------------------------------------------------------------
@@ -339,6 +344,7 @@ AUDIT_TITLES = {
     "subsidies.claim_submitted": _l("Subsidy claim submitted"),
     "subsidies.exported": _l("Subsidy claims exported"),
     "subsidies.notice_published": _l("Subsidy notice published"),
+    "subsidies.notice_ended_reported": _l("HR told the subsidy notice has ended"),
     "subsidies.objection_contact_set": _l("Where to object set for a bureau"),
     "subsidies.objection_recorded": _l("Objection recorded"),
     "subsidies.objection_resolved": _l("Objection resolved"),
