@@ -1003,13 +1003,16 @@ def export_xlsx(actor, kind: str, obj=None, **filters) -> tuple[bytes, int, dict
     return _export_file(_export_table(actor, kind, obj, filters), kind)
 
 
-def start_export(actor, kind: str, obj=None, *, filename: str, locale: str = "",
-                 **filters) -> tuple[bytes, int, dict] | jobs.Job:
+def start_export(actor, kind: str, obj=None, *, filename: str, locale: str = "", queue: bool = True,
+                 **filters) -> tuple[bytes, int, dict] | jobs.Job | jobs.ExportNeedsJob:
     """The export the page asked for: the file at once, or past EXPORT_JOB_ROWS rows a queued
-    job that makes it as this user (jobs.submit starts it; its page links to the file)."""
+    job that makes it as this user (jobs.submit starts it; its page links to the file). With
+    queue=False (a link followed) a big export only says its size: the user starts the job."""
     table = _export_table(actor, kind, obj, filters)
     if table.total <= jobs.export_job_rows():
         return _export_file(table, kind)
+    if not queue:
+        return jobs.ExportNeedsJob(table.total)
     filters = {k: v for k, v in filters.items() if k != "page"}
     return jobs.start_export(EXPORT_JOB, actor, {
         "kind": kind, "object_id": getattr(obj, "id", None), "filters": filters,

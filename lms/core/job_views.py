@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, abort, jsonify, render_template, send_file
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -14,6 +14,18 @@ from lms.core.navigation import NavEntry
 from lms.core.permissions import load, permission
 
 bp = Blueprint("jobs", __name__, template_folder="templates")
+
+
+def export_reply(result, send, back: str):
+    """The answer to an export: the file (`send(result)`); for a big one asked by a link, a page
+    with its size and a button that starts the job (POST to the same address); once started,
+    the job's progress page."""
+    if isinstance(result, jobs.ExportNeedsJob):
+        return render_template("jobs/export_confirm.html", rows=result.rows, back=back,
+                               action=request.full_path)
+    if isinstance(result, jobs.Job):
+        return redirect(url_for("jobs.detail", job_id=jobs.submit(result).id))
+    return send(result)
 
 
 @bp.app_template_global()

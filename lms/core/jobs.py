@@ -18,6 +18,7 @@ import logging
 import traceback
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -357,6 +358,14 @@ EXPORT_STAGES = {"export": _l("Writing the spreadsheet")}
 def export_job_rows() -> int:
     """Past this many rows an export is made by a job (config EXPORT_JOB_ROWS)."""
     return int(current_app.config.get("EXPORT_JOB_ROWS", 5000))
+
+
+@dataclass(frozen=True)
+class ExportNeedsJob:
+    """An export past EXPORT_JOB_ROWS asked for by a link (GET): the page asks the user to
+    start its job with a button (POST), so following or prefetching a link never starts work."""
+
+    rows: int
 
 
 def start_export(kind: str, actor, params: dict, *, rows: int, locale: str = "") -> Job:

@@ -1019,15 +1019,19 @@ def export_file_name() -> str:
     return _("subsidies-%(date)s.xlsx", date=local_today().isoformat())
 
 
-def start_export(actor, filters: QueueFilter, *, locale: str = "") -> bytes | jobs.Job:
+def start_export(actor, filters: QueueFilter, *, locale: str = "",
+                 queue: bool = True) -> bytes | jobs.Job | jobs.ExportNeedsJob:
     """The export: the file itself, or past EXPORT_JOB_ROWS claims a queued job that makes it
-    (jobs.submit starts it; its page then links to the file)."""
+    (jobs.submit starts it; its page then links to the file). With queue=False (a link
+    followed) a big export only says its size: the reviewer starts the job."""
     from lms.subsidies.permissions import is_reviewer
 
     authorize(actor, is_reviewer)
     rows = export_count(actor, filters)
     if rows <= jobs.export_job_rows():
         return export_xlsx(actor, filters)
+    if not queue:
+        return jobs.ExportNeedsJob(rows)
     return jobs.start_export(EXPORT_JOB, actor, {"filters": filters.as_args(),
                                                  "filename": export_file_name()},
                              rows=rows, locale=locale)

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from lms.auth.models import Role
 from lms.certificates.models import Certificate
-from lms.core import jobs
 from lms.core.clock import local_today
 from lms.core.errors import DomainError
+from lms.core.job_views import export_reply
 from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import anyone, load, permission
 from lms.core.web import service_call
@@ -244,17 +244,17 @@ def review():
                            mask_account=service.mask_account, **_filter_choices())
 
 
-@bp.get("/subsidies/review/export.xlsx")
+@bp.route("/subsidies/review/export.xlsx", methods=["GET", "POST"])
 @permission(is_reviewer)
 def export():
     filters = service.QueueFilter.from_args(request.args)
-    # past EXPORT_JOB_ROWS claims a worker makes the file: the reviewer watches the job's page
-    result = service.start_export(current_user, filters, locale=str(get_locale()))
-    if isinstance(result, jobs.Job):
-        job = jobs.submit(result)
-        return redirect(url_for("jobs.detail", job_id=job.id))
-    return send_file(io.BytesIO(result), as_attachment=True,
-                     download_name=service.export_file_name(), mimetype=service.XLSX)
+    # past EXPORT_JOB_ROWS claims a worker makes the file: a link shows the size and a button
+    # (POST) starts the job, whose page the reviewer then watches
+    result = service.start_export(current_user, filters, locale=str(get_locale()),
+                                  queue=request.method == "POST")
+    return export_reply(result, lambda data: send_file(
+        io.BytesIO(data), as_attachment=True, download_name=service.export_file_name(),
+        mimetype=service.XLSX), url_for("subsidies.review", **filters.as_args()))
 
 
 # --- the public notice ----------------------------------------------------------------------------

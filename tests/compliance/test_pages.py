@@ -182,7 +182,14 @@ def test_an_export_past_the_threshold_is_made_by_a_job_for_its_requester_only(
     login_as("regulator_city")
     direct = _sheet(client.get(url).data)  # 2 rows: under the threshold, the file itself
     monkeypatch.setitem(app.config, "EXPORT_JOB_ROWS", 1)
-    response = client.get(url)
+    # following the link starts nothing: the page says the size, and its button (a POST to the
+    # same address, filters and order kept) starts the job
+    asked = client.get(url).get_data(as_text=True)
+    assert "This export has 2 rows." in asked and 'id="start-export"' in asked
+    assert f'action="/compliance/districts/{city.xuanwu.id}/export.xlsx?sort=people&amp;desc=1"' \
+        in asked
+    assert db.session.scalar(db.select(db.func.count()).select_from(jobs.Job)) == 0
+    response = client.post(url)
     assert response.status_code == 302 and "/jobs/" in response.location
     page = client.get(response.location).get_data(as_text=True)
     job = db.session.scalar(db.select(jobs.Job).where(jobs.Job.kind == "compliance.export"))

@@ -57,7 +57,12 @@ def test_a_large_export_is_made_by_a_job_for_the_reviewer_who_asked(app, client,
     direct = client.get(url)
     assert direct.status_code == 200 and len(_rows(direct.data)) == 4  # header, 2 claims, total
     monkeypatch.setitem(app.config, "EXPORT_JOB_ROWS", 1)
-    response = client.get(url)
+    # the link says how big the export is and starts nothing; its button (a POST) starts the job
+    asked = client.get(url)
+    assert asked.status_code == 200 and "This export has 2 rows." in asked.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(jobs.Job).where(
+        jobs.Job.kind == "subsidies.export")) == 0
+    response = client.post(url)
     assert response.status_code == 302 and "/jobs/" in response.location
     job = db.session.scalar(select(jobs.Job).where(jobs.Job.kind == "subsidies.export"))
     assert job.state == "done" and job.result["rows"] == 2
