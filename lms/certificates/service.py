@@ -119,6 +119,13 @@ def issue(actor, registration: Registration, *, today: date | None = None) -> Ce
     reasons = reasons_not_to_issue(registration, today)
     if reasons:
         raise DomainError("；".join(reasons))
+    return _issue_checked(actor, registration, today)
+
+
+def _issue_checked(actor, registration: Registration, today: date) -> Certificate:
+    """The certificate written, its number drawn, the registry told: `issue` once the actor
+    is authorised and the result checked (issue_batch checks the whole batch at once)."""
+    sitting: ExamSitting = registration.sitting
     qtype = sitting.qualification_type
     serial = _next_serial(qtype, today.year, sitting.organisation_id)
     cert = Certificate(
@@ -172,11 +179,11 @@ def issue_batch(actor, sitting: ExamSitting, registration_ids: list[int],
     """Issue the confirmed ones (each checked again: things may have changed since the preview)."""
     authorize(actor, can_run_sitting, sitting=sitting,
               message=_l("Only the training base that held the exam issues its certificates."))
-    issued = []
-    for registration in batch_plan(sitting, today).ready:
-        if registration.id in registration_ids:
-            issued.append(issue(actor, registration, today=today))
-    return issued
+    today = today or local_today()
+    chosen = set(registration_ids)
+    # batch_plan checks each result now, in this transaction: issue's own check is not repeated
+    return [_issue_checked(actor, registration, today)
+            for registration in batch_plan(sitting, today).ready if registration.id in chosen]
 
 
 # --- status: one transition table, and who may lift what --------------------------------------------

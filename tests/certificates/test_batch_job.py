@@ -41,13 +41,13 @@ def test_the_batch_is_a_job_that_issues_and_makes_the_pdfs(client, world, passed
 def test_a_failing_batch_issues_nothing_and_is_given_up(client, world, passed, login_as,
                                                         monkeypatch):
     sitting, good, _bad = passed
-    real = service.issue
+    real = service._issue_checked
 
     def issue_then_break(*args, **kwargs):
         real(*args, **kwargs)  # one certificate written, then the failure
         raise RuntimeError("numbering service down")
 
-    monkeypatch.setattr(service, "issue", issue_then_break)
+    monkeypatch.setattr(service, "_issue_checked", issue_then_break)
     login_as("base_staff")
     response = client.post(f"/exams/{sitting.id}/certificates", data={"registration": [good.id]})
     job = _job()
