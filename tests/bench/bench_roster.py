@@ -261,7 +261,8 @@ def run_as_job(mode: str, org, data: bytes, last_call: dict) -> tuple[str, float
         worker = subprocess.Popen(  # noqa: S603
             [str(Path(sys.executable).with_name("celery")), "-A", "wsgi.celery_app", "worker",
              "--pool", "solo", "--without-heartbeat", "--without-mingle", "--without-gossip",
-             "--loglevel", "WARNING"], env=env, cwd=ROOT, start_new_session=True)
+             "--loglevel", "WARNING"], env=env, cwd=ROOT, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         from flask import current_app
 
         celery_app = current_app.extensions["celery"]
