@@ -6,7 +6,7 @@ export FLASK_APP := wsgi
 VENDOR := lms/static/vendor
 MO := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 
-.PHONY: run test test-sqlite test-pg bench bench-roster bench-heartbeat bench-certificates bench-api bench-compliance lint setup system-deps test-deps assets translations \
+.PHONY: run test test-sqlite test-pg bench bench-roster bench-heartbeat bench-certificates bench-batch bench-roster-job bench-api bench-compliance lint setup system-deps test-deps assets translations \
         extract-messages clean
 
 run: setup
@@ -30,7 +30,7 @@ test-pg:
 lint: setup
 	$(VENV)/bin/ruff check lms tests
 
-bench: setup bench-roster bench-heartbeat bench-certificates bench-api
+bench: setup bench-roster bench-roster-job bench-heartbeat bench-certificates bench-batch bench-api
 
 bench-api: setup
 	env -u DATABASE_URL $(PY) tests/bench/bench_api.py
@@ -44,6 +44,18 @@ bench-certificates: setup
 
 bench-roster: setup
 	$(PY) tests/bench/bench_roster.py
+
+# the roster import through the job path (file stored with the job, the task run on it) beside
+# the openpyxl read-only read of the same file: SQLite in this process, then PostgreSQL on a
+# real Celery worker (Redis database 10)
+bench-roster-job: setup
+	env -u DATABASE_URL $(PY) tests/bench/bench_roster.py --job eager
+	source scripts/pgtest.sh && pg_test_db && trap pg_test_db_drop EXIT && $(PY) tests/bench/bench_roster.py --job worker
+
+# the certificate batch of 1,000 as a job on real Celery workers (concurrency 1, then 2) while
+# gunicorn serves ordinary pages; PostgreSQL, the city's setup (Redis database 10)
+bench-batch: setup
+	source scripts/pgtest.sh && pg_test_db && trap pg_test_db_drop EXIT && $(PY) tests/bench/bench_batch_job.py
 
 bench-heartbeat: setup
 	env -u DATABASE_URL $(PY) tests/bench/bench_heartbeat.py

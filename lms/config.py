@@ -112,6 +112,10 @@ def from_environment() -> dict:
         "JOBS_EAGER": _bool("LMS_JOBS_EAGER", False),
         #: a running job with no progress for this long counts as abandoned (its worker died)
         "JOBS_STALE_SECONDS": int(os.environ.get("LMS_JOBS_STALE_SECONDS", "600")),
+        #: an Excel export of more rows than this is made by a job (the user gets its progress
+        #: page, then a download link); its file is kept this many days
+        "EXPORT_JOB_ROWS": int(os.environ.get("LMS_EXPORT_JOB_ROWS", "5000")),
+        "EXPORT_KEEP_DAYS": int(os.environ.get("LMS_EXPORT_KEEP_DAYS", "7")),
         #: reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: none, the
         #: headers are ignored, so a client cannot forge its address to dodge a rate limit)
         "PROXIES": int(os.environ.get("LMS_PROXIES", "0")),

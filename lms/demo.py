@@ -30,6 +30,7 @@ from lms.extensions import db
 from lms.registry import service as registry
 from lms.registry.models import (
     BanKind,
+    Employment,
     Organisation,
     OrgKind,
     Post,
@@ -652,6 +653,8 @@ def build_demo_city(today: date | None = None) -> dict:
             registry.end_employment(ACTOR, added.employment, job.end, job.end_reason)
             ended += 1
 
+    _demo_direct_managers(plan, orgs)
+
     for q in plan.quals:
         registry.add_qualification(
             ACTOR, persons[q.person], qtypes[q.code], issued_on=q.issued, level=q.level,
@@ -709,6 +712,29 @@ def build_demo_city(today: date | None = None) -> dict:
         "banned_name": banned.name,
         **learning,
     }
+
+
+def _demo_direct_managers(plan: CityPlan, orgs: list[Organisation]) -> int:
+    """Each institution's current staff are managed directly by its current 专职负责人, from the
+    later of the two start dates (so a child-abuse ban in the demo lists a real manager)."""
+    added = 0
+    for org in orgs:
+        if org.kind != OrgKind.INSTITUTION.value:
+            continue
+        current = list(db.session.scalars(
+            select(Employment).where(Employment.organisation_id == org.id,
+                                     Employment.end_date.is_(None)).order_by(Employment.id)))
+        directors = [e for e in current if e.post == Post.DIRECTOR.value]
+        if not directors:
+            continue
+        director = directors[0]
+        for employment in current:
+            if employment.person_id == director.person_id:
+                continue
+            registry.set_direct_manager(ACTOR, employment, director,
+                                        max(employment.start_date, director.start_date))
+            added += 1
+    return added
 
 
 # --- courses, study and class hours ----------------------------------------------------------------

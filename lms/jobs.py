@@ -36,6 +36,7 @@ TASK_MODULES = (
     "lms.registry.tasks",
     "lms.scheduling.tasks",
     "lms.certificates.tasks",
+    "lms.subsidies.tasks",
     "lms.compliance.tasks",
     "lms.enforcement.tasks",
 )
@@ -52,16 +53,14 @@ SCHEDULE = {
     "rescreen": ("enforcement.rescreen", crontab(month_of_year=1, day_of_month=1, hour=4,
                                                   minute=0)),
     "retention-purge": ("auth.purge_expired", crontab(hour=3, minute=30)),
+    # HR told, once per notice, that a subsidy notice (公示) has ended: its claims may be paid
+    "claim-notice-ended": ("subsidies.notice_ended", crontab(hour=8, minute=0)),
+    # caregivers behind pro rata on this year's hours, once a quarter: on the first day of
+    # each quarter's last month, a month before the quarter ends
+    "hours-behind-reminders": ("compliance.hours_behind_reminders",
+                               crontab(month_of_year="3,6,9,12", day_of_month=1, hour=9,
+                                       minute=0)),
 }
-
-#: Work the schedule will run once its services land (the lead adds each to SCHEDULE with a task
-#: in its package's tasks.py calling the service as system_actor("jobs:<name>")):
-#:   name                       what it calls                              when
-PENDING_HOOKS = (
-    ("claim-notice-ended", "subsidies: tell HR a claim's public notice has ended", "daily 08:00"),
-    ("hours-behind-reminders", "learning/ledger: remind caregivers behind pro rata",
-     "quarterly"),
-)
 
 
 def redis_answers(url: str, timeout: float = 0.3) -> bool:
@@ -146,12 +145,9 @@ jobs_group = AppGroup("jobs", help="Background jobs and the schedule.")
 
 @jobs_group.command("list")
 def list_command():
-    """The schedule, and the work still to be scheduled."""
+    """The schedule: each entry's name (for `flask jobs run`), task and times."""
     for name, (task, when) in SCHEDULE.items():
         click.echo(f"{name:28} {task:45} {when}")
-    click.echo("\nTo be scheduled when their services land:")
-    for name, what, when in PENDING_HOOKS:
-        click.echo(f"{name:28} {what} ({when})")
 
 
 @jobs_group.command("run")

@@ -14,8 +14,10 @@ from tests.access import MATRIX, ROLES, TOKEN_AUTHENTICATED, _learning_world, _p
 from tests.conftest import PASSWORD, build_world, login
 
 #: the permission let these through and the view then said no: starting the study clock
-#: answers 409 to a learner not enrolled, saving an exam answer 400 to an empty request
-REACHED = {"learning.study_start": (200, 409), "exams.save_answer": (400,)}
+#: answers 409 to a learner not enrolled, saving an exam answer 400 to an empty request, a job's
+#: download 404 while the job has made no file
+REACHED = {"learning.study_start": (200, 409), "exams.save_answer": (400,),
+           "jobs.download": (404,)}
 
 
 def _routes(app):

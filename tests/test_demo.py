@@ -233,6 +233,24 @@ def test_build_demo_city_once(app):
     gulou_first = db.session.scalar(select(Organisation).where(Organisation.name == "鼓楼区童心托育园"))
     assert failing[gulou_first.id] == 0
 
+    # each institution's current staff are managed directly by its current 专职负责人 (what a
+    # child-abuse ban lists)
+    institutions = {o.id for o in orgs if o.kind == "institution"}
+    managed = 0
+    for employment in current:
+        if employment.organisation_id not in institutions or employment.post == "director":
+            continue
+        manager = registry.direct_manager_on(employment, local_today())
+        director = next((e for e in current if e.organisation_id == employment.organisation_id
+                         and e.post == "director"), None)
+        if director is None or director.person_id == employment.person_id:
+            assert manager is None
+            continue
+        assert manager is not None and manager.post == "director"
+        assert manager.organisation_id == employment.organisation_id
+        managed += 1
+    assert managed > 300
+
     # every demo login works with the published password
     for username in ("admin", "inst_admin", "inst_admin2", "base_staff", "hr_reviewer",
                      "regulator", "regulator_city"):

@@ -28,7 +28,19 @@ def _run(app, name: str):
 def test_every_scheduled_task_is_known_to_celery(app):
     tasks = app.extensions["celery"].tasks
     assert {task for task, _when in SCHEDULE.values()} <= set(tasks)
-    assert {"compliance-refresh", "expire-bans", "rescreen", "retention-purge"} <= set(SCHEDULE)
+    assert {"compliance-refresh", "expire-bans", "rescreen", "retention-purge",
+            "claim-notice-ended", "hours-behind-reminders"} <= set(SCHEDULE)
+
+
+def test_jobs_list_shows_the_whole_schedule_and_nothing_left_pending(app):
+    result = app.test_cli_runner().invoke(args=["jobs", "list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == len(SCHEDULE)
+    assert any(line.startswith("claim-notice-ended") and "subsidies.notice_ended" in line
+               for line in lines)
+    assert any(line.startswith("hours-behind-reminders")
+               and "compliance.hours_behind_reminders" in line for line in lines)
 
 
 def test_the_compliance_refresh_runs_as_a_job(app, world):

@@ -28,8 +28,10 @@ from lms.catalog import service as catalog
 from lms.catalog.models import Course, Lesson
 from lms.certificates import service as certificates
 from lms.certificates.models import Certificate
+from lms.compliance import reminders as compliance_reminders
 from lms.compliance import rollups
-from lms.core import settings
+from lms.compliance import service as compliance
+from lms.core import audit_retention, settings
 from lms.core.actors import DEMO
 from lms.core.clock import local_today
 from lms.core.errors import DomainError, PermissionDenied
@@ -79,6 +81,8 @@ READS = {
     "compliance.district_table", "compliance.institution_table", "compliance.export_xlsx",
     # a job's progress and result: its starter and administrators; failed jobs: administrators
     "core.jobs.status", "core.jobs.failed_jobs", "registry.roster.result_of",
+    # a job's file: only the user who asked, with the scope it was made for
+    "core.jobs.output_of", "subsidies.export_count",
     "mydata.corrections_to_answer",
 }
 #: the gate's own parts: they take the actor to name it or to judge it, not to act
@@ -202,6 +206,11 @@ SERVICES: dict[str, Case] = {
     # --- compliance ---
     "compliance.rollups.refresh": Case(ADMIN_ONLY_CLI, lambda w, o, u: rollups.refresh(u)),
     "compliance.rollups.check": Case(ADMIN_ONLY_CLI, lambda w, o, u: rollups.check(u, 5)),
+    # an export: the file, or past EXPORT_JOB_ROWS a job record made for this user
+    "compliance.start_export": Case("compliance.export_city", lambda w, o, u: compliance.start_export(
+        u, "city", None, filename="compliance-city.xlsx")),
+    "compliance.reminders.remind_hours_behind": Case(
+        SYSTEM_ONLY, lambda w, o, u: compliance_reminders.remind_hours_behind(u)),
     # --- auth ---
     "auth.create_staff_user": Case("auth.new_user", lambda w, o, u: auth.create_staff_user(
         u, username="newstaff", display_name="新人", role="regulator", district_id=w.xuanwu.id)),
@@ -230,6 +239,8 @@ SERVICES: dict[str, Case] = {
                                  auth.security_events(u, auth.EventFilter())),
     "auth.purge_expired": Case(ADMIN_ONLY_CLI, lambda w, o, u: auth.purge_expired(u)),
     # --- core ---
+    "core.audit_retention.purge_audit_log": Case(ADMIN_ONLY_CLI, lambda w, o, u:
+                                                 audit_retention.purge_audit_log(u)),
     "core.settings.set_setting": Case("core.settings_page", lambda w, o, u: settings.set_setting(
         u, "subsidies.second_approval_threshold", "5000", local_today())),
     # --- api: clients and tokens ---
@@ -522,6 +533,10 @@ SERVICES: dict[str, Case] = {
     # the one who asked is let through the gate and refused by four eyes (a DomainError)
     "enforcement.decide_lift": Case("enforcement.ban_lift_decide", lambda w, o, u:
                                     enforcement.decide_lift(u, o.lift_request, True, "同意")),
+    "subsidies.start_export": Case("subsidies.export", lambda w, o, u: subsidies.start_export(
+        u, subsidies.QueueFilter())),
+    "subsidies.report_ended_notices": Case(SYSTEM_ONLY,
+                                           lambda w, o, u: subsidies.report_ended_notices(u)),
     "enforcement.expire_term_bans": Case(SYSTEM_ONLY, lambda w, o, u: enforcement.expire_term_bans(u)),
     "enforcement.rescreen": Case(SYSTEM_ONLY, lambda w, o, u: enforcement.rescreen(u)),
     # --- a person's own data: world.staff is the caregiver's own person ---

@@ -31,6 +31,7 @@ from lms.auth.models import (
 )
 from lms.auth.permissions import can_manage_users, can_reset_password
 from lms.core import audit
+from lms.core.audit_retention import purge_audit_log
 from lms.core.clock import local_today, start_of_local_day, utc_now
 from lms.core.errors import DomainError
 from lms.core.idnumber import is_valid_id_number
@@ -618,9 +619,9 @@ def subject_label(subject: str | None) -> str:
 
 
 def purge_expired(actor, *, now: datetime | None = None) -> dict[str, int]:
-    """Retention: delete security events older than their retention period (never under six
-    months), expired or revoked remembered devices, expired one-time passwords and enrolments
-    never confirmed within a day. The audit log is append-only and is not purged here."""
+    """Retention: delete security events and audit entries older than their retention periods
+    (never under six months), expired or revoked remembered devices, expired one-time passwords
+    and enrolments never confirmed within a day."""
     authorize(actor, can_manage_users)
     now = now or utc_now()
     counts = {"security_events": purge_events(retention_cutoff(local_today(now)))}
@@ -644,4 +645,6 @@ def purge_expired(actor, *, now: datetime | None = None) -> dict[str, int]:
     counts["one_time_passwords"] = expired
     db.session.flush()
     audit.record(actor, "auth.purged", None, object_type="security_events", **counts)
+    # the audit log's own purge records its count and cutoff (lms.core.audit_retention)
+    counts["audit_logs"] = purge_audit_log(actor, now=now)["count"]
     return counts

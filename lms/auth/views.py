@@ -30,6 +30,7 @@ from lms.core.clock import utc_now
 from lms.core.models import District
 from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import anyone, load, permission, signed_in
+from lms.core.settings import get_setting
 from lms.core.web import form_error, service_call
 from lms.extensions import db, limiter
 
@@ -341,7 +342,8 @@ def security_events():
     return render_template("auth/security_events.html", pagination=pagination, filters=filters,
                            kinds=sorted(security.kind_titles().items(), key=lambda kv: kv[1]),
                            kind_title=security.kind_title, subject_label=service.subject_label,
-                           args=args)
+                           args=args,
+                           retention_months=get_setting(security.RETENTION_MONTHS.key))
 
 
 @bp.post("/admin/users/<int:user_id>/enabled")

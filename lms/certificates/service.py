@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from lms.certificates.models import (
@@ -119,6 +119,13 @@ def issue(actor, registration: Registration, *, today: date | None = None) -> Ce
     reasons = reasons_not_to_issue(registration, today)
     if reasons:
         raise DomainError("；".join(reasons))
+    return _issue_checked(actor, registration, today)
+
+
+def _issue_checked(actor, registration: Registration, today: date) -> Certificate:
+    """The certificate written, its number drawn, the registry told: `issue` once the actor
+    is authorised and the result checked (issue_batch checks the whole batch at once)."""
+    sitting: ExamSitting = registration.sitting
     qtype = sitting.qualification_type
     serial = _next_serial(qtype, today.year, sitting.organisation_id)
     cert = Certificate(
@@ -172,11 +179,11 @@ def issue_batch(actor, sitting: ExamSitting, registration_ids: list[int],
     """Issue the confirmed ones (each checked again: things may have changed since the preview)."""
     authorize(actor, can_run_sitting, sitting=sitting,
               message=_l("Only the training base that held the exam issues its certificates."))
-    issued = []
-    for registration in batch_plan(sitting, today).ready:
-        if registration.id in registration_ids:
-            issued.append(issue(actor, registration, today=today))
-    return issued
+    today = today or local_today()
+    chosen = set(registration_ids)
+    # batch_plan checks each result now, in this transaction: issue's own check is not repeated
+    return [_issue_checked(actor, registration, today)
+            for registration in batch_plan(sitting, today).ready if registration.id in chosen]
 
 
 # --- status: one transition table, and who may lift what --------------------------------------------
@@ -533,12 +540,17 @@ def certificate_ids_for_qualifications(qualification_ids: list[int]) -> dict[int
 
 # --- the batch as a job ---------------------------------------------------------------------
 # The page stores the chosen results with a job; a worker issues them in one transaction (each
-# checked again, as issue_batch does) and then makes their PDFs, both cores busy
-# (render_many). A worker killed while issuing leaves nothing issued; killed while rendering,
-# the certificates stand and the next attempt renders the PDFs still missing (a PDF is made
-# on demand anyway).
+# checked again, as issue_batch does), commits, and splits the PDFs still missing into parts
+# of BATCH_PART_SIZE, each its own task (certificates.render_batch_part), so every worker
+# process takes some: a worker with concurrency 2, or two workers, keeps two wkhtmltopdf
+# renders going. A worker killed while issuing leaves nothing issued; killed while rendering,
+# the certificates and the PDFs made so far stand (each PDF is committed on its own) and the
+# redelivered part makes only those still missing. The part that finds none missing finishes
+# the job (a PDF is also made on demand anyway).
 
 BATCH_JOB = "certificates.issue_batch"
+BATCH_PART_JOB = "certificates.render_batch_part"
+BATCH_PART_SIZE = 20
 BATCH_STAGES = {"issue": _l("Issuing certificates"), "render": _l("Making the PDFs")}
 jobs.titled(BATCH_JOB, _l("Certificate batch"))
 
@@ -555,7 +567,19 @@ def start_issue_batch(actor, sitting: ExamSitting, registration_ids: list[int], 
     return job
 
 
-def run_issue_batch(job: jobs.Job, progress) -> tuple[dict, str]:
+def _batch_missing_pdfs(job: jobs.Job):
+    """The batch's certificates in force whose current copy has no PDF yet (ids, a query)."""
+    return (select(Certificate.id)
+            .join(Registration, Registration.id == Certificate.registration_id)
+            .where(Registration.sitting_id == job.params["sitting_id"],
+                   Registration.id.in_(job.params["registration_ids"]),
+                   Certificate.status == CertificateStatus.VALID.value,
+                   Certificate.pdf_version.is_(None)
+                   | (Certificate.pdf_version != Certificate.version))
+            .order_by(Certificate.id))
+
+
+def run_issue_batch(job: jobs.Job, progress) -> jobs.InParts:
     from lms.core.actors import system_actor
 
     actor = system_actor(f"jobs:{BATCH_JOB}")
@@ -565,15 +589,31 @@ def run_issue_batch(job: jobs.Job, progress) -> tuple[dict, str]:
     issued = issue_batch(actor, sitting, ids)
     progress("issue", len(ids), max(len(ids), 1))
     db.session.flush()
-    missing = [c.id for c in of_sitting(sitting) if c.pdf is None or c.pdf_version != c.version]
-    rendered = 0
-    if missing and job.params.get("render", True):
-        done = [0]
+    missing = (list(db.session.scalars(_batch_missing_pdfs(job)))
+               if job.params.get("render", True) else [])
+    return jobs.InParts(
+        task=BATCH_PART_JOB, total=len(missing), stage="render",
+        parts=[missing[i:i + BATCH_PART_SIZE] for i in range(0, len(missing), BATCH_PART_SIZE)],
+        result={"issued": len(issued), "rendered": len(missing)},
+        link=f"/exams/{sitting.id}/certificates")
 
-        def rendered_some(count: int) -> None:
-            done[0] += count
-            progress("render", done[0], len(missing))
 
-        rendered = render_many(actor, missing, workers=2, progress=rendered_some)
-    return ({"issued": len(issued), "rendered": rendered},
-            f"/exams/{sitting.id}/certificates")
+def render_batch_part(job: jobs.Job, cert_ids: list[int], report) -> None:
+    """One part of a batch's PDFs, one at a time, each committed with its certificate; one
+    already made (by an earlier delivery of this part, or on demand) is left as it is, one no
+    longer in force is not made."""
+    from lms.core.actors import system_actor
+
+    actor = system_actor(f"jobs:{BATCH_JOB}")
+    for cert_id in cert_ids:
+        cert = db.session.get(Certificate, cert_id)
+        if cert is not None and pdf_available(cert):
+            pdf(actor, cert)
+        db.session.commit()
+        if cert is not None:
+            db.session.expunge(cert)  # the PDFs made are not kept in memory
+        report()
+
+
+def batch_pdfs_left(job: jobs.Job) -> int:
+    return db.session.scalar(select(func.count()).select_from(_batch_missing_pdfs(job).subquery()))

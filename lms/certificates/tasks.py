@@ -67,3 +67,13 @@ def issue_batch_task(self, job_id: int) -> dict:
     from lms.certificates import service
 
     return jobs.run(self, job_id, service.run_issue_batch, stages=service.BATCH_STAGES)
+
+
+@shared_task(name="certificates.render_batch_part", bind=True, autoretry_for=(Exception,),
+             retry_backoff=30, retry_backoff_max=1800, retry_jitter=True, max_retries=3)
+def render_batch_part_task(self, job_id: int, cert_ids: list[int]) -> dict:
+    """Some of a batch's PDFs (run_issue_batch splits them); every worker process takes parts."""
+    from lms.certificates import service
+
+    return jobs.run_part(self, job_id, cert_ids, service.render_batch_part,
+                         left=service.batch_pdfs_left)

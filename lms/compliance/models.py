@@ -138,3 +138,14 @@ class SnapshotMonth(_Counts, db.Model):
     computed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 from . import tracking  # noqa: E402,F401 - registers the session listener that marks people dirty
+
+
+class HoursReminder(db.Model):
+    """A caregiver reminded that this year's training hours are behind pro rata: once a
+    quarter (quarter: "2026Q3"), however often the schedule runs."""
+
+    __tablename__ = "compliance_hours_reminders"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), primary_key=True)
+    quarter: Mapped[str] = mapped_column(String(7), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from lms.auth.models import Role
-from lms.core import settings
+from lms.core import jobs, settings
 from lms.core.actors import is_system
 from lms.core.bulk import chunks, one_of
 from lms.core.clock import local_today
@@ -657,9 +657,11 @@ def staff_compliance(actor, org: Organisation, on: date | None = None, *,
 
 # --- the tables of the drill-down (pages and exports share them) --------------------------------------
 
-#: rows a page shows; rows an export may hold before it says so (big exports become a job later)
+#: rows a page shows (an export holds them all; past EXPORT_JOB_ROWS a job makes it)
 PER_PAGE = 25
-EXPORT_LIMIT = 5000
+EXPORT_JOB = "compliance.export"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+jobs.titled(EXPORT_JOB, _l("Compliance export"))
 
 #: the rates pages show, each a count over "people"
 RATES = ("certified", "hours_on_track", "health_current", "criminal_record_on_file")
@@ -668,10 +670,6 @@ MUST_BE_ZERO = ("banned_employed", "multi_institution")
 AREA_SORTS = ("name", "people", *RATES, *MUST_BE_ZERO)
 AREA_PROBLEMS = ("below_target", "banned", "multi")
 STAFF_SORTS = ("name", "gaps")
-
-
-class ExportTooLarge(DomainError):
-    pass
 
 
 @dataclass
@@ -1004,28 +1002,66 @@ def dashboard(actor, district=None, **table_args) -> Dashboard:
 # --- exports -------------------------------------------------------------------------------------------
 
 
+def _export_table(actor, kind: str, obj, filters: dict) -> TablePage:
+    filters = {k: v for k, v in filters.items() if k != "page"}
+    if kind == "city":
+        return city_table(actor, per_page=None, **filters)
+    if kind == "district":
+        return district_table(actor, obj, per_page=None, **filters)
+    if kind == "institution":
+        return institution_table(actor, obj, per_page=None, **filters)
+    raise DomainError(_l("Unknown table."))
+
+
 def export_xlsx(actor, kind: str, obj=None, **filters) -> tuple[bytes, int, dict]:
     """The table of a page as an .xlsx, from the same query as the screen (every row the filters
     keep, no paging): (bytes, rows, totals). `kind`: "city", "district" (obj: the district) or
-    "institution" (obj: the institution). Refuses past EXPORT_LIMIT rows, saying so."""
+    "institution" (obj: the institution). Whatever its size: start_export sends a large one to
+    a job, which calls this."""
+    return _export_file(_export_table(actor, kind, obj, filters), kind)
+
+
+def start_export(actor, kind: str, obj=None, *, filename: str, locale: str = "", queue: bool = True,
+                 **filters) -> tuple[bytes, int, dict] | jobs.Job | jobs.ExportNeedsJob:
+    """The export the page asked for: the file at once, or past EXPORT_JOB_ROWS rows a queued
+    job that makes it as this user (jobs.submit starts it; its page links to the file). With
+    queue=False (a link followed) a big export only says its size: the user starts the job."""
+    table = _export_table(actor, kind, obj, filters)
+    if table.total <= jobs.export_job_rows():
+        return _export_file(table, kind)
+    if not queue:
+        return jobs.ExportNeedsJob(table.total)
+    filters = {k: v for k, v in filters.items() if k != "page"}
+    return jobs.start_export(EXPORT_JOB, actor, {
+        "kind": kind, "object_id": getattr(obj, "id", None), "filters": filters,
+        "filename": filename}, rows=table.total, locale=locale)
+
+
+def run_export(job: jobs.Job, progress) -> tuple[dict, str]:
+    """The job's work: export_xlsx as the user who asked (their scope decides the rows), kept
+    for them to download."""
+    from lms.auth.models import User
+    from lms.core.models import District
+
+    user = db.session.get(User, job.created_by_id) if job.created_by_id else None
+    jobs.check_requester(job, user)
+    kind, object_id = job.params["kind"], job.params.get("object_id")
+    model = {"district": District, "institution": Organisation}.get(kind)
+    obj = db.session.get(model, object_id) if model is not None else None
+    if model is not None and obj is None:
+        raise LookupError(f"{kind} {object_id}")
+    progress("export", 0, job.params.get("rows", 1))
+    data, rows, totals = export_xlsx(user, kind, obj, **job.params.get("filters", {}))
+    link = jobs.keep_output(job, data, job.params.get("filename") or "compliance.xlsx", XLSX)
+    return {"rows": rows, "totals": totals}, link
+
+
+def _export_file(table: TablePage, kind: str) -> tuple[bytes, int, dict]:
     from lms.core.clock import utc_now
     from lms.core.excel import write_xlsx
     from lms.core.idnumber import mask_id_number
     from lms.core.web import format_moment
 
-    filters.pop("page", None)
-    if kind == "city":
-        table = city_table(actor, per_page=None, **filters)
-    elif kind == "district":
-        table = district_table(actor, obj, per_page=None, **filters)
-    elif kind == "institution":
-        table = institution_table(actor, obj, per_page=None, **filters)
-    else:
-        raise DomainError(_l("Unknown table."))
-    if table.total > EXPORT_LIMIT:
-        raise ExportTooLarge(_l("This table has %(n)d rows, more than the %(limit)d an export may "
-                                "hold: narrow it with the filters.", n=table.total,
-                                limit=EXPORT_LIMIT))
     computed = table.computed_at
     freshness = (_("Figures as of %(time)s (snapshot).", time=format_moment(computed))
                  if computed else _("Figures computed at %(time)s from the records.",

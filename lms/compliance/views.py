@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -13,6 +14,7 @@ from werkzeug.exceptions import BadRequest
 
 from lms.auth.forms import ConfirmForm
 from lms.auth.models import Role
+from lms.core.job_views import export_reply
 from lms.core.models import District
 from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import load, permission
@@ -62,12 +64,14 @@ def _xlsx(data: bytes, filename: str):
 
 
 def _export(kind: str, obj, args: dict, filename: str, back: str):
-    result, err = service_call(service.export_xlsx, current_user, kind, obj, **args)
+    # past EXPORT_JOB_ROWS rows a worker makes the file: a link shows the size and a button
+    # (POST) starts the job, whose page the user then watches
+    result, err = service_call(service.start_export, current_user, kind, obj, filename=filename,
+                               locale=str(get_locale()), queue=request.method == "POST", **args)
     if err is not None:
         flash(str(err), "danger")
         return redirect(back)
-    data, _rows, _totals = result
-    return _xlsx(data, filename)
+    return export_reply(result, lambda r: _xlsx(r[0], filename), back)
 
 
 # --- the regulator's dashboard --------------------------------------------------------------------
@@ -96,7 +100,7 @@ def district(district):
                            endpoint="compliance.district", url_args={"district_id": district.id})
 
 
-@bp.get("/compliance/export.xlsx")
+@bp.route("/compliance/export.xlsx", methods=["GET", "POST"])
 @permission(can_view_city_compliance)
 @reads_from_replica
 def export_city():
@@ -104,7 +108,7 @@ def export_city():
                    url_for("compliance.dashboard"))
 
 
-@bp.get("/compliance/districts/<int:district_id>/export.xlsx")
+@bp.route("/compliance/districts/<int:district_id>/export.xlsx", methods=["GET", "POST"])
 @permission(can_view_district_compliance, district=load(District, "district_id"))
 @reads_from_replica
 def export_district(district):
@@ -140,7 +144,7 @@ def institution(org):
                            gap_codes=service.GapCode.ALL)
 
 
-@bp.get("/compliance/institutions/<int:org_id>/export.xlsx")
+@bp.route("/compliance/institutions/<int:org_id>/export.xlsx", methods=["GET", "POST"])
 @permission(can_view_institution_compliance, org=load(Organisation, "org_id"))
 @reads_from_replica
 def export_institution(org):
@@ -185,4 +189,5 @@ HOME_SECTIONS = (
 )
 AUDIT_TITLES = {
     "compliance.refreshed": _l("Compliance figures refreshed"),
+    "compliance.hours_reminders_sent": _l("Caregivers behind on their hours reminded"),
 }

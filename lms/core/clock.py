@@ -8,7 +8,7 @@ running in UTC at 00:30 Beijing time already answers with Beijing's date.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
@@ -63,3 +63,12 @@ def local_date(stored: datetime) -> date:
 def start_of_local_day(day: date) -> datetime:
     """The stored (naive UTC) instant the city's `day` begins."""
     return to_utc(datetime.combine(day, time.min))
+
+
+def months_before(day: date, months: int) -> date:
+    """The same day of the month `months` months before `day`, or that month's last day when it
+    is shorter (31 August less six months is the last day of February)."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    return date(year, month, min(day.day, (following - timedelta(days=1)).day))

@@ -3,7 +3,9 @@ progress bar, and the failed jobs for administrators."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template
+import io
+
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -12,6 +14,18 @@ from lms.core.navigation import NavEntry
 from lms.core.permissions import load, permission
 
 bp = Blueprint("jobs", __name__, template_folder="templates")
+
+
+def export_reply(result, send, back: str):
+    """The answer to an export: the file (`send(result)`); for a big one asked by a link, a page
+    with its size and a button that starts the job (POST to the same address); once started,
+    the job's progress page."""
+    if isinstance(result, jobs.ExportNeedsJob):
+        return render_template("jobs/export_confirm.html", rows=result.rows, back=back,
+                               action=request.full_path)
+    if isinstance(result, jobs.Job):
+        return redirect(url_for("jobs.detail", job_id=jobs.submit(result).id))
+    return send(result)
 
 
 @bp.app_template_global()
@@ -29,6 +43,19 @@ def detail(job):
 @permission(jobs.can_see_job, job=load(jobs.Job, "job_id"))
 def status(job):
     return jsonify(jobs.status(current_user, job))
+
+
+@bp.get("/jobs/<int:job_id>/download")
+@permission(jobs.can_download_job_output, job=load(jobs.Job, "job_id"))
+def download(job):
+    try:
+        output = jobs.output_of(current_user, job)
+    except LookupError:
+        abort(404)
+    response = send_file(io.BytesIO(output.data), mimetype=output.mimetype, as_attachment=True,
+                         download_name=output.filename)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/admin/jobs/failed")

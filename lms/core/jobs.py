@@ -7,8 +7,9 @@ through one transition table, its progress in its own short transactions (visibl
 work's own transaction is still open), and its failure with the error, retried with back-off by
 Celery until it gives up.
 
-Nothing about a job lives in a process: the uploaded file is a row (`JobInput`), the progress
-is a row, so any app server shows any job.
+Nothing about a job lives in a process: the uploaded file is a row (`JobInput`), the file a job
+made (a large export) is a row (`JobOutput`), the progress is a row, so any app server shows any
+job and hands its file to the user who asked.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import traceback
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -31,7 +33,7 @@ from lms.core.actors import system_actor
 from lms.core.clock import utc_now
 from lms.core.enums import TitledEnum, enum_check
 from lms.core.permissions import authorize, predicate
-from lms.core.states import StateMachine
+from lms.core.states import InvalidTransition, StateMachine
 from lms.extensions import db
 
 log = logging.getLogger(__name__)
@@ -127,6 +129,19 @@ class JobInput(db.Model):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class JobOutput(db.Model):
+    """The file a job made (a large export), kept in the database so any app server hands it
+    to the user who asked; purged with the inputs (core.purge_old_job_inputs)."""
+
+    __tablename__ = "job_outputs"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    mimetype: Mapped[str] = mapped_column(String(120))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 @predicate
 def can_see_job(user, job=None, **_) -> bool:
     """The person who started it, and administrators."""
@@ -140,6 +155,23 @@ def can_see_job(user, job=None, **_) -> bool:
 @predicate
 def can_see_failed_jobs(user, **_) -> bool:
     return bool(user and user.is_authenticated and user.role == "admin")
+
+
+def scope_of(user) -> dict:
+    """What decides which rows a user's export holds: their role and where they work."""
+    return {"role": str(getattr(user, "role", "") or ""),
+            "district_id": getattr(user, "district_id", None),
+            "organisation_id": getattr(user, "organisation_id", None)}
+
+
+@predicate
+def can_download_job_output(user, job=None, **_) -> bool:
+    """Only the user who asked, still with the scope the file was made for (an export holds
+    the rows of that scope): not an administrator, not a colleague."""
+    if not (user and user.is_authenticated) or job is None or job.created_by_id is None:
+        return False
+    return (job.created_by_id == getattr(user, "id", None)
+            and (job.params or {}).get("scope") == scope_of(user))
 
 
 def _may(user, job, action) -> bool:
@@ -248,11 +280,68 @@ def _sqlite_writing() -> bool:
     return bool(getattr(raw, "in_transaction", False))
 
 
-def run(task, job_id: int, work: Callable[[Job, Progress], tuple[dict, str]], *,
+@dataclass
+class InParts:
+    """What a job's work returns when the rest of the work is split into parts, each its own
+    task, so that every worker process (every core, every machine) takes some. The work's
+    writes are committed with the job still running and its progress total set to `total`;
+    then each item of `parts` is sent to the task named `task` as (job id, part), which runs it
+    with `run_part`. The part that finds nothing left finishes the job with `result`."""
+
+    task: str
+    parts: list
+    total: int
+    result: dict
+    link: str
+    #: the stage shown under the bar while the parts run
+    stage: str = ""
+
+
+def _finish(actor, job: Job, result: dict, link: str) -> None:
+    """The job done with its result: its input deleted, its starter told. The caller commits."""
+    JOB.apply(actor, job, JobAction.FINISH, values={
+        "result": result, "result_link": link[:200], "error": "",
+        "progress_done": job.progress_total or 1,
+        "progress_total": job.progress_total or 1, "updated_at": utc_now()})
+    db.session.execute(JobInput.__table__.delete().where(JobInput.job_id == job.id))
+    notifications.notify(job.created_by_id, "job.done", link or f"/jobs/{job.id}",
+                         title=title_of(job))
+
+
+def _failed(task, actor, job_id: int, attempts: int, err: Exception, *,
+            part: bool = False) -> None:
+    """Record a failed attempt: retried (Celery tries again) or, the last one, given up. A
+    part's failure that will be retried leaves the job running (its other parts go on) with
+    the error noted."""
+    db.session.rollback()
+    job = db.session.get(Job, job_id)
+    max_retries = task.max_retries if task.max_retries is not None else 0
+    gives_up = task.request.retries >= max_retries
+    error = f"{type(err).__name__}: {err}"[:2000]
+    log.error("job %s (%s) failed, attempt %s%s", job_id, task.name, attempts,
+              ", giving up" if gives_up else ", will retry", exc_info=True)
+    if job is None or job.state_enum.finished:
+        return
+    if job.state_enum != JobState.RUNNING:
+        return
+    if part and not gives_up:
+        _write(job_id, error=error)
+        return
+    action = JobAction.FAIL if gives_up else JobAction.RETRY
+    JOB.apply(actor, job, action, values={"error": error, "updated_at": utc_now()},
+              reason=error[:200])
+    if gives_up:
+        notifications.notify(job.created_by_id, "job.failed", f"/jobs/{job.id}",
+                             title=title_of(job), error=str(err)[:150])
+    db.session.commit()
+
+
+def run(task, job_id: int, work: Callable[[Job, Progress], tuple[dict, str] | InParts], *,
         stages: dict | None = None) -> dict:
     """Run `work(job, progress)` for a job inside one transaction: commit it with the job's
     result and state, or roll it all back and record the failure. `work` returns (result,
-    result_link). Raises the error again so Celery retries it with back-off."""
+    result_link), or InParts to have the rest done by part tasks. Raises the error again so
+    Celery retries it with back-off."""
     actor = system_actor(f"jobs:{task.name}")
     job = db.session.get(Job, job_id)
     if job is None:
@@ -272,31 +361,72 @@ def run(task, job_id: int, work: Callable[[Job, Progress], tuple[dict, str]], *,
     progress = Progress(job.id, stages)
     try:
         with force_locale(job.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
-            result, link = work(job, progress)
-            JOB.apply(actor, job, JobAction.FINISH, values={
-                "result": result, "result_link": link[:200], "error": "",
-                "progress_done": job.progress_total or 1,
-                "progress_total": job.progress_total or 1, "updated_at": utc_now()})
-            db.session.execute(JobInput.__table__.delete().where(JobInput.job_id == job.id))
-            notifications.notify(job.created_by_id, "job.done", link or f"/jobs/{job.id}",
-                                 title=title_of(job))
+            outcome = work(job, progress)
+            if isinstance(outcome, InParts) and outcome.parts:
+                job.result, job.result_link = outcome.result, outcome.link[:200]
+                job.progress_done, job.progress_total = 0, max(outcome.total, 1)
+                job.message = str((stages or {}).get(outcome.stage, outcome.stage))[:200]
+                job.updated_at = utc_now()
+                db.session.commit()  # the parts' workers must see the work's writes
+                tasks = current_app.extensions["celery"].tasks
+                for part in outcome.parts:
+                    tasks[outcome.task].apply_async(args=[job_id, part])
+                return outcome.result
+            result, link = ((outcome.result, outcome.link) if isinstance(outcome, InParts)
+                            else outcome)
+            _finish(actor, job, result, link)
         db.session.commit()
         return result
     except Exception as err:
-        db.session.rollback()
-        job = db.session.get(Job, job_id)
-        max_retries = task.max_retries if task.max_retries is not None else 0
-        gives_up = task.request.retries >= max_retries
-        error = f"{type(err).__name__}: {err}"[:2000]
-        log.error("job %s (%s) failed, attempt %s%s", job_id, task.name, attempts,
-                  ", giving up" if gives_up else ", will retry", exc_info=True)
-        action = JobAction.FAIL if gives_up else JobAction.RETRY
-        JOB.apply(actor, job, action, values={"error": error, "updated_at": utc_now()},
-                  reason=error[:200])
-        if gives_up:
-            notifications.notify(job.created_by_id, "job.failed", f"/jobs/{job.id}",
-                                 title=title_of(job), error=str(err)[:150])
+        _failed(task, actor, job_id, attempts, err)
+        raise
+
+
+def run_part(task, job_id: int, part, work: Callable[[Job, object, Callable[[], None]], None],
+             left: Callable[[Job], int]) -> dict:
+    """Run one part of a job that `run` split (InParts). `work(job, part, report)` commits as
+    it goes, each item in its own transaction and each item done at most once whoever runs it
+    (so a part retried, or redelivered after its worker was killed, redoes only what is
+    missing); it calls `report()` after each item. `left(job)` counts what is still to do
+    across the whole job, from the data itself: progress is the job's total less that, and
+    the part that finds nothing left finishes the job. A part that fails is retried by
+    Celery; the last failure fails the job."""
+    actor = system_actor(f"jobs:{task.name}")
+    job = db.session.get(Job, job_id)
+    if job is None or job.state_enum != JobState.RUNNING:
+        return {}  # finished (or given up) already
+    total, attempts = job.progress_total or 1, job.attempts
+    last = [None]
+
+    def report(force: bool = False) -> int:
+        now = utc_now()
+        if not force and last[0] is not None and (now - last[0]).total_seconds() < 1:
+            return -1
+        last[0] = now
+        remaining = left(job)
         db.session.commit()
+        _write(job_id, progress_done=max(0, total - remaining))
+        return remaining
+
+    try:
+        with force_locale(job.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+            work(job, part, report)
+            db.session.commit()
+            if report(force=True) > 0:
+                return {}
+            job = db.session.get(Job, job_id)
+            db.session.refresh(job)
+            if job.state_enum != JobState.RUNNING:
+                return {}
+            try:
+                _finish(actor, job, job.result or {}, job.result_link)
+            except InvalidTransition:  # another part finished it at the same moment
+                db.session.rollback()
+                return {}
+        db.session.commit()
+        return job.result or {}
+    except Exception as err:
+        _failed(task, actor, job_id, attempts, err, part=True)
         raise
 
 
@@ -313,11 +443,77 @@ def run_scheduled(task, work: Callable[[Job, Progress], tuple[dict, str]]) -> di
     return run(task, job.id, work)
 
 
+# --- exports as jobs -------------------------------------------------------------------------
+# An export whose rows pass EXPORT_JOB_ROWS is made by a worker from the same service call as
+# the direct download, as the user who asked (their scope decides the rows); the file is kept
+# as a JobOutput and the job page links to it.
+
+
+#: the stage an export job reports under its bar
+EXPORT_STAGES = {"export": _l("Writing the spreadsheet")}
+
+
+def export_job_rows() -> int:
+    """Past this many rows an export is made by a job (config EXPORT_JOB_ROWS)."""
+    return int(current_app.config.get("EXPORT_JOB_ROWS", 5000))
+
+
+@dataclass(frozen=True)
+class ExportNeedsJob:
+    """An export past EXPORT_JOB_ROWS asked for by a link (GET): the page asks the user to
+    start its job with a button (POST), so following or prefetching a link never starts work."""
+
+    rows: int
+
+
+def start_export(kind: str, actor, params: dict, *, rows: int, locale: str = "") -> Job:
+    """A queued export job for `actor` (the package's service has authorised the export);
+    jobs.submit starts it."""
+    return new_job(kind, user=actor, locale=locale,
+                   params={**params, "rows": rows, "scope": scope_of(actor)})
+
+
+def check_requester(job: Job, user) -> None:
+    """The export runs as the user who asked: still enabled and with the same scope, or it is
+    refused: the job fails and says so."""
+    from lms.core.errors import PermissionDenied
+
+    if (user is None or not getattr(user, "is_active", False)
+            or user.id != job.created_by_id or scope_of(user) != (job.params or {}).get("scope")):
+        raise PermissionDenied(_l("The account that asked for this export has changed; ask for "
+                                  "it again."))
+
+
+def keep_output(job: Job, data: bytes, filename: str, mimetype: str) -> str:
+    """Store the job's file; the job's page, which links to it, is the job's result."""
+    db.session.merge(JobOutput(job_id=job.id, filename=filename[:200], mimetype=mimetype[:120],
+                               data=data))
+    db.session.flush()
+    return f"/jobs/{job.id}"
+
+
+def has_output(job: Job) -> bool:
+    return job.state_enum == JobState.DONE and db.session.scalar(
+        select(JobOutput.job_id).where(JobOutput.job_id == job.id)) is not None
+
+
+def output_of(actor, job: Job) -> JobOutput:
+    """The file of a finished job, for the user who asked; LookupError when there is none (not
+    done, or purged)."""
+    authorize(actor, can_download_job_output, job=job)
+    output = db.session.get(JobOutput, job.id) if job.state_enum == JobState.DONE else None
+    if output is None:
+        raise LookupError(job.id)
+    return output
+
+
 def status(actor, job: Job) -> dict:
     """What the job page polls: state, progress, message, and where the result is."""
     authorize(actor, can_see_job, job=job)
     state = job.state_enum
-    return {"id": job.id, "state": state.value, "state_title": str(state.title),
+    download = (f"/jobs/{job.id}/download"
+                if can_download_job_output(actor, job=job) and has_output(job) else "")
+    return {"download": download, "id": job.id, "state": state.value, "state_title": str(state.title),
             "finished": state.finished, "done": job.progress_done, "total": job.progress_total,
             "percent": job.percent, "message": job.message,
             "result_link": job.result_link if state == JobState.DONE else "",

@@ -1,4 +1,4 @@
-"""Shared tables: districts, the audit log and dated settings."""
+"""Shared tables: districts, the audit log (and its retention cutoff) and dated settings."""
 
 from datetime import date, datetime
 
@@ -49,6 +49,20 @@ class AuditLog(db.Model):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     #: client address for web requests, "cli" for commands
     origin: Mapped[str] = mapped_column(String(64), default="")
+
+
+class AuditRetention(db.Model):
+    """The one row the audit log's DELETE trigger reads (lms/core/audit_ddl.py): entries created
+    before `purge_before` may be deleted. The retention purge sets it inside its own transaction
+    and clears it before that transaction ends, and the trigger refuses any cutoff less than 183
+    days before the database's own clock, so no setting and no SQL deletes a recent entry."""
+
+    __tablename__ = "audit_retention"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    #: audit entries created before this instant (naive UTC) may be deleted; NULL: none may
+    purge_before: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Setting(db.Model):

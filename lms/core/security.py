@@ -278,15 +278,7 @@ def retention_cutoff(today: date | None = None) -> datetime:
     day `security.event_retention_months` months ago (never under six months)."""
     today = today or clock.local_today()
     months = max(6, int(get_setting(RETENTION_MONTHS.key)))
-    year, month = divmod(today.year * 12 + today.month - 1 - months, 12)
-    month += 1
-    day = min(today.day, _days_in(year, month))
-    return clock.start_of_local_day(date(year, month, day))
-
-
-def _days_in(year: int, month: int) -> int:
-    following = date(year + (month == 12), month % 12 + 1, 1)
-    return (following - timedelta(days=1)).day
+    return clock.start_of_local_day(clock.months_before(today, months))
 
 
 def purge_events(before: datetime) -> int:

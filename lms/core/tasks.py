@@ -1,10 +1,12 @@
-"""Core's scheduled work: the files of long-finished jobs are not kept."""
+"""Core's scheduled work: the files of long-finished jobs are not kept — the inputs of failed
+jobs after 30 days, the files jobs made (large exports) after EXPORT_KEEP_DAYS (7)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from celery import shared_task
+from flask import current_app
 from sqlalchemy import delete, select
 
 from lms.core import jobs
@@ -25,5 +27,9 @@ def purge_old_job_inputs(self) -> dict:
                                                             jobs.JobState.DONE.value]))
         purged = db.session.execute(delete(jobs.JobInput).where(
             jobs.JobInput.job_id.in_(old))).rowcount
-        return {"purged": purged}, ""
+        keep = timedelta(days=current_app.config.get("EXPORT_KEEP_DAYS", 7))
+        made = select(jobs.Job.id).where(jobs.Job.updated_at < utc_now() - keep)
+        outputs = db.session.execute(delete(jobs.JobOutput).where(
+            jobs.JobOutput.job_id.in_(made))).rowcount
+        return {"purged": purged, "outputs": outputs}, ""
     return jobs.run_scheduled(self, work)

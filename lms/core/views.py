@@ -18,7 +18,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from lms.config import SUPPORTED_LOCALES
-from lms.core import audit, navigation, settings
+from lms.core import audit, audit_retention, navigation, settings
 from lms.core.clock import local_today
 from lms.core.forms import SettingForm
 from lms.core.i18n import LOCALE_COOKIE
@@ -123,7 +123,8 @@ def audit_log():
     pagination = db.paginate(stmt, page=page, per_page=50, error_out=False)
     titles = sorted(audit.action_titles().items(), key=lambda item: item[1])
     return render_template("core/audit.html", pagination=pagination, action=action, titles=titles,
-                           action_title=audit.action_title)
+                           action_title=audit.action_title,
+                           retention_months=audit_retention.retention_months())
 
 
 @bp.get("/notifications")
@@ -147,4 +148,5 @@ NAVIGATION = (
 #: what this package's audit actions mean, for the audit log (registered in create_app)
 AUDIT_TITLES = {
     "setting.set": _l("A setting was given a new value"),
+    "audit.purged": _l("Audit entries past their retention period deleted"),
 }

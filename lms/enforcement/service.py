@@ -25,6 +25,7 @@ from lms.core.idnumber import mask_id_number, normalise_name, parse_id_number
 from lms.core.notifications import message, notify
 from lms.core.permissions import authorize
 from lms.core.states import StateMachine
+from lms.core.uploads import document_type
 from lms.enforcement import permissions as rules
 from lms.enforcement.models import BanAlert
 from lms.exams import service as exams
@@ -58,7 +59,6 @@ message("enforcement.lift_decided", _l("Your request to %(action)s the ban on %(
 
 #: evidence files: the decision's scan or the case file (PDF, JPEG or PNG)
 MAX_EVIDENCE_BYTES = 10 * 1024 * 1024
-EVIDENCE_TYPES = registry.SCAN_TYPES
 #: employments read per batch by a re-screen (each batch asks the gate once)
 RESCREEN_BATCH = 2000
 
@@ -231,15 +231,12 @@ def _may_ban_person(actor, person: Person | None) -> bool:
 
 
 def _evidence_type(evidence: bytes | None) -> str:
-    if not evidence:
-        raise DomainError(_l("Attach the evidence (the decision or the case file: PDF, JPEG or PNG)."),
-                          field="evidence")
-    if len(evidence) > MAX_EVIDENCE_BYTES:
-        raise DomainError(_l("The evidence file is larger than 10 MB."), field="evidence")
-    kind = next((t for magic, t in EVIDENCE_TYPES.items() if evidence.startswith(magic)), None)
-    if kind is None:
-        raise DomainError(_l("The evidence must be a PDF, JPEG or PNG file."), field="evidence")
-    return kind
+    """The check of a ban's evidence (lms.core.uploads), up to 10 MB: case files run long."""
+    return document_type(
+        evidence, field="evidence", max_bytes=MAX_EVIDENCE_BYTES,
+        missing=_l("Attach the evidence (the decision or the case file: PDF, JPEG or PNG)."),
+        too_big=_l("The evidence file is larger than 10 MB."),
+        wrong_type=_l("The evidence must be a PDF, JPEG or PNG file."))
 
 
 @dataclass
@@ -393,7 +390,15 @@ def _effect_reason(ban: Ban) -> str:
 
 
 def _apply_effects(actor, ban: Ban) -> BanEffects:
-    """Everything a ban does at once to a registered person, through each package's service."""
+    """Everything a ban does at once to a registered person, through each package's service.
+
+    It stays in the request, not a job: the fan-out is one person's own records — their
+    current employments, valid certificates, open enrolments, bookings, exam registrations
+    and claims, and the administrators of the few institutions they work at — each a query
+    on that person, a handful of rows however large the city. And it is idempotent: each
+    step picks only the rows still in the state it changes (current employments, valid
+    certificates, open claims…) and the employers are those of the employments still
+    current, so running it again for the same ban changes nothing and tells no one twice."""
     effects = BanEffects()
     if ban.person_id is None:
         return effects

@@ -21,6 +21,7 @@ from lms.core.clock import local_today
 from lms.core.errors import DomainError
 from lms.core.permissions import authorize
 from lms.core.states import StateMachine
+from lms.core.uploads import document_type
 from lms.extensions import db
 from lms.ledger.models import (
     Category,
@@ -56,9 +57,6 @@ settings.define("ledger.external_hours_confirm_above",
 FOUR_PLACES = Decimal("0.0001")
 MAX_EXTERNAL_HOURS = Decimal(200)
 MAX_EVIDENCE_BYTES = 5 * 1024 * 1024
-#: evidence files accepted, recognised by their first bytes (never by the name the browser sends)
-EVIDENCE_TYPES = {b"%PDF-": "application/pdf", b"\xff\xd8\xff": "image/jpeg",
-                  b"\x89PNG\r\n\x1a\n": "image/png"}
 
 
 def minutes_to_hours(minutes, district_id: int | None = None, on: date | None = None) -> Decimal:
@@ -180,14 +178,11 @@ def parse_hours(raw, maximum: Decimal = MAX_EXTERNAL_HOURS) -> Decimal:
 
 
 def evidence_type(data: bytes) -> str:
-    if not data:
-        raise DomainError(_l("Attach the evidence (a PDF, JPEG or PNG file)."), field="evidence")
-    if len(data) > MAX_EVIDENCE_BYTES:
-        raise DomainError(_l("The evidence file is larger than 5 MB."), field="evidence")
-    for magic, kind in EVIDENCE_TYPES.items():
-        if data.startswith(magic):
-            return kind
-    raise DomainError(_l("The evidence must be a PDF, JPEG or PNG file."), field="evidence")
+    """The check of uploaded evidence of class hours (lms.core.uploads); its content type."""
+    return document_type(data, field="evidence", max_bytes=MAX_EVIDENCE_BYTES,
+                         missing=_l("Attach the evidence (a PDF, JPEG or PNG file)."),
+                         too_big=_l("The evidence file is larger than 5 MB."),
+                         wrong_type=_l("The evidence must be a PDF, JPEG or PNG file."))
 
 
 def identify(id_number: str, name: str) -> Person:

@@ -35,6 +35,7 @@ from lms.core.idnumber import (
 from lms.core.models import District
 from lms.core.permissions import authorize
 from lms.core.states import InvalidTransition, StateMachine
+from lms.core.uploads import document_type
 from lms.extensions import db
 from lms.registry import permissions as rules
 from lms.registry.models import (
@@ -1094,20 +1095,15 @@ def update_qualification_type(actor, qtype: QualificationType, *, name_zh: str, 
 
 
 MAX_SCAN_BYTES = 5 * 1024 * 1024
-SCAN_TYPES = {b"%PDF-": "application/pdf", b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 
 
 def scan_content_type(data: bytes, field: str = "scan") -> str:
-    """THE check of an uploaded scan (certificates, staff records): a PDF, JPEG or PNG by its
-    first bytes (never by the name the browser sends), at most 5 MB; its content type."""
-    if not data:
-        raise DomainError(_l("Attach the scan (a PDF, JPEG or PNG file)."), field=field)
-    if len(data) > MAX_SCAN_BYTES:
-        raise DomainError(_l("The scan is larger than 5 MB."), field=field)
-    kind = next((t for magic, t in SCAN_TYPES.items() if data.startswith(magic)), None)
-    if kind is None:
-        raise DomainError(_l("The scan must be a PDF, JPEG or PNG file."), field=field)
-    return kind
+    """The check of an uploaded scan (certificates, staff records): a PDF, JPEG or PNG by its
+    first bytes, at most 5 MB (lms.core.uploads); its content type."""
+    return document_type(data, field=field, max_bytes=MAX_SCAN_BYTES,
+                         missing=_l("Attach the scan (a PDF, JPEG or PNG file)."),
+                         too_big=_l("The scan is larger than 5 MB."),
+                         wrong_type=_l("The scan must be a PDF, JPEG or PNG file."))
 
 
 def attach_scan(actor, qualification: Qualification, data: bytes) -> QualificationScan:

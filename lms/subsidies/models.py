@@ -131,6 +131,8 @@ class SubsidyNotice(db.Model):
     #: the HR bureau that published it: objections go to that bureau (ObjectionContact)
     bureau_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: when HR was told the notice had ended (claim-notice-ended, once per notice)
+    end_reported_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     bureau: Mapped[Organisation | None] = relationship()
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import selectinload
 from lms.auth.models import Role
 from lms.certificates import service as certificates
 from lms.certificates.models import Certificate
-from lms.core import audit
+from lms.core import audit, jobs
 from lms.core.clock import local_today, to_local, to_utc, utc_now
 from lms.core.errors import DomainError, PermissionDenied
 from lms.core.excel import write_xlsx
@@ -62,6 +62,9 @@ message("subsidy.confirmed", _l("Your subsidy claim %(ref)s was confirmed by the
 message("subsidy.approved", _l("Your subsidy claim %(ref)s was approved."))
 message("subsidy.rejected", _l("Your subsidy claim %(ref)s was rejected: %(reason)s"))
 message("subsidy.published", _l("Your subsidy claim %(ref)s is in the public notice until %(until)s."))
+message("subsidy.notice_ended", _l(
+    "The public notice “%(title)s” ended on %(ends_on)s: %(payable)s of its claims may be paid, "
+    "%(held)s wait on an open objection."))
 message("subsidy.paid", _l("Your subsidy %(ref)s of %(amount)s yuan was paid on %(paid_on)s."))
 
 S, A = ClaimState, ClaimAction
@@ -951,6 +954,100 @@ def export_xlsx(actor, filters: QueueFilter) -> bytes:
                  filters=filters.as_args())
     return write_xlsx(headers, rows, text_columns={0, 2, 5, 12, 15}, sheet_name="subsidies",
                       column_widths={1: 12, 3: 18, 5: 22, 6: 20, 13: 20, 14: 24, 15: 24})
+
+
+# --- the schedule: a notice's end told to HR ---------------------------------------------------------
+
+
+def report_ended_notices(actor, today: date | None = None) -> list[SubsidyNotice]:
+    """Tell the HR reviewers of each notice's claims that its public notice has ended (the day
+    after its last day), once per notice however often the daily schedule runs: how many of its
+    claims may now be paid and how many wait on an open objection."""
+    from lms.auth.models import User
+    from lms.subsidies.permissions import runs_subsidy_jobs
+
+    authorize(actor, runs_subsidy_jobs)
+    today = today or local_today()
+    ended = list(db.session.scalars(select(SubsidyNotice).where(
+        SubsidyNotice.ends_on < today, SubsidyNotice.end_reported_at.is_(None))
+        .order_by(SubsidyNotice.id).with_for_update(skip_locked=True)))
+    if not ended:
+        return []
+    reviewers = list(db.session.scalars(select(User).where(
+        User.role == Role.HR_REVIEWER.value, User.is_enabled.is_(True)).order_by(User.id)))
+    held_ids = select(Objection.claim_id).where(Objection.outcome == "open")
+    for notice in ended:
+        claims = db.session.execute(
+            select(SubsidyClaim.district_id, SubsidyClaim.id.in_(held_ids))
+            .where(SubsidyClaim.notice_id == notice.id,
+                   SubsidyClaim.state == S.PUBLISHED.value)).all()
+        for user in reviewers:
+            mine = [held for district_id, held in claims if reviews(user, district_id)]
+            if not mine:
+                continue
+            notify(user.id, "subsidy.notice_ended", url_for_review(state=S.PUBLISHED.value),
+                   title=notice.title, ends_on=notice.ends_on.isoformat(),
+                   payable=sum(1 for held in mine if not held), held=sum(1 for held in mine if held))
+        notice.end_reported_at = utc_now()
+        audit.record(actor, "subsidies.notice_ended_reported", notice, claims=len(claims))
+    db.session.flush()
+    return ended
+
+
+def url_for_review(**args) -> str:
+    from urllib.parse import urlencode
+
+    return "/subsidies/review" + ("?" + urlencode(args) if args else "")
+
+
+# --- a large export as a job ----------------------------------------------------------------------
+# Past EXPORT_JOB_ROWS claims the export is made by a worker, as the reviewer who asked (their
+# district decides the claims), from the same export_xlsx; the file waits for them on the job page.
+
+EXPORT_JOB = "subsidies.export"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+jobs.titled(EXPORT_JOB, _l("Subsidy claims export"))
+
+
+def export_count(actor, filters: QueueFilter) -> int:
+    """How many claims the export holds (its rows, the totals row aside)."""
+    where = and_(true(), *_conditions(actor, filters, EXPORT_STATES))
+    return db.session.scalar(select(func.count(SubsidyClaim.id)).where(where)) or 0
+
+
+def export_file_name() -> str:
+    return _("subsidies-%(date)s.xlsx", date=local_today().isoformat())
+
+
+def start_export(actor, filters: QueueFilter, *, locale: str = "",
+                 queue: bool = True) -> bytes | jobs.Job | jobs.ExportNeedsJob:
+    """The export: the file itself, or past EXPORT_JOB_ROWS claims a queued job that makes it
+    (jobs.submit starts it; its page then links to the file). With queue=False (a link
+    followed) a big export only says its size: the reviewer starts the job."""
+    from lms.subsidies.permissions import is_reviewer
+
+    authorize(actor, is_reviewer)
+    rows = export_count(actor, filters)
+    if rows <= jobs.export_job_rows():
+        return export_xlsx(actor, filters)
+    if not queue:
+        return jobs.ExportNeedsJob(rows)
+    return jobs.start_export(EXPORT_JOB, actor, {"filters": filters.as_args(),
+                                                 "filename": export_file_name()},
+                             rows=rows, locale=locale)
+
+
+def run_export(job: jobs.Job, progress) -> tuple[dict, str]:
+    """The job's work: export_xlsx as the reviewer who asked, kept for them to download."""
+    from lms.auth.models import User
+
+    user = db.session.get(User, job.created_by_id) if job.created_by_id else None
+    jobs.check_requester(job, user)
+    filters = QueueFilter.from_args(job.params.get("filters") or {})
+    progress("export", 0, job.params.get("rows", 1))
+    data = export_xlsx(user, filters)
+    link = jobs.keep_output(job, data, job.params.get("filename") or export_file_name(), XLSX)
+    return {"rows": export_count(user, filters)}, link
 
 
 def mask_account(account: str) -> str:

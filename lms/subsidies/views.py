@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -15,6 +16,7 @@ from lms.auth.models import Role
 from lms.certificates.models import Certificate
 from lms.core.clock import local_today
 from lms.core.errors import DomainError
+from lms.core.job_views import export_reply
 from lms.core.navigation import HomeSection, NavEntry
 from lms.core.permissions import anyone, load, permission
 from lms.core.web import service_call
@@ -242,14 +244,17 @@ def review():
                            mask_account=service.mask_account, **_filter_choices())
 
 
-@bp.get("/subsidies/review/export.xlsx")
+@bp.route("/subsidies/review/export.xlsx", methods=["GET", "POST"])
 @permission(is_reviewer)
 def export():
     filters = service.QueueFilter.from_args(request.args)
-    data = service.export_xlsx(current_user, filters)
-    return send_file(io.BytesIO(data), as_attachment=True,
-                     download_name=_("subsidies-%(date)s.xlsx", date=local_today().isoformat()),
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    # past EXPORT_JOB_ROWS claims a worker makes the file: a link shows the size and a button
+    # (POST) starts the job, whose page the reviewer then watches
+    result = service.start_export(current_user, filters, locale=str(get_locale()),
+                                  queue=request.method == "POST")
+    return export_reply(result, lambda data: send_file(
+        io.BytesIO(data), as_attachment=True, download_name=service.export_file_name(),
+        mimetype=service.XLSX), url_for("subsidies.review", **filters.as_args()))
 
 
 # --- the public notice ----------------------------------------------------------------------------
@@ -339,6 +344,7 @@ AUDIT_TITLES = {
     "subsidies.claim_submitted": _l("Subsidy claim submitted"),
     "subsidies.exported": _l("Subsidy claims exported"),
     "subsidies.notice_published": _l("Subsidy notice published"),
+    "subsidies.notice_ended_reported": _l("HR told the subsidy notice has ended"),
     "subsidies.objection_contact_set": _l("Where to object set for a bureau"),
     "subsidies.objection_recorded": _l("Objection recorded"),
     "subsidies.objection_resolved": _l("Objection resolved"),

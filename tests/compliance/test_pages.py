@@ -10,9 +10,10 @@ from datetime import date
 import pytest
 from openpyxl import load_workbook
 
-from lms.compliance import rollups, service
+from lms.compliance import rollups
 from lms.core.actors import DEMO
 from lms.core.idnumber import mask_id_number
+from lms.core.models import Notification
 from lms.extensions import db
 from lms.registry import service as registry
 from tests.compliance.conftest import make_compliant
@@ -172,10 +173,45 @@ def test_the_institution_export_masks_identity_numbers(city, client, login_as):
     assert any(n.startswith("Figures computed at") for n in notes)
 
 
-def test_an_export_over_the_limit_says_so(city, client, login_as, monkeypatch):
-    monkeypatch.setattr(service, "EXPORT_LIMIT", 1)
+def test_an_export_past_the_threshold_is_made_by_a_job_for_its_requester_only(
+        city, app, client, login_as, monkeypatch):
+    from lms.core import jobs
+    from tests.conftest import login
+
+    url = f"/compliance/districts/{city.xuanwu.id}/export.xlsx?sort=people&desc=1"
     login_as("regulator_city")
-    response = client.get(f"/compliance/districts/{city.xuanwu.id}/export.xlsx",
-                          follow_redirects=True)
-    assert "This table has 2 rows, more than the 1 an export may hold" in \
-        response.get_data(as_text=True)
+    direct = _sheet(client.get(url).data)  # 2 rows: under the threshold, the file itself
+    monkeypatch.setitem(app.config, "EXPORT_JOB_ROWS", 1)
+    # following the link starts nothing: the page says the size, and its button (a POST to the
+    # same address, filters and order kept) starts the job
+    asked = client.get(url).get_data(as_text=True)
+    assert "This export has 2 rows." in asked and 'id="start-export"' in asked
+    assert f'action="/compliance/districts/{city.xuanwu.id}/export.xlsx?sort=people&amp;desc=1"' \
+        in asked
+    assert db.session.scalar(db.select(db.func.count()).select_from(jobs.Job)) == 0
+    response = client.post(url)
+    assert response.status_code == 302 and "/jobs/" in response.location
+    page = client.get(response.location).get_data(as_text=True)
+    job = db.session.scalar(db.select(jobs.Job).where(jobs.Job.kind == "compliance.export"))
+    assert job.state == "done" and job.created_by_id == city.users["regulator_city"].id
+    assert "Download the file" in page and "2 rows" in page
+    download = client.get(f"/jobs/{job.id}/download")
+    assert download.status_code == 200
+    assert download.headers["Content-Disposition"].endswith(f"compliance-{city.xuanwu.code}.xlsx")
+    made = _sheet(download.data)
+    # the job's file is the direct export: same header, rows and totals
+    assert made[:3] == direct[:3]
+    # the user who asked is told, with the job's page
+    assert db.session.scalar(db.select(Notification).where(
+        Notification.user_id == job.created_by_id, Notification.kind == "job.done")).link == \
+        f"/jobs/{job.id}"
+    # nobody else downloads it: not a regulator of the same district, not an administrator
+    for other in ("regulator", "admin"):
+        stranger = app.test_client()
+        login(stranger, other)
+        assert stranger.get(f"/jobs/{job.id}/download").status_code == 403
+        assert "Download the file" not in stranger.get(f"/jobs/{job.id}").get_data(as_text=True)
+    # nor the same account once its scope has changed (the rows were the city's)
+    city.users["regulator_city"].district_id = city.gulou.id
+    db.session.commit()
+    assert client.get(f"/jobs/{job.id}/download").status_code == 403

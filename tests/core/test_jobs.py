@@ -135,7 +135,7 @@ def test_the_status_endpoint_reports_progress_as_json(world, admin):
     assert response.get_json() == {
         "id": job.id, "state": "queued", "state_title": "Waiting to start", "finished": False,
         "done": 0, "total": 0, "percent": 0, "message": "", "result_link": "", "error": "",
-        "attempts": 0}
+        "attempts": 0, "download": ""}
     # the job page shows a progress bar that polls this address (static/jobs.js)
     page = admin.get(f"/jobs/{job.id}").get_data(as_text=True)
     assert f'data-job-status="/jobs/{job.id}/status"' in page and "<progress" in page
@@ -192,7 +192,8 @@ def test_without_redis_the_jobs_run_in_the_web_process(app, monkeypatch, caplog)
     assert set(config["beat_schedule"]) == {"close-sessions", "certificate-reminders",
                                             "purge-one-time-passwords", "purge-job-inputs",
                                             "compliance-refresh", "expire-bans", "rescreen",
-                                            "retention-purge"}
+                                            "retention-purge", "claim-notice-ended",
+                                            "hours-behind-reminders"}
 
 
 def test_a_job_running_elsewhere_is_not_run_twice_but_an_abandoned_one_is_taken_up(app, world):

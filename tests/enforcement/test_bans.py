@@ -119,6 +119,37 @@ def test_a_ban_takes_every_effect_at_once(world, client):
     assert notes_of(world.users["inst_admin_other"]) == [] and notes_of(world.users["regulator_other"]) == []
 
 
+def test_a_bans_effects_applied_again_change_nothing(world):
+    """The fan-out is one person's rows (it runs in the request, the gate at once); applied a
+    second time for the same ban it finds nothing left to do and tells no one twice."""
+    from lms.core.models import AuditLog
+
+    person = world.staff
+    learning.enrol(world.users["caregiver"], person, import_test_course())
+    cert = certificate(world, person)
+    claim = claim_for(world, cert)
+    db.session.commit()
+    bans = impose(world)
+    db.session.commit()
+    assert person.id_number in registry.ban_gate([person.id_number])
+
+    def state():
+        db.session.expire_all()
+        return (db.session.scalar(select(func.count()).select_from(Notification)),
+                db.session.scalar(select(func.count()).select_from(AuditLog)),
+                sorted(db.session.execute(select(Employment.id, Employment.end_date)).all()),
+                db.session.get(type(cert), cert.id).status,
+                db.session.get(SubsidyClaim, claim.id).state,
+                [e.cancelled_at for e in db.session.scalars(select(Enrolment))])
+
+    before = state()
+    assert before[3] == "suspended" and before[4] == "rejected"
+    effects = service._apply_effects(JOB, bans[0])
+    db.session.commit()
+    assert effects == service.BanEffects()
+    assert state() == before
+
+
 def test_a_person_not_in_the_registry_is_banned_by_number_and_held_at_hiring(world):
     number = id_number("320102", "19950505", 7)
     ban, = service.impose_ban(world.users["regulator"], **decide(number, name="王某", category="ethics",
