@@ -1,0 +1,205 @@
+"""Identity and bank account numbers encrypted at rest, with a keyed hash to find them.
+
+A copy of the database alone (a backup, a stolen disk, a replica) must not reveal who is in the
+registry: a 居民身份证号 is a person's key to everything in China, and the bans table lists
+people who abused children. So the numbers are stored only as
+
+- ciphertext: AES-256-GCM (the `cryptography` package, OpenSSL underneath: authenticated, a
+  few microseconds a value, so the 1M-person province generator stays fast). A fresh 96-bit
+  nonce per value; the column's purpose ("id_number", "bank_account") is the associated data,
+  so a ciphertext copied into another column does not decrypt. Each token starts with a
+  version byte and a 3-byte id of its key, which tells decryption which key to use and
+  `flask lms rotate-keys` which rows still need the newest one;
+- a lookup hash: HMAC-SHA256 under a second, separate key. Equal numbers give equal hashes, so
+  `==`, `IN`, the ban gate's joins and the unique index work on the hash; without the key the
+  hash cannot be recomputed, so the small space of valid identity numbers (region, birth date,
+  sequence: a few million a year of birth) cannot be searched offline;
+- for the staff list's "last four" search, an HMAC of the last four characters (never the
+  characters themselves: the birth date and gender stored beside them would leave only the
+  district to guess).
+
+Why not MultiFernet: it would do, but AES-CBC + HMAC in base64 is twice as long, and its
+tokens carry a timestamp that says when each row was written. Why not the database's own
+encryption (pgcrypto, SQLCipher): the key would travel in SQL statements (logs, pg_stat) and
+the two databases would need two mechanisms.
+
+Keys come from the environment (lms.config): LMS_DATA_KEYS, a comma-separated list of
+base64-encoded 32-byte keys, newest first (the newest encrypts, all decrypt, so rotation is:
+put a new key first, run `flask lms rotate-keys`, drop the old key); LMS_LOOKUP_KEY, one
+base64 32-byte key (changing it means recomputing every hash: stop the app, run rotate-keys,
+start it). Without keys the app refuses to start, except under TESTING or LMS_DEMO_KEYS=1
+(the demo city of `make run`), which use fixed, public keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import current_app
+from sqlalchemy import String
+from sqlalchemy.types import TypeDecorator
+
+VERSION = b"\x01"
+_NONCE = 12
+_KEY_ID = 3
+#: the fixed keys of the demo city and the tests (published here, so protecting nothing)
+DEMO_DATA_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"lms demo data key").digest()).decode()
+DEMO_LOOKUP_KEY = base64.urlsafe_b64encode(
+    hashlib.sha256(b"lms demo lookup key").digest()).decode()
+
+#: the associated data of each encrypted column (one purpose per kind of number)
+ID_NUMBER = "id_number"
+BANK_ACCOUNT = "bank_account"
+
+
+class KeyConfigError(RuntimeError):
+    """Keys missing or malformed: the message says which variable and what it must hold."""
+
+
+class DecryptionError(RuntimeError):
+    """A stored value no configured key decrypts (a key dropped too early, or tampering)."""
+
+
+def _key(text: str, variable: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise KeyConfigError(f"{variable}: each key must be 32 random bytes in base64 "
+                        "(make one with: python -c \"import base64,os; "
+                        "print(base64.urlsafe_b64encode(os.urandom(32)).decode())\")")
+    return raw
+
+
+def new_key() -> str:
+    """A fresh random key in the form the environment variables take."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+@dataclass
+class Keyring:
+    """The data keys (newest first) and the lookup key, ready to use."""
+
+    data_keys: list[bytes]
+    lookup_key: bytes
+    _ciphers: dict[bytes, AESGCM] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if not self.data_keys:
+            raise KeyConfigError("LMS_DATA_KEYS: give at least one key")
+        for key in self.data_keys:
+            self._ciphers.setdefault(self.key_id(key), AESGCM(key))
+        self._newest_id = self.key_id(self.data_keys[0])
+        self._newest = self._ciphers[self._newest_id]
+        self._lookup = hmac.new(self.lookup_key, digestmod=hashlib.sha256)
+
+    def __repr__(self) -> str:  # never the keys
+        return f"<Keyring {len(self.data_keys)} data keys>"
+
+    @classmethod
+    def from_strings(cls, data_keys: str, lookup_key: str) -> Keyring:
+        keys = [_key(k, "LMS_DATA_KEYS") for k in data_keys.split(",") if k.strip()]
+        return cls(keys, _key(lookup_key, "LMS_LOOKUP_KEY"))
+
+    @staticmethod
+    def key_id(key: bytes) -> bytes:
+        """Three bytes naming a key (a hash of it: says nothing about the key)."""
+        return hashlib.sha256(b"lms key id" + key).digest()[:_KEY_ID]
+
+    @property
+    def newest_prefix(self) -> str:
+        """How every token under the newest key begins (version byte + key id in base64)."""
+        return base64.urlsafe_b64encode(VERSION + self._newest_id).decode()
+
+    def encrypt(self, plaintext: str, purpose: str) -> str:
+        nonce = os.urandom(_NONCE)
+        sealed = self._newest.encrypt(nonce, plaintext.encode(), purpose.encode())
+        return base64.urlsafe_b64encode(VERSION + self._newest_id + nonce + sealed).decode()
+
+    def decrypt(self, token: str, purpose: str) -> str:
+        raw = base64.urlsafe_b64decode(token)
+        if raw[:1] != VERSION:
+            raise DecryptionError("not a token of this system")
+        cipher = self._ciphers.get(raw[1:1 + _KEY_ID])
+        if cipher is None:
+            raise DecryptionError("the key this value was encrypted with is not in LMS_DATA_KEYS")
+        start = 1 + _KEY_ID
+        try:
+            return cipher.decrypt(raw[start:start + _NONCE], raw[start + _NONCE:],
+                                  purpose.encode()).decode()
+        except InvalidTag:
+            raise DecryptionError("a stored value failed its integrity check") from None
+
+    def is_current(self, token: str) -> bool:
+        """Whether the token is under the newest key (rotate-keys skips those)."""
+        return token.startswith(self.newest_prefix)
+
+    def lookup(self, value: str) -> str:
+        """The keyed hash the lookups compare (hex): equal for equal values."""
+        mac = self._lookup.copy()
+        mac.update(value.encode())
+        return mac.hexdigest()
+
+    def tail_lookup(self, value: str) -> str:
+        """The keyed hash of the last four characters (the staff list's search)."""
+        return self.lookup("tail:" + value[-4:])
+
+
+def keyring_from_config(config) -> Keyring:
+    """The keys from LMS_DATA_KEYS / LMS_LOOKUP_KEY (lms.config reads them); the fixed demo keys
+    under TESTING or LMS_DEMO_KEYS; otherwise a clear refusal to start."""
+    data, lookup = config.get("DATA_KEYS"), config.get("LOOKUP_KEY")
+    if not data and not lookup and (config.get("TESTING") or config.get("DEMO_KEYS")):
+        data, lookup = DEMO_DATA_KEY, DEMO_LOOKUP_KEY
+    if not data or not lookup:
+        raise KeyConfigError(
+            "LMS_DATA_KEYS and LMS_LOOKUP_KEY must be set: identity and bank account numbers are "
+            "encrypted at rest (README, \"Keys\"). For the demo city only, LMS_DEMO_KEYS=1 uses "
+            "fixed public keys.")
+    return Keyring.from_strings(data, lookup)
+
+
+def init_app(app) -> None:
+    app.extensions["lms_keyring"] = keyring_from_config(app.config)
+
+
+def keyring() -> Keyring:
+    return current_app.extensions["lms_keyring"]
+
+
+def lookup(value: str) -> str:
+    return keyring().lookup(value)
+
+
+class Encrypted(TypeDecorator):
+    """A text column holding ciphertext: values are encrypted when bound and decrypted when
+    read, so ORM attributes and selected columns hold the plaintext. Never compare it in SQL
+    (each encryption differs): compare the lookup hash (lms.registry.models)."""
+
+    impl = String(128)
+    cache_ok = True
+
+    def __init__(self, purpose: str, length: int = 128):
+        super().__init__(length)
+        self.purpose = purpose
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return keyring().encrypt(value, self.purpose)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return keyring().decrypt(value, self.purpose)
+
+    def copy(self, **kw):
+        return Encrypted(self.purpose, self.impl.length)

@@ -1,0 +1,117 @@
+"""Identity and bank account numbers encrypted at rest, with keyed lookup hashes (issue 18)
+
+persons.id_number and bans.id_number become id_number_enc (AES-GCM ciphertext),
+id_number_hash (HMAC-SHA256, unique on persons, indexed on bans) and id_number_tail (HMAC of
+the last four); subsidy_claims.bank_account becomes bank_account_enc. Existing rows are
+encrypted in batches with the keys of the running configuration (LMS_DATA_KEYS,
+LMS_LOOKUP_KEY: lms.core.crypto), then the plaintext columns are dropped. On SQLite the tables
+are recreated (batch mode); migrations/env.py turns foreign keys off around it, and SQLite's
+secure_delete (lms/__init__.py) wipes the old tables' pages, so no plaintext stays in the file.
+
+Revision ID: 3c0e5a7d91b2
+Revises: 58709708c5d8
+Create Date: 2026-12-04 04:00:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+from flask import current_app
+
+
+# revision identifiers, used by Alembic.
+revision = '3c0e5a7d91b2'
+down_revision = '58709708c5d8'
+branch_labels = None
+depends_on = None
+
+BATCH = 10000
+
+
+def _keyring():
+    return current_app.extensions["lms_keyring"]
+
+
+def _convert(table, source, updates, convert):
+    """Read `source` in id order, batch by batch, and write the converted columns by id."""
+    bind = op.get_bind()
+    assignments = ", ".join(f"{column} = :{column}" for column in updates)
+    update = sa.text(f"UPDATE {table} SET {assignments} WHERE id = :id")  # noqa: S608
+    last = 0
+    while True:
+        rows = bind.execute(sa.text(
+            f"SELECT id, {source} FROM {table} WHERE id > :last ORDER BY id LIMIT {BATCH}"),  # noqa: S608
+            {"last": last}).all()
+        if not rows:
+            return
+        bind.execute(update, [{"id": row[0], **dict(zip(updates, convert(row[1])))}
+                              for row in rows])
+        last = rows[-1][0]
+
+
+def _encrypt_numbers(table):
+    ring = _keyring()
+    _convert(table, "id_number", ("id_number_enc", "id_number_hash", "id_number_tail"),
+             lambda number: (ring.encrypt(number, "id_number"), ring.lookup(number),
+                             ring.tail_lookup(number)))
+
+
+def upgrade():
+    for table in ("persons", "bans"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column('id_number_enc', sa.String(length=128), nullable=True))
+            batch_op.add_column(sa.Column('id_number_hash', sa.String(length=64), nullable=True))
+            batch_op.add_column(sa.Column('id_number_tail', sa.String(length=64), nullable=True))
+        _encrypt_numbers(table)
+    with op.batch_alter_table('subsidy_claims', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('bank_account_enc', sa.String(length=128), nullable=True))
+    ring = _keyring()
+    _convert("subsidy_claims", "bank_account", ("bank_account_enc",),
+             lambda account: (ring.encrypt(account, "bank_account"),))
+
+    with op.batch_alter_table('persons', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('uq_persons_id_number'), type_='unique')
+        batch_op.drop_column('id_number')
+        for column in ('id_number_enc', 'id_number_hash', 'id_number_tail'):
+            batch_op.alter_column(column, existing_type=sa.String(), nullable=False)
+        batch_op.create_unique_constraint(batch_op.f('uq_persons_id_number_hash'),
+                                          ['id_number_hash'])
+    with op.batch_alter_table('bans', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_bans_id_number'))
+        batch_op.drop_column('id_number')
+        for column in ('id_number_enc', 'id_number_hash', 'id_number_tail'):
+            batch_op.alter_column(column, existing_type=sa.String(), nullable=False)
+        batch_op.create_index(batch_op.f('ix_bans_id_number_hash'), ['id_number_hash'],
+                              unique=False)
+    with op.batch_alter_table('subsidy_claims', schema=None) as batch_op:
+        batch_op.drop_column('bank_account')
+        batch_op.alter_column('bank_account_enc', existing_type=sa.String(length=128),
+                              nullable=False)
+
+
+def downgrade():
+    ring = _keyring()
+    for table in ("persons", "bans"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column('id_number', sa.String(length=18), nullable=True))
+        _convert(table, "id_number_enc", ("id_number",),
+                 lambda token: (ring.decrypt(token, "id_number"),))
+    with op.batch_alter_table('subsidy_claims', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('bank_account', sa.String(length=32), nullable=True))
+    _convert("subsidy_claims", "bank_account_enc", ("bank_account",),
+             lambda token: (ring.decrypt(token, "bank_account"),))
+
+    with op.batch_alter_table('subsidy_claims', schema=None) as batch_op:
+        batch_op.drop_column('bank_account_enc')
+        batch_op.alter_column('bank_account', existing_type=sa.String(length=32), nullable=False)
+    with op.batch_alter_table('bans', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_bans_id_number_hash'))
+        for column in ('id_number_enc', 'id_number_hash', 'id_number_tail'):
+            batch_op.drop_column(column)
+        batch_op.alter_column('id_number', existing_type=sa.String(length=18), nullable=False)
+        batch_op.create_index(batch_op.f('ix_bans_id_number'), ['id_number'], unique=False)
+    with op.batch_alter_table('persons', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('uq_persons_id_number_hash'), type_='unique')
+        for column in ('id_number_enc', 'id_number_hash', 'id_number_tail'):
+            batch_op.drop_column(column)
+        batch_op.alter_column('id_number', existing_type=sa.String(length=18), nullable=False)
+        batch_op.create_unique_constraint(batch_op.f('uq_persons_id_number'), ['id_number'])
