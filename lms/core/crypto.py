@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
-from sqlalchemy import String
+from sqlalchemy import LargeBinary, String
 from sqlalchemy.types import TypeDecorator
 
 VERSION = b"\x01"
@@ -54,9 +54,12 @@ DEMO_DATA_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"lms demo data key").di
 DEMO_LOOKUP_KEY = base64.urlsafe_b64encode(
     hashlib.sha256(b"lms demo lookup key").digest()).decode()
 
-#: the associated data of each encrypted column (one purpose per kind of number)
+#: the associated data of each encrypted column (one purpose per kind of content)
 ID_NUMBER = "id_number"
 BANK_ACCOUNT = "bank_account"
+#: files stored in the database that carry identity numbers: uploaded rosters (job inputs;
+#: an .xlsx is a zip, which hides nothing) and the certificate PDFs (the holder's number)
+FILE = "file"
 
 
 class KeyConfigError(RuntimeError):
@@ -114,18 +117,14 @@ class Keyring:
         """Three bytes naming a key (a hash of it: says nothing about the key)."""
         return hashlib.sha256(b"lms key id" + key).digest()[:_KEY_ID]
 
-    @property
-    def newest_prefix(self) -> str:
-        """How every token under the newest key begins (version byte + key id in base64)."""
-        return base64.urlsafe_b64encode(VERSION + self._newest_id).decode()
-
-    def encrypt(self, plaintext: str, purpose: str) -> str:
+    def seal(self, data: bytes, purpose: str) -> bytes:
+        """Bytes encrypted under the newest key: version, key id, nonce, ciphertext and tag."""
         nonce = os.urandom(_NONCE)
-        sealed = self._newest.encrypt(nonce, plaintext.encode(), purpose.encode())
-        return base64.urlsafe_b64encode(VERSION + self._newest_id + nonce + sealed).decode()
+        return VERSION + self._newest_id + nonce + self._newest.encrypt(nonce, data,
+                                                                        purpose.encode())
 
-    def decrypt(self, token: str, purpose: str) -> str:
-        raw = base64.urlsafe_b64decode(token)
+    def open(self, raw: bytes, purpose: str) -> bytes:
+        raw = bytes(raw)
         if raw[:1] != VERSION:
             raise DecryptionError("not a token of this system")
         cipher = self._ciphers.get(raw[1:1 + _KEY_ID])
@@ -134,13 +133,22 @@ class Keyring:
         start = 1 + _KEY_ID
         try:
             return cipher.decrypt(raw[start:start + _NONCE], raw[start + _NONCE:],
-                                  purpose.encode()).decode()
+                                  purpose.encode())
         except InvalidTag:
             raise DecryptionError("a stored value failed its integrity check") from None
 
-    def is_current(self, token: str) -> bool:
-        """Whether the token is under the newest key (rotate-keys skips those)."""
-        return token.startswith(self.newest_prefix)
+    def encrypt(self, plaintext: str, purpose: str) -> str:
+        """Text encrypted under the newest key, as base64 text (a text column holds it)."""
+        return base64.urlsafe_b64encode(self.seal(plaintext.encode(), purpose)).decode()
+
+    def decrypt(self, token: str, purpose: str) -> str:
+        return self.open(base64.urlsafe_b64decode(token), purpose).decode()
+
+    def is_current(self, token: str | bytes) -> bool:
+        """Whether a token (text or bytes) is under the newest key (rotate-keys skips those)."""
+        if isinstance(token, str):
+            token = base64.urlsafe_b64decode(token[:8])  # the first six bytes
+        return bytes(token[:1 + _KEY_ID]) == VERSION + self._newest_id
 
     def lookup(self, value: str) -> str:
         """The keyed hash the lookups compare (hex): equal for equal values."""
@@ -203,3 +211,106 @@ class Encrypted(TypeDecorator):
 
     def copy(self, **kw):
         return Encrypted(self.purpose, self.impl.length)
+
+
+class EncryptedBlob(TypeDecorator):
+    """A binary column holding an encrypted file (same scheme, raw bytes): the ORM sees the
+    file, the database the ciphertext."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def __init__(self, purpose: str = FILE):
+        super().__init__()
+        self.purpose = purpose
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return keyring().seal(bytes(value), self.purpose)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return keyring().open(value, self.purpose)
+
+    def copy(self, **kw):
+        return EncryptedBlob(self.purpose)
+
+
+# --- rotation ---------------------------------------------------------------------------------
+
+
+def encrypted_columns(table) -> list:
+    return [c for c in table.columns if isinstance(c.type, (Encrypted, EncryptedBlob))]
+
+
+def rotate(batch: int = 2000, progress=None) -> dict[str, int]:
+    """Re-encrypt every stored value not under the newest data key, and recompute the lookup
+    hashes (identity numbers) that differ from what the current lookup key gives: after a key
+    is put first in LMS_DATA_KEYS, or LMS_LOOKUP_KEY changed. Table by table, in batches, each
+    batch committed (safe to stop and run again: what is done is skipped). Every encrypted
+    column is found in the metadata by its type, so a new one is rotated without a change here.
+    Returns the rows changed per table."""
+    from sqlalchemy import bindparam, select, type_coerce
+
+    from lms.core import audit
+    from lms.core.actors import system_actor
+    from lms.extensions import db
+
+    ring = keyring()
+    changed: dict[str, int] = {}
+    for table in db.metadata.sorted_tables:
+        columns = encrypted_columns(table)
+        if not columns:
+            continue
+        (key,) = table.primary_key.columns
+        hashed = "id_number_hash" in table.c and "id_number_tail" in table.c
+        extra = [table.c.id_number_hash, table.c.id_number_tail] if hashed else []
+        raw = [type_coerce(c, c.type.impl).label(c.name) for c in columns]
+        update = table.update().where(key == bindparam("_key")).values(
+            {c.name: bindparam(c.name, type_=c.type.impl) for c in columns}
+            | {c.name: bindparam(c.name) for c in extra})
+        count, last = 0, None
+        while True:
+            stmt = select(key, *raw, *extra).order_by(key).limit(batch)
+            if last is not None:
+                stmt = stmt.where(key > last)
+            rows = db.session.execute(stmt).all()
+            if not rows:
+                break
+            last = rows[-1][0]
+            updates = []
+            for row in rows:
+                values = dict(zip([c.name for c in columns], row[1:1 + len(columns)], strict=True))
+                stale = False
+                for column in columns:
+                    token = values[column.name]
+                    if token is None:
+                        continue
+                    is_text = isinstance(column.type, Encrypted)
+                    plain = (ring.decrypt(token, column.type.purpose) if is_text
+                             else ring.open(token, column.type.purpose))
+                    if column.name == "id_number_enc" and hashed:
+                        lookup_, tail = ring.lookup(plain), ring.tail_lookup(plain)
+                        if (lookup_, tail) != tuple(row[1 + len(columns):]):
+                            stale = True
+                        values["id_number_hash"], values["id_number_tail"] = lookup_, tail
+                    if not ring.is_current(token):
+                        stale = True
+                        values[column.name] = (ring.encrypt(plain, column.type.purpose)
+                                               if is_text else ring.seal(plain, column.type.purpose))
+                if stale:
+                    if hashed and "id_number_hash" not in values:
+                        values["id_number_hash"], values["id_number_tail"] = row[1 + len(columns):]
+                    updates.append({"_key": row[0], **values})
+            if updates:
+                db.session.execute(update, updates)
+                count += len(updates)
+            db.session.commit()
+            if progress:
+                progress(table.name, len(rows))
+        changed[table.name] = count
+    audit.record(system_actor("crypto"), "core.keys_rotated", **changed)
+    db.session.commit()
+    return changed

@@ -147,4 +147,6 @@ NAVIGATION = (
 #: what this package's audit actions mean, for the audit log (registered in create_app)
 AUDIT_TITLES = {
     "setting.set": _l("A setting was given a new value"),
+    "core.keys_rotated": _l("Stored identity and bank account numbers were re-encrypted under "
+                            "the newest key"),
 }

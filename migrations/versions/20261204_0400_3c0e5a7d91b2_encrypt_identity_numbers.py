@@ -2,7 +2,9 @@
 
 persons.id_number and bans.id_number become id_number_enc (AES-GCM ciphertext),
 id_number_hash (HMAC-SHA256, unique on persons, indexed on bans) and id_number_tail (HMAC of
-the last four); subsidy_claims.bank_account becomes bank_account_enc. Existing rows are
+the last four); subsidy_claims.bank_account becomes bank_account_enc; the stored files that
+carry numbers (job_inputs.data: uploaded rosters; certificates.pdf) are encrypted in place
+(same columns, lms.core.crypto.EncryptedBlob). Existing rows are
 encrypted in batches with the keys of the running configuration (LMS_DATA_KEYS,
 LMS_LOOKUP_KEY: lms.core.crypto), then the plaintext columns are dropped. On SQLite the tables
 are recreated (batch mode); migrations/env.py turns foreign keys off around it, and SQLite's
@@ -31,21 +33,33 @@ def _keyring():
     return current_app.extensions["lms_keyring"]
 
 
-def _convert(table, source, updates, convert):
-    """Read `source` in id order, batch by batch, and write the converted columns by id."""
+def _convert(table, source, updates, convert, key="id", binary=False):
+    """Read `source` in key order, batch by batch, and write the converted columns by key."""
     bind = op.get_bind()
     assignments = ", ".join(f"{column} = :{column}" for column in updates)
-    update = sa.text(f"UPDATE {table} SET {assignments} WHERE id = :id")  # noqa: S608
+    update = sa.text(f"UPDATE {table} SET {assignments} WHERE {key} = :key")  # noqa: S608
+    if binary:
+        update = update.bindparams(*(sa.bindparam(column, type_=sa.LargeBinary)
+                                     for column in updates))
     last = 0
     while True:
         rows = bind.execute(sa.text(
-            f"SELECT id, {source} FROM {table} WHERE id > :last ORDER BY id LIMIT {BATCH}"),  # noqa: S608
+            f"SELECT {key}, {source} FROM {table} WHERE {key} > :last "  # noqa: S608
+            f"AND {source} IS NOT NULL ORDER BY {key} LIMIT {BATCH}"),
             {"last": last}).all()
         if not rows:
             return
-        bind.execute(update, [{"id": row[0], **dict(zip(updates, convert(row[1])))}
+        bind.execute(update, [{"key": row[0], **dict(zip(updates, convert(row[1])))}
                               for row in rows])
         last = rows[-1][0]
+
+
+def _files(convert):
+    """The stored files that print or list identity numbers: encrypted in place."""
+    _convert("job_inputs", "data", ("data",), lambda data: (convert(bytes(data)),),
+             key="job_id", binary=True)
+    _convert("certificates", "pdf", ("pdf",), lambda data: (convert(bytes(data)),),
+             binary=True)
 
 
 def _encrypt_numbers(table):
@@ -67,6 +81,7 @@ def upgrade():
     ring = _keyring()
     _convert("subsidy_claims", "bank_account", ("bank_account_enc",),
              lambda account: (ring.encrypt(account, "bank_account"),))
+    _files(lambda data: ring.seal(data, "file"))
 
     with op.batch_alter_table('persons', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_persons_id_number'), type_='unique')
@@ -99,6 +114,7 @@ def downgrade():
         batch_op.add_column(sa.Column('bank_account', sa.String(length=32), nullable=True))
     _convert("subsidy_claims", "bank_account_enc", ("bank_account",),
              lambda token: (ring.decrypt(token, "bank_account"),))
+    _files(lambda data: ring.open(data, "file"))
 
     with op.batch_alter_table('subsidy_claims', schema=None) as batch_op:
         batch_op.drop_column('bank_account_enc')
