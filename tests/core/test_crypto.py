@@ -145,3 +145,14 @@ def test_rotate_keys_re_encrypts_under_the_new_key_and_rehashes_under_a_new_look
     db.session.expire_all()
     assert db.session.get(Ban, ban.id).id_number == banned
     assert registry.find_person(number).id == person.id
+
+
+def test_a_number_quoted_in_a_bans_reason_is_stored_masked(app, world):
+    number = id_number("320106", "19800101", 9)
+    ban = registry.record_ban(world.users["regulator"], id_number=number, name="禁业者",
+                              kind="lifetime", starts_on=date(2025, 1, 1), ends_on=None,
+                              reason=f"当事人（身份证号{number.lower()}）虐童，终身禁业")
+    db.session.commit()
+    assert number not in ban.reason and number.lower() not in ban.reason
+    assert f"身份证号{number[:4]}**********{number[-4:].lower()}）" in ban.reason
+    assert ban.id_number == number
