@@ -18,6 +18,12 @@ people who abused children. So the numbers are stored only as
   characters themselves: the birth date and gender stored beside them would leave only the
   district to guess).
 
+The stored files that carry numbers (an uploaded roster waiting for its job: an .xlsx is a zip,
+which hides nothing; a certificate PDF prints the holder's number) are encrypted the same way
+(EncryptedBlob), and a number typed into free text (a ban's reason, a correction request) is
+stored masked (lms.core.idnumber.mask_id_numbers_in). tests/test_encryption_at_rest.py seeds a
+city and searches the SQLite file's bytes for every number.
+
 Why not MultiFernet: it would do, but AES-CBC + HMAC in base64 is twice as long, and its
 tokens carry a timestamp that says when each row was written. Why not the database's own
 encryption (pgcrypto, SQLCipher): the key would travel in SQL statements (logs, pg_stat) and
