@@ -3,8 +3,8 @@
 persons.id_number and bans.id_number become id_number_enc (AES-GCM ciphertext),
 id_number_hash (HMAC-SHA256, unique on persons, indexed on bans) and id_number_tail (HMAC of
 the last four); subsidy_claims.bank_account becomes bank_account_enc; the stored files that
-carry numbers (job_inputs.data: uploaded rosters; certificates.pdf) are encrypted in place
-(same columns, lms.core.crypto.EncryptedBlob). Existing rows are
+carry numbers (job_inputs.data: uploaded rosters; certificates.pdf) are encrypted
+(lms.core.crypto.EncryptedBlob; same column names). Existing rows are
 encrypted in batches with the keys of the running configuration (LMS_DATA_KEYS,
 LMS_LOOKUP_KEY: lms.core.crypto), then the plaintext columns are dropped. On SQLite the tables
 are recreated (batch mode); migrations/env.py turns foreign keys off around it, and SQLite's
@@ -74,12 +74,30 @@ def _convert(table, source, updates, convert, key="id", binary=False):
         bind.exec_driver_sql("DROP TABLE _converted")
 
 
-def _files(convert):
-    """The stored files that print or list identity numbers: encrypted in place."""
-    _convert("job_inputs", "data", ("data",), lambda data: (convert(bytes(data)),),
-             key="job_id", binary=True)
-    _convert("certificates", "pdf", ("pdf",), lambda data: (convert(bytes(data)),),
-             binary=True)
+FILES = (("job_inputs", "data", "job_id", False), ("certificates", "pdf", "id", True))
+
+
+def _encrypt_files(ring):
+    """The stored files that print or list identity numbers, encrypted into a new column that
+    takes the old one's name: on PostgreSQL an update in place would leave the plaintext in the
+    old row versions, which the rewrite below keeps (this transaction may still roll back);
+    a dropped column it empties."""
+    for table, column, key, nullable in FILES:
+        sealed = f"{column}_sealed"
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column(sealed, sa.LargeBinary(), nullable=True))
+        _convert(table, column, (sealed,), lambda data: (ring.seal(bytes(data), "file"),),
+                 key=key, binary=True)
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column(column)
+            batch_op.alter_column(sealed, new_column_name=column,
+                                  existing_type=sa.LargeBinary(), nullable=nullable)
+
+
+def _decrypt_files(ring):
+    for table, column, key, _nullable in FILES:
+        _convert(table, column, (column,), lambda data: (ring.open(bytes(data), "file"),),
+                 key=key, binary=True)
 
 
 def _encrypt_numbers(table):
@@ -101,7 +119,7 @@ def upgrade():
     ring = _keyring()
     _convert("subsidy_claims", "bank_account", ("bank_account_enc",),
              lambda account: (ring.encrypt(account, "bank_account"),))
-    _files(lambda data: ring.seal(data, "file"))
+    _encrypt_files(ring)
 
     with op.batch_alter_table('persons', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_persons_id_number'), type_='unique')
@@ -121,6 +139,13 @@ def upgrade():
         batch_op.drop_column('bank_account')
         batch_op.alter_column('bank_account_enc', existing_type=sa.String(length=128),
                               nullable=False)
+    if op.get_bind().dialect.name == "postgresql":
+        # PostgreSQL's DROP COLUMN only hides the column, and the updates above left the old row
+        # versions behind: rewrite each table (CLUSTER nulls dropped columns and keeps only live
+        # rows), so its files hold no number in clear. Old backups and WAL archives still do.
+        for table in ("persons", "bans", "subsidy_claims", "job_inputs", "certificates"):
+            op.execute(f"CLUSTER {table} USING pk_{table}")
+            op.execute(f"ALTER TABLE {table} SET WITHOUT CLUSTER")
 
 
 def downgrade():
@@ -134,7 +159,7 @@ def downgrade():
         batch_op.add_column(sa.Column('bank_account', sa.String(length=32), nullable=True))
     _convert("subsidy_claims", "bank_account_enc", ("bank_account",),
              lambda token: (ring.decrypt(token, "bank_account"),))
-    _files(lambda data: ring.open(data, "file"))
+    _decrypt_files(ring)
 
     with op.batch_alter_table('subsidy_claims', schema=None) as batch_op:
         batch_op.drop_column('bank_account_enc')

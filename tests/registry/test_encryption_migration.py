@@ -1,7 +1,8 @@
 """The migration that encrypts identity and bank account numbers (issue 18) on a database that
 holds them in clear: afterwards the app reads and finds every one, the ban gate still refuses,
-one person per number still holds, and the SQLite file no longer contains any of them — not in
-the recreated tables' old pages, not in the write-ahead log. Downgrading gives them back."""
+one person per number still holds, and the database's files no longer contain any of them —
+on SQLite not in the recreated tables' old pages nor the write-ahead log, on PostgreSQL not in
+the old row versions nor the dropped columns. Downgrading gives them back."""
 
 from __future__ import annotations
 
@@ -101,9 +102,21 @@ def test_existing_numbers_are_encrypted_found_and_gone_from_the_file(scratch_dat
             db.session.flush()
         db.session.rollback()
         if path is not None:
-            content = b"".join(Path(str(path) + s).read_bytes() for s in ("", "-wal")
-                               if Path(str(path) + s).exists())
-            assert [n for n in [*NUMBERS, BANNED, ACCOUNT] if n.encode() in content] == []
+            files = [Path(str(path) + s) for s in ("", "-wal")]
+        else:
+            # PostgreSQL on this machine (the suite's server): the tables' own files, after a
+            # checkpoint wrote them out. DROP COLUMN alone would leave the numbers there.
+            db.session.execute(text("CHECKPOINT"))
+            folder = Path(db.session.execute(text("SHOW data_directory")).scalar())
+            files = []
+            for table in ("persons", "bans", "subsidy_claims", "job_inputs"):
+                relation = db.session.execute(text("SELECT pg_relation_filepath(:t)"),
+                                              {"t": table}).scalar()
+                files += folder.glob(relation + "*")
+            db.session.rollback()
+        content = b"".join(f.read_bytes() for f in files if f.exists())
+        assert len(content) > 8000
+        assert [n for n in [*NUMBERS, BANNED, ACCOUNT] if n.encode() in content] == []
 
         downgrade(revision=BEFORE)
         assert sorted(db.session.execute(text("SELECT id_number FROM persons")).scalars()) == sorted(
