@@ -78,10 +78,16 @@ FILES = (("job_inputs", "data", "job_id", False), ("certificates", "pdf", "id", 
 
 
 def _encrypt_files(ring):
-    """The stored files that print or list identity numbers, encrypted into a new column that
-    takes the old one's name: on PostgreSQL an update in place would leave the plaintext in the
-    old row versions, which the rewrite below keeps (this transaction may still roll back);
-    a dropped column it empties."""
+    """The stored files that print or list identity numbers, encrypted. On PostgreSQL into a new
+    column that takes the old one's name: an update in place would leave the plaintext in the
+    old row versions, which the rewrite below keeps (this transaction may still roll back),
+    while a dropped column it empties. On SQLite in place (the old pages are overwritten; a
+    recreated certificates table would break an older migration's downgrade)."""
+    if op.get_bind().dialect.name != "postgresql":
+        for table, column, key, _nullable in FILES:
+            _convert(table, column, (column,), lambda data: (ring.seal(bytes(data), "file"),),
+                     key=key, binary=True)
+        return
     for table, column, key, nullable in FILES:
         sealed = f"{column}_sealed"
         with op.batch_alter_table(table, schema=None) as batch_op:
