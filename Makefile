@@ -9,6 +9,9 @@ MO := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 .PHONY: run test test-sqlite test-pg bench bench-roster bench-heartbeat bench-certificates bench-batch bench-roster-job bench-api bench-compliance lint setup system-deps test-deps assets translations \
         extract-messages clean
 
+# the demo city and the benchmarks: fixed, published encryption keys (lms/core/crypto.py)
+# unless LMS_DATA_KEYS/LMS_LOOKUP_KEY are set
+run bench bench-%: export LMS_DEMO_KEYS := 1
 run: setup
 	$(PY) -m flask db upgrade
 	$(PY) -m flask lms demo

@@ -103,6 +103,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
     config.name_cookies(app.config)
+    from lms.core import crypto
+    crypto.init_app(app)  # refuses to start without the keys (outside the demo and tests)
     from lms.core import web
     # before any blueprint adds its rules: every <int:…> in a URL is bounded, every int query
     # argument too, so a huge number is a 404 or a 400, never a database overflow (a 500)
@@ -201,6 +203,9 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         # a 64 MB page cache keeps index pages in memory during large imports.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA cache_size=-65536")
+        # deleted content is overwritten, not left in free pages: a copy of the file must not
+        # reveal what was deleted or what a migration replaced (plaintext numbers, issue 18)
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
 

@@ -49,6 +49,19 @@ def demo_command():
         click.echo("demo city already present; nothing changed")
 
 
+@lms_group.command("rotate-keys")
+@with_appcontext
+def rotate_keys_command():
+    """Re-encrypt identity and bank account numbers (and the stored files that carry them)
+    under the newest key of LMS_DATA_KEYS, and recompute the lookup hashes under LMS_LOOKUP_KEY.
+    Safe to interrupt and repeat. Rotation: put the new key first in LMS_DATA_KEYS, restart,
+    run this, then drop the old key (README, "Keys")."""
+    from lms.core.crypto import rotate
+
+    changed = rotate(progress=lambda table, n: None)
+    click.echo("re-encrypted: " + ", ".join(f"{table}={n:,}" for table, n in changed.items()))
+
+
 @lms_group.command("generate-province")
 @click.option("--persons", type=int, default=1_000_000, show_default=True)
 @click.option("--institutions", type=int, default=20_000, show_default=True)

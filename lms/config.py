@@ -120,4 +120,10 @@ def from_environment() -> dict:
         #: headers are ignored, so a client cannot forge its address to dodge a rate limit)
         "PROXIES": int(os.environ.get("LMS_PROXIES", "0")),
         "ROSTER_MAX_ROWS": int(os.environ.get("LMS_ROSTER_MAX_ROWS", "200000")),
+        #: identity and bank account numbers are encrypted at rest (lms/core/crypto.py): the
+        #: data keys newest first (comma-separated), the separate key of the lookup hashes
+        "DATA_KEYS": os.environ.get("LMS_DATA_KEYS", ""),
+        "LOOKUP_KEY": os.environ.get("LMS_LOOKUP_KEY", ""),
+        #: the demo city (`make run`): fixed public keys instead (never for real people)
+        "DEMO_KEYS": _bool("LMS_DEMO_KEYS", False),
     }

@@ -56,7 +56,7 @@ from lms.core.actors import is_system
 from lms.core.clock import to_local, utc_now
 from lms.core.enums import TitledEnum, enum_check
 from lms.core.errors import DomainError, PermissionDenied
-from lms.core.idnumber import mask_id_number
+from lms.core.idnumber import mask_id_number, mask_id_numbers_in
 from lms.core.models import AuditLog, Notification, StateEvent
 from lms.core.navigation import NavEntry
 from lms.core.pdf import render_pdf
@@ -657,8 +657,12 @@ def request_correction(actor, person: Person, *, section: str, subject: str, mes
         raise DomainError(_l("Choose one of the institutions you work at."), field="organisation")
     if not targets:
         organisation_id = None
+    # an identity number typed into the request is stored masked (the numbers are encrypted
+    # at rest); the institution checks the correct one against the identity card
+    message = mask_id_numbers_in(message)
     correction = CorrectionRequest(person_id=person.id, organisation_id=organisation_id,
-                                   section=section, subject=(subject or "").strip()[:200],
+                                   section=section,
+                                   subject=mask_id_numbers_in((subject or "").strip()[:200]),
                                    message=message, requested_by_id=actor.id)
     db.session.add(correction)
     db.session.flush()

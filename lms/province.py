@@ -22,9 +22,16 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select, text
 from stdnum.cn import ric
 
+from lms.core.bulk import decorated
 from lms.core.clock import local_today, utc_now
 from lms.extensions import db
-from lms.registry.models import Person, Post, PostRequirement, QualificationType
+from lms.registry.models import (
+    Person,
+    Post,
+    PostRequirement,
+    QualificationType,
+    id_number_columns,
+)
 
 #: the 13 county-level codes of a real province's capital (Nanjing) opening the identity numbers
 REGIONS = ("320102", "320104", "320105", "320106", "320111", "320113", "320114", "320115",
@@ -83,10 +90,17 @@ def load(table: str, columns: list[str], rows: Iterable[tuple]) -> int:
     count = 0
     if connection.dialect.name == "postgresql":
         raw = connection.connection.dbapi_connection
+        # COPY skips SQLAlchemy: the encrypting column types are applied here (lms.core.bulk)
+        processed = [(i, p) for i, p in enumerate(
+            decorated(db.metadata.tables[table], columns, connection.dialect)) if p is not None]
         with raw.cursor() as cursor:
             with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                 buffer = io.StringIO()
                 for row in rows:
+                    if processed:
+                        row = list(row)
+                        for i, process in processed:
+                            row[i] = process(row[i])
                     buffer.write("\t".join(_copy_value(v) for v in row) + "\n")
                     count += 1
                     if count % 50_000 == 0:
@@ -179,10 +193,12 @@ def generate(size: Size, progress: Callable[[str, int], None] = lambda step, n: 
             number = id_number_of(i)
             born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
             gender = "male" if int(number[16]) % 2 else "female"
-            yield (first_person + i, number, name_of(i), gender, born, None, now, now)
+            yield (first_person + i, *id_number_columns(number), name_of(i), gender, born, None,
+                   now, now)
 
-    built.persons = load("persons", ["id", "id_number", "name", "gender", "birth_date", "mobile",
-                                     "created_at", "updated_at"], persons())
+    built.persons = load("persons", ["id", "id_number_enc", "id_number_hash", "id_number_tail",
+                                     "name", "gender", "birth_date", "mobile", "created_at",
+                                     "updated_at"], persons())
     progress("persons", built.persons)
 
     # employments: everyone at one institution; one in five has a second row — mostly an
@@ -279,9 +295,10 @@ def generate(size: Size, progress: Callable[[str, int], None] = lambda step, n: 
     # of people never registered
     first_ban = _next_id("bans")
     built.bans = load("bans", [
-        "id", "id_number", "person_id", "name", "kind", "starts_on", "ends_on", "reason",
-        "decision_ref", "lift_reason", "created_at"], (
-        (first_ban + b, id_number_of(size.persons + b) if b % 2 else id_number_of(b * 997 % size.persons),
+        "id", "id_number_enc", "id_number_hash", "id_number_tail", "person_id", "name", "kind",
+        "starts_on", "ends_on", "reason", "decision_ref", "lift_reason", "created_at"], (
+        (first_ban + b, *id_number_columns(id_number_of(size.persons + b) if b % 2
+                                           else id_number_of(b * 997 % size.persons)),
          None if b % 2 else first_person + b * 997 % size.persons,
          name_of(size.persons + b) if b % 2 else name_of(b * 997 % size.persons),
          "lifetime", date(year - 1, 6, 1), None, "样例处理决定", f"样卫监禁〔{year - 1}〕{b + 1}号",

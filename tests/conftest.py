@@ -20,6 +20,9 @@ from werkzeug.security import generate_password_hash
 _INSTANCE = tempfile.mkdtemp(prefix="lms-test-")
 os.environ["LMS_INSTANCE_PATH"] = _INSTANCE
 os.environ.setdefault("SECRET_KEY", "test-only-secret")  # noqa: S105 - tests only
+# the fixed, published encryption keys (lms.core.crypto), also for the servers and workers the
+# tests start; tests/core/test_crypto.py takes them away to see a production app refuse to start
+os.environ.setdefault("LMS_DEMO_KEYS", "1")
 
 from lms import create_app  # noqa: E402
 from lms.auth.models import Role, User  # noqa: E402

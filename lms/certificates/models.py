@@ -13,13 +13,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from lms.core.crypto import EncryptedBlob
 from lms.core.enums import TitledEnum, enum_check
 from lms.core.models import utcnow
 from lms.exams.models import SCORE
@@ -119,7 +119,8 @@ class Certificate(db.Model):
     qualification_id: Mapped[int | None] = mapped_column(ForeignKey("qualifications.id"))
     #: bumped by a re-issue: the PDF is made again, the number stays
     version: Mapped[int] = mapped_column(Integer, default=1)
-    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: encrypted at rest: the PDF prints the holder's identity number (lms.core.crypto)
+    pdf: Mapped[bytes | None] = mapped_column(EncryptedBlob())
     pdf_version: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Table, any_, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import TypeDecorator
 
 from lms.extensions import db
 
@@ -25,7 +26,11 @@ def chunks(items: list, size: int = CHUNK):
 
 def one_of(column, values: list):
     """`column IN values` for a chunk of keys. On PostgreSQL it is `= ANY(array)`, one
-    parameter instead of thousands (which the driver and the planner each parse)."""
+    parameter instead of thousands (which the driver and the planner each parse). An encrypted
+    number (lms.registry.models.IdNumberComparator) is looked up by its keyed hashes."""
+    hashed = getattr(column, "hashed", None)
+    if callable(hashed):
+        column, values = hashed(values)
     if db.engine.dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
@@ -55,13 +60,26 @@ def bulk_insert(table: Table, rows: list[dict]) -> None:
     connection.exec_driver_sql(str(compiled), params)
 
 
+def decorated(table: Table, keys: list[str], dialect) -> list:
+    """For each key, the processing its column's own type adds (a TypeDecorator: encryption,
+    lms.core.crypto) or None: COPY bypasses SQLAlchemy's bind processing, but must not bypass
+    that."""
+    return [(lambda value, t=table.c[key].type: t.process_bind_param(value, dialect))
+            if isinstance(table.c[key].type, TypeDecorator) else None for key in keys]
+
+
 def _copy(connection, table: Table, keys: list[str], rows: list[dict]) -> None:
     # PostgreSQL's COPY: one stream instead of a round trip per row; psycopg adapts the values
     cursor = connection.connection.driver_connection.cursor()
     columns = ", ".join(f'"{key}"' for key in keys)
+    processors = decorated(table, keys, connection.dialect)
+    processed = [(i, p) for i, p in enumerate(processors) if p is not None]
     with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:  # noqa: S608
         for row in rows:
-            copy.write_row([row[key] for key in keys])
+            values = [row[key] for key in keys]
+            for i, process in processed:
+                values[i] = process(values[i])
+            copy.write_row(values)
 
 
 def max_id(table: Table) -> int:

@@ -173,6 +173,17 @@ def mask_id_number(number: str | None) -> str:
     return number[:4] + "*" * (len(number) - 8) + number[-4:]
 
 
+#: 18-character identity numbers (and 15-digit first-generation ones), anywhere in a text
+ID_NUMBER_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
+
+
+def mask_id_numbers_in(text: str) -> str:
+    """Free text (a ban's reason, a correction request) with any identity number in it masked:
+    the numbers are encrypted at rest (lms.core.crypto), so none may be stored in clear in a
+    text column beside them."""
+    return ID_NUMBER_IN_TEXT.sub(lambda m: mask_id_number(m.group(1)), text)
+
+
 # --- mobile numbers -------------------------------------------------------------------------
 
 #: ASCII digits only (\\d alone also matches other scripts' digits); used with fullmatch

@@ -24,13 +24,14 @@ from datetime import datetime, timedelta
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, select
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lms.core import notifications
 from lms.core.actors import system_actor
 from lms.core.clock import utc_now
+from lms.core.crypto import EncryptedBlob
 from lms.core.enums import TitledEnum, enum_check
 from lms.core.permissions import authorize, predicate
 from lms.core.states import InvalidTransition, StateMachine
@@ -126,7 +127,8 @@ class JobInput(db.Model):
 
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"),
                                         primary_key=True)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    #: encrypted at rest: a roster lists identity numbers (lms.core.crypto)
+    data: Mapped[bytes] = mapped_column(EncryptedBlob())
 
 
 class JobOutput(db.Model):
@@ -139,7 +141,8 @@ class JobOutput(db.Model):
                                         primary_key=True)
     filename: Mapped[str] = mapped_column(String(200))
     mimetype: Mapped[str] = mapped_column(String(120))
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    #: encrypted at rest: the subsidy payment export lists bank account numbers (lms.core.crypto)
+    data: Mapped[bytes] = mapped_column(EncryptedBlob())
 
 
 @predicate

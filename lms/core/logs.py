@@ -19,10 +19,8 @@ import uuid
 from flask import Flask, g, has_app_context, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
-from lms.core.idnumber import mask_id_number
+from lms.core.idnumber import mask_id_numbers_in
 
-#: 18-character identity numbers (and 15-digit first-generation ones), anywhere in a text
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
 _SECRET_KEY = re.compile(r"(password|passwd|secret|token|otp)", re.IGNORECASE)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -33,7 +31,7 @@ _installed = False
 def scrub(value):
     """`value` with identity and mobile numbers masked (strings; containers walked)."""
     if isinstance(value, str):
-        value = _ID_NUMBER.sub(lambda m: mask_id_number(m.group(1)), value)
+        value = mask_id_numbers_in(value)
         return _MOBILE.sub(lambda m: m.group(1)[:3] + "****" + m.group(1)[-4:], value)
     if isinstance(value, dict):
         return {k: ("[hidden]" if _SECRET_KEY.search(str(k)) else scrub(v))

@@ -149,4 +149,6 @@ NAVIGATION = (
 AUDIT_TITLES = {
     "setting.set": _l("A setting was given a new value"),
     "audit.purged": _l("Audit entries past their retention period deleted"),
+    "core.keys_rotated": _l("Stored identity and bank account numbers were re-encrypted under "
+                            "the newest key"),
 }

@@ -20,8 +20,11 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.ext.hybrid import Comparator, hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import operators
 
+from lms.core.crypto import ID_NUMBER, Encrypted, keyring
 from lms.core.enums import TitledEnum, enum_check
 from lms.core.models import District, TimestampMixin, utcnow
 from lms.extensions import db
@@ -185,6 +188,89 @@ class EmploymentAction(TitledEnum):
         return {cls.END: _l("End employment")}
 
 
+# --- identity numbers, encrypted at rest (lms.core.crypto) ----------------------------------------
+
+
+class IdNumberComparator(Comparator):
+    """SQL on an encrypted identity number: `==`, `!=`, `in_` and joins (`Ban.id_number ==
+    Person.id_number`) compare the keyed lookup hashes; `endswith` takes exactly the last four
+    (the staff list's search) and compares their keyed hash. Selecting the attribute selects the
+    ciphertext, which its column type decrypts. Anything else (LIKE, ordering) has no meaning
+    on ciphertext and raises."""
+
+    def __init__(self, cls):
+        super().__init__(cls._id_number)
+        self.cls = cls
+
+    def _hash_of(self, other):
+        other = getattr(other, "comparator", other)  # the class attribute proxies it
+        if isinstance(other, IdNumberComparator):
+            return other.cls.id_number_hash
+        if other is None:
+            return None
+        if not isinstance(other, str):
+            raise TypeError(f"compare an identity number with a string, not {type(other)}")
+        return keyring().lookup(other)
+
+    def hashed(self, values):
+        """The lookup hash column and the hashes of `values` (lms.core.bulk.one_of)."""
+        ring = keyring()
+        return self.cls.id_number_hash, [ring.lookup(v) for v in values]
+
+    def operate(self, op, *other, **kwargs):
+        if op in (operators.eq, operators.ne):
+            return op(self.cls.id_number_hash, self._hash_of(other[0]))
+        if op is operators.in_op:
+            column, hashes = self.hashed(other[0])
+            return column.in_(hashes)
+        if op is operators.endswith_op:
+            if len(other[0]) != 4:
+                raise ValueError("an encrypted identity number is searched by its last four only")
+            return self.cls.id_number_tail == keyring().tail_lookup(other[0])
+        raise NotImplementedError(f"{op.__name__} on an encrypted identity number")
+
+    def reverse_operate(self, op, other, **kwargs):
+        return self.operate(op, other, **kwargs)
+
+
+class EncryptedIdNumber:
+    """`id_number`: the normalised 居民身份证号, stored encrypted with its keyed hashes. Reading
+    gives the number; assigning sets the ciphertext and both hashes; queries compare hashes
+    (IdNumberComparator). The subclass declares `id_number_hash` (unique or merely indexed)."""
+
+    #: AES-GCM ciphertext of the number (the column type encrypts and decrypts)
+    _id_number: Mapped[str] = mapped_column("id_number_enc", Encrypted(ID_NUMBER))
+    #: keyed hash of the last four characters (the staff list's "last four" search)
+    id_number_tail: Mapped[str] = mapped_column(String(64))
+
+    @hybrid_property
+    def id_number(self) -> str:
+        return self._id_number
+
+    @id_number.inplace.setter
+    def _id_number_setter(self, value: str) -> None:
+        self._id_number = value
+        self.id_number_hash, self.id_number_tail = id_number_columns(value)[1:]
+
+    @id_number.inplace.comparator
+    @classmethod
+    def _id_number_comparator(cls) -> IdNumberComparator:
+        return IdNumberComparator(cls)
+
+
+def id_number_columns(number: str) -> tuple[str, str, str]:
+    """The plaintext for the encrypting column, the lookup hash and the tail hash: what bulk
+    writers put in `id_number_enc`, `id_number_hash` and `id_number_tail`."""
+    ring = keyring()
+    return number, ring.lookup(number), ring.tail_lookup(number)
+
+
+def id_number_row(number: str) -> dict[str, str]:
+    """The three columns of a number as a bulk_insert row's keys."""
+    enc, lookup, tail = id_number_columns(number)
+    return {"id_number_enc": enc, "id_number_hash": lookup, "id_number_tail": tail}
+
+
 class Organisation(TimestampMixin, db.Model):
     __tablename__ = "organisations"
     __table_args__ = (enum_check("kind", OrgKind),)
@@ -210,13 +296,14 @@ class Organisation(TimestampMixin, db.Model):
         return f"<Organisation {self.id} {self.name}>"
 
 
-class Person(TimestampMixin, db.Model):
+class Person(EncryptedIdNumber, TimestampMixin, db.Model):
     __tablename__ = "persons"
     __table_args__ = (enum_check("gender", Gender),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: 居民身份证号, normalised: 18 characters, upper-case X (DESIGN §5.1)
-    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    # id_number: 居民身份证号, normalised: 18 characters, upper-case X (DESIGN §5.1), encrypted
+    #: keyed hash of the number: one person per number (the unique index), every lookup
+    id_number_hash: Mapped[str] = mapped_column(String(64), unique=True)
     #: not indexed: name search is a substring match (LIKE '%…%'), which no index serves
     name: Mapped[str] = mapped_column(String(60))
     #: derived from the identity number (17th digit)
@@ -443,7 +530,7 @@ class QualificationScan(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class Ban(TimestampMixin, db.Model):
+class Ban(EncryptedIdNumber, TimestampMixin, db.Model):
     """A ban from the sector, keyed by identity number: it may precede the registry record."""
 
     __tablename__ = "bans"
@@ -458,8 +545,9 @@ class Ban(TimestampMixin, db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: normalised 居民身份证号 (the gate's key)
-    id_number: Mapped[str] = mapped_column(String(18), index=True)
+    # id_number: normalised 居民身份证号 (the gate's key), encrypted (EncryptedIdNumber)
+    #: keyed hash of the number: the gate looks bans up by it
+    id_number_hash: Mapped[str] = mapped_column(String(64), index=True)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
     #: name as recorded in the decision (the person may not be in the registry)
     name: Mapped[str] = mapped_column(String(60))

@@ -41,6 +41,7 @@ from lms.registry.models import (
     RosterAccount,
     StaffRecord,
     StaffRecordKind,
+    id_number_row,
 )
 from lms.registry.permissions import can_manage_staff
 from lms.registry.service import (
@@ -403,7 +404,7 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
         if number not in existing and number not in seen_new:
             seen_new.add(number)
             new_people.append({
-                "id_number": number, "name": name, "mobile": mobile,
+                **id_number_row(number), "name": name, "mobile": mobile,
                 "gender": "male" if int(number[16]) % 2 else "female",
                 "birth_date": births[number], "created_at": now, "updated_at": now,
             })
@@ -413,12 +414,13 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
         # one executemany; the new ids are read back by identity number (the ids above the
         # previous highest — rows another transaction adds meanwhile are filtered out)
         floor = max_id(Person.__table__)
-        # in key order, so the unique index grows at its end instead of splitting pages
-        new_people.sort(key=lambda p: p["id_number"])
+        # in key order (the lookup hash: the number is encrypted), so the unique index grows
+        # at its end instead of splitting pages
+        new_people.sort(key=lambda p: p["id_number_hash"])
         bulk_insert(Person.__table__, new_people)
-        wanted = {p["id_number"] for p in new_people}
-        ids.update((number, pid) for number, pid in db.session.execute(
-            select(Person.id_number, Person.id).where(Person.id > floor)) if number in wanted)
+        wanted = {p["id_number_hash"]: p["id_number_enc"] for p in new_people}
+        ids.update((wanted[digest], pid) for digest, pid in db.session.execute(
+            select(Person.id_number_hash, Person.id).where(Person.id > floor)) if digest in wanted)
     # mobiles given for people already in the registry update their record
     for _row, _name, number, mobile, *_rest in valid:
         if (mobile and number in existing and existing[number][2] != mobile

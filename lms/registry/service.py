@@ -26,6 +26,7 @@ from lms.core.idnumber import (
     clean,
     id_facts,
     mask_id_number,
+    mask_id_numbers_in,
     normalise_credit_code,
     normalise_id_number,
     normalise_mobile,
@@ -151,7 +152,8 @@ def record_ban(actor, *, id_number: str, name: str, kind: str, starts_on: date,
         ends_on = None
     elif ends_on is None or ends_on <= starts_on:
         raise DomainError(_l("A ban for a term needs an end date after its start."), field="ends_on")
-    reason = (reason or "").strip()
+    # the number is encrypted at rest; a decision quoted in full must not store it in clear
+    reason = mask_id_numbers_in((reason or "").strip())
     if not reason:
         raise DomainError(_l("Give the reason for the ban."), field="reason")
     person = find_person(number)

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lms.certificates.models import Certificate
+from lms.core.crypto import BANK_ACCOUNT, Encrypted
 from lms.core.enums import TitledEnum, enum_check
 from lms.core.models import utcnow
 from lms.extensions import db
@@ -183,7 +184,8 @@ class SubsidyClaim(db.Model):
     payee_kind: Mapped[str] = mapped_column(String(8))
     payee_name: Mapped[str] = mapped_column(String(120))
     bank_name: Mapped[str] = mapped_column(String(80))
-    bank_account: Mapped[str] = mapped_column(String(32))
+    #: encrypted at rest (lms.core.crypto); pages show it masked, the payment export in full
+    bank_account: Mapped[str] = mapped_column("bank_account_enc", Encrypted(BANK_ACCOUNT))
     submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     submitted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -15,7 +15,8 @@ In-process, each call on a fresh session (as a request has), with SAMPLES random
 
   1. person compliance by identity number: the Person looked up by its number, then
      `service.person_compliance` (computed from the raw rows). Floor: the bare
-     `SELECT … FROM persons WHERE id_number = …` and the person's summary-row lookup.
+     `SELECT … FROM persons WHERE id_number_hash = …` (the number's keyed hash: numbers are
+     encrypted) and the person's summary-row lookup.
   2. institution compliance: `service.institution_table` for one institution (its current staff
      with their gaps, from the raw rows). Floor: one aggregate over the institution's summary
      rows (current employments joined to compliance_person_status).
@@ -208,11 +209,12 @@ def in_process(app, db, facts: dict, regulators, samples: int, seed: int) -> flo
         return began
 
     def person_floor():
-        number = id_number_of(rng.randrange(generated))
-        return [("SELECT id, id_number, name, gender, birth_date FROM persons WHERE id_number = %s",
-                 (number,)),
+        # the number is encrypted: the lookup is by its keyed hash (lms.core.crypto)
+        digest = app.extensions["lms_keyring"].lookup(id_number_of(rng.randrange(generated)))
+        return [("SELECT id, id_number_enc, name, gender, birth_date FROM persons "
+                 "WHERE id_number_hash = %s", (digest,)),
                 ("SELECT s.* FROM compliance_person_status s JOIN persons p ON p.id = s.person_id "
-                 "WHERE p.id_number = %s", (number,))]
+                 "WHERE p.id_number_hash = %s", (digest,))]
 
     report("person compliance by number", timed(app, db, person_call, samples),
            floor_times(person_floor), 5)

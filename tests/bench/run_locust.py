@@ -35,6 +35,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "bench")]
 
 import bench_heartbeat  # noqa: E402
 
+from lms.core import crypto  # noqa: E402
 from tests.ops.servers import create_database, drop_database  # noqa: E402
 
 PY = sys.executable
@@ -166,6 +167,8 @@ def main() -> None:
                    LMS_LOGIN_RATE_LIMIT="1000 per minute", LMS_INSTANCE_PATH=str(workdir),
                    RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/12",
                    RATELIMIT_KEY_PREFIX=f"lms-locust-{uuid.uuid4().hex[:8]}",
+                   # the keys the world was prepared with (lms.core.crypto), as production sets them
+                   LMS_DATA_KEYS=crypto.DEMO_DATA_KEY, LMS_LOOKUP_KEY=crypto.DEMO_LOOKUP_KEY,
                    PYTHONPATH=str(ROOT))
         app = bench_heartbeat.Server("wsgi:app", env, args.workers, args.threads)
         try:

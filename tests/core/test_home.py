@@ -44,7 +44,7 @@ def test_import_order_does_not_decide_what_the_home_shows():
         "    found = sorted((s.order, s.template) for s in sections if s.role == role)\n"
         "    print(role, ' '.join(t for _o, t in found))\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True, env={"SECRET_KEY": "x", "PATH": ""}).stdout
+                         check=True, env={"SECRET_KEY": "x", "LMS_DEMO_KEYS": "1", "PATH": ""}).stdout
     assert out.splitlines() == [
         "base_staff auth/home_second_factor.html registry/home_organisation.html "
         "scheduling/home_base.html",

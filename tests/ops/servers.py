@@ -22,6 +22,8 @@ import psycopg
 import requests
 from sqlalchemy.engine import make_url
 
+from lms.core.crypto import DEMO_DATA_KEY, DEMO_LOOKUP_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 REDIS = "redis://127.0.0.1:6379/13"  # a spare database number, shared with nothing else
@@ -92,7 +94,9 @@ def server_env(database_url: str, **extra: str) -> dict:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("LMS_", "RATELIMIT_", "DATABASE_"))}
     env.update(DATABASE_URL=database_url, SECRET_KEY=SECRET, LMS_COOKIE_SECURE="0",
-               LMS_DEFAULT_LOCALE="en", RATELIMIT_STORAGE_URI=REDIS, PYTHONPATH=str(ROOT))
+               LMS_DEFAULT_LOCALE="en", RATELIMIT_STORAGE_URI=REDIS, PYTHONPATH=str(ROOT),
+               # keys given as production gives them (the tests' own, which built the world)
+               LMS_DATA_KEYS=DEMO_DATA_KEY, LMS_LOOKUP_KEY=DEMO_LOOKUP_KEY)
     env.update(extra)
     return env
 
