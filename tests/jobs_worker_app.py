@@ -2,7 +2,9 @@
 the test database (DATABASE_URL), Redis database 15, unacknowledged messages redelivered after
 3 seconds (swept every second). With LMS_TEST_STALL_FILE set, the roster import stops after storing its rows (not yet
 committed), touches that file and waits, so the test can kill the worker mid-job;
-LMS_TEST_STALL_BATCH_FILE does the same to the certificate batch after issuing."""
+LMS_TEST_STALL_BATCH_FILE does the same to the certificate batch after issuing, and
+LMS_TEST_STALL_RENDER_FILE to a part of its PDFs once the part's first PDF is committed.
+LMS_TEST_BATCH_PART_SIZE sets how many PDFs a part of the batch makes."""
 
 from __future__ import annotations
 
@@ -58,6 +60,29 @@ if os.environ.get("LMS_TEST_STALL_BATCH_FILE"):
         return issued
 
     certificates.issue_batch = _stalling_issue_batch
+
+if os.environ.get("LMS_TEST_BATCH_PART_SIZE"):
+    from lms.certificates import service as certificates
+
+    certificates.BATCH_PART_SIZE = int(os.environ["LMS_TEST_BATCH_PART_SIZE"])
+
+if os.environ.get("LMS_TEST_STALL_RENDER_FILE"):
+    from lms.certificates import service as certificates
+
+    _render_batch_part = certificates.render_batch_part
+
+    def _stalling_render_batch_part(job, cert_ids, report):
+        def report_then_stall(*args, **kwargs):
+            # render_batch_part reports after each PDF's commit: the first one stands, the
+            # rest of the part is not made
+            remaining = report(*args, **kwargs)
+            Path(os.environ["LMS_TEST_STALL_RENDER_FILE"]).touch()
+            time.sleep(120)
+            return remaining
+
+        return _render_batch_part(job, cert_ids, report_then_stall)
+
+    certificates.render_batch_part = _stalling_render_batch_part
 
 if os.environ.get("LMS_WORKER_APP"):  # the worker subprocess, not the test importing this
     app = create_app(worker_config())
