@@ -120,6 +120,9 @@ def from_environment() -> dict:
         #: headers are ignored, so a client cannot forge its address to dodge a rate limit)
         "PROXIES": int(os.environ.get("LMS_PROXIES", "0")),
         "ROSTER_MAX_ROWS": int(os.environ.get("LMS_ROSTER_MAX_ROWS", "200000")),
+        #: post rules and dated settings are kept this long in each process (lms/core/refcache.py):
+        #: a change made on one app server reaches the others' answers within it (0: no cache)
+        "REFERENCE_CACHE_SECONDS": float(os.environ.get("LMS_REFERENCE_CACHE_SECONDS", "30")),
         #: identity and bank account numbers are encrypted at rest (lms/core/crypto.py): the
         #: data keys newest first (comma-separated), the separate key of the lookup hashes
         "DATA_KEYS": os.environ.get("LMS_DATA_KEYS", ""),

@@ -26,7 +26,7 @@ os.environ.setdefault("LMS_DEMO_KEYS", "1")
 
 from lms import create_app  # noqa: E402
 from lms.auth.models import Role, User  # noqa: E402
-from lms.core import audit_ddl  # noqa: E402
+from lms.core import audit_ddl, refcache  # noqa: E402
 from lms.core.actors import DEMO  # noqa: E402
 from lms.core.models import District, Setting  # noqa: E402
 from lms.extensions import db  # noqa: E402
@@ -130,6 +130,7 @@ def _empty_database() -> None:
                           *audit_ddl.statements("sqlite", "create")]:
             db.session.execute(text(statement))
     db.session.commit()
+    refcache.clear()  # TRUNCATE and DELETE went past the ORM
 
 
 @pytest.fixture(autouse=True)

@@ -26,11 +26,14 @@ def chunks(items: list, size: int = CHUNK):
 
 def one_of(column, values: list):
     """`column IN values` for a chunk of keys. On PostgreSQL it is `= ANY(array)`, one
-    parameter instead of thousands (which the driver and the planner each parse). An encrypted
+    parameter instead of thousands (which the driver and the planner each parse); one key is a
+    plain `column = key`. An encrypted
     number (lms.registry.models.IdNumberComparator) is looked up by its keyed hashes."""
     hashed = getattr(column, "hashed", None)
     if callable(hashed):
         column, values = hashed(values)
+    if len(values) == 1:  # one person's page or API answer: a plain equality
+        return column == values[0]
     if db.engine.dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
-from lms.core import audit
+from lms.core import audit, refcache
 from lms.core.clock import local_today
 from lms.core.errors import DomainError
 from lms.core.models import Setting
@@ -115,6 +115,10 @@ class SettingsOn:
         self._values: dict[tuple[str, int | None], object] = {}
 
     def _load(self) -> dict[str, list[tuple]]:
+        # the same few rows for every request of the day: from the process's reference cache
+        return refcache.cached("settings.on", (self.prefixes, self.on), self._read)
+
+    def _read(self) -> dict[str, list[tuple]]:
         rows: dict[str, list[tuple]] = {}
         found = db.session.execute(
             select(Setting.key, Setting.district_id, Setting.effective_from, Setting.id,
@@ -140,6 +144,8 @@ class SettingsOn:
             self._values[key, district_id] = spec.parse(spec.default if best is None else best[3])
         return self._values[key, district_id]
 
+
+refcache.watch(Setting)
 
 #: who records settings: administrators (the settings page), and the CLI and the demo
 can_change_settings = has_role("admin")

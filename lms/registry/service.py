@@ -10,12 +10,12 @@ from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import aliased, contains_eager
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, aliased, contains_eager
 
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
-from lms.core import audit, security, settings
+from lms.core import audit, refcache, security, settings
 from lms.core.actors import is_system, system_actor
 from lms.core.bulk import chunks, one_of
 from lms.core.clock import local_today
@@ -881,10 +881,24 @@ def valid_qualifications(person_ids: list[int], on: date) -> dict[int, list[Qual
 
 
 def _requirements() -> dict[str, list[PostRequirement]]:
+    """{post: [PostRequirement]}, the post rules (a few dozen rows changed a few times a year),
+    from the process's reference cache (lms.core.refcache): the rows are expunged from the
+    session that read them, with their qualification type, and must not be changed."""
+    return refcache.cached("registry.post_requirements", None, _load_requirements)
+
+
+def _load_requirements() -> dict[str, list[PostRequirement]]:
+    # read by a session of their own on the request's connection (its transaction), then
+    # detached: the request's session keeps its own instances of the same rows untouched
     rules: dict[str, list[PostRequirement]] = {}
-    for req in db.session.scalars(select(PostRequirement)):
-        rules.setdefault(req.post, []).append(req)
+    with Session(bind=db.session.connection(), expire_on_commit=False) as reader:
+        for req in reader.scalars(select(PostRequirement)):  # with their types (joined)
+            rules.setdefault(req.post, []).append(req)
+        reader.expunge_all()
     return rules
+
+
+refcache.watch(PostRequirement, QualificationType)
 
 
 def _meets(req: PostRequirement, q: Qualification) -> bool:
@@ -1301,13 +1315,13 @@ def latest_staff_records(person_ids: list[int]) -> dict[int, dict[str, StaffReco
     wanted = list(dict.fromkeys(person_ids))
     out: dict[int, dict[str, StaffRecord]] = {pid: {} for pid in wanted}
     for chunk in chunks(wanted):
-        rank = func.row_number().over(
-            partition_by=(StaffRecord.person_id, StaffRecord.kind),
-            order_by=(StaffRecord.issued_on.desc(), StaffRecord.id.desc())).label("rank")
-        ranked = select(StaffRecord, rank).where(one_of(StaffRecord.person_id, chunk)).subquery()
-        latest = aliased(StaffRecord, ranked)
-        for record in db.session.scalars(select(latest).where(ranked.c.rank == 1)):
-            out[record.person_id][record.kind] = record
+        # a person has a few records: all of them, latest first per kind, the first one kept
+        # (a plain index scan; a window over the rows cost more than the rows themselves)
+        for record in db.session.scalars(
+                select(StaffRecord).where(one_of(StaffRecord.person_id, chunk))
+                .order_by(StaffRecord.person_id, StaffRecord.kind, StaffRecord.issued_on.desc(),
+                          StaffRecord.id.desc())):
+            out[record.person_id].setdefault(record.kind, record)
     return out
 
 
