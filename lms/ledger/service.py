@@ -402,9 +402,11 @@ def totals_for(person_ids: list[int], year: int) -> dict[int, dict[str, Decimal]
         return result
     from lms.core.bulk import chunks, one_of
     for chunk in chunks(person_ids):
-        for row in db.session.execute(select(LedgerTotal).where(
-                one_of(LedgerTotal.person_id, chunk), LedgerTotal.year == year)).scalars():
-            result[row.person_id][row.category] = row.hours
+        # three columns, not the entities: an institution's page reads two rows per person
+        for person_id, category, hours in db.session.execute(
+                select(LedgerTotal.person_id, LedgerTotal.category, LedgerTotal.hours).where(
+                    one_of(LedgerTotal.person_id, chunk), LedgerTotal.year == year)):
+            result[person_id][category] = hours
     return result
 
 
