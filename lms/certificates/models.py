@@ -119,8 +119,10 @@ class Certificate(db.Model):
     qualification_id: Mapped[int | None] = mapped_column(ForeignKey("qualifications.id"))
     #: bumped by a re-issue: the PDF is made again, the number stays
     version: Mapped[int] = mapped_column(Integer, default=1)
-    #: encrypted at rest: the PDF prints the holder's identity number (lms.core.crypto)
-    pdf: Mapped[bytes | None] = mapped_column(EncryptedBlob())
+    #: encrypted at rest: the PDF prints the holder's identity number (lms.core.crypto);
+    #: deferred: read (and decrypted) only by the PDF's own download, never with a list of
+    #: certificates (a person's status, a sitting's results)
+    pdf: Mapped[bytes | None] = mapped_column(EncryptedBlob(), deferred=True)
     pdf_version: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

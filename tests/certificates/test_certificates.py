@@ -10,6 +10,7 @@ from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import inspect as sa_inspect
 
 from lms.certificates import service
 from lms.certificates.models import Certificate
@@ -228,3 +229,14 @@ def test_a_certificate_issued_at_any_hour_carries_the_citys_date(world, passed, 
         cert = service.issue(world.users["base_staff"], good)
     assert cert.issued_on == date(2027, 1, 1) and cert.number.startswith("BYS-2027-")
     assert db.session.get(Qualification, cert.qualification_id).issued_on == date(2027, 1, 1)
+
+
+def test_lists_of_certificates_leave_the_pdfs_in_the_database(world, cert):
+    """A person's certificates (their status, the API) are listed without reading and
+    decrypting each stored PDF; the download still gets it."""
+    made = service.pdf(world.users["base_staff"], cert)
+    db.session.commit()  # expires everything loaded
+    listed = service.of_person(world.staff.id)
+    assert [c.id for c in listed] == [cert.id]
+    assert "pdf" not in sa_inspect(listed[0]).dict  # not read with the list
+    assert service.pdf(world.users["base_staff"], listed[0]) == made
