@@ -90,6 +90,7 @@ TARGET_SETTINGS = {
     "health_current": "compliance.health_target_percent",
     "criminal_record_on_file": "compliance.record_target_percent",
 }
+TARGET_PREFIXES = ("certification.target_percent", "compliance.")
 
 LEVEL_NAMES = {5: _l("level 5"), 4: _l("level 4"), 3: _l("level 3"), 2: _l("level 2"),
                1: _l("level 1")}
@@ -717,25 +718,12 @@ def rates_of(counts: dict) -> dict[str, float | None]:
 
 
 def _targets_for(district_ids: list[int | None], on: date) -> dict[int | None, dict[str, float]]:
-    """The targets in force for many districts from one query (get_setting's rule: the
-    district's own latest value, else the city's, else the default)."""
-    from lms.core.models import Setting
-
-    keys = list(TARGET_SETTINGS.values())
-    rows = db.session.scalars(select(Setting).where(Setting.key.in_(keys),
-                                                    Setting.effective_from <= on)
-                              .order_by(Setting.effective_from, Setting.id)).all()
-    latest: dict[tuple[str, int | None], str] = {}
-    for row in rows:
-        latest[row.key, row.district_id] = row.value
-    out = {}
-    for did in district_ids:
-        out[did] = {}
-        for name, key in TARGET_SETTINGS.items():
-            raw = latest.get((key, did), latest.get((key, None)))
-            spec = settings.definition(key)
-            out[did][name] = float(spec.parse(raw if raw is not None else spec.default))
-    return out
+    """The targets in force for many districts (get_setting's rule: the district's own latest
+    value, else the city's, else the default), from the settings the rules read (one query,
+    kept in the reference cache)."""
+    view = settings.SettingsOn(TARGET_PREFIXES, on)
+    return {did: {name: float(view.get(key, did)) for name, key in TARGET_SETTINGS.items()}
+            for did in district_ids}
 
 
 def _page(rows: list, page: int, per_page: int | None) -> tuple[list, int, int]:
