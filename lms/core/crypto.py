@@ -164,7 +164,9 @@ class Keyring:
         remembered = _REMEMBERED.get()
         if remembered is None:
             return self._lookup(value)
-        memo = remembered.setdefault(self.lookup_key, {})
+        memo = remembered.get(self.lookup_key)
+        if memo is None:
+            memo = remembered[self.lookup_key] = {}
         digest = memo.get(value)
         if digest is None:
             digest = memo[value] = self._lookup(value)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
 from lms.core import audit, jobs
-from lms.core.bulk import bulk_insert, chunks, max_id, one_of
+from lms.core.bulk import bulk_insert, chunks, collector_paused, max_id, one_of
 from lms.core.clock import local_today
 from lms.core.crypto import lookups_remembered
 from lms.core.errors import DomainError
@@ -162,8 +162,10 @@ def _parse_date(value) -> date:
 
 def _blank_row(values: list) -> bool:
     """A row of empty cells, or cells holding only spaces, is not a staff row."""
-    return all(v is None or (isinstance(v, str) and (not v or INVISIBLE.fullmatch(v)))
-               for v in values)
+    for value in values:  # a loop, not all(<generator>): a staff row ends at its first cell
+        if not _blank(value):
+            return False
+    return True
 
 
 def _blank(value) -> bool:
@@ -225,7 +227,7 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
                   progress: Progress = _no_progress, max_rows: int = 200_000) -> RosterResult:
     """Check, validate and store a roster: every row valid, or nothing stored."""
     # the registry's lookups, the ban gate and the insert each need every number's lookup hash
-    with lookups_remembered():
+    with collector_paused(), lookups_remembered():
         return _import_roster(actor, org, data, today=today, progress=progress,
                               max_rows=max_rows)
 
@@ -270,6 +272,9 @@ def _import_roster(actor, org: Organisation, data: bytes, *, today: date | None,
     result.rows = total
     width = max(index.values()) + 1
     columns = {key: index.get(key, width) for key in COLUMNS}  # width = an always-empty cell
+    #: the cells of the optional staff-record groups, which most rows leave empty
+    record_cells = [columns[column] for fields in RECORD_COLUMNS.values()
+                    for column in fields.values()]
     for done, (row, values) in enumerate(body, 1):
         if done % 5000 == 0:
             progress("validate", done, total)
@@ -301,7 +306,10 @@ def _import_roster(actor, org: Organisation, data: bytes, *, today: date | None,
             is_direct_manager=manager, today=today)
         for problem in problems:
             errors.append(RowError(row, problem.field or "", str(problem)))
-        records = _row_records(row, values, columns, today, errors)
+        cells = [values[i] for i in record_cells]
+        # empty cells are '' (calamine) or None; anything else is looked at closely
+        records = ([] if cells.count("") + cells.count(None) == len(cells) or _blank_row(cells)
+                   else _row_records(row, values, columns, today, errors))
         if staff is None or not row_ok or records is None:
             continue
         name, number, mobile, post = staff.name, staff.id_number, staff.mobile, staff.post
@@ -436,7 +444,8 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
         wanted = {p[1]: p[0] for p in new_people}
         # the plain columns only (no ORM entities, nothing to decrypt): 100,000 pairs
         ids.update((wanted[digest], pid) for digest, pid in db.session.connection().execute(
-            select(Person.id_number_hash, Person.id).where(Person.id > floor)) if digest in wanted)
+            select(Person.id_number_hash, Person.id).where(Person.id > floor)).all()
+            if digest in wanted)
     # mobiles given for people already in the registry update their record
     for _row, _name, number, mobile, *_rest in valid:
         if (mobile and number in existing and existing[number][2] != mobile
