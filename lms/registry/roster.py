@@ -21,7 +21,7 @@ from lms.auth.models import Role, User
 from lms.core import audit, jobs
 from lms.core.bulk import bulk_insert, chunks, collector_paused, max_id, one_of
 from lms.core.clock import local_today
-from lms.core.crypto import lookups_remembered
+from lms.core.crypto import keyring, lookups_remembered
 from lms.core.errors import DomainError
 from lms.core.excel import Limits, read_rows, write_xlsx
 from lms.core.idnumber import (
@@ -425,11 +425,12 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
     now = utcnow()
     new_people = []
     seen_new = set()
+    ring = keyring()
     for _row, name, number, mobile, _post, _start, _manager in valid:
         if number not in existing and number not in seen_new:
             seen_new.add(number)
             new_people.append((
-                *id_number_columns(number), name, mobile,
+                *id_number_columns(number, ring), name, mobile,
                 "male" if int(number[16]) % 2 else "female", births[number], now, now))
     ids = dict((number, value[0]) for number, value in existing.items())
     if new_people:

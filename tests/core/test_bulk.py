@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from sqlalchemy import select, text
 
-from lms.core.bulk import bulk_insert
+from lms.core.bulk import _bound, bulk_insert, one_of
 from lms.core.crypto import keyring
 from lms.extensions import db
 from lms.registry.models import Employment, Person, id_number_columns
@@ -77,3 +77,35 @@ def test_dict_rows_tuple_rows_and_the_orm_store_the_same_values(world):
                  for e in db.session.scalars(select(Employment).where(
                      Employment.import_batch == "batch")))
     assert got == sorted((r[0], r[2], r[4], r[5], None, NOW) for r in rows)
+
+
+def test_one_of_finds_what_in_finds(world):
+    """one_of (json_each on SQLite, = ANY(array) on PostgreSQL) against a plain IN, for
+    integer keys, text keys and encrypted numbers (looked up by their hashes)."""
+    people = list(db.session.scalars(select(Person)))
+    assert len(people) >= 2
+    ids = [p.id for p in people] + [10**9]
+    numbers = [p.id_number for p in people] + [id_number("110101", "19800101", 1)]
+    mobiles = [p.mobile for p in people if p.mobile] + ["13900000000", "1'); --"]
+    for column, keys in ((Person.id, ids), (Person.id_number, numbers), (Person.mobile, mobiles),
+                         (Person.id, ids[:1]), (Person.id, [])):
+        found = set(db.session.scalars(select(Person.id).where(one_of(column, keys))))
+        assert found == set(db.session.scalars(select(Person.id).where(column.in_(keys))))
+
+
+def test_a_column_is_processed_once_per_distinct_value_with_the_same_result():
+    from sqlalchemy import Boolean, Date, DateTime
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    cases = [
+        (Date(), [date(2024, 1, 1), None, date(2024, 1, 2), date(2024, 1, 1)] * 3),
+        (DateTime(), [NOW, LATER, NOW, None]),
+        (Boolean(), [True, False, True, None]),
+        (Boolean(), [True, 1, 0, False]),  # equal keys of two classes: processed one by one
+        (Date(), [date(2024, 1, 1), datetime(2024, 1, 1, 8, 0)]),
+    ]
+    for column_type, values in cases:
+        processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+        assert _bound(column_type, values, dialect, driver=True) == [processor(v) for v in values]
+        assert _bound(column_type, values, dialect, driver=False) == values
