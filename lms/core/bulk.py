@@ -2,13 +2,20 @@
 
 SQLAlchemy's executemany builds and processes every parameter set in Python, which cost
 more than the database's own work in a 100,000-row roster import. Here the statement is
-compiled once, each value goes through its column type's public bind processor (dates on
-SQLite, for instance), and the rows go to the driver's executemany as they are.
+compiled once, the values are processed column by column (a TypeDecorator's own processing,
+encryption, for every value; the dialect's, dates as text on SQLite, once per distinct value),
+and the rows go to the driver's executemany as they are, or to COPY on PostgreSQL.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Table, any_, bindparam, func, insert, select
+import gc
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import String, Table, any_, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeDecorator
 
@@ -16,6 +23,23 @@ from lms.extensions import db
 
 #: how many keys go into one IN (...) lookup: few round trips, well under SQLite's limit
 CHUNK = 5000
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for a bulk import. Reading, checking and
+    storing 100,000 rows allocates millions of tuples, lists and strings, and each collection
+    the allocations trigger walks all of them again: a fifth of a roster import's time
+    (tests/bench/README.md). Reference counting frees them as usual; the few reference cycles
+    made meanwhile are collected once the collector runs again. The collector is global: a
+    thread importing beside another may resume it early, which only costs time."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def chunks(items: list, size: int = CHUNK):
@@ -36,31 +60,71 @@ def one_of(column, values: list):
         return column == values[0]
     if db.engine.dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    if sqlite3.sqlite_version_info >= (3, 38) and all(isinstance(v, (int, str)) for v in values):
+        # SQLite: the keys as one JSON array that json_each reads back (built into SQLite since
+        # 3.38), also one parameter: SQLAlchemy expands an IN list value by value on every
+        # execution, which cost more than the lookups themselves in a 100,000-row import
+        each = func.json_each(bindparam(None, json.dumps(values), type_=String)).table_valued(
+            "value")
+        return column.in_(select(each.c.value))
     return column.in_(values)
 
 
-def bulk_insert(table: Table, rows: list[dict]) -> None:
-    """Insert rows that all carry the same keys, inside the session's transaction."""
+def bulk_insert(table: Table, rows: list, keys: list[str] | None = None) -> None:
+    """Insert rows inside the session's transaction: dicts that all carry the same keys, or
+    tuples of the values of `keys` in that order (no dict per row: faster for 100,000 rows)."""
     if not rows:
         return
-    keys = list(rows[0])
+    if keys is None:
+        keys = list(rows[0])
+        columns = [[row[key] for row in rows] for key in keys]
+    else:
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        if len(columns) != len(keys):
+            raise ValueError(f"{len(keys)} keys for rows of {len(columns)} values")
     connection = db.session.connection()
     dialect = connection.dialect
+    # column by column: each column's values through its type's processing in one loop, then
+    # zipped back into rows
+    columns = [_bound(table.c[key].type, column, dialect, driver=dialect.name != "postgresql")
+               for key, column in zip(keys, columns, strict=True)]
     if dialect.name == "postgresql":
-        _copy(connection, table, keys, rows)
+        _copy(connection, table, keys, zip(*columns, strict=True))
         return
     compiled = insert(table).compile(dialect=dialect, column_keys=keys)
-    processors = {key: table.c[key].type.bind_processor(dialect) for key in keys}
+    position = {key: i for i, key in enumerate(keys)}
     order = list(compiled.positiontup) if compiled.positional else keys
-    # column by column: each column's values through its processor (if it has one) with map,
-    # then zipped back into rows, all in C loops instead of a generator per row
-    columns = [[row[key] for row in rows] for key in order]
-    columns = [column if processors[key] is None else list(map(_memoised(processors[key]), column))
-               for key, column in zip(order, columns, strict=True)]
-    params = list(zip(*columns, strict=True))
+    params = list(zip(*(columns[position[key]] for key in order), strict=True))
     if not compiled.positional:
         params = [dict(zip(order, values, strict=True)) for values in params]
     connection.exec_driver_sql(str(compiled), params)
+
+
+def _bound(column_type, values: list, dialect, *, driver: bool) -> list:
+    """A column's values as the database takes them. A TypeDecorator's own processing
+    (encryption, lms.core.crypto) always runs, once per value; with `driver` (executemany) the
+    dialect's processing too (dates as text on SQLite), once per distinct value: imports repeat
+    values (one timestamp, a few thousand start dates). COPY takes Python values as they are."""
+    if isinstance(column_type, TypeDecorator):
+        many = getattr(column_type, "process_bind_many", None)
+        values = (many(values, dialect) if many is not None else
+                  [column_type.process_bind_param(value, dialect) for value in values])
+        column_type = column_type.load_dialect_impl(dialect)
+    if not driver:
+        return values
+    processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if processor is None:
+        return values
+    try:
+        # one class (and None): equal values are equal inputs (not so 1 and True, or 1 and 1.0)
+        same = len(set(map(type, values)) - {type(None)}) <= 1
+        distinct = set(values) if same else None
+    except TypeError:  # unhashable: a JSON column's dict
+        distinct = None
+    if distinct is None:
+        return [processor(value) for value in values]
+    converted = {value: processor(value) for value in distinct}
+    return list(map(converted.__getitem__, values))
 
 
 def decorated(table: Table, keys: list[str], dialect) -> list:
@@ -71,35 +135,16 @@ def decorated(table: Table, keys: list[str], dialect) -> list:
             if isinstance(table.c[key].type, TypeDecorator) else None for key in keys]
 
 
-def _copy(connection, table: Table, keys: list[str], rows: list[dict]) -> None:
+def _copy(connection, table: Table, keys: list[str], rows) -> None:
     # PostgreSQL's COPY: one stream instead of a round trip per row; psycopg adapts the values
     cursor = connection.connection.driver_connection.cursor()
     columns = ", ".join(f'"{key}"' for key in keys)
-    processors = decorated(table, keys, connection.dialect)
-    processed = [(i, p) for i, p in enumerate(processors) if p is not None]
     with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:  # noqa: S608
+        write = copy.write_row
         for row in rows:
-            values = [row[key] for key in keys]
-            for i, process in processed:
-                values[i] = process(values[i])
-            copy.write_row(values)
+            write(row)
 
 
 def max_id(table: Table) -> int:
     """The highest id so far: rows inserted after this call have larger ids."""
     return db.session.scalar(select(func.coalesce(func.max(table.c.id), 0)))
-
-
-def _memoised(processor):
-    """The processor, remembering its last result: imports repeat values (one timestamp,
-    one organisation, a few start dates) and date formatting is the slow part."""
-    if processor is None:
-        return lambda value: value
-    last = [object(), None]
-
-    def convert(value):
-        if value is not last[0]:
-            last[0], last[1] = value, processor(value)
-        return last[1]
-
-    return convert

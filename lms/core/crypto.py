@@ -44,6 +44,9 @@ import binascii
 import hashlib
 import hmac
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
@@ -158,12 +161,43 @@ class Keyring:
 
     def lookup(self, value: str) -> str:
         """The keyed hash the lookups compare (hex): equal for equal values."""
+        remembered = _REMEMBERED.get()
+        if remembered is None:
+            return self._lookup(value)
+        memo = remembered.get(self.lookup_key)
+        if memo is None:
+            memo = remembered[self.lookup_key] = {}
+        digest = memo.get(value)
+        if digest is None:
+            digest = memo[value] = self._lookup(value)
+        return digest
+
+    def _lookup(self, value: str) -> str:
         # hmac.digest: OpenSSL's one-shot HMAC, a few times faster than an hmac object
         return hmac.digest(self.lookup_key, value.encode(), "sha256").hex()
 
     def tail_lookup(self, value: str) -> str:
         """The keyed hash of the last four characters (the staff list's search)."""
         return self.lookup("tail:" + value[-4:])
+
+
+#: lookup key -> {value: its lookup hash}, inside `lookups_remembered` (per context: a thread's
+#: or a task's own)
+_REMEMBERED: ContextVar[dict[bytes, dict[str, str]] | None] = ContextVar("lms_lookups_remembered",
+                                                                        default=None)
+
+
+@contextmanager
+def lookups_remembered() -> Iterator[None]:
+    """Inside the block each value's lookup hash is computed once. A roster import asks for
+    the same 100,000 numbers' hashes several times (the persons already registered, the ban
+    gate, the rows it inserts, and the tail hashes repeat); the hashes, and the numbers they
+    are keyed by, are forgotten when the block ends."""
+    token = _REMEMBERED.set({})
+    try:
+        yield
+    finally:
+        _REMEMBERED.reset(token)
 
 
 def keyring_from_config(config) -> Keyring:
@@ -208,6 +242,11 @@ class Encrypted(TypeDecorator):
         if value is None:
             return None
         return keyring().encrypt(value, self.purpose)
+
+    def process_bind_many(self, values: list, dialect) -> list:
+        """A column of values at once (lms.core.bulk.bulk_insert): the keys looked up once."""
+        ring, purpose = keyring(), self.purpose
+        return [None if value is None else ring.encrypt(value, purpose) for value in values]
 
     def process_result_value(self, value, dialect):
         if value is None:

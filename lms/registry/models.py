@@ -24,7 +24,7 @@ from sqlalchemy.ext.hybrid import Comparator, hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql import operators
 
-from lms.core.crypto import ID_NUMBER, Encrypted, keyring
+from lms.core.crypto import ID_NUMBER, Encrypted, Keyring, keyring
 from lms.core.enums import TitledEnum, enum_check
 from lms.core.models import District, TimestampMixin, utcnow
 from lms.extensions import db
@@ -258,10 +258,11 @@ class EncryptedIdNumber:
         return IdNumberComparator(cls)
 
 
-def id_number_columns(number: str) -> tuple[str, str, str]:
+def id_number_columns(number: str, ring: Keyring | None = None) -> tuple[str, str, str]:
     """The plaintext for the encrypting column, the lookup hash and the tail hash: what bulk
-    writers put in `id_number_enc`, `id_number_hash` and `id_number_tail`."""
-    ring = keyring()
+    writers put in `id_number_enc`, `id_number_hash` and `id_number_tail` (`ring`: the keys,
+    when a loop over many numbers has them at hand)."""
+    ring = ring or keyring()
     return number, ring.lookup(number), ring.tail_lookup(number)
 
 

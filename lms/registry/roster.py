@@ -19,8 +19,9 @@ from sqlalchemy import select
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
 from lms.core import audit, jobs
-from lms.core.bulk import bulk_insert, chunks, max_id, one_of
+from lms.core.bulk import bulk_insert, chunks, collector_paused, max_id, one_of
 from lms.core.clock import local_today
+from lms.core.crypto import keyring, lookups_remembered
 from lms.core.errors import DomainError
 from lms.core.excel import Limits, read_rows, write_xlsx
 from lms.core.idnumber import (
@@ -41,7 +42,7 @@ from lms.registry.models import (
     RosterAccount,
     StaffRecord,
     StaffRecordKind,
-    id_number_row,
+    id_number_columns,
 )
 from lms.registry.permissions import can_manage_staff
 from lms.registry.service import (
@@ -161,8 +162,10 @@ def _parse_date(value) -> date:
 
 def _blank_row(values: list) -> bool:
     """A row of empty cells, or cells holding only spaces, is not a staff row."""
-    return all(v is None or (isinstance(v, str) and (not v or INVISIBLE.fullmatch(v)))
-               for v in values)
+    for value in values:  # a loop, not all(<generator>): a staff row ends at its first cell
+        if not _blank(value):
+            return False
+    return True
 
 
 def _blank(value) -> bool:
@@ -223,6 +226,14 @@ def template_xlsx() -> bytes:
 def import_roster(actor, org: Organisation, data: bytes, *, today: date | None = None,
                   progress: Progress = _no_progress, max_rows: int = 200_000) -> RosterResult:
     """Check, validate and store a roster: every row valid, or nothing stored."""
+    # the registry's lookups, the ban gate and the insert each need every number's lookup hash
+    with collector_paused(), lookups_remembered():
+        return _import_roster(actor, org, data, today=today, progress=progress,
+                              max_rows=max_rows)
+
+
+def _import_roster(actor, org: Organisation, data: bytes, *, today: date | None,
+                   progress: Progress, max_rows: int) -> RosterResult:
     authorize(actor, can_manage_staff, org=org)
     if org.kind != OrgKind.INSTITUTION:
         raise RosterFileError(_l("Staff are registered at childcare institutions only."))
@@ -261,6 +272,9 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
     result.rows = total
     width = max(index.values()) + 1
     columns = {key: index.get(key, width) for key in COLUMNS}  # width = an always-empty cell
+    #: the cells of the optional staff-record groups, which most rows leave empty
+    record_cells = [columns[column] for fields in RECORD_COLUMNS.values()
+                    for column in fields.values()]
     for done, (row, values) in enumerate(body, 1):
         if done % 5000 == 0:
             progress("validate", done, total)
@@ -292,7 +306,10 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
             is_direct_manager=manager, today=today)
         for problem in problems:
             errors.append(RowError(row, problem.field or "", str(problem)))
-        records = _row_records(row, values, columns, today, errors)
+        cells = [values[i] for i in record_cells]
+        # empty cells are '' (calamine) or None; anything else is looked at closely
+        records = ([] if cells.count("") + cells.count(None) == len(cells) or _blank_row(cells)
+                   else _row_records(row, values, columns, today, errors))
         if staff is None or not row_ok or records is None:
             continue
         name, number, mobile, post = staff.name, staff.id_number, staff.mobile, staff.post
@@ -393,6 +410,14 @@ def import_roster(actor, org: Organisation, data: bytes, *, today: date | None =
     return _store(actor, org, valid, existing, births, result, progress, keep_mobile, records)
 
 
+#: the columns `_store` writes, in the order of its rows
+PERSON_COLUMNS = ["id_number_enc", "id_number_hash", "id_number_tail", "name", "mobile", "gender",
+                  "birth_date", "created_at", "updated_at"]
+EMPLOYMENT_COLUMNS = ["person_id", "organisation_id", "post", "state", "is_direct_manager",
+                      "start_date", "end_date", "end_reason", "created_by_id", "import_batch",
+                      "created_at"]
+
+
 def _store(actor, org, valid, existing, births, result: RosterResult,
            progress: Progress, keep_mobile: set[str],
            records: dict[str, dict[StaffRecordKind, StaffRecordRow]]) -> RosterResult:
@@ -400,14 +425,13 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
     now = utcnow()
     new_people = []
     seen_new = set()
+    ring = keyring()
     for _row, name, number, mobile, _post, _start, _manager in valid:
         if number not in existing and number not in seen_new:
             seen_new.add(number)
-            new_people.append({
-                **id_number_row(number), "name": name, "mobile": mobile,
-                "gender": "male" if int(number[16]) % 2 else "female",
-                "birth_date": births[number], "created_at": now, "updated_at": now,
-            })
+            new_people.append((
+                *id_number_columns(number, ring), name, mobile,
+                "male" if int(number[16]) % 2 else "female", births[number], now, now))
     ids = dict((number, value[0]) for number, value in existing.items())
     if new_people:
         progress("store", 0, len(valid))
@@ -416,28 +440,30 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
         floor = max_id(Person.__table__)
         # in key order (the lookup hash: the number is encrypted), so the unique index grows
         # at its end instead of splitting pages
-        new_people.sort(key=lambda p: p["id_number_hash"])
-        bulk_insert(Person.__table__, new_people)
-        wanted = {p["id_number_hash"]: p["id_number_enc"] for p in new_people}
-        ids.update((wanted[digest], pid) for digest, pid in db.session.execute(
-            select(Person.id_number_hash, Person.id).where(Person.id > floor)) if digest in wanted)
+        new_people.sort(key=lambda p: p[1])
+        bulk_insert(Person.__table__, new_people, PERSON_COLUMNS)
+        wanted = {p[1]: p[0] for p in new_people}
+        # the plain columns only (no ORM entities, nothing to decrypt): 100,000 pairs
+        ids.update((wanted[digest], pid) for digest, pid in db.session.connection().execute(
+            select(Person.id_number_hash, Person.id).where(Person.id > floor)).all()
+            if digest in wanted)
     # mobiles given for people already in the registry update their record
     for _row, _name, number, mobile, *_rest in valid:
         if (mobile and number in existing and existing[number][2] != mobile
                 and number not in keep_mobile):
             db.session.get(Person, ids[number]).mobile = mobile
     actor_id = getattr(actor, "id", None)
-    bulk_insert(Employment.__table__, sorted((
-        {"person_id": ids[number], "organisation_id": org.id, "post": post.value, "state": "current",
-         "is_direct_manager": manager, "start_date": start, "end_date": None, "end_reason": "",
-         "created_by_id": actor_id, "import_batch": batch, "created_at": now}
-        for _row, _name, number, _mobile, post, start, manager in valid),
-        key=lambda e: e["person_id"]))
+    employments = [(ids[number], org.id, post.value, "current", manager, start, None, "",
+                    actor_id, batch, now)
+                   for _row, _name, number, _mobile, post, start, manager in valid]
+    employments.sort(key=lambda e: e[0])
+    bulk_insert(Employment.__table__, employments, EMPLOYMENT_COLUMNS)
     result.staff_records = _store_records(org, records, ids, existing, actor_id, now)
     progress("store", len(valid) // 2, len(valid))
-    person_ids = sorted(set(ids.values()))
+    # the people this import created have no account yet; those already registered may
+    known = sorted({value[0] for value in existing.values()})
     have_account = set()
-    for chunk in chunks(person_ids):
+    for chunk in chunks(known):
         have_account.update(db.session.scalars(select(User.person_id).where(
             one_of(User.person_id, chunk))))
     progress("store", len(valid), len(valid))
@@ -447,7 +473,7 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
     result.employments = len(valid)
     # Accounts are made when the institution issues their one-time passwords (an account
     # without a password cannot be used), which also keeps a large import fast.
-    result.accounts_created = len(person_ids) - len(have_account)
+    result.accounts_created = len(set(ids.values())) - len(have_account)
     audit.record(actor, "registry.roster_imported", org, batch=batch, rows=len(valid),
                  persons_created=result.persons_created,
                  persons_without_account=result.accounts_created,

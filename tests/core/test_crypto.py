@@ -156,3 +156,24 @@ def test_a_number_quoted_in_a_bans_reason_is_stored_masked(app, world):
     assert number not in ban.reason and number.lower() not in ban.reason
     assert f"身份证号{number[:4]}**********{number[-4:].lower()}）" in ban.reason
     assert ban.id_number == number
+
+
+def test_lookups_remembered_gives_the_same_hashes_and_forgets_them_after_the_block(monkeypatch):
+    keys, other = ring(), ring(lookup=new_key())
+    computed = []
+    real = Keyring._lookup
+    monkeypatch.setattr(Keyring, "_lookup", lambda self, v: computed.append(v) or real(self, v))
+    plain = keys.lookup(NUMBER), keys.tail_lookup(NUMBER), other.lookup(NUMBER)
+    computed.clear()
+    with crypto.lookups_remembered():
+        assert (keys.lookup(NUMBER), keys.tail_lookup(NUMBER), other.lookup(NUMBER)) == plain
+        assert (keys.lookup(NUMBER), keys.tail_lookup(NUMBER), other.lookup(NUMBER)) == plain
+        assert len(computed) == 3  # each once; a keyring with another lookup key has its own
+        with crypto.lookups_remembered():  # a nested block starts afresh and ends alone
+            keys.lookup(NUMBER)
+        assert len(computed) == 4
+        assert crypto._REMEMBERED.get()[keys.lookup_key] == {
+            NUMBER: plain[0], "tail:" + NUMBER[-4:]: plain[1]}
+    assert crypto._REMEMBERED.get() is None
+    keys.lookup(NUMBER)
+    assert len(computed) == 5  # outside the block nothing is remembered

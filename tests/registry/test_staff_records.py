@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from types import SimpleNamespace
 
 import pytest
+import xlsxwriter
 from babel.dates import format_date
 from flask_babel import force_locale
 from PIL import Image
@@ -455,3 +456,60 @@ def test_roster_page_says_how_many_records_it_recorded(client, world, login_as):
     page = response.get_data(as_text=True)
     assert "Health checks and certificates of no criminal record recorded: 2." in page
     assert count() == 2
+
+
+# The import skips the record groups of a row whose record cells are all empty without calling
+# _row_records (most rows); these prove the short way answers as the rule does.
+EMPTY_CELLS = ["", None, " ", "\u3000", "\u200b", "\t\n"]
+
+
+@pytest.mark.parametrize("cells", [
+    ["", "", "", "", ""], [None, None, None, None, None], [" ", "", "\u3000", None, "\u200b"],
+    ["", "", "玄武医院", "", ""], ["", "", "", "", " 玄武分局"], ["2025-01-02", "", "", "", ""],
+    [0, "", "", "", ""], [0.0, None, None, None, None], ["", "合格", "", "", ""],
+    [date(2025, 1, 2), "合格", "玄武医院", "", ""], ["", "", "", date(2025, 1, 2), "玄武分局"],
+])
+def test_the_short_way_past_empty_record_cells_agrees_with_the_rule(cells, english):
+    columns = {key: i for i, key in enumerate(roster.COLUMNS)}
+    record_cells = [columns[c] for fields in roster.RECORD_COLUMNS.values()
+                    for c in fields.values()]
+    values = ["王一", id_number("320104", "19900101", 12), "", "保育员", "2024-03-01", "否", *cells,
+              ""]
+    assert [values[i] for i in record_cells] == cells
+    errors: list = []
+    by_rule = roster._row_records(2, values, columns, local_today(), errors)
+    short_way = cells.count("") + cells.count(None) == len(cells) or roster._blank_row(cells)
+    assert short_way == (by_rule == [] and errors == [])
+
+
+@pytest.mark.parametrize("value", [*EMPTY_CELLS, "x", " x", "\u200bx", 0, 0.0, False,
+                                   date(2025, 1, 2)])
+def test_blank_row_is_the_rule_it_replaced(value):
+    def rule(values):  # the definition before the loop: all(...) over a generator
+        return all(v is None or (isinstance(v, str) and (not v or roster.INVISIBLE.fullmatch(v)))
+                   for v in values)
+
+    for values in ([value], [value, ""], ["", value], [None, value, " "], [value, "x"]):
+        assert roster._blank_row(values) == rule(values)
+
+
+def test_a_roster_of_empty_record_cells_of_every_kind_records_nothing(world, english):
+    data = raw_xlsx_rows([[*staff_row(n), *cells] for n, cells in enumerate([
+        ["", "", "", "", ""], [" ", "\u3000", "\u200b", " ", "\t"]], start=1)])
+    result = roster.import_roster(world.users["inst_admin"], world.inst, data)
+    assert result.ok, [(e.row, e.column, e.message) for e in result.errors]
+    assert (result.employments, result.staff_records) == (2, 0)
+
+
+def raw_xlsx_rows(rows) -> bytes:
+    """The roster with every cell written as given (write_xlsx leaves empty strings out)."""
+    out = io.BytesIO()
+    workbook = xlsxwriter.Workbook(out, {"in_memory": True})
+    sheet = workbook.add_worksheet()
+    for c, title in enumerate([*STAFF, *RECORDS]):
+        sheet.write_string(0, c, title)
+    for r, row in enumerate(rows, start=1):
+        for c, value in enumerate(row):
+            sheet.write_string(r, c, value)
+    workbook.close()
+    return out.getvalue()
