@@ -49,10 +49,10 @@ def chunks(items: list, size: int = CHUNK):
 
 
 def one_of(column, values: list):
-    """`column IN values` for a chunk of keys. On PostgreSQL it is `= ANY(array)`, one
-    parameter instead of thousands (which the driver and the planner each parse); one key is a
-    plain `column = key`. An encrypted
-    number (lms.registry.models.IdNumberComparator) is looked up by its keyed hashes."""
+    """`column IN values` for a chunk of keys, as one parameter instead of thousands (which
+    the driver and the planner each parse): `= ANY(array)` on PostgreSQL, `IN (SELECT value
+    FROM json_each(?))` on SQLite; one key is a plain `column = key`. An encrypted number
+    (lms.registry.models.IdNumberComparator) is looked up by its keyed hashes."""
     hashed = getattr(column, "hashed", None)
     if callable(hashed):
         column, values = hashed(values)
