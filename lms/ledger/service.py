@@ -410,6 +410,15 @@ def totals_for(person_ids: list[int], year: int) -> dict[int, dict[str, Decimal]
     return result
 
 
+def year_hours(person_id, year: int, category: str):
+    """A person's kept total of a category for a year, as a scalar subquery correlated to the
+    column `person_id` (e.g. Person.id): NULL when nothing was credited. For a statement that
+    reads the hours with other rows (compliance); the same kept totals as totals_for."""
+    return select(LedgerTotal.hours).where(
+        LedgerTotal.person_id == person_id, LedgerTotal.year == year,
+        LedgerTotal.category == category).scalar_subquery()
+
+
 def year_progress(person: Person, year: int, on: date | None = None) -> list[Progress]:
     """This year's hours against the required hours of the person's district."""
     on = on or local_today()

@@ -88,6 +88,32 @@ class BannedError(DomainError):
 # --- the ban gate (DESIGN §5.3) -----------------------------------------------------------------
 
 
+def ban_in_force(on: date, ban=Ban):
+    """The gate's rule as SQL: the bans (`ban`: Ban or an alias of it) that hold on the date.
+    Lifted and annulled bans no longer hold; an expired term ban is left to its dates; a
+    lifetime ban never ends."""
+    return and_(
+        ban.state.in_((BanState.IN_FORCE.value, BanState.EXPIRED.value)), ban.starts_on <= on,
+        or_(ban.kind == BanKind.LIFETIME.value, ban.ends_on > on),
+    )
+
+
+def bans_held_against(person, on: date, ban=Ban):
+    """The gate's rule as a join criterion: the bans (`ban`: Ban or an alias) in force on the
+    date against the number of `person` (Person or an alias), compared by keyed hash as the
+    gate compares them. For a statement that reads a person's bans with other rows
+    (compliance), which then keeps `gate_answer` of them."""
+    return and_(ban.id_number_hash == person.id_number_hash, ban_in_force(on, ban))
+
+
+def gate_answer(bans: Iterable[Ban]) -> Ban | None:
+    """Of one number's bans in force, the one the gate answers: a lifetime ban first, then the
+    term ban that ends last, then the first recorded (None: no ban)."""
+    return min(bans, default=None,
+               key=lambda b: (b.kind != BanKind.LIFETIME.value,
+                              -b.ends_on.toordinal() if b.ends_on is not None else 0, b.id))
+
+
 def ban_gate(id_numbers: Iterable[str], on: date | None = None) -> dict[str, Ban]:
     """THE gate: which of these (normalised) identity numbers are banned on the date.
 
@@ -96,19 +122,12 @@ def ban_gate(id_numbers: Iterable[str], on: date | None = None) -> dict[str, Ban
     """
     on = on or local_today()
     wanted = list(dict.fromkeys(id_numbers))
-    found: dict[str, Ban] = {}
-    in_force = and_(
-        # lifted and annulled bans no longer hold; an expired term ban is left to its dates
-        Ban.state.in_((BanState.IN_FORCE.value, BanState.EXPIRED.value)), Ban.starts_on <= on,
-        or_(Ban.kind == BanKind.LIFETIME.value, Ban.ends_on > on),
-    )
+    held: dict[str, list[Ban]] = {}
     for chunk in chunks(wanted):
-        rows = db.session.scalars(
-            select(Ban).where(one_of(Ban.id_number, chunk), in_force)
-            .order_by(Ban.kind.asc(), Ban.ends_on.desc()))  # lifetime first
-        for ban in rows:
-            found.setdefault(ban.id_number, ban)
-    return found
+        for ban in db.session.scalars(select(Ban).where(one_of(Ban.id_number, chunk),
+                                                        ban_in_force(on))):
+            held.setdefault(ban.id_number, []).append(ban)
+    return {number: gate_answer(bans) for number, bans in held.items()}
 
 
 def _user_or_none(actor):
@@ -866,15 +885,21 @@ class PostCheck:
         return not self.required
 
 
+def qualification_valid_on(on: date, qualification=Qualification):
+    """The rule as SQL: a qualification (`qualification`: Qualification or an alias) valid on
+    the date: not revoked, issued, not expired (valid through its expiry date)."""
+    q = qualification
+    return and_(q.revoked_at.is_(None), q.issued_on <= on,
+                or_(q.expires_on.is_(None), q.expires_on >= on))
+
+
 def valid_qualifications(person_ids: list[int], on: date) -> dict[int, list[Qualification]]:
     """Each person's qualifications valid on the date (not revoked, issued, not expired):
     {person_id: [Qualification]}, every id asked for a key. One query per 5,000 people."""
     out: dict[int, list[Qualification]] = {pid: [] for pid in person_ids}
     for chunk in chunks(person_ids):
         rows = db.session.scalars(select(Qualification).where(
-            one_of(Qualification.person_id, chunk),
-            Qualification.revoked_at.is_(None), Qualification.issued_on <= on,
-            or_(Qualification.expires_on.is_(None), Qualification.expires_on >= on)))
+            one_of(Qualification.person_id, chunk), qualification_valid_on(on)))
         for q in rows:
             out[q.person_id].append(q)
     return out
@@ -1308,6 +1333,21 @@ def staff_record_scan(actor, record: StaffRecord) -> StaffRecordScan | None:
     return db.session.get(StaffRecordScan, record.id)
 
 
+def _latest_first(record=StaffRecord) -> tuple:
+    """The order in which a person's records of a kind supersede each other: the latest
+    date first, the later-entered record between two of one date."""
+    return record.issued_on.desc(), record.id.desc()
+
+
+def latest_staff_record_id(person_id, kind: str):
+    """The id of a person's latest record of a kind, as a scalar subquery correlated to the
+    column `person_id` (e.g. Person.id): NULL when none. For a statement that reads a person's
+    records with other rows (compliance); the same rule as latest_staff_records."""
+    record = aliased(StaffRecord)
+    return (select(record.id).where(record.person_id == person_id, record.kind == kind)
+            .order_by(*_latest_first(record)).limit(1).scalar_subquery())
+
+
 def latest_staff_records(person_ids: list[int]) -> dict[int, dict[str, StaffRecord]]:
     """The latest record of each kind for each person: {person id: {kind: record}} (every id
     asked for is a key; a kind never recorded is absent). One query per 5,000 people, served
@@ -1319,8 +1359,7 @@ def latest_staff_records(person_ids: list[int]) -> dict[int, dict[str, StaffReco
         # (a plain index scan; a window over the rows cost more than the rows themselves)
         for record in db.session.scalars(
                 select(StaffRecord).where(one_of(StaffRecord.person_id, chunk))
-                .order_by(StaffRecord.person_id, StaffRecord.kind, StaffRecord.issued_on.desc(),
-                          StaffRecord.id.desc())):
+                .order_by(StaffRecord.person_id, StaffRecord.kind, *_latest_first())):
             out[record.person_id].setdefault(record.kind, record)
     return out
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,6 +14,7 @@ from lms.core import settings
 from lms.core.actors import DEMO
 from lms.core.clock import local_today
 from lms.extensions import db
+from lms.ledger import service as ledger
 from lms.registry import service as registry
 from lms.registry.models import Post, PostRequirement, Qualification
 from tests.compliance.conftest import hours, make_compliant, qualify, staff_record
@@ -251,3 +252,52 @@ def test_codes_only_match_the_messages(world):
         assert [(g.code, g.severity) for g in pc.gaps] == \
             [(g.code, g.severity) for g in codes[pid].gaps]
         assert all(g.message for g in pc.gaps) and not any(g.message for g in codes[pid].gaps)
+
+
+def test_the_batch_read_agrees_with_the_registry_and_the_ledger(world):
+    """The batch reads every person's rows in two statements, by the registry's and the
+    ledger's rules (`_records`): the same answers as their own functions, whatever a person
+    has several of (employments, certificates, records of one date, bans)."""
+    today = local_today()
+    staff, other = world.staff, world.staff_other
+    registry.add_staff(DEMO, world.inst_other, id_number=staff.id_number, name=staff.name,
+                       post="health_care", start_date=date(2025, 3, 1))
+    qualify(staff)
+    qualify(staff, "yuyingyuan", level=4, expires_on=today + timedelta(days=20))
+    qualify(staff, "health_cert", expires_on=today - timedelta(days=1))  # expired
+    qualify(other).revoked_at = datetime(2026, 1, 1)  # revoked
+    qualify(other, "health_cert")
+    for kind in ("health_check", "no_criminal_record"):
+        staff_record(staff, kind, today - timedelta(days=400))
+        staff_record(staff, kind, today - timedelta(days=10))
+        staff_record(staff, kind, today - timedelta(days=10))  # same date: the later one wins
+    staff_record(other, "health_check", today - timedelta(days=3), result="unfit")
+    hours(staff, "skills", 12)
+    hours(other, "ethics", 3)
+    for kind, ends in (("term", today + timedelta(days=30)), ("lifetime", None),
+                       ("term", today + timedelta(days=90))):
+        registry.record_ban(DEMO, id_number=staff.id_number, name=staff.name, kind=kind,
+                            starts_on=today - timedelta(days=5), ends_on=ends, reason="测试")
+    registry.record_ban(DEMO, id_number=other.id_number, name=other.name, kind="term",
+                        starts_on=today - timedelta(days=5), ends_on=today + timedelta(days=30),
+                        reason="测试")
+    registry.record_ban(DEMO, id_number=other.id_number, name=other.name, kind="term",
+                        starts_on=today - timedelta(days=5), ends_on=today + timedelta(days=60),
+                        reason="测试")
+    db.session.flush()
+    people = [staff, other]
+    ids = [p.id for p in people]
+    found = service._records(ids, today)
+    held = registry.valid_qualifications(ids, today)
+    assert {pid: {q.id for q in qs} for pid, qs in found.held.items()} == \
+        {pid: {q.id for q in qs} for pid, qs in held.items()}
+    assert found.records == registry.latest_staff_records(ids)
+    assert found.totals == ledger.totals_for(ids, today.year)
+    gate = registry.ban_gate([p.id_number for p in people], today)
+    assert {pid: ban.id for pid, ban in found.bans.items()} == \
+        {p.id: gate[p.id_number].id for p in people}
+    assert found.bans[staff.id].kind == "lifetime"
+    assert found.bans[other.id].ends_on == today + timedelta(days=60)
+    assert [e.id for e in found.employments[staff.id]] == [e.id for e in sorted(
+        staff.employments, key=lambda e: (e.start_date, e.id), reverse=True)]
+    assert all(e.organisation.district is not None for e in found.employments[staff.id])
