@@ -149,6 +149,9 @@ def sign_in(page: Page, identifier: str = "inst_admin") -> None:
 
 
 def no_horizontal_overflow(page: Page) -> None:
+    # the layout as the reader gets it: after the stylesheets and fonts, not while a page that
+    # just replaced the last one (a form's redirect) is still being styled
+    page.wait_for_load_state("load")
     sizes = page.evaluate("({scroll: document.documentElement.scrollWidth, inner: window.innerWidth,"
                           " client: document.documentElement.clientWidth})")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), sizes
