@@ -31,6 +31,16 @@ def _job() -> jobs.Job:
     return db.session.scalar(select(jobs.Job).order_by(jobs.Job.id.desc()).limit(1))
 
 
+def _finished_by_a_fresh_worker(env: dict, what: str) -> jobs.Job:
+    """Start a worker, wait until the latest job is done or failed, stop the worker."""
+    worker = _worker(env)
+    try:
+        return _wait_for(lambda: (j := _job()).state in ("done", "failed") and j, 150, what)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+
+
 def test_a_worker_killed_mid_batch_issues_nothing_then_the_batch_once(
         world, passed, worker_app, tmp_path):  # noqa: F811 - the fixture
     sitting, good, _bad = passed
@@ -54,13 +64,7 @@ def test_a_worker_killed_mid_batch_issues_nothing_then_the_batch_once(
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Certificate)) == 0
     del env["LMS_TEST_STALL_BATCH_FILE"]
-    second = _worker(env)
-    try:
-        job = _wait_for(lambda: (j := _job()).state in ("done", "failed") and j, 150,
-                        "the batch to be redelivered and finished")
-    finally:
-        os.killpg(second.pid, signal.SIGTERM)
-        second.wait(30)
+    job = _finished_by_a_fresh_worker(env, "the batch to be redelivered and finished")
     assert (job.state, job.error, job.attempts, job.result) == (
         "done", "", 2, {"issued": 1, "rendered": 1})
     certs = list(db.session.scalars(select(Certificate)))
@@ -113,13 +117,7 @@ def test_a_worker_killed_mid_render_part_keeps_its_pdfs_and_the_rest_are_made_on
     assert (job.state, job.progress_done, job.progress_total) == ("running", 1, 3)
 
     del env["LMS_TEST_STALL_RENDER_FILE"]
-    second = _worker(env)
-    try:
-        job = _wait_for(lambda: (j := _job()).state in ("done", "failed") and j, 150,
-                        "the killed part to be redelivered and the batch finished")
-    finally:
-        os.killpg(second.pid, signal.SIGTERM)
-        second.wait(30)
+    job = _finished_by_a_fresh_worker(env, "the killed part to be redelivered and the batch finished")
     assert (job.state, job.error, job.attempts, job.result) == (
         "done", "", 1, {"issued": 3, "rendered": 3})
     assert job.progress_done == job.progress_total == 3

@@ -24,6 +24,12 @@ def _warning_days() -> int:
     return int(SettingsOn(("compliance.",), local_today()).get(WARN, None))
 
 
+def _insert_past_the_orm(value: str) -> None:
+    """A setting written as another app server would: this process's ORM never sees it."""
+    db.session.execute(insert(Setting).values(key=WARN, district_id=None, value=value,
+                                              effective_from=date(2020, 1, 1), note=""))
+
+
 def _rules_for(post: Post) -> set[int]:
     return {r.qualification_type_id for r in registry._requirements().get(post.value, [])}
 
@@ -58,8 +64,7 @@ def test_a_change_made_by_another_server_arrives_within_the_cache_time(world, ap
     monkeypatch.setitem(app.config, "REFERENCE_CACHE_SECONDS", 0.5)
     assert _warning_days() == 90
     # another app server's write: this process's ORM never sees it
-    db.session.execute(insert(Setting).values(key=WARN, district_id=None, value="7",
-                                              effective_from=date(2020, 1, 1), note=""))
+    _insert_past_the_orm("7")
     db.session.commit()
     assert _warning_days() == 90  # still the cached value, for at most half a second
     time.sleep(0.6)
@@ -69,8 +74,7 @@ def test_a_change_made_by_another_server_arrives_within_the_cache_time(world, ap
 def test_no_cache_when_the_time_is_zero(world, app, monkeypatch):
     monkeypatch.setitem(app.config, "REFERENCE_CACHE_SECONDS", 0)
     assert _warning_days() == 90
-    db.session.execute(insert(Setting).values(key=WARN, district_id=None, value="7",
-                                              effective_from=date(2020, 1, 1), note=""))
+    _insert_past_the_orm("7")
     assert _warning_days() == 7
 
 
