@@ -15,7 +15,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lms.core.enums import TitledEnum, enum_check
@@ -70,6 +80,11 @@ class PersonStatus(db.Model):
     #: the first day the row may go wrong with the date alone (a lapse, an expiry, the pro-rata
     #: hours overtaking, a term ban's end): a new day's refresh recomputes only these
     stable_until: Mapped[date] = mapped_column(Date, index=True)
+    #: what the gaps were written from (service.facts_of): an institution's staff table is
+    #: served from it while the row still holds (service.staff_compliance); NULL: never served
+    facts: Mapped[dict | None] = mapped_column(JSON)
+    #: the digest of the rules the row was computed under (service.rules_digest)
+    rules: Mapped[str | None] = mapped_column(String(16))
 
 
 class PostCheck(db.Model):
@@ -119,6 +134,8 @@ class Snapshot(_Counts, db.Model):
     computed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     #: the city's date the counts hold for (hours on track and lapses move with the date)
     computed_on: Mapped[date] = mapped_column(Date)
+    #: the city's row: the digest of the rules the last refresh applied (service.rules_digest)
+    rules: Mapped[str | None] = mapped_column(String(16))
 
 
 class SnapshotMonth(_Counts, db.Model):

@@ -9,8 +9,11 @@ The watermark is twofold:
   move with the city's day. Each summary row knows the first day it may go wrong by the date
   alone (`stable_until`), so a new day's refresh recomputes only those rows, and the people
   whose ban starts or ends in the days passed. Everyone is recomputed on a new year (new yearly
-  hours), when a setting the rules read was recorded or took effect since the last refresh,
-  and with `full` (`flask compliance refresh --all`).
+  hours), when a setting the rules read was recorded or took effect since the last refresh, or
+  a post rule changed (service.rules_digest), and with `full` (`flask compliance refresh --all`).
+
+Each summary row also keeps the facts its person's gaps were written from (service.facts_of):
+an institution's staff table is served from them while they hold (service.staff_compliance).
 """
 
 from __future__ import annotations
@@ -74,7 +77,10 @@ def _upsert(model, rows: list[dict], keys: list[str]) -> None:
 
 
 def _recompute_people(person_ids: list[int], on: date, now: datetime) -> None:
-    """Rewrite the summary rows of these people (batches of BATCH)."""
+    """Rewrite the summary rows of these people (batches of BATCH), with the facts their
+    gaps were written from and the rules they were computed under (institution tables are
+    served from them)."""
+    digest = service.rules_digest(on)
     for chunk in chunks(person_ids, BATCH):
         persons = list(db.session.scalars(select(Person).where(one_of(Person.id, chunk))))
         found = service.compliance_for(ROLLUP, persons, on, messages=False)
@@ -87,7 +93,8 @@ def _recompute_people(person_ids: list[int], on: date, now: datetime) -> None:
                 "health_current": pc.health_current,
                 "criminal_record_on_file": pc.record_on_file, "banned": pc.banned,
                 "multi_institution": pc.multi_institution, "gaps": len(pc.blocking_gaps),
-                "stable_until": pc.stable_until()})
+                "stable_until": pc.stable_until(), "facts": service.facts_of(pc),
+                "rules": digest})
             checks += [{"employment_id": p.employment.id, "person_id": pc.person.id,
                         "organisation_id": p.employment.organisation_id,
                         "certified": p.certified} for p in pc.posts]
@@ -136,10 +143,10 @@ def _zero() -> dict:
 
 
 def _store(scope: str, rows: dict[int, dict], on: date, now: datetime,
-           districts: dict[int, int] | None = None) -> None:
+           districts: dict[int, int] | None = None, rules: str | None = None) -> None:
     month = on.strftime("%Y-%m")
     _upsert(Snapshot, [{"scope": scope, "scope_id": sid, "computed_at": now, "computed_on": on,
-                        "district_id": (districts or {}).get(sid), **counts}
+                        "district_id": (districts or {}).get(sid), "rules": rules, **counts}
                        for sid, counts in rows.items()], ["scope", "scope_id"])
     _upsert(SnapshotMonth, [{"scope": scope, "scope_id": sid, "month": month, "computed_at": now,
                              **counts} for sid, counts in rows.items()],
@@ -154,7 +161,9 @@ def refresh(actor, *, full: bool = False) -> RefreshResult:
     on, now = local_today(), utc_now()
     city = db.session.scalar(select(Snapshot).where(Snapshot.scope == "city"))
     new_day = city is None or city.computed_on != on
-    full = full or city is None or city.computed_on.year != on.year or _settings_moved(city, on)
+    digest = service.rules_digest(on)
+    full = (full or city is None or city.computed_on.year != on.year
+            or city.rules != digest or _settings_moved(city, on))
     dirty = list(db.session.scalars(select(ComplianceDirty.person_id)))
     if full:
         people = set(db.session.scalars(select(Employment.person_id).where(
@@ -192,7 +201,7 @@ def refresh(actor, *, full: bool = False) -> RefreshResult:
         if district_ids else {}
     _store("district", {did: by_district.get(did, _zero()) for did in district_ids}, on, now)
     everyone = _aggregate(None)
-    _store("city", {0: everyone.get(0, _zero())}, on, now)
+    _store("city", {0: everyone.get(0, _zero())}, on, now, rules=digest)
     _expire_loaded_rows()
     if new_day and not full:
         _carry_forward(on, now)
@@ -304,6 +313,16 @@ def check(actor, sample: int = 50, seed: int | None = None) -> tuple[list[Differ
                 differences.append(Difference("institution", snap.scope_id,
                                               names.get(snap.scope_id, ""), snap.counts(),
                                               raw[snap.scope_id]))
+    # the staff tables served from the summary rows: each person's gaps as computed now
+    today = local_today()
+    for snap in picked:
+        org = db.session.get(Organisation, snap.scope_id)
+        kept, computed = ({pc.person.id: pc.gap_codes for pc in service.staff_compliance(
+            ROLLUP, org, today, messages=False, served=served)} for served in (True, False))
+        if kept != computed:
+            differences.append(Difference("staff", snap.scope_id, names.get(snap.scope_id, ""),
+                                          {k: v for k, v in kept.items() if computed.get(k) != v},
+                                          {k: v for k, v in computed.items() if kept.get(k) != v}))
     # districts: the sum over institutions double-counts people at two of them, so recompute
     districts = sorted({s.district_id for s in picked if s.district_id is not None})
     for did in rng.sample(districts, min(len(districts), max(1, sample // 10))):

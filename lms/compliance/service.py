@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import calendar
 import functools
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -205,6 +206,8 @@ class PersonCompliance:
     #: full-time-only posts held while employed elsewhere
     multi_posts: list[Post] = field(default_factory=list)
     expiring: list[Qualification] = field(default_factory=list)
+    #: the first day another certificate held enters the expiry warning (None: none will)
+    warning_from: date | None = None
     gaps: list[Gap] = field(default_factory=list)
 
     @property
@@ -359,8 +362,17 @@ def _expiring(held: dict[int, list[Qualification]], on: date,
     first (valid on the date: not revoked, issued, expires_on on or after the date)."""
     last = on + timedelta(days=days)
     return {pid: sorted((q for q in qs if days > 0 and q.expires_on is not None
-                         and q.expires_on <= last), key=lambda q: (q.expires_on, q.id))
+                         and on <= q.expires_on <= last), key=lambda q: (q.expires_on, q.id))
             for pid, qs in held.items()}
+
+
+def _warning_from(held: list[Qualification], on: date, days: int) -> date | None:
+    """The first day after `on` on which one more of these certificates is expiring."""
+    if days <= 0:
+        return None
+    last = on + timedelta(days=days)
+    later = [q.expires_on for q in held if q.expires_on is not None and q.expires_on > last]
+    return min(later) - timedelta(days=days) if later else None
 
 
 @dataclass
@@ -607,6 +619,7 @@ def compliance_in(scope: Scope, persons: Iterable[Person], on: date | None = Non
                 f"compliance.full_time_only.{e.post}", e.organisation.district_id) == "yes"},
                 key=lambda p: p.value)
         pc.expiring = expiring[person.id]
+        pc.warning_from = _warning_from(held[person.id], on, warning_days)
         pc.gaps = _gaps(pc) if messages else _gap_codes(pc)
         result[person.id] = pc
     return result
@@ -721,20 +734,191 @@ def current_staff_ids(org_ids: list[int]) -> list[int]:
 
 
 def staff_compliance(actor, org: Organisation, on: date | None = None, *,
-                     messages: bool = True) -> list[PersonCompliance]:
+                     messages: bool = True, served: bool = True) -> list[PersonCompliance]:
     """Every current staff member of an institution with their compliance (the institution
     level of the drill-down), sorted by name. `messages=False`: the gaps' codes only
-    (`with_messages` writes the messages later, for the rows a page shows)."""
+    (`with_messages` writes the messages later, for the rows a page shows).
+
+    The answer is the rules' answer now. Each person whose summary row still holds (see
+    `_holds`) is answered from the facts it keeps, through the same rules (`_from_facts`):
+    one statement for the whole staff; the others (changed since the last refresh, or whose
+    row may have gone wrong with the date or a rule) are computed from the records.
+    `served=False` computes everyone from the records (the consistency check)."""
     authorize(actor, rules.can_view_institution_compliance, org=org,
               message=_l("This institution is not in your area."))
-    persons = db.session.scalars(select(Person).where(Person.id.in_(
-        select(Employment.person_id).where(Employment.organisation_id == org.id,
-                                           Employment.end_date.is_(None)))))
-    # an institution's page shows its own posts even to a city regulator
-    rows = list(compliance_for(actor, persons, on, messages=messages,
-                               organisation_id=org.id).values())
+    on = on or local_today()
+    staff = select(Employment.person_id).where(Employment.organisation_id == org.id,
+                                               Employment.end_date.is_(None))
+    if not served:
+        persons = db.session.scalars(select(Person).where(Person.id.in_(staff)))
+        rows = list(compliance_for(actor, persons, on, messages=messages,
+                                   organisation_id=org.id).values())
+    else:
+        rows, stale = [], []
+        digest = rules_digest(on)
+        for person, kept, *state in db.session.execute(_served_statement(),
+                                                       {"served_on": on, "served_org": org.id}):
+            if _holds(kept, *state, digest=digest, on=on):
+                rows.append(_from_facts(person, kept, on, org.id))
+            else:
+                stale.append(person)
+        if rows:
+            (with_messages if messages else _codes_only)(rows)
+        # an institution's page shows its own posts even to a city regulator
+        rows += compliance_for(actor, stale, on, messages=messages,
+                               organisation_id=org.id).values()
     rows.sort(key=lambda pc: (pc.person.name, pc.person.id))
     return rows
+
+
+# --- answers served from the summary rows ------------------------------------------------------------
+
+
+def rules_digest(on: date) -> str:
+    """A digest of what the answers depend on besides a person's own records: the post rules
+    and the rule settings in effect on the date (from the reference cache). A summary row
+    computed under another digest is not served, and the next refresh recomputes everyone."""
+    view = settings.SettingsOn(RULE_SETTING_PREFIXES, on)
+    parts = sorted((key, *(str(v) for v in row)) for key, rows in view.rows().items()
+                   for row in rows)
+    parts += sorted((post, str(r.qualification_type_id), str(r.min_level))
+                    for post, reqs in registry.post_rules().items() for r in reqs)
+    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
+
+
+def facts_of(pc: PersonCompliance) -> dict:
+    """What a summary row keeps of an answer computed for every current post (city scope) so
+    that `_from_facts` gives the same answer on a later day while the row holds."""
+    def day(value: date | None) -> str | None:
+        return value.isoformat() if value else None
+
+    health = pc.health
+    return {
+        "posts": [[p.employment.id, p.employment.organisation_id, p.employment.post, p.certified]
+                  for p in pc.posts],
+        "hours": [[str(h.hours), str(h.required)] for h in (pc.skills, pc.ethics)],
+        "health": [health.state, day(health.record.issued_on) if health.record else None,
+                   health.record.result if health.record else None, day(health.lapses_on)],
+        "record": day(pc.criminal_record.issued_on) if pc.criminal_record else None,
+        "ban": None if pc.ban is None else [day(pc.ban.starts_on), day(pc.ban.ends_on),
+                                            pc.ban.kind],
+        "institutions": pc.institutions,
+        "multi": [p.value for p in pc.multi_posts],
+        "expiring": [[q.id, q.qualification_type_id, day(q.expires_on)] for q in pc.expiring],
+        "warning_from": day(pc.warning_from),
+    }
+
+
+@functools.cache
+def _served_statement():
+    """Each current staff member of an institution (`served_org`) with their summary row, and
+    what says whether it still holds on `served_on`: marked dirty since, and a ban against
+    their number starting after the row was computed."""
+    from lms.registry.models import Ban
+
+    from .models import ComplianceDirty, PersonStatus
+
+    s = PersonStatus
+    on = bindparam("served_on", type_=Date)
+    ban_starting = (select(Ban.id).where(Ban.id_number_hash == Person.id_number_hash,
+                                         Ban.starts_on > s.computed_on, Ban.starts_on <= on)
+                    .exists())
+    return (select(Person, s.facts, s.rules, s.computed_on, s.stable_until,
+                   ComplianceDirty.person_id.is_not(None), ban_starting)
+            .outerjoin(s, s.person_id == Person.id)
+            .outerjoin(ComplianceDirty, ComplianceDirty.person_id == Person.id)
+            .where(Person.id.in_(select(Employment.person_id).where(
+                Employment.organisation_id == bindparam("served_org", type_=Integer),
+                Employment.end_date.is_(None)))))
+
+
+def _holds(kept: dict | None, rules: str | None, computed_on: date | None,
+           stable_until: date | None, dirty: bool, ban_starting: bool, *, digest: str,
+           on: date) -> bool:
+    """Whether a summary row's answer is still the rules' answer on the date: nothing of the
+    person written since (not dirty), computed this year under the same rules, no day passed
+    on which it may change by the date alone (stable_until: lapses, expiries, the pro-rata
+    hours, a term ban's end; warning_from: a certificate entering its expiry warning), and no
+    ban starting since."""
+    if kept is None or rules != digest or dirty or ban_starting or computed_on is None:
+        return False
+    if computed_on > on or computed_on.year != on.year or on >= stable_until:
+        return False
+    warning_from = kept.get("warning_from")
+    return warning_from is None or on < date.fromisoformat(warning_from)
+
+
+@dataclass(frozen=True)
+class _KeptEmployment:
+    id: int
+    organisation_id: int
+    post: str
+
+    @property
+    def post_title(self) -> str:
+        return Post(self.post).title
+
+
+@dataclass(frozen=True)
+class _KeptRecord:
+    issued_on: date
+    result: str | None = None
+
+
+@dataclass(frozen=True)
+class _KeptBan:
+    starts_on: date
+    ends_on: date | None
+    kind: str
+
+
+@dataclass(frozen=True)
+class _KeptQualification:
+    id: int
+    qualification_type_id: int
+    expires_on: date
+
+    @property
+    def qualification_type(self):
+        return registry.qualification_types()[self.qualification_type_id]
+
+
+def _from_facts(person: Person, kept: dict, on: date, organisation_id: int) -> PersonCompliance:
+    """The answer a summary row keeps, for the date and the institution's own posts (gaps
+    left to with_messages or _codes_only: the same rules as a computed answer)."""
+    def day(value: str | None) -> date | None:
+        return date.fromisoformat(value) if value else None
+
+    pc = PersonCompliance(person=person, on=on)
+    post_rules = registry.post_rules()
+    for employment_id, org_id, post, certified in kept["posts"]:
+        if org_id == organisation_id:
+            pc.posts.append(PostStatus(_KeptEmployment(employment_id, org_id, post), certified,
+                                       required=post_rules.get(post, [])))
+    (skills, skills_required), (ethics, ethics_required) = kept["hours"]
+    pc.skills = HoursStatus("skills", Decimal(skills), Decimal(skills_required),
+                            pro_rata(Decimal(skills_required), on))
+    pc.ethics = HoursStatus("ethics", Decimal(ethics), Decimal(ethics_required),
+                            pro_rata(Decimal(ethics_required), on))
+    state, issued_on, result, lapses_on = kept["health"]
+    pc.health = HealthStatus(state, _KeptRecord(day(issued_on), result) if issued_on else None,
+                             day(lapses_on))
+    pc.criminal_record = _KeptRecord(day(kept["record"])) if kept["record"] else None
+    if kept["ban"]:
+        starts_on, ends_on, kind = kept["ban"]
+        pc.ban = _KeptBan(day(starts_on), day(ends_on), kind)
+    pc.institutions = kept["institutions"]
+    pc.multi_posts = [Post(p) for p in kept["multi"]]
+    pc.expiring = [q for q in (_KeptQualification(qid, type_id, day(expires_on))
+                               for qid, type_id, expires_on in kept["expiring"])
+                   if q.expires_on >= on]
+    pc.warning_from = day(kept.get("warning_from"))
+    return pc
+
+
+def _codes_only(rows: Iterable[PersonCompliance]) -> None:
+    for pc in rows:
+        pc.gaps = _gap_codes(pc)
 
 
 # --- the tables of the drill-down (pages and exports share them) --------------------------------------

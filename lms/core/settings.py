@@ -129,6 +129,13 @@ class SettingsOn:
             rows.setdefault(key, []).append((district_id, effective_from, row_id, value))
         return rows
 
+    def rows(self) -> dict[str, list[tuple]]:
+        """{key: [(district_id, effective_from, row id, value)]}: every row of the prefixes in
+        effect by the date (read only)."""
+        if self._rows is None:
+            self._rows = self._load()
+        return self._rows
+
     def get(self, key: str, district_id: int | None = None):
         if not key.startswith(self.prefixes):
             raise ValueError(f"{key} was not preloaded")

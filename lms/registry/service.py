@@ -912,6 +912,23 @@ def _requirements() -> dict[str, list[PostRequirement]]:
     return refcache.cached("registry.post_requirements", None, _load_requirements)
 
 
+def post_rules() -> dict[str, list[PostRequirement]]:
+    """{post: [PostRequirement]}: the post rules in force, from the reference cache (read only)."""
+    return _requirements()
+
+
+def qualification_types() -> dict[int, QualificationType]:
+    """{id: QualificationType}, from the reference cache (detached rows: read only)."""
+    return refcache.cached("registry.qualification_types", None, _load_types)
+
+
+def _load_types() -> dict[int, QualificationType]:
+    with Session(bind=db.session.connection(), expire_on_commit=False) as reader:
+        types = {t.id: t for t in reader.scalars(select(QualificationType))}
+        reader.expunge_all()
+    return types
+
+
 def _load_requirements() -> dict[str, list[PostRequirement]]:
     # read by a session of their own on the request's connection (its transaction), then
     # detached: the request's session keeps its own instances of the same rows untouched

@@ -15,6 +15,7 @@ from lms.extensions import db
 from lms.ledger import service as ledger
 from lms.registry import service as registry
 from lms.registry.models import QualificationType
+from tests.factories import id_number
 
 
 def qualify(person, code="baoyushi", level=5, issued_on=None, expires_on=None):
@@ -54,3 +55,44 @@ def check():
     def do(person, actor=DEMO, on=None):
         return service.person_compliance(actor, person, on)
     return do
+
+
+def _staff(world, n, name):
+    return registry.add_staff(DEMO, world.inst, id_number=id_number("320102", "19900101", 40 + n),
+                              name=name, post="nursery_carer", start_date=date(2025, 1, 1)
+                              ).employment.person
+
+
+@pytest.fixture()
+def every_gap(world):
+    """People at world.inst between them with every gap and the warning."""
+    today = local_today()
+    make_compliant(world.staff, world.inst)
+    banned = _staff(world, 1, "甲禁")
+    make_compliant(banned, world.inst)
+    registry.record_ban(DEMO, id_number=banned.id_number, name=banned.name, kind="lifetime",
+                        starts_on=today, ends_on=None, reason="虐童")
+    lapsed = _staff(world, 2, "乙逾")  # uncertified, behind on hours, lapsed, no record
+    hours(lapsed, "skills", 1)
+    staff_record(lapsed, issued_on=today - timedelta(days=400), org=world.inst)
+    unfit = _staff(world, 3, "丙病")
+    make_compliant(unfit, world.inst)
+    staff_record(unfit, issued_on=today, result="unfit", org=world.inst)
+    qualify(unfit, "health_cert", expires_on=today + timedelta(days=30))
+    double = _staff(world, 4, "丁兼")
+    make_compliant(double, world.inst)
+    registry.add_staff(DEMO, world.inst_other, id_number=double.id_number, name=double.name,
+                       post="finance", start_date=date(2025, 1, 1))
+    _staff(world, 5, "戊新")  # nothing on file
+    return world.inst
+
+
+def reference_gaps(org, on=None):
+    """The institution's rows as the rules answer them from the records: every person with
+    every message, the posts of this institution."""
+    people = [pc.person for pc in service.staff_compliance(DEMO, org, on, served=False)]
+    out = {}
+    for pid, pc in service.compliance_for(DEMO, people, on).items():
+        pc.posts = [p for p in pc.posts if p.employment.organisation_id == org.id]
+        out[pid] = [(g.code, g.severity, g.message) for g in service._gaps(pc)]
+    return out

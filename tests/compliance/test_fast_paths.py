@@ -13,50 +13,7 @@ from lms.compliance.service import GapCode
 from lms.core import settings
 from lms.core.actors import DEMO
 from lms.core.clock import local_today
-from lms.registry import service as registry
-from tests.compliance.conftest import hours, make_compliant, qualify, staff_record
-from tests.factories import id_number
-
-
-def _staff(world, n, name):
-    return registry.add_staff(DEMO, world.inst, id_number=id_number("320102", "19900101", 40 + n),
-                              name=name, post="nursery_carer", start_date=date(2025, 1, 1)
-                              ).employment.person
-
-
-@pytest.fixture()
-def every_gap(world):
-    """People at world.inst between them with every gap and the warning."""
-    today = local_today()
-    make_compliant(world.staff, world.inst)
-    banned = _staff(world, 1, "甲禁")
-    make_compliant(banned, world.inst)
-    registry.record_ban(DEMO, id_number=banned.id_number, name=banned.name, kind="lifetime",
-                        starts_on=today, ends_on=None, reason="虐童")
-    lapsed = _staff(world, 2, "乙逾")  # uncertified, behind on hours, lapsed, no record
-    hours(lapsed, "skills", 1)
-    staff_record(lapsed, issued_on=today - timedelta(days=400), org=world.inst)
-    unfit = _staff(world, 3, "丙病")
-    make_compliant(unfit, world.inst)
-    staff_record(unfit, issued_on=today, result="unfit", org=world.inst)
-    qualify(unfit, "health_cert", expires_on=today + timedelta(days=30))
-    double = _staff(world, 4, "丁兼")
-    make_compliant(double, world.inst)
-    registry.add_staff(DEMO, world.inst_other, id_number=double.id_number, name=double.name,
-                       post="finance", start_date=date(2025, 1, 1))
-    _staff(world, 5, "戊新")  # nothing on file
-    return world.inst
-
-
-def _reference(org):
-    """The institution's rows as the rules answer them: every person with every message, the
-    posts of this institution."""
-    people = [pc.person for pc in service.staff_compliance(DEMO, org)]
-    out = {}
-    for pid, pc in service.compliance_for(DEMO, people).items():
-        pc.posts = [p for p in pc.posts if p.employment.organisation_id == org.id]
-        out[pid] = [(g.code, g.severity, g.message) for g in service._gaps(pc)]
-    return out
+from tests.compliance.conftest import make_compliant, reference_gaps, staff_record
 
 
 def _gaps(pc):
@@ -64,7 +21,7 @@ def _gaps(pc):
 
 
 def test_the_institution_table_writes_the_rules_messages_for_the_rows_it_shows(every_gap):
-    want = _reference(every_gap)
+    want = reference_gaps(every_gap)
     met = {code for gaps in want.values() for code, _s, _m in gaps}
     assert met == set(GapCode.ALL)  # every gap kind and the warning are compared
     everyone = service.institution_table(DEMO, every_gap, per_page=None)
@@ -96,7 +53,7 @@ def test_the_institution_export_holds_every_message(every_gap):
     data, rows, _totals = service.export_xlsx(DEMO, "institution", every_gap)
     sheet = load_workbook(BytesIO(data)).active
     cells = [[c.value for c in row] for row in sheet.iter_rows(min_row=2, max_row=rows + 1)]
-    want = _reference(every_gap)
+    want = reference_gaps(every_gap)
     assert sorted(row[-1] or "" for row in cells) == \
         sorted("; ".join(m for _c, _s, m in gaps) for gaps in want.values())
 

@@ -202,6 +202,23 @@ def test_the_check_finds_a_tampered_snapshot(world, app):
     assert result.exit_code == 0, result.output
 
 
+def test_the_check_finds_a_tampered_summary_row(world, app):
+    """The staff table is served from the summary rows' facts: the check compares them too."""
+    make_compliant(world.staff, world.inst)
+    rollups.refresh(DEMO)
+    status = db.session.get(PersonStatus, world.staff.id)
+    status.facts = {**status.facts, "record": None}  # the certificate of no criminal record
+    db.session.commit()
+    assert "record_missing" in [pc.gap_codes for pc in service.staff_compliance(
+        DEMO, world.inst) if pc.person.id == world.staff.id][0]
+    differences, _skipped = rollups.check(DEMO, 10, seed=3)
+    assert [(d.scope, d.scope_id) for d in differences] == [("staff", world.inst.id)]
+    assert differences[0].kept == {world.staff.id: ["record_missing"]}
+    assert differences[0].recomputed == {world.staff.id: []}
+    result = app.test_cli_runner().invoke(args=["compliance", "check", "--sample", "10"])
+    assert result.exit_code == 1 and "DIFFERENT staff" in result.output
+
+
 def test_the_check_skips_institutions_waiting_for_a_refresh(world):
     rollups.refresh(DEMO)
     staff_record(world.staff)
