@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from flask_babel import get_translations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, Integer, and_, bindparam, func, select
@@ -575,6 +576,7 @@ def compliance_in(scope: Scope, persons: Iterable[Person], on: date | None = Non
     conf = _Settings(on)
     warning_days = int(conf.get("compliance.expiry_warning_days", None))
     expiring = _expiring(held, on, warning_days)
+    gettext = _translator() if messages else _
 
     result = {}
     for person in persons:
@@ -620,7 +622,7 @@ def compliance_in(scope: Scope, persons: Iterable[Person], on: date | None = Non
                 key=lambda p: p.value)
         pc.expiring = expiring[person.id]
         pc.warning_from = _warning_from(held[person.id], on, warning_days)
-        pc.gaps = _gaps(pc) if messages else _gap_codes(pc)
+        pc.gaps = _gaps(pc, gettext) if messages else _gap_codes(pc)
         result[person.id] = pc
     return result
 
@@ -638,11 +640,25 @@ def person_compliance(actor, person: Person, on: date | None = None) -> PersonCo
 def with_messages(rows: Iterable[PersonCompliance]) -> None:
     """Write the gaps' messages of answers computed with `messages=False` (the same gaps, in the
     same order: only their messages, and each uncertified post's `missing`, were left out)."""
+    gettext = _translator()
     for pc in rows:
         for status in pc.posts:
             if not status.certified and not status.missing:
                 status.missing = _qualification_names(status.required)
-        pc.gaps = _gaps(pc)
+        pc.gaps = _gaps(pc, gettext)
+
+
+def _translator():
+    """Flask-Babel's gettext with this request's translations looked up once: its own looks
+    them up (locale, context, cache) on every call, which a table of a hundred messages paid
+    for a hundred times."""
+    translations = get_translations()
+
+    def gettext(string: str, **variables) -> str:
+        text = translations.ugettext(string)
+        return text % variables if variables else text
+
+    return gettext
 
 
 def _gap_codes(pc: PersonCompliance) -> list[Gap]:
@@ -669,7 +685,7 @@ def _gap_codes(pc: PersonCompliance) -> list[Gap]:
     return gaps
 
 
-def _gaps(pc: PersonCompliance) -> list[Gap]:
+def _gaps(pc: PersonCompliance, _=_) -> list[Gap]:  # `_`: a _translator(), named so for pybabel
     gaps = []
     if pc.ban is not None and pc.posts:
         gaps.append(Gap(GapCode.BANNED, _("Banned from working in childcare since %(date)s: end "
@@ -680,8 +696,8 @@ def _gaps(pc: PersonCompliance) -> list[Gap]:
                 "%(qualification)s missing for post %(post)s.", qualification=status.missing,
                 post=status.employment.post_title)))
     if pc.posts:
-        for hours, code, needs in ((pc.skills, GapCode.SKILLS_BEHIND, _l("skills")),
-                                   (pc.ethics, GapCode.ETHICS_BEHIND, _l("ethics"))):
+        for hours, code, needs in ((pc.skills, GapCode.SKILLS_BEHIND, _("skills")),
+                                   (pc.ethics, GapCode.ETHICS_BEHIND, _("ethics"))):
             if hours is not None and not hours.on_track:
                 gaps.append(Gap(code, _(
                     "Needs %(required)s %(category)s hours this year: %(to_go)s to go "
@@ -755,11 +771,11 @@ def staff_compliance(actor, org: Organisation, on: date | None = None, *,
                                    organisation_id=org.id).values())
     else:
         rows, stale = [], []
-        digest = rules_digest(on)
+        digest, post_rules = rules_digest(on), registry.post_rules()
         for person, kept, *state in db.session.execute(_served_statement(),
                                                        {"served_on": on, "served_org": org.id}):
             if _holds(kept, *state, digest=digest, on=on):
-                rows.append(_from_facts(person, kept, on, org.id))
+                rows.append(_from_facts(person, kept, on, org.id, post_rules))
             else:
                 stale.append(person)
         if rows:
@@ -883,14 +899,14 @@ class _KeptQualification:
         return registry.qualification_types()[self.qualification_type_id]
 
 
-def _from_facts(person: Person, kept: dict, on: date, organisation_id: int) -> PersonCompliance:
+def _from_facts(person: Person, kept: dict, on: date, organisation_id: int,
+                post_rules: dict[str, list[PostRequirement]]) -> PersonCompliance:
     """The answer a summary row keeps, for the date and the institution's own posts (gaps
     left to with_messages or _codes_only: the same rules as a computed answer)."""
     def day(value: str | None) -> date | None:
         return date.fromisoformat(value) if value else None
 
     pc = PersonCompliance(person=person, on=on)
-    post_rules = registry.post_rules()
     for employment_id, org_id, post, certified in kept["posts"]:
         if org_id == organisation_id:
             pc.posts.append(PostStatus(_KeptEmployment(employment_id, org_id, post), certified,

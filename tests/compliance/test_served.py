@@ -134,3 +134,17 @@ def test_the_institution_page_serves_the_same_table(served, client, login_as):
     assert len(lapsed) == 1
     message = next(m for c, _s, m in want[lapsed[0]] if c == "health_lapsed")
     assert message in page and 'id="row-count">1 ' in page
+
+
+@pytest.mark.parametrize(("language", "words"), [("zh-CN", ("本年度需职业道德学时 40", "还差 40")),
+                                                 ("zh-TW", ("本年度需職業道德學時 40", "還差 40")),
+                                                 ("en", ("Needs 40 ethics hours", "to go"))])
+def test_the_served_messages_are_in_the_readers_language(served, app, language, words):
+    from flask_babel import refresh
+
+    with app.test_request_context(headers={"Accept-Language": language}):
+        refresh()
+        messages = [m for gaps in _table(served).values() for c, _s, m in gaps
+                    if c == "ethics_behind"]
+        assert messages and all(all(w in m for w in words) for m in messages), messages
+        assert _table(served) == reference_gaps(served)
