@@ -433,6 +433,14 @@ def _records_statements():
     return several, single
 
 
+@functools.cache
+def _one_person_statements():
+    """_records' statements for one person (a person's page, the API's person status), whole:
+    built once, so no call pays for building them and their cache key again (~0.2 ms)."""
+    one = Person.id == bindparam("compliance_person", type_=Integer)
+    return tuple(statement.where(one) for statement in _records_statements())
+
+
 def _records(person_ids: list[int], on: date) -> _Records:
     """Every row the rules read for these people, in two statements per 5,000 people (where
     there were five): each person's row outer-joined to their employments (with institutions)
@@ -449,13 +457,18 @@ def _records(person_ids: list[int], on: date) -> _Records:
     held: dict[int, dict[int, Qualification]] = {pid: {} for pid in person_ids}
     bans: dict[int, dict[int, Ban]] = {pid: {} for pid in person_ids}
     for chunk in chunks(person_ids):
-        these = one_of(Person.id, chunk)
-        for pid, employment, qualification in db.session.execute(several.where(these), params):
+        if len(chunk) == 1:
+            several_of, single_of = _one_person_statements()
+            params["compliance_person"] = chunk[0]
+        else:
+            these = one_of(Person.id, chunk)
+            several_of, single_of = several.where(these), single.where(these)
+        for pid, employment, qualification in db.session.execute(several_of, params):
             if employment is not None:
                 employments[pid][employment.id] = employment
             if qualification is not None:
                 held[pid][qualification.id] = qualification
-        for pid, *latest, ban, skills, ethics in db.session.execute(single.where(these), params):
+        for pid, *latest, ban, skills, ethics in db.session.execute(single_of, params):
             for kind, found in zip(RECORD_KINDS, latest, strict=True):
                 if found is not None:
                     out.records[pid][kind] = found
