@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import String, Table, any_, bindparam, func, insert, select
+from sqlalchemy import String, Table, any_, bindparam, cast, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeDecorator
 
@@ -48,6 +48,19 @@ def chunks(items: list, size: int = CHUNK):
         yield items[start:start + size]
 
 
+def _comma_joined(values: list) -> str | None:
+    """The keys joined by commas when that text splits back into exactly them: integers, or
+    strings without a comma; None otherwise."""
+    kinds = set(map(type, values))
+    if kinds == {int}:
+        return ",".join(map(str, values))
+    if kinds == {str}:
+        joined = ",".join(values)
+        if joined.count(",") == len(values) - 1:
+            return joined
+    return None
+
+
 def one_of(column, values: list):
     """`column IN values` for a chunk of keys, as one parameter instead of thousands (which
     the driver and the planner each parse): `= ANY(array)` on PostgreSQL, `IN (SELECT value
@@ -59,6 +72,12 @@ def one_of(column, values: list):
     if len(values) == 1:  # one person's page or API answer: a plain equality
         return column == values[0]
     if db.engine.dialect.name == "postgresql":
+        joined = _comma_joined(values)
+        if joined is not None:
+            # the keys as one text the server splits: psycopg quotes a text array element by
+            # element (a regular expression each), which cost a 100,000-row import half a second
+            return column == any_(cast(func.string_to_array(
+                bindparam(None, joined, type_=String), ","), ARRAY(column.type)))
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     if sqlite3.sqlite_version_info >= (3, 38) and all(isinstance(v, (int, str)) for v in values):
         # SQLite: the keys as one JSON array that json_each reads back (built into SQLite since

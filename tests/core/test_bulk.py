@@ -80,15 +80,18 @@ def test_dict_rows_tuple_rows_and_the_orm_store_the_same_values(world):
 
 
 def test_one_of_finds_what_in_finds(world):
-    """one_of (json_each on SQLite, = ANY(array) on PostgreSQL) against a plain IN, for
-    integer keys, text keys and encrypted numbers (looked up by their hashes)."""
+    """one_of (json_each on SQLite; on PostgreSQL = ANY of the keys as one comma-joined text,
+    or of an array when a key holds a comma) against a plain IN, for integer keys, text keys
+    and encrypted numbers (looked up by their hashes)."""
     people = list(db.session.scalars(select(Person)))
     assert len(people) >= 2
     ids = [p.id for p in people] + [10**9]
     numbers = [p.id_number for p in people] + [id_number("110101", "19800101", 1)]
     mobiles = [p.mobile for p in people if p.mobile] + ["13900000000", "1'); --"]
+    names = [p.name for p in people]
     for column, keys in ((Person.id, ids), (Person.id_number, numbers), (Person.mobile, mobiles),
-                         (Person.id, ids[:1]), (Person.id, [])):
+                         (Person.id, ids[:1]), (Person.id, []), (Person.name, [*names, ""]),
+                         (Person.name, [*names, "甲,乙"]), (Person.mobile, [*mobiles, ","])):
         found = set(db.session.scalars(select(Person.id).where(one_of(column, keys))))
         assert found == set(db.session.scalars(select(Person.id).where(column.in_(keys))))
 
