@@ -34,13 +34,12 @@ from lms.certificates.models import Certificate
 from lms.compliance import service as compliance
 from lms.core.clock import local_today
 from lms.core.errors import DomainError
-from lms.core.idnumber import mask_id_number, mask_name
+from lms.core.idnumber import IdNumberError, mask_id_number, mask_name, normalise_id_number
 from lms.core.models import District
 from lms.core.permissions import authorize
 from lms.enforcement import credit_feed
 from lms.extensions import db
 from lms.ledger.models import Category
-from lms.registry import service as registry
 from lms.registry.models import BanKind, Organisation, Post
 
 
@@ -72,12 +71,14 @@ def person_status(actor: ApiClientActor, id_number: str) -> dict | None:
     unknown or not employed in the client's district now (the same answer, so a district learns
     nothing of other districts)."""
     authorize(actor, api_reads_registry)
-    person = registry.find_person(id_number)
-    if person is None:
+    try:
+        number = normalise_id_number(id_number)
+    except IdNumberError:
         return None
-    pc = compliance.compliance_in(_compliance_scope(actor), [person]).get(person.id)
+    pc = compliance.compliance_by_number(_compliance_scope(actor), number)
     if pc is None:
         return None
+    person = pc.person
     if actor.scope == Scope.DISTRICT and not any(
             p.employment.organisation.district_id == actor.district_id for p in pc.posts):
         return None

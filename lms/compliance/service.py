@@ -31,7 +31,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from flask_babel import get_translations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, Integer, and_, bindparam, func, select
+from sqlalchemy import Date, Integer, String, and_, bindparam, func, select
 from sqlalchemy.orm import aliased, joinedload
 
 from lms.auth.models import Role
@@ -390,6 +390,8 @@ class _Records:
     records: dict[int, dict[str, StaffRecord]]
     #: the ban the gate answers for the person's number (registry.ban_gate's rule); none: absent
     bans: dict[int, Ban]
+    #: the people read with their rows (by identity number)
+    persons: dict[int, Person] = field(default_factory=dict)
 
 
 #: the staff records and the ledger categories the rules read, in _records_statements' order
@@ -441,34 +443,58 @@ def _one_person_statements():
     return tuple(statement.where(one) for statement in _records_statements())
 
 
-def _records(person_ids: list[int], on: date) -> _Records:
+@functools.cache
+def _by_number_statements():
+    """_records' statements for the person with an identity number (its keyed hash is the
+    parameter `compliance_number`), the first reading the Person too: no lookup before them."""
+    several, single = _records_statements()
+    one = Person.id_number_hash == bindparam("compliance_number", type_=String)
+    return several.add_columns(Person).where(one), single.where(one)
+
+
+def _records(person_ids: list[int], on: date, *, number: str | None = None) -> _Records:
     """Every row the rules read for these people, in two statements per 5,000 people (where
     there were five): each person's row outer-joined to their employments (with institutions)
     and valid qualifications; and to the parts of which a person has one at most (the latest
     health check, the latest certificate of no criminal record, the year's skills and ethics
     totals) and the bans in force against their number. Each part's rule is the lower
     package's (registry.qualification_valid_on, latest_staff_record_id, bans_held_against and
-    gate_answer; ledger.year_hours): it stays defined once."""
-    out = _Records({pid: [] for pid in person_ids}, {pid: [] for pid in person_ids},
-                   {pid: {} for pid in person_ids}, {pid: {} for pid in person_ids}, {})
-    several, single = _records_statements()
+    gate_answer; ledger.year_hours): it stays defined once. With `number` (normalised) instead
+    of ids: the person with that identity number, read with their rows (`persons`)."""
+    out = _Records({}, {}, {}, {}, {})
     params = {"compliance_on": on, "compliance_year": on.year}
-    employments: dict[int, dict[int, Employment]] = {pid: {} for pid in person_ids}
-    held: dict[int, dict[int, Qualification]] = {pid: {} for pid in person_ids}
-    bans: dict[int, dict[int, Ban]] = {pid: {} for pid in person_ids}
-    for chunk in chunks(person_ids):
-        if len(chunk) == 1:
-            several_of, single_of = _one_person_statements()
-            params["compliance_person"] = chunk[0]
-        else:
-            these = one_of(Person.id, chunk)
-            several_of, single_of = several.where(these), single.where(these)
-        for pid, employment, qualification in db.session.execute(several_of, params):
+    employments: dict[int, dict[int, Employment]] = {}
+    held: dict[int, dict[int, Qualification]] = {}
+    bans: dict[int, dict[int, Ban]] = {}
+
+    def start(pid: int) -> None:
+        for rows in (employments, held, bans, out.totals, out.records):
+            rows.setdefault(pid, {})
+
+    for pid in person_ids:
+        start(pid)
+    if number is not None:
+        _column, (digest,) = Person.id_number.hashed([number])
+        batches = [(_by_number_statements(), {"compliance_number": digest})]
+    else:
+        several, single = _records_statements()
+        batches = [(_one_person_statements(), {"compliance_person": chunk[0]}) if len(chunk) == 1
+                   else ((several.where(one_of(Person.id, chunk)),
+                          single.where(one_of(Person.id, chunk))), {})
+                   for chunk in chunks(person_ids)]
+    for (several_of, single_of), extra in batches:
+        for pid, employment, qualification, *person in db.session.execute(several_of,
+                                                                          {**params, **extra}):
+            if person:
+                out.persons[pid] = person[0]
+                start(pid)
             if employment is not None:
                 employments[pid][employment.id] = employment
             if qualification is not None:
                 held[pid][qualification.id] = qualification
-        for pid, *latest, ban, skills, ethics in db.session.execute(single_of, params):
+        if number is not None and not out.persons:
+            break  # no such person: nothing more to read
+        for pid, *latest, ban, skills, ethics in db.session.execute(single_of, {**params, **extra}):
             for kind, found in zip(RECORD_KINDS, latest, strict=True):
                 if found is not None:
                     out.records[pid][kind] = found
@@ -477,7 +503,7 @@ def _records(person_ids: list[int], on: date) -> _Records:
             for category, value in zip(CATEGORIES, (skills, ethics), strict=True):
                 if value is not None:
                     out.totals[pid][category] = value
-    for pid in person_ids:
+    for pid in employments:
         out.employments[pid] = sorted(employments[pid].values(),
                                       key=lambda e: (e.start_date, e.id), reverse=True)
         out.held[pid] = sorted(held[pid].values(), key=lambda q: q.id)
@@ -576,7 +602,25 @@ def compliance_in(scope: Scope, persons: Iterable[Person], on: date | None = Non
     ids = [p.id for p in persons]
     if not ids:
         return {}
-    found = _records(ids, on)
+    return _answers(scope, persons, _records(ids, on), on, messages=messages,
+                    organisation_id=organisation_id)
+
+
+def compliance_by_number(scope: Scope, number: str,
+                         on: date | None = None) -> PersonCompliance | None:
+    """The compliance of the person with this (normalised) identity number, in the scope:
+    None when no person has it or the scope does not see them. Two statements: the person is
+    read with their rows (the API's person status)."""
+    on = on or local_today()
+    found = _records([], on, number=number)
+    answers = _answers(scope, list(found.persons.values()), found, on)
+    return next(iter(answers.values()), None)
+
+
+def _answers(scope: Scope, persons: list[Person], found: _Records, on: date, *,
+             messages: bool = True,
+             organisation_id: int | None = None) -> dict[int, PersonCompliance]:
+    """The rules applied to the rows `_records` read for these people."""
     employments = found.employments
     persons = [p for p in persons if scope.sees_person(employments[p.id])]
     ids = [p.id for p in persons]

@@ -102,3 +102,37 @@ def test_the_targets_read_at_once_answer_as_get_setting(world):
             name: float(settings.get_setting(key, district_id, on))
             for name, key in service.TARGET_SETTINGS.items()}
     assert service.targets(world.xuanwu.id, on)["health_current"] == 80.0
+
+
+def test_compliance_by_number_is_the_persons_answer_in_two_statements(every_gap, world):
+    from sqlalchemy import event
+
+    from lms.extensions import db
+    from tests.factories import id_number
+
+    people = [pc.person for pc in service.staff_compliance(DEMO, every_gap)]
+    for person in people:
+        by_number = service.compliance_by_number(service.CITY, person.id_number)
+        pc = service.person_compliance(DEMO, person)
+        assert by_number.person.id == person.id
+        assert [(p.employment.id, p.certified) for p in by_number.posts] == \
+            [(p.employment.id, p.certified) for p in pc.posts]
+        assert by_number.gaps == pc.gaps and by_number.ban == pc.ban
+    assert service.compliance_by_number(service.CITY, id_number("110101", "19800101", 7)) is None
+    # a district that does not employ the person: the same "no answer" as an unknown number
+    elsewhere = service.Scope("district", district_id=world.gulou.id)
+    assert world.inst.district_id != world.gulou.id
+    only_here = next(p for p in people if p.name == "戊新")
+    assert service.compliance_by_number(elsewhere, only_here.id_number) is None
+    count = []
+
+    def counted(*_args):
+        count.append(1)
+
+    service.compliance_by_number(service.CITY, only_here.id_number)  # the reference cache warm
+    event.listen(db.engine, "before_cursor_execute", counted)
+    try:
+        service.compliance_by_number(service.CITY, only_here.id_number)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", counted)
+    assert len(count) == 2  # the person read with their rows: no lookup before
