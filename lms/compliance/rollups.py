@@ -22,7 +22,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, tuple_, update
 
 from lms.core import audit
 from lms.core.actors import system_actor
@@ -164,7 +164,8 @@ def refresh(actor, *, full: bool = False) -> RefreshResult:
     digest = service.rules_digest(on)
     full = (full or city is None or city.computed_on.year != on.year
             or city.rules != digest or _settings_moved(city, on))
-    dirty = list(db.session.scalars(select(ComplianceDirty.person_id)))
+    marks = dict(db.session.execute(select(ComplianceDirty.person_id, ComplianceDirty.marked_at)).all())
+    dirty = list(marks)
     if full:
         people = set(db.session.scalars(select(Employment.person_id).where(
             Employment.end_date.is_(None)).distinct())) | set(dirty)
@@ -176,8 +177,7 @@ def refresh(actor, *, full: bool = False) -> RefreshResult:
             people |= _ban_boundaries(city.computed_on, on)
     person_ids = sorted(people)
     _recompute_people(person_ids, on, now)
-    for chunk in chunks(dirty):
-        db.session.execute(delete(ComplianceDirty).where(one_of(ComplianceDirty.person_id, chunk)))
+    _forget(marks)
 
     institutions = select(Organisation.id, Organisation.district_id).where(
         Organisation.kind == OrgKind.INSTITUTION.value)
@@ -210,6 +210,16 @@ def refresh(actor, *, full: bool = False) -> RefreshResult:
                  persons=len(person_ids), institutions=len(orgs), full=full)
     db.session.flush()
     return RefreshResult(len(person_ids), len(orgs), len(district_ids), full, now)
+
+
+def _forget(marks: dict[int, datetime]) -> None:
+    """Clear the dirty marks a refresh read, each only as it read it: a person marked again
+    since (by a write committed while the refresh ran, which it may not have seen) stays
+    marked for the next refresh."""
+    pairs = sorted(marks.items())
+    for chunk in chunks(pairs, 2000):
+        db.session.execute(delete(ComplianceDirty).where(
+            tuple_(ComplianceDirty.person_id, ComplianceDirty.marked_at).in_(chunk)))
 
 
 #: settings the rules read: a new value (or one taking effect) means everyone is recomputed

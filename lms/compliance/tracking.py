@@ -62,9 +62,8 @@ def _mark_dirty(session: Session, flush_context) -> None:
     table = ComplianceDirty.__table__
     now = utcnow()
     if person_ids:
-        connection.execute(insert(table).values(
-            [{"person_id": pid, "marked_at": now} for pid in sorted(person_ids)])
-            .on_conflict_do_nothing(index_elements=["person_id"]))
+        connection.execute(_marked(insert(table).values(
+            [{"person_id": pid, "marked_at": now} for pid in sorted(person_ids)])))
     sources = []
     if id_numbers:
         sources.append(select(Person.id, literal(now)).where(Person.id_number.in_(sorted(id_numbers))))
@@ -79,5 +78,11 @@ def _mark_dirty(session: Session, flush_context) -> None:
             sources.append(select(Person.id, literal(now)).join(Ban, Ban.id_number == Person.id_number)
                            .where(Ban.id.in_(sorted(ids))))
     for source in sources:
-        connection.execute(insert(table).from_select(["person_id", "marked_at"], source)
-                           .on_conflict_do_nothing(index_elements=["person_id"]))
+        connection.execute(_marked(insert(table).from_select(["person_id", "marked_at"], source)))
+
+
+def _marked(statement):
+    """Mark, or mark again: a person already marked gets this write's time, so a refresh that
+    read the earlier mark (and maybe not this write) leaves the new one (rollups._forget)."""
+    return statement.on_conflict_do_update(index_elements=["person_id"],
+                                           set_={"marked_at": statement.excluded.marked_at})

@@ -202,6 +202,29 @@ def test_the_check_finds_a_tampered_snapshot(world, app):
     assert result.exit_code == 0, result.output
 
 
+def test_a_write_while_a_refresh_runs_is_not_forgotten(world):
+    """The refresh clears only the marks as it read them: a person written again meanwhile (a
+    write it may not have seen) stays marked, so their summary row is not served."""
+    def marks():
+        return dict(db.session.execute(
+            select(ComplianceDirty.person_id, ComplianceDirty.marked_at)).all())
+
+    make_compliant(world.staff, world.inst)
+    rollups.refresh(DEMO)
+    staff_record(world.staff, issued_on=local_today(), org=world.inst)
+    # the mark as a refresh reads it (made a few seconds old: the tests' clock stands still)
+    db.session.execute(ComplianceDirty.__table__.update().values(
+        marked_at=marks()[world.staff.id] - timedelta(seconds=5)))
+    read = marks()
+    # another write, committed while that refresh runs, marks the person again
+    staff_record(world.staff, kind="no_criminal_record", issued_on=local_today(), org=world.inst)
+    assert marks()[world.staff.id] != read[world.staff.id]
+    rollups._forget(read)  # what the refresh that read the first mark clears
+    assert world.staff.id in _dirty()
+    rollups._forget(marks())
+    assert world.staff.id not in _dirty()
+
+
 def test_the_check_finds_a_tampered_summary_row(world, app):
     """The staff table is served from the summary rows' facts: the check compares them too."""
     make_compliant(world.staff, world.inst)
