@@ -34,7 +34,7 @@ from lms.certificates.models import Certificate
 from lms.compliance import service as compliance
 from lms.core.clock import local_today
 from lms.core.errors import DomainError
-from lms.core.idnumber import IdNumberError, mask_id_number, mask_name, normalise_id_number
+from lms.core.idnumber import mask_id_number, mask_name
 from lms.core.models import District
 from lms.core.permissions import authorize
 from lms.enforcement import credit_feed
@@ -71,11 +71,7 @@ def person_status(actor: ApiClientActor, id_number: str) -> dict | None:
     unknown or not employed in the client's district now (the same answer, so a district learns
     nothing of other districts)."""
     authorize(actor, api_reads_registry)
-    try:
-        number = normalise_id_number(id_number)
-    except IdNumberError:
-        return None
-    pc = compliance.compliance_by_number(_compliance_scope(actor), number)
+    pc = compliance.compliance_by_number(_compliance_scope(actor), id_number)
     if pc is None:
         return None
     person = pc.person

@@ -437,8 +437,8 @@ def _records_statements():
 
 @functools.cache
 def _one_person_statements():
-    """_records' statements for one person (a person's page, the API's person status), whole:
-    built once, so no call pays for building them and their cache key again (~0.2 ms)."""
+    """_records' statements for one person (a person's page), whole: built once, so no call
+    pays for building them and their cache key again (~0.2 ms)."""
     one = Person.id == bindparam("compliance_person", type_=Integer)
     return tuple(statement.where(one) for statement in _records_statements())
 
@@ -606,11 +606,14 @@ def compliance_in(scope: Scope, persons: Iterable[Person], on: date | None = Non
                     organisation_id=organisation_id)
 
 
-def compliance_by_number(scope: Scope, number: str,
+def compliance_by_number(scope: Scope, id_number: str,
                          on: date | None = None) -> PersonCompliance | None:
-    """The compliance of the person with this (normalised) identity number, in the scope:
-    None when no person has it or the scope does not see them. Two statements: the person is
-    read with their rows (the API's person status)."""
+    """The compliance of the person with this identity number, in the scope: None when it is
+    not a valid number, no person has it or the scope does not see them. Two statements: the
+    person is read with their rows (the API's person status)."""
+    number = registry.lookup_number(id_number)
+    if number is None:
+        return None
     on = on or local_today()
     found = _records([], on, number=number)
     answers = _answers(scope, list(found.persons.values()), found, on)
@@ -887,8 +890,6 @@ def _served_statement():
     """Each current staff member of an institution (`served_org`) with their summary row, and
     what says whether it still holds on `served_on`: marked dirty since, and a ban against
     their number starting after the row was computed."""
-    from lms.registry.models import Ban
-
     from .models import ComplianceDirty, PersonStatus
 
     s = PersonStatus

@@ -228,11 +228,19 @@ def check_runs_base(actor, org: Organisation, not_a_base_message) -> None:
 # --- persons --------------------------------------------------------------------------------
 
 
+def lookup_number(id_number: str) -> str | None:
+    """An identity number as the registry looks it up (normalised), or None when it cannot be
+    one (nobody has it)."""
+    try:
+        return normalise_id_number(id_number)
+    except IdNumberError:
+        return None
+
+
 def find_person(id_number: str) -> Person | None:
     """The registry record for an identity number (normalised first)."""
-    try:
-        number = normalise_id_number(id_number)
-    except IdNumberError:
+    number = lookup_number(id_number)
+    if number is None:
         return None
     return db.session.scalar(select(Person).where(Person.id_number == number))
 

@@ -41,26 +41,35 @@ def _finished_by_a_fresh_worker(env: dict, what: str) -> jobs.Job:
         worker.wait(30)
 
 
+def _killed_when_stalled(env: dict, stall, what: str, submit) -> None:
+    """Start a worker, `submit()` the batch, wait for the worker to reach the `stall` file and
+    kill it there (SIGKILL)."""
+    first = _worker(env)
+    try:
+        submit()
+        _wait_for(lambda: stall.exists(), 90, what)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+
+
 def test_a_worker_killed_mid_batch_issues_nothing_then_the_batch_once(
         world, passed, worker_app, tmp_path):  # noqa: F811 - the fixture
     sitting, good, _bad = passed
     db.session.commit()
     env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONPATH": str(ROOT),
            "LMS_WORKER_APP": "1", "LMS_TEST_STALL_BATCH_FILE": str(tmp_path / "stalled")}
-    first = _worker(env)
-    try:
+
+    def submit():
         client = worker_app.test_client()
         assert login(client, "base_staff").status_code == 302
         response = client.post(f"/exams/{sitting.id}/certificates",
                                data={"registration": [good.id]})
-        job_id = _job().id
-        assert response.headers["Location"] == f"/jobs/{job_id}"  # the progress page
-        _wait_for(lambda: (tmp_path / "stalled").exists(), 90, "the batch to issue")
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(10)
-    finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
+        assert response.headers["Location"] == f"/jobs/{_job().id}"  # the progress page
+
+    _killed_when_stalled(env, tmp_path / "stalled", "the batch to issue", submit)
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Certificate)) == 0
     del env["LMS_TEST_STALL_BATCH_FILE"]
@@ -96,18 +105,14 @@ def test_a_worker_killed_mid_render_part_keeps_its_pdfs_and_the_rest_are_made_on
     env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONPATH": str(ROOT),
            "LMS_WORKER_APP": "1", "LMS_TEST_BATCH_PART_SIZE": "2",
            "LMS_TEST_STALL_RENDER_FILE": str(tmp_path / "stalled")}
-    first = _worker(env)
-    try:
-        client = worker_app.test_client()
+    client = worker_app.test_client()
+
+    def submit():
         assert login(client, "base_staff").status_code == 302
         client.post(f"/exams/{held.id}/certificates",
                     data={"registration": [r.id for r in registrations]})
-        _wait_for(lambda: (tmp_path / "stalled").exists(), 90, "the first PDF of a part")
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(10)
-    finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
+
+    _killed_when_stalled(env, tmp_path / "stalled", "the first PDF of a part", submit)
     db.session.expire_all()
     certs = list(db.session.scalars(select(Certificate).order_by(Certificate.id)))
     assert len(certs) == 3  # issued and committed before the PDFs were started

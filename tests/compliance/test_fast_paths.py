@@ -119,6 +119,9 @@ def test_compliance_by_number_is_the_persons_answer_in_two_statements(every_gap,
             [(p.employment.id, p.certified) for p in pc.posts]
         assert by_number.gaps == pc.gaps and by_number.ban == pc.ban
     assert service.compliance_by_number(service.CITY, id_number("110101", "19800101", 7)) is None
+    assert service.compliance_by_number(service.CITY, "12345") is None  # not a number at all
+    # typed as people type it: the registry's normalisation (lower-case x, spaces)
+    assert service.compliance_by_number(service.CITY, f" {people[0].id_number.lower()} ")
     # a district that does not employ the person: the same "no answer" as an unknown number
     elsewhere = service.Scope("district", district_id=world.gulou.id)
     assert world.inst.district_id != world.gulou.id
