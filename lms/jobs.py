@@ -48,6 +48,9 @@ SCHEDULE = {
     "purge-one-time-passwords": ("auth.purge_expired_one_time_passwords",
                                  crontab(hour=2, minute=30)),
     "purge-job-inputs": ("core.purge_old_job_inputs", crontab(hour=3, minute=0)),
+    # a job whose worker died with it (kill -9, a machine lost) queued again within minutes,
+    # not after the broker's visibility timeout (lms.core.jobs.recover_stalled)
+    "recover-stalled-jobs": ("core.recover_stalled_jobs", crontab(minute="*/5")),
     "compliance-refresh": ("compliance.refresh", crontab(minute=5)),
     "expire-bans": ("enforcement.expire_term_bans", crontab(hour=0, minute=10)),
     "rescreen": ("enforcement.rescreen", crontab(month_of_year=1, day_of_month=1, hour=4,
@@ -107,7 +110,9 @@ def celery_config(app: Flask) -> dict:
                           for name, (task, when) in SCHEDULE.items()},
         "worker_hijack_root_logger": False,
         # an unacknowledged task (its worker killed) is delivered again after this; longer than
-        # any job runs (a job still reporting progress is never run twice: lms.core.jobs.run)
+        # any job runs and any retry's countdown (a job still reporting progress is never run
+        # twice: lms.core.jobs.run); the schedule's recover-stalled-jobs takes a lost worker's
+        # job up again long before
         "broker_transport_options": {"visibility_timeout": 6 * 3600},
     }
     config.update(app.config.get("CELERY") or {})

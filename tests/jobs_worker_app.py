@@ -1,6 +1,6 @@
 """The app a real Celery worker runs in the worker tests (tests/core/test_jobs_worker.py):
 the test database (DATABASE_URL), Redis database 15, unacknowledged messages redelivered after
-3 seconds (swept every second). With LMS_TEST_STALL_FILE set, the roster import stops after storing its rows (not yet
+3 seconds (swept every second; LMS_TEST_VISIBILITY sets another timeout). With LMS_TEST_STALL_FILE set, the roster import stops after storing its rows (not yet
 committed), touches that file and waits, so the test can kill the worker mid-job;
 LMS_TEST_STALL_BATCH_FILE does the same to the certificate batch after issuing, and
 LMS_TEST_STALL_RENDER_FILE to a part of its PDFs once the part's first PDF is committed.
@@ -27,7 +27,9 @@ def worker_config() -> dict:
         # a running job not heard of for 2 s counts as its worker's death
         "JOBS_STALE_SECONDS": 2,
         # redeliver a killed worker's unacknowledged task after 3 s, looking every second
-        "CELERY": {"broker_transport_options": {"visibility_timeout": 3,
+        # (LMS_TEST_VISIBILITY: the hours a city's broker waits, for the sweep's tests)
+        "CELERY": {"broker_transport_options": {
+                   "visibility_timeout": int(os.environ.get("LMS_TEST_VISIBILITY", "3")),
                                                 "unacked_restore_interval": 1,
                                                 "unacked_restore_throttle": 1}},
     }

@@ -31,7 +31,7 @@ from lms.certificates.models import Certificate
 from lms.compliance import reminders as compliance_reminders
 from lms.compliance import rollups
 from lms.compliance import service as compliance
-from lms.core import audit_retention, settings
+from lms.core import audit_retention, jobs, settings
 from lms.core.actors import DEMO
 from lms.core.clock import local_today
 from lms.core.errors import DomainError, PermissionDenied
@@ -241,6 +241,7 @@ SERVICES: dict[str, Case] = {
     # --- core ---
     "core.audit_retention.purge_audit_log": Case(ADMIN_ONLY_CLI, lambda w, o, u:
                                                  audit_retention.purge_audit_log(u)),
+    "core.jobs.recover_stalled": Case(ADMIN_ONLY_CLI, lambda w, o, u: jobs.recover_stalled(u)),
     "core.settings.set_setting": Case("core.settings_page", lambda w, o, u: settings.set_setting(
         u, "subsidies.second_approval_threshold", "5000", local_today())),
     # --- api: clients and tokens ---

@@ -589,13 +589,29 @@ def run_issue_batch(job: jobs.Job, progress) -> jobs.InParts:
     issued = issue_batch(actor, sitting, ids)
     progress("issue", len(ids), max(len(ids), 1))
     db.session.flush()
-    missing = (list(db.session.scalars(_batch_missing_pdfs(job)))
-               if job.params.get("render", True) else [])
+    missing = _batch_pdfs_to_make(job)
     return jobs.InParts(
-        task=BATCH_PART_JOB, total=len(missing), stage="render",
-        parts=[missing[i:i + BATCH_PART_SIZE] for i in range(0, len(missing), BATCH_PART_SIZE)],
+        task=BATCH_PART_JOB, total=len(missing), stage="render", parts=_batch_parts(missing),
         result={"issued": len(issued), "rendered": len(missing)},
         link=f"/exams/{sitting.id}/certificates")
+
+
+def _batch_pdfs_to_make(job: jobs.Job) -> list[int]:
+    return list(db.session.scalars(_batch_missing_pdfs(job))) if job.params.get("render", True) else []
+
+
+def _batch_parts(cert_ids: list[int]) -> list[list[int]]:
+    return [cert_ids[i:i + BATCH_PART_SIZE] for i in range(0, len(cert_ids), BATCH_PART_SIZE)]
+
+
+def _batch_parts_left(job: jobs.Job) -> jobs.InParts:
+    """The PDFs a batch whose worker stopped mid-way still has to make, in parts again."""
+    return jobs.InParts(task=BATCH_PART_JOB, total=job.progress_total,
+                        parts=_batch_parts(_batch_pdfs_to_make(job)), result=job.result or {},
+                        link=job.result_link, stage="render")
+
+
+jobs.resumable(BATCH_JOB, _batch_parts_left)
 
 
 def render_batch_part(job: jobs.Job, cert_ids: list[int], report) -> None:

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from inspect import signature as inspect_signature
 
 from flask import current_app
 from flask_babel import force_locale
@@ -63,11 +64,16 @@ class JobAction(TitledEnum):
     FINISH = "finish"
     RETRY = "retry"
     FAIL = "fail"
+    #: its worker died with it: queued again, to start over (recover_stalled)
+    RECOVER = "recover"
+    #: its worker died while making one of its parts: the parts still to do sent again
+    RESUME = "resume"
 
     @classmethod
     def titles(cls):
         return {cls.START: _l("Start"), cls.FINISH: _l("Finish"), cls.RETRY: _l("Try again"),
-                cls.FAIL: _l("Give up")}
+                cls.FAIL: _l("Give up"), cls.RECOVER: _l("Start again (its worker stopped)"),
+                cls.RESUME: _l("Send its remaining parts again (a worker stopped)")}
 
 
 class Job(db.Model):
@@ -190,6 +196,11 @@ JOB = StateMachine(Job, JobState, JobAction, {
     # a worker killed mid-way leaves its job "running"; the next delivery (acks_late) starts it
     # again from there
     (JobState.RUNNING, JobAction.START): JobState.RUNNING,
+    # ... and a worker that is gone for good (kill -9, a machine lost) is noticed sooner than
+    # the broker's redelivery (visibility timeout, hours): recover_stalled below
+    (JobState.RUNNING, JobAction.RECOVER): JobState.QUEUED,
+    (JobState.RETRYING, JobAction.RECOVER): JobState.QUEUED,
+    (JobState.RUNNING, JobAction.RESUME): JobState.RUNNING,
 }, may=_may, audit_prefix="jobs.job")
 
 notifications.message("job.done", _l("%(title)s is done."))
@@ -444,6 +455,123 @@ def run_scheduled(task, work: Callable[[Job, Progress], tuple[dict, str]]) -> di
         job.task_id = task_id
         db.session.commit()
     return run(task, job.id, work)
+
+
+# --- jobs whose worker is gone -----------------------------------------------------------------
+# A worker killed with its job (kill -9, an out-of-memory kill, a machine lost) leaves the job
+# "running" and its message unacknowledged; the broker hands that message out again only after
+# its visibility timeout (hours: it must outlast the longest job and a retry's countdown). The
+# schedule's sweep (core.recover_stalled_jobs, every few minutes) notices sooner: a job not heard
+# of for JOBS_STALE_SECONDS whose task no live worker holds is queued again and sent again. Its
+# work was one transaction, rolled back with the worker, so it starts over; a job whose work had
+# split into parts (InParts) has its parts still to do sent again, worked out from the data. The
+# late redelivery, when it comes, finds the job done (or running, and heard of) and is dropped.
+
+#: job kind -> the parts still to do of one of its jobs, from the data (InParts.parts may be
+#: empty: one empty part is sent, which finds nothing left and finishes the job)
+RESUMERS: dict[str, Callable[[Job], InParts]] = {}
+#: the longest a failed attempt waits for its next one (the tasks' retry_backoff_max)
+RETRY_WAIT_MAX = timedelta(seconds=1800)
+
+
+def resumable(kind: str, parts_left: Callable[[Job], InParts]) -> None:
+    """Register how a job of `kind` whose work split into parts finds the parts still to do."""
+    RESUMERS[kind] = parts_left
+
+
+@predicate
+def can_recover_jobs(user, **_) -> bool:
+    return bool(user and user.is_authenticated and user.role == "admin")
+
+
+def _held_by_workers() -> set[str]:
+    """The task ids the live workers are running, have taken, or hold for later (a retry's
+    countdown): Celery's remote control asks every worker, waiting JOBS_INSPECT_SECONDS."""
+    if current_app.config.get("JOBS_EAGER"):
+        return set()  # no workers: tasks run where they are sent
+    inspect = current_app.extensions["celery"].control.inspect(
+        timeout=current_app.config.get("JOBS_INSPECT_SECONDS", 1.0))
+    held: set[str] = set()
+    for ask in (inspect.active, inspect.reserved, inspect.scheduled):
+        for tasks in (ask() or {}).values():
+            for task in tasks:
+                held.add((task.get("request") or task).get("id") or "")
+    return held
+
+
+def _send(job: Job, parts: InParts | None = None) -> None:
+    tasks = current_app.extensions["celery"].tasks
+    if parts is not None:
+        for part in parts.parts or [[]]:
+            tasks[parts.task].apply_async(args=[job.id, part])
+        return
+    task = tasks[job.kind]
+    # a scheduled task finds its job by its task id (run_scheduled); the others are given it
+    takes_job = "job_id" in inspect_signature(task.run).parameters
+    task.apply_async(args=[job.id] if takes_job else [], task_id=job.task_id or None)
+
+
+def recover_stalled(actor) -> dict:
+    """Queue again, and send again, each job whose worker is gone: running (or waiting to be
+    retried) and not heard of for long enough, and held by no live worker. A job that has lost
+    its worker LOST_ATTEMPTS times is given up (it may be what kills them)."""
+    authorize(actor, can_recover_jobs)
+    now = utc_now()
+    stale = timedelta(seconds=current_app.config.get("JOBS_STALE_SECONDS", 600))
+    running, retrying = JobState.RUNNING.value, JobState.RETRYING.value
+    candidates = list(db.session.scalars(select(Job).where(
+        ((Job.state == running) & (Job.updated_at < now - stale))
+        | ((Job.state == retrying) & (Job.updated_at < now - stale - RETRY_WAIT_MAX)))
+        .order_by(Job.id)))
+    done: dict[str, list[int]] = {"recovered": [], "resumed": [], "failed": [], "left": []}
+    if not candidates:
+        return done
+    held = _held_by_workers()
+    for job in candidates:
+        if job.task_id and job.task_id in held:
+            continue  # a live worker has it: slow, not lost
+        try:
+            outcome, parts = _take_up(actor, job, now)
+        except InvalidTransition:  # a worker moved it meanwhile: it is not lost
+            db.session.rollback()
+            continue
+        done[outcome].append(job.id)
+        if outcome == "left":
+            continue
+        db.session.commit()  # the worker must find the job queued (or its parts' ids)
+        log.warning("job %s (%s): its worker is gone; %s", job.id, job.kind, outcome)
+        if outcome != "failed":
+            _send(job, parts)
+    return done
+
+
+#: a job whose worker has been lost this many times is given up, not started again
+LOST_ATTEMPTS = 3
+
+
+def _take_up(actor, job: Job, now: datetime) -> tuple[str, InParts | None]:
+    """Move a lost job: its parts still to do sent again ("resumed"), queued to start over
+    ("recovered"), given up ("failed"), or left as it is ("left")."""
+    reason = "worker-lost"
+    if job.state_enum == JobState.RUNNING and job.result is not None:
+        # its work committed and split into parts: never start that work over
+        if job.kind not in RESUMERS:
+            log.error("job %s (%s) stalled in its parts and cannot be resumed", job.id,
+                      job.kind)
+            return "left", None
+        parts = RESUMERS[job.kind](job)
+        JOB.apply(actor, job, JobAction.RESUME, values={"updated_at": now}, reason=reason,
+                  parts=len(parts.parts))
+        return "resumed", parts
+    if job.state_enum == JobState.RUNNING and job.attempts >= LOST_ATTEMPTS:
+        error = f"WorkerLost: its worker stopped during each of its {job.attempts} attempts"
+        JOB.apply(actor, job, JobAction.FAIL, values={"error": error, "updated_at": now},
+                  reason=reason)
+        notifications.notify(job.created_by_id, "job.failed", f"/jobs/{job.id}",
+                             title=title_of(job), error=error)
+        return "failed", None
+    JOB.apply(actor, job, JobAction.RECOVER, values={"updated_at": now}, reason=reason)
+    return "recovered", None
 
 
 # --- exports as jobs -------------------------------------------------------------------------

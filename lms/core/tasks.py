@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from lms.core import jobs
+from lms.core.actors import system_actor
 from lms.core.clock import utc_now
 from lms.extensions import db
 
@@ -32,4 +33,14 @@ def purge_old_job_inputs(self) -> dict:
         outputs = db.session.execute(delete(jobs.JobOutput).where(
             jobs.JobOutput.job_id.in_(made))).rowcount
         return {"purged": purged, "outputs": outputs}, ""
+    return jobs.run_scheduled(self, work)
+
+
+@shared_task(name="core.recover_stalled_jobs", bind=True, autoretry_for=(Exception,),
+             retry_backoff=30, max_retries=3)
+def recover_stalled_jobs(self) -> dict:
+    """Jobs whose worker is gone queued and sent again (lms.core.jobs.recover_stalled)."""
+    def work(job, progress):
+        done = jobs.recover_stalled(system_actor(f"jobs:{self.name}"))
+        return {key: len(ids) for key, ids in done.items()}, ""
     return jobs.run_scheduled(self, work)

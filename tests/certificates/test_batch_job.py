@@ -106,3 +106,38 @@ def test_the_pdfs_are_made_in_parts_and_a_part_that_fails_is_made_again(
     assert len(renders) == 3
     assert all(c.pdf.startswith(b"%PDF") and c.pdf_version == c.version for c in certs)
     assert client.get(f"/jobs/{job.id}/status").get_json()["percent"] == 100
+
+
+def test_a_batch_whose_part_was_lost_with_its_worker_has_the_rest_made_once(
+        app, client, world, both_passed, login_as, monkeypatch):
+    held, registrations = both_passed
+    monkeypatch.setattr(service, "BATCH_PART_SIZE", 1)  # one part per certificate
+    real_part = service.render_batch_part
+    parts = []
+
+    def second_part_lost(job, cert_ids, report):
+        parts.append(list(cert_ids))
+        if len(parts) == 2:
+            return None  # its worker was killed before it made anything
+        return real_part(job, cert_ids, report)
+
+    monkeypatch.setattr(service, "render_batch_part", second_part_lost)
+    login_as("base_staff")
+    client.post(f"/exams/{held.id}/certificates",
+                data={"registration": [r.id for r in registrations]})
+    job = _job()
+    certs = list(db.session.scalars(select(Certificate).order_by(Certificate.id)))
+    assert job.state == "running" and [c.pdf_version for c in certs][1] is None
+    # not heard of since: the sweep sends the part still to do again, and only it
+    db.session.execute(jobs.sql_update(jobs.Job).where(jobs.Job.id == job.id).values(
+        updated_at=utc_now() - jobs.timedelta(seconds=app.config["JOBS_STALE_SECONDS"] + 1)))
+    db.session.commit()
+    assert jobs.recover_stalled(jobs.system_actor("jobs:test"))["resumed"] == [job.id]
+    job = _job()
+    assert (job.state, job.attempts, job.result) == ("done", 1, {"issued": 2, "rendered": 2})
+    assert parts == [[certs[0].id], [certs[1].id], [certs[1].id]]
+    db.session.expire_all()
+    assert all(c.pdf.startswith(b"%PDF") and c.pdf_version == c.version
+               for c in db.session.scalars(select(Certificate)))
+    assert [e.action for e in sorted(jobs.JOB.history(job), key=lambda e: e.id)] == [
+        "create", "start", "resume", "finish"]

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from lms.core import jobs
+from lms.core.errors import PermissionDenied
 from lms.core.models import Notification
 from lms.extensions import db
 from lms.registry import roster
@@ -191,6 +192,7 @@ def test_without_redis_the_jobs_run_in_the_web_process(app, monkeypatch, caplog)
     assert config["broker_url"] == config["result_backend"] == "redis://127.0.0.1:6379/0"
     assert set(config["beat_schedule"]) == {"close-sessions", "certificate-reminders",
                                             "purge-one-time-passwords", "purge-job-inputs",
+                                            "recover-stalled-jobs",
                                             "compliance-refresh", "expire-bans", "rescreen",
                                             "retention-purge", "claim-notice-ended",
                                             "hours-behind-reminders"}
@@ -218,3 +220,89 @@ def test_a_job_running_elsewhere_is_not_run_twice_but_an_abandoned_one_is_taken_
     assert jobs.run(task, job.id, work) == {"ok": True} and calls == [job.id]
     db.session.expire_all()
     assert db.session.get(jobs.Job, job.id).attempts == 2
+
+
+def _stale(app, job, state: str = "running", extra: float = 0):
+    """As a worker killed with the job leaves it: started (and for "retrying", failed once),
+    then not heard of for a while."""
+    actor = jobs.system_actor("jobs:test")
+    if job.state == "queued":
+        jobs.JOB.apply(actor, job, jobs.JobAction.START, values={"attempts": 1})
+        if state == "retrying":
+            jobs.JOB.apply(actor, job, jobs.JobAction.RETRY, values={"error": "OSError: gone"})
+    db.session.execute(jobs.sql_update(jobs.Job).where(jobs.Job.id == job.id).values(
+        updated_at=jobs.utc_now() - jobs.timedelta(
+            seconds=app.config["JOBS_STALE_SECONDS"] + 1 + extra)))
+    db.session.commit()
+
+
+def test_a_job_whose_worker_is_gone_is_queued_again_and_finished_once(app, world):
+    before = counts()
+    lost = roster.start_import(world.users["inst_admin"], world.inst,
+                               xlsx([person_row(1), person_row(2)]))
+    live = roster.start_import(world.users["inst_admin"], world.inst, xlsx([person_row(3)]))
+    waiting = roster.start_import(world.users["inst_admin"], world.inst, xlsx([person_row(4)]))
+    db.session.commit()
+    _stale(app, lost)  # its worker was killed mid-way: its work was rolled back with it
+    jobs.JOB.apply(jobs.system_actor("jobs:test"), live, jobs.JobAction.START,
+                   values={"updated_at": jobs.utc_now()})  # a live worker reports progress
+    # failed once and waiting out its back-off: not yet lost...
+    _stale(app, waiting, "retrying")
+    assert jobs.recover_stalled(jobs.system_actor("jobs:test")) == {
+        "recovered": [lost.id], "resumed": [], "failed": [], "left": []}
+    db.session.expire_all()
+    done = db.session.get(jobs.Job, lost.id)
+    assert (done.state, done.attempts, done.result["employments"]) == ("done", 2, 2)
+    assert [e.action for e in sorted(jobs.JOB.history(done), key=lambda e: e.id)] == [
+        "create", "start", "recover", "start", "finish"]
+    assert counts()[:2] == (before[0] + 2, before[1] + 2)  # stored once
+    assert db.session.get(jobs.Job, live.id).state == "running"
+    assert db.session.get(jobs.Job, waiting.id).state == "retrying"
+    # ... until its longest back-off has passed too
+    _stale(app, waiting, "retrying", extra=jobs.RETRY_WAIT_MAX.total_seconds())
+    assert jobs.recover_stalled(jobs.system_actor("jobs:test"))["recovered"] == [waiting.id]
+    db.session.expire_all()
+    assert db.session.get(jobs.Job, waiting.id).state == "done"
+    # nothing left to take up: a second sweep sends nothing
+    assert jobs.recover_stalled(jobs.system_actor("jobs:test")) == {
+        "recovered": [], "resumed": [], "failed": [], "left": []}
+
+
+def test_the_sweep_runs_on_its_schedule_and_takes_up_a_lost_scheduled_job(app, world):
+    from lms.core.tasks import purge_old_job_inputs, recover_stalled_jobs
+
+    # a scheduled run whose worker died: its task finds its job by the task's id
+    lost = jobs.new_job(purge_old_job_inputs.name, user=jobs.system_actor("jobs:schedule"))
+    lost.task_id = "beat-run-1"
+    db.session.commit()
+    _stale(app, lost)
+    sweep = recover_stalled_jobs.apply()
+    assert sweep.successful(), sweep.result
+    assert sweep.result == {"recovered": 1, "resumed": 0, "failed": 0, "left": 0}
+    db.session.expire_all()
+    again = db.session.get(jobs.Job, lost.id)
+    assert (again.state, again.attempts, again.task_id) == ("done", 2, "beat-run-1")
+    assert set(again.result) == {"purged", "outputs"}
+
+
+def test_only_administrators_may_sweep_lost_jobs(world):
+    with pytest.raises(PermissionDenied):
+        jobs.recover_stalled(world.users["inst_admin"])
+    assert jobs.recover_stalled(world.users["admin"])["recovered"] == []
+
+
+def test_a_job_that_keeps_losing_its_worker_is_given_up_and_its_starter_told(app, world):
+    job = roster.start_import(world.users["inst_admin"], world.inst, xlsx([person_row(1)]))
+    db.session.commit()
+    _stale(app, job)
+    db.session.execute(jobs.sql_update(jobs.Job).where(jobs.Job.id == job.id).values(
+        attempts=jobs.LOST_ATTEMPTS))  # its worker died on each attempt (an out-of-memory kill)
+    db.session.commit()
+    assert jobs.recover_stalled(jobs.system_actor("jobs:test"))["failed"] == [job.id]
+    db.session.expire_all()
+    job = db.session.get(jobs.Job, job.id)
+    assert job.state == "failed" and "worker stopped during each of its 3 attempts" in job.error
+    assert db.session.get(jobs.JobInput, job.id) is not None  # kept to look into
+    assert db.session.scalar(select(Notification).where(
+        Notification.user_id == world.users["inst_admin"].id,
+        Notification.kind == "job.failed")) is not None

@@ -136,3 +136,44 @@ def test_a_worker_killed_mid_import_leaves_nothing_half_saved(world, worker_app,
     # in the order they were written (the test's clock is moved, the workers' is not)
     moves = [e.action for e in sorted(jobs.JOB.history(job), key=lambda e: e.id)]
     assert moves == ["create", "start", "start", "finish"]
+
+
+def test_a_job_lost_with_its_worker_is_taken_up_by_the_sweep_not_hours_later(
+        world, worker_app, tmp_path):
+    db.session.commit()
+    persons, employments = _count(Person), _count(Employment)
+    # the broker would hand the killed worker's message out again only after an hour
+    env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONPATH": str(ROOT),
+           "LMS_WORKER_APP": "1", "LMS_TEST_VISIBILITY": "3600",
+           "LMS_TEST_STALL_FILE": str(tmp_path / "stalled")}
+    first = _worker(env)
+    try:
+        _upload(worker_app, world, [person_row(n) for n in range(1, 11)])
+        _wait_for(lambda: (tmp_path / "stalled").exists(), 90, "the import to store its rows")
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    del env["LMS_TEST_STALL_FILE"]
+    second = _worker(env)
+    try:
+        time.sleep(worker_app.config["JOBS_STALE_SECONDS"] + 1)
+        lost = _job()
+        assert lost.state == "running"  # nobody has taken it up: its message is unacked
+        # the schedule's sweep, sent as beat sends it (the live worker runs it on its clock):
+        # no live worker holds the job's task, so it is queued again and sent, and done
+        celery_app = worker_app.extensions["celery"]
+        celery_app.tasks["core.recover_stalled_jobs"].apply_async()
+        job = _wait_for(lambda: (j := db.session.get(jobs.Job, lost.id)).state == "done" and j,
+                        90, "the recovered job to be finished")
+        sweep = db.session.scalar(select(jobs.Job).where(
+            jobs.Job.kind == "core.recover_stalled_jobs"))
+        assert sweep.result == {"recovered": 1, "resumed": 0, "failed": 0, "left": 0}
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(30)
+    assert job.attempts == 2
+    assert (_count(Person), _count(Employment)) == (persons + 10, employments + 10)
+    moves = [e.action for e in sorted(jobs.JOB.history(job), key=lambda e: e.id)]
+    assert moves == ["create", "start", "recover", "start", "finish"]
