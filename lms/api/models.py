@@ -74,7 +74,12 @@ class ApiToken(TimestampMixin, db.Model):
     client: Mapped[ApiClient] = relationship(back_populates="tokens", lazy="joined")
 
     def usable(self, now: datetime) -> bool:
-        return self.revoked_at is None and now < self.expires_at
+        return self.usable_at(now, revoked_at=self.revoked_at, expires_at=self.expires_at)
+
+    @staticmethod
+    def usable_at(now: datetime, *, revoked_at: datetime | None, expires_at: datetime) -> bool:
+        """Not revoked and not expired (also for a token read as plain columns)."""
+        return revoked_at is None and now < expires_at
 
 
 class ApiCall(db.Model):

@@ -69,7 +69,8 @@ def _context(record: logging.LogRecord) -> None:
     if has_request_context():
         request_id = getattr(g, "request_id", "")
         user = getattr(g, "_login_user", None)  # never load the user just to log
-        user_id = getattr(user, "id", None) or ""
+        # a user's id; an actor with none (an API client) by its label, "api:<client>"
+        user_id = getattr(user, "id", None) or getattr(user, "display_name", "") or ""
     elif has_app_context():
         request_id = getattr(g, "job_request_id", "")
     record.request_id = request_id

@@ -185,7 +185,11 @@ def test_every_call_is_logged_without_the_identity_number(client, world, tokens,
     assert all(c.duration_ms >= 0 for c in calls)
     rows = " ".join(f"{c.endpoint} {c.method} {c.status}" for c in calls)
     logged = caplog.text + rows
-    assert "api.v1.person_status" in caplog.text
+    # each call is also a line of the request log, naming the client as its user
+    lines = [r for r in caplog.records
+             if r.name == "lms.request" and getattr(r, "path", "") == "/api/v1/persons/status"]
+    assert [r.status for r in lines] == [200, 404, 400, 401]
+    assert lines[0].user_id.startswith("api:") and lines[-1].user_id == ""
     for secret in (number, world.staff_other.id_number, number.lower(), number[6:14]):
         assert secret not in logged
     token = db.session.scalar(select(ApiToken).where(ApiToken.prefix == tokens["xuanwu"].split("_")[1]))
