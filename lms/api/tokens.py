@@ -142,15 +142,13 @@ def authenticate(header: str | None) -> ApiClientActor | None:
                           last_used_at=row.last_used_at)
 
 
+_TOKENS, _CLIENTS = ApiToken.__table__.c, ApiClient.__table__.c
 _TOKEN_LOOKUP = (
-    select(ApiToken.__table__.c.id, ApiToken.__table__.c.token_hash,
-           ApiToken.__table__.c.expires_at, ApiToken.__table__.c.revoked_at,
-           ApiToken.__table__.c.last_used_at, ApiToken.__table__.c.client_id,
-           ApiClient.__table__.c.name, ApiClient.__table__.c.scope,
-           ApiClient.__table__.c.district_id)
-    .join_from(ApiToken.__table__, ApiClient.__table__,
-               ApiClient.__table__.c.id == ApiToken.__table__.c.client_id)
-    .where(ApiToken.__table__.c.prefix == bindparam("prefix")))
+    select(_TOKENS.id, _TOKENS.token_hash, _TOKENS.expires_at, _TOKENS.revoked_at,
+           _TOKENS.last_used_at, _TOKENS.client_id, _CLIENTS.name, _CLIENTS.scope,
+           _CLIENTS.district_id)
+    .join_from(ApiToken.__table__, ApiClient.__table__, _CLIENTS.id == _TOKENS.client_id)
+    .where(_TOKENS.prefix == bindparam("prefix")))
 
 
 #: a token's last_used_at is kept to the minute: a call within a minute of the last mark only
@@ -196,7 +194,7 @@ def record_call(caller: ApiClientActor | None, endpoint: str, method: str, statu
 
 
 _LOG_CALL = insert(ApiCall.__table__)
-_MARK_USED = (update(ApiToken.__table__).where(ApiToken.__table__.c.id == bindparam("token_id"))
+_MARK_USED = (update(ApiToken.__table__).where(_TOKENS.id == bindparam("token_id"))
               .values(last_used_at=bindparam("now")))
 
 

@@ -24,6 +24,7 @@ from inspect import signature as inspect_signature
 
 from flask import current_app
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy import update as sql_update
@@ -564,7 +565,10 @@ def _take_up(actor, job: Job, now: datetime) -> tuple[str, InParts | None]:
                   parts=len(parts.parts))
         return "resumed", parts
     if job.state_enum == JobState.RUNNING and job.attempts >= LOST_ATTEMPTS:
-        error = f"WorkerLost: its worker stopped during each of its {job.attempts} attempts"
+        # in the starter's language, as the work's own messages are (job.locale)
+        with force_locale(job.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+            error = _("Its worker stopped during each of its %(n)d attempts, so it was given "
+                      "up.", n=job.attempts)
         JOB.apply(actor, job, JobAction.FAIL, values={"error": error, "updated_at": now},
                   reason=reason)
         notifications.notify(job.created_by_id, "job.failed", f"/jobs/{job.id}",

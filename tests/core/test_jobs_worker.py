@@ -104,21 +104,27 @@ def _worker(env: dict) -> subprocess.Popen:
         start_new_session=True)
 
 
+def _killed_mid_import(env: dict, application, world, rows: int, stall: Path) -> None:
+    """Start a worker, upload `rows` staff, kill the worker (SIGKILL) once the import has
+    stored them in its still-open transaction (LMS_TEST_STALL_FILE = `stall`)."""
+    first = _worker(env)
+    try:
+        _upload(application, world, [person_row(n) for n in range(1, rows + 1)])
+        _wait_for(lambda: stall.exists(), 90, "the import to store its rows")
+        os.killpg(first.pid, signal.SIGKILL)  # kill -9, mid-transaction
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+
+
 def test_a_worker_killed_mid_import_leaves_nothing_half_saved(world, worker_app, tmp_path):
     db.session.commit()
     persons, employments = _count(Person), _count(Employment)
     env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONPATH": str(ROOT),
            "LMS_WORKER_APP": "1",
            "LMS_TEST_STALL_FILE": str(tmp_path / "stalled")}
-    first = _worker(env)
-    try:
-        _upload(worker_app, world, [person_row(n) for n in range(1, 31)])
-        _wait_for(lambda: (tmp_path / "stalled").exists(), 90, "the import to store its rows")
-        os.killpg(first.pid, signal.SIGKILL)  # kill -9, mid-transaction
-        first.wait(10)
-    finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
+    _killed_mid_import(env, worker_app, world, 30, tmp_path / "stalled")
     db.session.expire_all()
     assert (_count(Person), _count(Employment)) == (persons, employments)  # nothing half-saved
     assert _job().state == "running"  # the killed attempt, as the worker left it
@@ -146,15 +152,7 @@ def test_a_job_lost_with_its_worker_is_taken_up_by_the_sweep_not_hours_later(
     env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONPATH": str(ROOT),
            "LMS_WORKER_APP": "1", "LMS_TEST_VISIBILITY": "3600",
            "LMS_TEST_STALL_FILE": str(tmp_path / "stalled")}
-    first = _worker(env)
-    try:
-        _upload(worker_app, world, [person_row(n) for n in range(1, 11)])
-        _wait_for(lambda: (tmp_path / "stalled").exists(), 90, "the import to store its rows")
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(10)
-    finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
+    _killed_mid_import(env, worker_app, world, 10, tmp_path / "stalled")
     del env["LMS_TEST_STALL_FILE"]
     second = _worker(env)
     try:
