@@ -545,7 +545,8 @@ def certificate_ids_for_qualifications(qualification_ids: list[int]) -> dict[int
 # process takes some: a worker with concurrency 2, or two workers, keeps two wkhtmltopdf
 # renders going. A worker killed while issuing leaves nothing issued; killed while rendering,
 # the certificates and the PDFs made so far stand (each PDF is committed on its own) and the
-# redelivered part makes only those still missing. The part that finds none missing finishes
+# redelivered part makes only those still missing. The last parts are smaller (_batch_parts), so
+# the processes finish together. The part that finds none missing finishes
 # the job (a PDF is also made on demand anyway).
 
 BATCH_JOB = "certificates.issue_batch"
@@ -600,8 +601,22 @@ def _batch_pdfs_to_make(job: jobs.Job) -> list[int]:
     return list(db.session.scalars(_batch_missing_pdfs(job))) if job.params.get("render", True) else []
 
 
+#: the last parts are cut to an eighth of what is left: small enough that, with up to eight
+#: worker processes taking parts in turn, they finish close together
+BATCH_TAIL_SHARE = 8
+
+
 def _batch_parts(cert_ids: list[int]) -> list[list[int]]:
-    return [cert_ids[i:i + BATCH_PART_SIZE] for i in range(0, len(cert_ids), BATCH_PART_SIZE)]
+    """The PDFs in parts of BATCH_PART_SIZE, smaller towards the end (guided self-scheduling):
+    the workers take the parts in order, so the last ones are a few PDFs each and the processes
+    finish together, instead of one rendering most of a full part while the others idle."""
+    parts, start = [], 0
+    while start < len(cert_ids):
+        left = len(cert_ids) - start
+        size = max(1, min(BATCH_PART_SIZE, -(-left // BATCH_TAIL_SHARE)))
+        parts.append(cert_ids[start:start + size])
+        start += size
+    return parts
 
 
 def _batch_parts_left(job: jobs.Job) -> jobs.InParts:

@@ -14,14 +14,18 @@ the API's call log rows each call writes).
 It migrates a fresh database (a temporary SQLite file unless DATABASE_URL names an empty one)
 and builds a modest world through the services: two districts, INSTITUTIONS institutions with
 STAFF staff each, a certificate for every third person, class hours, health checks and a few
-bans. It issues a city-wide token, serves the real app with Werkzeug's server on loopback
-(one thread, keep-alive), and times person status (POST /api/v1/persons/status) and
-institution compliance (GET /api/v1/institutions/<id>/compliance) against the same calls of
-lms.api.service made in-process (each with a fresh session, as a request has). The service is
-timed as a request calls it: its session has checked a connection out of the pool (the token
-check before the view does that); the call with the checkout (and the pool's ping) in it is
-printed too. Prints p50/p99 and the ratio HTTP / in-process. Targets (printed, not asserted):
-HTTP p99 at most twice the in-process p99; person status under 5 ms p99 at the service.
+bans. It issues a city-wide token, serves the real app on loopback with gunicorn as
+gunicorn.conf.py configures it (a gthread worker with keep-alive; one worker, one thread, so each
+call is timed alone; `--server werkzeug` for Werkzeug's development server instead), and times
+person status (POST /api/v1/persons/status) and institution compliance
+(GET /api/v1/institutions/<id>/compliance) against the same calls of lms.api.service made
+in-process (each with a fresh session, as a request has). The service is timed as a request
+calls it: its session has checked a connection out of the pool (the token check before the view
+does that) and is committed after it, as a request's is (a rollback would make psycopg drop the
+connection's prepared statements, and every call would plan its statements again); the call
+with the checkout (and the pool's ping) in it is printed too. Prints p50/p99 and the ratio
+HTTP / in-process. Targets (printed, not asserted): HTTP p99 at most twice the in-process p99;
+person status under 5 ms p99 at the service.
 """
 
 from __future__ import annotations
@@ -161,11 +165,85 @@ def province(args):
     return numbers, institutions, issued
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(port: int) -> None:
+    import socket
+
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("gunicorn did not start")
+
+
+def _bare_app():
+    from flask import Flask, jsonify
+
+    bare = Flask("floor")
+    bare.get("/floor")(lambda: jsonify({"ok": True}))
+    return bare
+
+
+def _start(app, server_kind: str):
+    """(process, port): the app served in a child process."""
+    from werkzeug.serving import make_server
+
+    fork = multiprocessing.get_context("fork")
+    if server_kind == "gunicorn":
+        port = _free_port()
+        child = fork.Process(target=_serve_gunicorn, args=(app, port), daemon=True)
+        child.start()
+        _wait_for(port)
+        return child, port
+    server = make_server("127.0.0.1", 0, app, threaded=False)
+    child = fork.Process(target=server.serve_forever, daemon=True)
+    child.start()
+    server.socket.close()
+    return child, server.server_port
+
+
+def _serve_gunicorn(app, port: int) -> None:
+    """The app as a city serves it: gunicorn with the project's gunicorn.conf.py (a gthread
+    worker, keep-alive), one worker with one thread so that each call is timed alone; the same
+    app object (gunicorn's documented custom application)."""
+    from gunicorn.app.base import BaseApplication
+
+    class Served(BaseApplication):
+        def load_config(self):
+            import runpy
+
+            conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+            # the client waits through the in-process series between its HTTP series: keep
+            # its connection open that long (gunicorn closes an idle one after 2 s)
+            conf.update(bind=f"127.0.0.1:{port}", workers=1, threads=1, loglevel="warning",
+                        keepalive=120)
+            for key, value in conf.items():
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
+
+        def load(self):
+            return app
+
+    Served().run()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--institutions", type=int, default=40)
     parser.add_argument("--staff", type=int, default=25, help="staff per institution")
     parser.add_argument("--requests", type=int, default=400, help="timed calls per endpoint and path")
+    parser.add_argument("--server", choices=["gunicorn", "werkzeug"], default="gunicorn",
+                        help="the HTTP server: gunicorn as gunicorn.conf.py configures it "
+                        "(default), or Werkzeug's development server")
     parser.add_argument("--database-url", help="a generated province (builds nothing) or an empty "
                         "database (default: $DATABASE_URL, else a temporary SQLite file)")
     args = parser.parse_args()
@@ -180,7 +258,6 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
 
     from flask_migrate import upgrade
-    from werkzeug.serving import make_server
 
     from lms import create_app
     from lms.api import service
@@ -204,15 +281,15 @@ def main() -> None:
           f"{os.environ['RATELIMIT_STORAGE_URI'].split(':')[0]}), "
           f"built in {time.perf_counter() - started:.1f} s")
 
-    # the server in a process of its own (as gunicorn's worker would be): it shares no GIL with
-    # the client timing it
-    server = make_server("127.0.0.1", 0, app, threaded=False)
+    # the server in a process of its own: it shares no GIL with the client timing it
     with app.app_context():
         db.engine.dispose()
-    child = multiprocessing.get_context("fork").Process(target=server.serve_forever, daemon=True)
-    child.start()
-    server.socket.close()
-    conn = http.client.HTTPConnection("127.0.0.1", server.server_port)
+    child, port = _start(app, args.server)
+    # the floor: a bare Flask answer (no database, no token) from the same server, the same
+    # client: what any Python HTTP answer costs on this machine, whatever the app does
+    floor_child, floor_port = _start(_bare_app(), args.server)
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    floor_conn = http.client.HTTPConnection("127.0.0.1", floor_port)
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     rng = random.Random(7)
 
@@ -233,6 +310,10 @@ def main() -> None:
             result = fn(actor, *fn_args)
             elapsed = (time.perf_counter() - began) * 1000
             assert result is not None
+            # ended as a request ends (lms.create_app's `finish` commits): a rollback would
+            # make psycopg drop the connection's prepared statements, and the next call would
+            # plan every statement again, which no request pays
+            db.session.commit()
             db.session.remove()
         return elapsed
 
@@ -252,7 +333,20 @@ def main() -> None:
             lambda: in_process(lambda a, i: service.institution_compliance(a, org(i)),
                                rng.choice(institutions), checked_out=False)),
     }
+    def floor_call():
+        began = time.perf_counter()
+        floor_conn.request("GET", "/floor")
+        answer = floor_conn.getresponse()
+        answer.read()
+        assert answer.status == 200, answer.status
+        return (time.perf_counter() - began) * 1000
+
     print(f"{'':24} {'path':12} {'p50 ms':>8} {'p99 ms':>8}")
+    for _ in range(30):
+        floor_call()
+    floor = [floor_call() for _ in range(args.requests)]
+    print(f"{'bare Flask answer':24} {'HTTP floor':12} {statistics.median(floor):8.2f} "
+          f"{pct(floor, 99):8.2f}")
     for name, (http_call, local_call, checkout_call) in cases.items():
         for _ in range(30):  # warm every path
             http_call()
@@ -271,8 +365,9 @@ def main() -> None:
         if name == "person status":
             print(f"{'':24} service p99 {pct(local, 99):.2f} ms "
                   f"(target < 5 ms: {'met' if pct(local, 99) < 5 else 'NOT met'})")
-    child.terminate()
-    child.join()
+    for process in (child, floor_child):
+        process.terminate()
+        process.join()
 
 
 if __name__ == "__main__":

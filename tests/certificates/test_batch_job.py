@@ -22,6 +22,21 @@ def _job() -> jobs.Job:
     return db.session.scalar(select(jobs.Job).order_by(jobs.Job.id.desc()).limit(1))
 
 
+def test_the_last_parts_are_small_so_the_workers_finish_together():
+    ids = list(range(1000, 2000))
+    parts = service._batch_parts(ids)
+    assert [i for part in parts for i in part] == ids  # each PDF once, in order
+    sizes = [len(part) for part in parts]
+    assert max(sizes) == service.BATCH_PART_SIZE == sizes[0]
+    assert sizes == sorted(sizes, reverse=True)
+    # no part is more than an eighth of what is left when it is taken: the last ones are single
+    # PDFs, so no process renders a whole part of 20 while the others have nothing to do
+    assert all(size <= max(1, -(-(len(ids) - sum(sizes[:n])) // 8)) for n, size in enumerate(sizes))
+    assert sizes[-8:] == [1] * 8
+    assert len(parts) < 1000 // service.BATCH_PART_SIZE * 2  # not a task per PDF
+    assert service._batch_parts([7]) == [[7]] and service._batch_parts([]) == []
+
+
 def test_the_batch_is_a_job_that_issues_and_makes_the_pdfs(client, world, passed, login_as):
     sitting, good, bad = passed
     login_as("base_staff")
