@@ -4,7 +4,8 @@ the test database (DATABASE_URL), Redis database 15, unacknowledged messages red
 committed), touches that file and waits, so the test can kill the worker mid-job;
 LMS_TEST_STALL_BATCH_FILE does the same to the certificate batch after issuing, and
 LMS_TEST_STALL_RENDER_FILE to a part of its PDFs once the part's first PDF is committed.
-LMS_TEST_BATCH_PART_SIZE sets how many PDFs a part of the batch makes."""
+LMS_TEST_BATCH_PART_SIZE sets how many PDFs a part of the batch makes (every part that
+size, the last one what remains: no smaller parts towards the end)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ if os.environ.get("LMS_TEST_BATCH_PART_SIZE"):
     from lms.certificates import service as certificates
 
     certificates.BATCH_PART_SIZE = int(os.environ["LMS_TEST_BATCH_PART_SIZE"])
+    certificates.BATCH_TAIL_SHARE = 1  # a part is never cut below the size (only the last)
 
 if os.environ.get("LMS_TEST_STALL_RENDER_FILE"):
     from lms.certificates import service as certificates

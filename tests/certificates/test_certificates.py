@@ -6,15 +6,15 @@ from __future__ import annotations
 import re
 import subprocess
 import unicodedata
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy import inspect as sa_inspect
 
 from lms.certificates import service
 from lms.certificates.models import Certificate
-from lms.core.actors import CLI
+from lms.core.actors import CLI, DEMO
 from lms.core.clock import local_today, utc_now
 from lms.core.errors import DomainError, PermissionDenied
 from lms.extensions import db
@@ -23,6 +23,7 @@ from lms.registry import service as registry
 from lms.registry.models import Qualification, QualificationType
 from tests.certificates.helpers import next_week, result, sitting
 from tests.conftest import login
+from tests.factories import id_number
 from tests.helpers import at_once
 
 
@@ -55,6 +56,62 @@ def test_a_batch_is_shown_first_and_issued_only_when_confirmed(client, world, pa
                        follow_redirects=True).get_data(as_text=True)
     assert "1 certificates issued." in done
     assert db.session.scalar(select(Certificate.person_id)) == world.staff.id
+
+
+def _candidates(world, course, count):
+    people = []
+    for n in range(count):
+        person = registry.add_staff(
+            DEMO, world.inst, id_number=id_number("320102", "19910101", 100 + n),
+            name="候选" + "甲乙丙丁戊己"[n], post="nursery_carer",
+            start_date=date(2025, 1, 1)).employment.person
+        db.session.add(Enrolment(person_id=person.id, course_id=course.id, completed_at=utc_now()))
+        people.append(person)
+    return people
+
+
+def test_a_batch_checks_each_result_by_the_single_rule_and_numbers_its_certificates_in_a_row(
+        world, course):
+    staff = world.users["base_staff"]
+    good, failed, banned, holder, also_good = _candidates(world, course, 5)
+    held = sitting(world, starts=next_week() + timedelta(days=1))
+    results = [result(world, held, person, "80" if person is not failed else "40", "80")
+               for person in (good, failed, banned, holder, also_good)]
+    # since registering, the holder got this certificate at another sitting of the same base
+    service.issue(staff, result(world, sitting(world), holder, "80", "80"))
+    registry.record_ban(DEMO, id_number=banned.id_number, name=banned.name, kind="lifetime",
+                        starts_on=local_today(), ends_on=None, reason="虐童")
+    db.session.commit()
+
+    statements = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        plan = service.batch_plan(held)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    # read for all the results at once: the results, the ban gate, certificates by result,
+    # certificates held (not a query per result)
+    assert len(statements) <= 5, statements
+    assert [r.person_id for r in plan.ready] == [good.id, also_good.id]
+    # the batch's reasons are the rule's, word for word, as one result issued alone gets them
+    assert {r.person_id: reasons for r, reasons in plan.refused} == {
+        r.person_id: service.reasons_not_to_issue(r) for r in results if r not in plan.ready}
+    assert [len(reasons) for _r, reasons in plan.refused] == [1, 1, 1]
+
+    issued = service.issue_batch(staff, held, [r.id for r in results])
+    year, base = local_today().year, f"{world.base.id:04d}"
+    # the holder's took 000001: the batch's two numbers follow, one after the other
+    assert [c.number for c in issued] == [f"BYS-{year}-{base}-000002", f"BYS-{year}-{base}-000003"]
+    assert [c.person_id for c in issued] == [good.id, also_good.id]
+    later = result(world, sitting(world, starts=next_week() + timedelta(days=2)), failed, "90", "90")
+    assert service.issue(staff, later).number == f"BYS-{year}-{base}-000004"
+    # and a result issued is refused the next time, by the batch as by the single rule
+    again = service.batch_plan(held)
+    assert again.ready == [] and all(reasons for _r, reasons in again.refused)
 
 
 def test_one_live_certificate_per_type_and_level_even_when_two_issuers_click_at_once(app, world, course):
