@@ -1,6 +1,7 @@
 """Helpers shared by test modules (test modules never import each other; fixtures stay in
 conftest.py): running threads at once for race tests, building certificates and claims, and
-the browser journeys' sign-in, overflow and accessibility checks."""
+the browser journeys' sign-in, overflow and accessibility checks, counting the statements a
+call sends."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import itertools
 import json
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from lms.core.actors import system_actor
 from lms.core.clock import local_today
@@ -23,6 +25,21 @@ from tests.conftest import PASSWORD
 #: what the tests' own set-up acts as (never a bare string)
 TESTS = system_actor("tests")
 
+
+
+@contextmanager
+def statements_sent() -> Iterator[list[str]]:
+    """The SQL statements sent to the database inside the block, in order."""
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
 
 
 # --- races ----------------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
+from bench_heartbeat import free_port  # noqa: E402 - beside this script
+
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
@@ -165,14 +167,6 @@ def province(args):
     return numbers, institutions, issued
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_for(port: int) -> None:
     import socket
 
@@ -199,7 +193,7 @@ def _start(app, server_kind: str):
 
     fork = multiprocessing.get_context("fork")
     if server_kind == "gunicorn":
-        port = _free_port()
+        port = free_port()
         child = fork.Process(target=_serve_gunicorn, args=(app, port), daemon=True)
         child.start()
         _wait_for(port)

@@ -9,7 +9,7 @@ import unicodedata
 from datetime import UTC, date, timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 
 from lms.certificates import service
@@ -24,7 +24,7 @@ from lms.registry.models import Qualification, QualificationType
 from tests.certificates.helpers import next_week, result, sitting
 from tests.conftest import login
 from tests.factories import id_number
-from tests.helpers import at_once
+from tests.helpers import at_once, statements_sent
 
 
 def test_a_passed_result_gets_a_numbered_certificate_the_registry_knows(world, passed):
@@ -83,16 +83,8 @@ def test_a_batch_checks_each_result_by_the_single_rule_and_numbers_its_certifica
                         starts_on=local_today(), ends_on=None, reason="虐童")
     db.session.commit()
 
-    statements = []
-
-    def count(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements_sent() as statements:
         plan = service.batch_plan(held)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
     # read for all the results at once: the results, the ban gate, certificates by result,
     # certificates held (not a query per result)
     assert len(statements) <= 5, statements

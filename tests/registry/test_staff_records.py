@@ -16,7 +16,7 @@ import xlsxwriter
 from babel.dates import format_date
 from flask_babel import force_locale
 from PIL import Image
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from lms.core import settings
 from lms.core.actors import DEMO
@@ -28,6 +28,7 @@ from lms.extensions import db
 from lms.registry import roster, service
 from lms.registry.models import Employment, Person, StaffRecord, StaffRecordScan
 from tests.factories import id_number
+from tests.helpers import statements_sent
 
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
@@ -322,19 +323,11 @@ def test_latest_staff_records_picks_the_newest_of_each_kind_in_one_query(world):
     db.session.commit()
     db.session.expire_all()
 
-    statements = []
-
-    def count_statement(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count_statement)
-    try:
+    with statements_sent() as statements:
         latest = service.latest_staff_records(ids)
         mine, theirs_, nobodys = (latest[pid] for pid in ids[:3])
         picked = (mine["health_check"].id, mine["no_criminal_record"].id,
                   {kind: r.id for kind, r in theirs_.items()})
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count_statement)
     assert len(statements) == 1, statements
     assert set(latest) == set(ids)
     assert picked == (expected["mine"], expected["same_day"],
