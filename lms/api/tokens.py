@@ -160,10 +160,11 @@ def record_call(caller: ApiClientActor | None, endpoint: str, method: str, statu
                 duration_ms: float, *, in_request: bool = False) -> None:
     """Log one call (never its arguments or body) and mark the token used (to the minute).
 
-    `in_request`: the view returned, so the request's own transaction commits (lms.create_app's
-    `finish`): the log is written in it, no second connection. Otherwise the request's
-    transaction is rolled back (it ended in an error), and a refused or failed call must be
-    logged all the same: on a connection of its own."""
+    `in_request`: the view returned, and the request's session stays usable: the log is written
+    on its connection, no second connection (a call commits each statement by itself,
+    lms.api.views._authenticate; a signed-in browser's call commits with its request). Otherwise the request ended in an error and its session was rolled
+    back, and a refused or failed call must be logged all the same: on a connection of its
+    own."""
     now = utc_now()
     token_id = caller.token_id if caller else None
     # the request's own line (lms.core.logs: method, path, status, time, request id) names the
@@ -177,13 +178,15 @@ def record_call(caller: ApiClientActor | None, endpoint: str, method: str, statu
         statements.append((_MARK_USED, {"token_id": token_id, "now": now}))
     try:
         if in_request:
-            # the API only reads: this log is the transaction's one write, committed durably
-            # (a record of who asked for whose data must survive a crash)
+            # the API only reads: this log is its one write, committed durably (a record of who
+            # asked for whose data must survive a crash)
             connection = db.session.connection()
             for statement, params in statements:
                 connection.execute(statement, params)
             return
-        with db.engine.begin() as conn:
+        # each statement stands alone (no BEGIN and COMMIT round trips): the log is committed
+        # as it is written
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for statement, params in statements:
                 conn.execute(statement, params)
     except SQLAlchemyError:

@@ -7,7 +7,7 @@ import logging
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from lms.api.models import ApiCall, ApiToken
 from lms.core.clock import utc_now
@@ -259,3 +259,36 @@ def test_a_token_is_marked_used_to_the_minute_and_every_call_logged(client, worl
     statuses = list(db.session.scalars(select(ApiCall.status).where(
         ApiCall.token_id == token().id).order_by(ApiCall.id)))
     assert statuses == [200, 200, 200, 404]  # answered and refused calls alike
+
+
+def _in_transaction(dbapi_connection) -> bool:
+    info = getattr(dbapi_connection, "info", None)  # psycopg's; sqlite3 has in_transaction
+    if info is not None and hasattr(info, "transaction_status"):
+        return info.transaction_status.name != "IDLE"
+    return dbapi_connection.in_transaction
+
+
+def test_a_call_holds_no_transaction_open_and_its_log_commits_at_once(client, world, tokens):
+    """The API only reads: each statement of a call commits by itself (no BEGIN and COMMIT
+    round trips, no transaction held across the call), the call's log included; a problem
+    answer finds no transaction to roll back."""
+    url = f"/api/v1/institutions/{world.inst.id}/compliance"
+    not_an_institution = f"/api/v1/institutions/{world.base.id}/compliance"
+    db.session.commit()
+    seen: list[tuple[str, bool]] = []
+
+    def after(conn, _cursor, statement, *_args):
+        seen.append((statement.split()[0].upper(), _in_transaction(conn.connection.driver_connection)))
+
+    event.listen(db.engine, "after_cursor_execute", after)
+    try:
+        assert client.get(url, headers=bearer(tokens["city"])).status_code == 200
+        answered = list(seen)
+        seen.clear()
+        problem(client.get(not_an_institution, headers=bearer(tokens["city"])), 404, "not-found")
+    finally:
+        event.remove(db.engine, "after_cursor_execute", after)
+    assert ("INSERT", False) in answered and ("SELECT", False) in answered
+    assert all(not open_ for _, open_ in answered + seen), (answered, seen)
+    db.session.expire_all()
+    assert list(db.session.scalars(select(ApiCall.status).order_by(ApiCall.id)))[-2:] == [200, 404]
