@@ -30,6 +30,7 @@ from lms.scheduling.models import Attendance, Booking
 from lms.subsidies.models import SubsidyClaim
 from tests.access import _learning_world
 from tests.conftest import PASSWORD, login, make_app
+from tests.helpers import statements_sent
 
 ACCOUNT = "6222021234567890123"  # the claim's account in tests/access.py
 
@@ -316,21 +317,9 @@ def test_an_administrator_finds_the_person_by_a_form_never_the_address(client, w
 
 
 def _queries(app, work) -> int:
-    from sqlalchemy import event
-
-    count = 0
-
-    def counted(*_args, **_kw):
-        nonlocal count
-        count += 1
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", counted)
-    try:
+    with statements_sent() as sent:
         work()
-    finally:
-        event.remove(engine, "before_cursor_execute", counted)
-    return count
+    return len(sent)
 
 
 def test_more_records_cost_no_more_queries(app, world, full):

@@ -105,10 +105,8 @@ def test_the_targets_read_at_once_answer_as_get_setting(world):
 
 
 def test_compliance_by_number_is_the_persons_answer_in_two_statements(every_gap, world):
-    from sqlalchemy import event
-
-    from lms.extensions import db
     from tests.factories import id_number
+    from tests.helpers import statements_sent
 
     people = [pc.person for pc in service.staff_compliance(DEMO, every_gap)]
     for person in people:
@@ -127,15 +125,7 @@ def test_compliance_by_number_is_the_persons_answer_in_two_statements(every_gap,
     assert world.inst.district_id != world.gulou.id
     only_here = next(p for p in people if p.name == "戊新")
     assert service.compliance_by_number(elsewhere, only_here.id_number) is None
-    count = []
-
-    def counted(*_args):
-        count.append(1)
-
     service.compliance_by_number(service.CITY, only_here.id_number)  # the reference cache warm
-    event.listen(db.engine, "before_cursor_execute", counted)
-    try:
+    with statements_sent() as sent:
         service.compliance_by_number(service.CITY, only_here.id_number)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", counted)
-    assert len(count) == 2  # the person read with their rows: no lookup before
+    assert len(sent) == 2  # the person read with their rows: no lookup before

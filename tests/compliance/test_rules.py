@@ -6,7 +6,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event
 
 from lms.compliance import service
 from lms.compliance.service import GapCode, pro_rata
@@ -19,6 +18,7 @@ from lms.registry import service as registry
 from lms.registry.models import Post, PostRequirement, Qualification
 from tests.compliance.conftest import hours, make_compliant, qualify, staff_record
 from tests.factories import id_number
+from tests.helpers import statements_sent
 
 
 def test_a_new_staff_member_lacks_everything_and_says_what_closes_it(world, check):
@@ -169,18 +169,9 @@ def test_a_certificate_expiring_soon_warns_without_breaking_compliance(world, ch
 
 
 def _count_queries(work):
-    counter = []
-    engine = db.session.get_bind()
-
-    def count(*_args, **_kw):
-        counter.append(1)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent() as sent:
         work()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return len(counter)
+    return len(sent)
 
 
 def test_the_batch_costs_a_fixed_number_of_queries(world):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from lms.compliance import rollups, service
 from lms.compliance.models import PersonStatus
@@ -19,29 +19,13 @@ from lms.registry import service as registry
 from lms.registry.models import QualificationType
 from tests.compliance.conftest import hours, qualify, reference_gaps, staff_record
 from tests.factories import id_number
+from tests.helpers import statements_sent
 
 
 def _table(org, on=None):
     rows = service.staff_compliance(DEMO, org, on)
     service.with_messages(rows)
     return {pc.person.id: [(g.code, g.severity, g.message) for g in pc.gaps] for pc in rows}
-
-
-class _Statements:
-    """Counts the statements the database is sent (the reference cache warm beforehand)."""
-
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, *args):
-        self.count += 1
-
-    def __enter__(self):
-        event.listen(db.engine, "before_cursor_execute", self)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(db.engine, "before_cursor_execute", self)
 
 
 @pytest.fixture()
@@ -68,9 +52,9 @@ def served(every_gap, world):
 def test_the_served_table_is_the_rules_answer_on_every_day(served):
     today = local_today()
     service.staff_compliance(DEMO, served)  # the reference cache warm
-    with _Statements() as statements:
+    with statements_sent() as sent:
         now = _table(served)
-    assert statements.count == 1  # everyone from their summary row, in one statement
+    assert len(sent) == 1  # everyone from their summary row, in one statement
     assert now == reference_gaps(served)
     # later days: rows that hold are served, the others computed; always the rules' answer
     for days in (1, 19, 20, 21, 29, 30, 31, 99, 100, 101, 200, 365):

@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 import xlsxwriter
 from flask_babel import force_locale
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from lms.auth.models import User
 from lms.core.actors import DEMO
@@ -28,6 +28,7 @@ from lms.registry import roster, service
 from lms.registry.models import Employment, Person
 from tests.conftest import login
 from tests.factories import credit_code, id_number
+from tests.helpers import statements_sent
 
 #: the staff columns; the optional health-check and criminal-record columns follow them
 #: (tests/registry/test_staff_records.py)
@@ -570,17 +571,10 @@ def test_blank_mobiles_do_not_split_the_insert_of_persons(world):
     # with and without a mobile started a new INSERT group whose RETURNING rows were spliced
     # onto all the earlier ones: quadratic (100k rows, 3% blank mobiles: minutes, not seconds).
     rows = [person_row(n, phone=n % 2 == 0) for n in range(1, 1001)]
-    statements = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO PERSONS"):
-            statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements_sent() as sent:
         assert run(world, xlsx(rows)).ok
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+    statements = [statement for statement in sent
+                  if statement.lstrip().upper().startswith("INSERT INTO PERSONS")]
     assert person(pid(1)).mobile is None and person(pid(2)).mobile == mobile(2)
     # SQLite inserts these one row at a time (RETURNING in parameter order); what must not
     # happen is the statement changing shape (with/without the mobile column) row after row

@@ -16,6 +16,7 @@ from lms.extensions import db
 from lms.registry import service
 from lms.registry.models import Employment, Person, PersonPhoto, QualificationType
 from tests.factories import credit_code, id_number
+from tests.helpers import statements_sent
 
 
 def add(world, number, name="李静", post="nursery_carer", org=None, **kw):
@@ -200,15 +201,8 @@ def test_rules_are_data_an_admin_edits(world):
 
 def test_check_posts_is_batched(world):
     employments = list(db.session.scalars(select(Employment)))
-    from sqlalchemy import event
-
-    statements = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
+    with statements_sent() as statements:
         checks = service.check_posts(employments)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
     assert set(checks) == {e.id for e in employments}
     assert len(statements) <= 2
 

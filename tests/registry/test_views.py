@@ -11,6 +11,7 @@ from lms.extensions import db
 from lms.registry import service
 from lms.registry.models import Ban, Employment, Person
 from tests.factories import id_number
+from tests.helpers import statements_sent
 
 
 def test_staff_list_masks_searches_and_pages(client, world, login_as):
@@ -137,19 +138,9 @@ def test_ban_command(app, world):
 
 
 def _count_statements(client, url):
-    from sqlalchemy import event
-
-    seen = []
-
-    def listener(*args):
-        seen.append(args[2])
-
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
+    with statements_sent() as sent:
         assert client.get(url).status_code == 200
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
-    return len(seen)
+    return len(sent)
 
 
 def test_list_pages_do_not_query_per_row(client, world, login_as):

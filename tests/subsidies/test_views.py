@@ -14,7 +14,7 @@ from lms.extensions import db
 from lms.subsidies import service
 from lms.subsidies.models import ClaimState, SubsidyClaim, SubsidyStandard
 from tests.conftest import login
-from tests.helpers import ACCOUNT, TESTS, certificate, claim_for, qtype
+from tests.helpers import ACCOUNT, TESTS, certificate, claim_for, qtype, statements_sent
 
 
 def test_a_caregiver_sees_the_amount_or_the_reasons_before_claiming(client, world, login_as):
@@ -140,8 +140,6 @@ def test_the_reviewers_home_says_what_waits(client, world, login_as):
 
 
 def test_the_queue_costs_the_same_queries_for_few_claims_or_many(client, world, login_as):
-    from sqlalchemy import event
-
     from lms.registry import service as registry_service
     from tests.factories import id_number
 
@@ -158,17 +156,9 @@ def test_the_queue_costs_the_same_queries_for_few_claims_or_many(client, world, 
         service.publish(hr, [claim.id])
 
     def statements_for_the_page() -> int:
-        seen = []
-
-        def count(*_args, **_kw):
-            seen.append(1)
-
-        event.listen(db.engine, "before_cursor_execute", count)
-        try:
+        with statements_sent() as sent:
             assert client.get("/subsidies/review").status_code == 200
-        finally:
-            event.remove(db.engine, "before_cursor_execute", count)
-        return len(seen)
+        return len(sent)
 
     claim_in_notice(1)
     db.session.commit()
