@@ -23,7 +23,10 @@ in-process (each with a fresh session, as a request has). The service is timed a
 calls it: its session has checked a connection out of the pool (the token check before the view
 does that) and is committed after it, as a request's is (a rollback would make psycopg drop the
 connection's prepared statements, and every call would plan its statements again); the call
-with the checkout (and the pool's ping) in it is printed too. Prints p50/p99 and the ratio
+with the checkout (and the pool's ping) in it is printed too. The paths take turns call by call
+(HTTP, in-process, in-process with the checkout, and a bare Flask answer from a second server of
+the same kind: the HTTP floor), in an order shuffled each round, so that the machine's speed,
+which drifts from minute to minute, weighs on each path alike. Prints p50/p99 and the ratio
 HTTP / in-process. Targets (printed, not asserted): HTTP p99 at most twice the in-process p99;
 person status under 5 ms p99 at the service.
 """
@@ -336,19 +339,24 @@ def main() -> None:
         return (time.perf_counter() - began) * 1000
 
     print(f"{'':24} {'path':12} {'p50 ms':>8} {'p99 ms':>8}")
-    for _ in range(30):
-        floor_call()
-    floor = [floor_call() for _ in range(args.requests)]
-    print(f"{'bare Flask answer':24} {'HTTP floor':12} {statistics.median(floor):8.2f} "
-          f"{pct(floor, 99):8.2f}")
+    floor: list[float] = []
     for name, (http_call, local_call, checkout_call) in cases.items():
         for _ in range(30):  # warm every path
+            floor_call()
             http_call()
             local_call()
             checkout_call()
-        local = [local_call() for _ in range(args.requests)]
-        with_checkout = [checkout_call() for _ in range(args.requests)]
-        remote = [http_call() for _ in range(args.requests)]
+        # the paths take turns, call by call, in an order shuffled each round: a change in the
+        # machine's speed during the run (it varies from minute to minute) falls on all alike
+        local, with_checkout, remote = [], [], []
+        paths = [(floor_call, floor), (local_call, local), (checkout_call, with_checkout),
+                 (http_call, remote)]
+        for _ in range(args.requests):
+            for call, times in rng.sample(paths, len(paths)):
+                times.append(call())
+        if name == next(iter(cases)):
+            print(f"{'bare Flask answer':24} {'HTTP floor':12} {statistics.median(floor):8.2f} "
+                  f"{pct(floor, 99):8.2f}")
         for label, values in (("in-process", local), ("+ checkout", with_checkout),
                               ("HTTP", remote)):
             print(f"{name:24} {label:12} {statistics.median(values):8.2f} {pct(values, 99):8.2f}")
