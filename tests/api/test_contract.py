@@ -292,3 +292,30 @@ def test_a_call_holds_no_transaction_open_and_its_log_commits_at_once(client, wo
     assert all(not open_ for _, open_ in answered + seen), (answered, seen)
     db.session.expire_all()
     assert list(db.session.scalars(select(ApiCall.status).order_by(ApiCall.id)))[-2:] == [200, 404]
+
+
+def test_the_connection_goes_back_to_the_pool_in_transactions_again(client, world, tokens):
+    """The next user of a connection an API call had in AUTOCOMMIT (a page, a job) gets
+    transactions again: its writes are all or nothing."""
+    url = f"/api/v1/institutions/{world.inst.id}/compliance"
+    db.session.commit()
+    used = []
+
+    def after(conn, *_args):
+        raw = conn.connection.driver_connection
+        used.append((raw, _autocommit(raw)))
+
+    event.listen(db.engine, "after_cursor_execute", after)
+    try:
+        assert client.get(url, headers=bearer(tokens["city"])).status_code == 200
+    finally:
+        event.remove(db.engine, "after_cursor_execute", after)
+    assert used and all(during for _raw, during in used)  # in the call: AUTOCOMMIT
+    assert not any(_autocommit(raw) for raw, _during in used)  # back in the pool: transactions
+
+
+def _autocommit(dbapi_connection) -> bool:
+    # psycopg's flag; sqlite3's isolation_level None is its autocommit
+    if hasattr(dbapi_connection, "autocommit") and hasattr(dbapi_connection, "info"):
+        return dbapi_connection.autocommit
+    return dbapi_connection.isolation_level is None
