@@ -17,6 +17,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -112,4 +113,4 @@ class CreditFeedForm(FlaskForm):
                                validators=[DataRequired()])
     kind = SelectField(_l("Records"), validators=[DataRequired()])
     format = SelectField(_l("Format"), validators=[DataRequired()],
-                         choices=[("json", "JSON"), ("csv", "CSV")])
+                         choices=[SelectChoice("json", "JSON"), SelectChoice("csv", "CSV")])
