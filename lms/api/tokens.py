@@ -162,9 +162,9 @@ def record_call(caller: ApiClientActor | None, endpoint: str, method: str, statu
 
     `in_request`: the view returned, and the request's session stays usable: the log is written
     on its connection, no second connection (a call commits each statement by itself,
-    lms.api.views._authenticate; a signed-in browser's call commits with its request). Otherwise the request ended in an error and its session was rolled
-    back, and a refused or failed call must be logged all the same: on a connection of its
-    own."""
+    lms.api.views._authenticate; a signed-in browser's call commits with its request).
+    Otherwise the request ended in an error and its session was rolled back, and a refused or
+    failed call must be logged all the same: on a connection of its own."""
     now = utc_now()
     token_id = caller.token_id if caller else None
     # the request's own line (lms.core.logs: method, path, status, time, request id) names the
