@@ -4,6 +4,8 @@ reader's language, rate limits, the call log (without identity numbers), no cook
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -268,6 +270,30 @@ def _in_transaction(dbapi_connection) -> bool:
     return dbapi_connection.in_transaction
 
 
+def _autocommit(dbapi_connection) -> bool:
+    # psycopg's flag; sqlite3's isolation_level None is its autocommit
+    if hasattr(dbapi_connection, "autocommit") and hasattr(dbapi_connection, "info"):
+        return dbapi_connection.autocommit
+    return dbapi_connection.isolation_level is None
+
+
+@contextmanager
+def _connections_used() -> Iterator[list[tuple[str, object, bool, bool]]]:
+    """Each statement sent inside the block, as it left its connection: (its first word, the
+    driver's connection, in a transaction?, in AUTOCOMMIT?)."""
+    seen: list[tuple[str, object, bool, bool]] = []
+
+    def after(conn, _cursor, statement, *_args):
+        raw = conn.connection.driver_connection
+        seen.append((statement.split()[0].upper(), raw, _in_transaction(raw), _autocommit(raw)))
+
+    event.listen(db.engine, "after_cursor_execute", after)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "after_cursor_execute", after)
+
+
 def test_a_call_holds_no_transaction_open_and_its_log_commits_at_once(client, world, tokens):
     """The API only reads: each statement of a call commits by itself (no BEGIN and COMMIT
     round trips, no transaction held across the call), the call's log included; a problem
@@ -275,21 +301,13 @@ def test_a_call_holds_no_transaction_open_and_its_log_commits_at_once(client, wo
     url = f"/api/v1/institutions/{world.inst.id}/compliance"
     not_an_institution = f"/api/v1/institutions/{world.base.id}/compliance"
     db.session.commit()
-    seen: list[tuple[str, bool]] = []
-
-    def after(conn, _cursor, statement, *_args):
-        seen.append((statement.split()[0].upper(), _in_transaction(conn.connection.driver_connection)))
-
-    event.listen(db.engine, "after_cursor_execute", after)
-    try:
+    with _connections_used() as answered:
         assert client.get(url, headers=bearer(tokens["city"])).status_code == 200
-        answered = list(seen)
-        seen.clear()
+    with _connections_used() as refused:
         problem(client.get(not_an_institution, headers=bearer(tokens["city"])), 404, "not-found")
-    finally:
-        event.remove(db.engine, "after_cursor_execute", after)
-    assert ("INSERT", False) in answered and ("SELECT", False) in answered
-    assert all(not open_ for _, open_ in answered + seen), (answered, seen)
+    opened = [(word, in_transaction) for word, _raw, in_transaction, _auto in answered + refused]
+    assert ("INSERT", False) in opened and ("SELECT", False) in opened
+    assert not any(in_transaction for _word, in_transaction in opened), opened
     db.session.expire_all()
     assert list(db.session.scalars(select(ApiCall.status).order_by(ApiCall.id)))[-2:] == [200, 404]
 
@@ -299,23 +317,7 @@ def test_the_connection_goes_back_to_the_pool_in_transactions_again(client, worl
     transactions again: its writes are all or nothing."""
     url = f"/api/v1/institutions/{world.inst.id}/compliance"
     db.session.commit()
-    used = []
-
-    def after(conn, *_args):
-        raw = conn.connection.driver_connection
-        used.append((raw, _autocommit(raw)))
-
-    event.listen(db.engine, "after_cursor_execute", after)
-    try:
+    with _connections_used() as used:
         assert client.get(url, headers=bearer(tokens["city"])).status_code == 200
-    finally:
-        event.remove(db.engine, "after_cursor_execute", after)
-    assert used and all(during for _raw, during in used)  # in the call: AUTOCOMMIT
-    assert not any(_autocommit(raw) for raw, _during in used)  # back in the pool: transactions
-
-
-def _autocommit(dbapi_connection) -> bool:
-    # psycopg's flag; sqlite3's isolation_level None is its autocommit
-    if hasattr(dbapi_connection, "autocommit") and hasattr(dbapi_connection, "info"):
-        return dbapi_connection.autocommit
-    return dbapi_connection.isolation_level is None
+    assert used and all(auto for *_rest, auto in used)  # in the call: AUTOCOMMIT
+    assert not any(_autocommit(raw) for _word, raw, *_rest in used)  # back in the pool
