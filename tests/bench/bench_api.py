@@ -28,7 +28,9 @@ with the checkout (and the pool's ping) in it is printed too. The paths take tur
 the same kind: the HTTP floor), in an order shuffled each round, so that the machine's speed,
 which drifts from minute to minute, weighs on each path alike. Prints p50/p99 and the ratio
 HTTP / in-process. Targets (printed, not asserted): HTTP p99 at most twice the in-process p99;
-person status under 5 ms p99 at the service.
+person status under 5 ms p99 at the service. Beside the first, the two restatements proposed to
+the issue's filer: HTTP p99 at most 4 ms above the in-process p99, and HTTP p99 at most twice
+the in-process p99 plus the HTTP floor's.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+#: the allowance for HTTP, token, rate limit and call log proposed in place of "≤ 2x" (ms, p99)
+PROPOSED_ADDED_MS = 4.0
 
 from bench_heartbeat import free_port  # noqa: E402 - beside this script
 
@@ -364,6 +368,16 @@ def main() -> None:
         ratio99 = pct(remote, 99) / pct(local, 99)
         print(f"{name:24} {'HTTP/in-proc':12} {ratio50:7.2f}x {ratio99:7.2f}x  "
               f"(target p99 ≤ 2x: {'met' if ratio99 <= 2 else 'NOT met'})")
+        # the two restatements of that target put to the issue's filer (tests/bench/README.md):
+        # HTTP's cost as a fixed allowance, or twice the service plus the bare HTTP answer
+        added = pct(remote, 99) - pct(local, 99)
+        with_floor = pct(remote, 99) / (pct(local, 99) + pct(floor, 99))
+        verdict = "met" if added <= PROPOSED_ADDED_MS else "NOT met"
+        print(f"{name:24} {'HTTP - in-p.':12} {added:+7.2f} ms p99 "
+              f"(proposed ≤ +{PROPOSED_ADDED_MS:g} ms: {verdict})")
+        print(f"{name:24} {'HTTP/(in+fl)':12} {with_floor:7.2f}x p99 "
+              f"(proposed ≤ 2x the in-process call and the HTTP floor: "
+              f"{'met' if with_floor <= 2 else 'NOT met'})")
         if name == "person status":
             print(f"{'':24} service p99 {pct(local, 99):.2f} ms "
                   f"(target < 5 ms: {'met' if pct(local, 99) < 5 else 'NOT met'})")
