@@ -29,8 +29,8 @@ the same kind: the HTTP floor), in an order shuffled each round, so that the mac
 which drifts from minute to minute, weighs on each path alike. Prints p50/p99 and the ratio
 HTTP / in-process. Targets (printed, not asserted): HTTP p99 at most twice the in-process p99;
 person status under 5 ms p99 at the service. Beside the first, the two restatements proposed to
-the issue's filer: HTTP p99 at most 4 ms above the in-process p99, and HTTP p99 at most twice
-the in-process p99 plus the HTTP floor's.
+the issue's filer: HTTP p99 at most PROPOSED_ADDED_MS above the in-process p99, and HTTP p99 at
+most twice the in-process p99 plus the HTTP floor's.
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-#: the allowance for HTTP, token, rate limit and call log proposed in place of "≤ 2x" (ms, p99)
-PROPOSED_ADDED_MS = 4.0
+#: the allowance for HTTP, token, rate limit and call log proposed in place of "≤ 2x" (ms, p99):
+#: 4 ms in the seventh session; 8 ms since the eighth, which measured 4.5-7.6 ms (README)
+PROPOSED_ADDED_MS = 8.0
 
 from bench_heartbeat import free_port  # noqa: E402 - beside this script
 
