@@ -1,7 +1,8 @@
 """The app a real Celery worker runs in the worker tests (tests/core/test_jobs_worker.py):
 the test database (DATABASE_URL), Redis database 15, unacknowledged messages redelivered after
 3 seconds (swept every second; LMS_TEST_VISIBILITY sets another timeout). With LMS_TEST_STALL_FILE set, the roster import stops after storing its rows (not yet
-committed), touches that file and waits, so the test can kill the worker mid-job;
+committed), touches that file and waits, so the test can kill the worker mid-job
+(LMS_TEST_ROSTER_CHUNK: the rows it checks and writes at a time);
 LMS_TEST_STALL_BATCH_FILE does the same to the certificate batch after issuing, and
 LMS_TEST_STALL_RENDER_FILE to a part of its PDFs once the part's first PDF is committed.
 LMS_TEST_BATCH_PART_SIZE sets how many PDFs a part of the batch makes (every part that
@@ -36,18 +37,23 @@ def worker_config() -> dict:
     }
 
 
-if os.environ.get("LMS_TEST_STALL_FILE"):
-    _store = roster._store
+if os.environ.get("LMS_TEST_ROSTER_CHUNK"):
+    roster.CHUNK_ROWS = int(os.environ["LMS_TEST_ROSTER_CHUNK"])
 
-    def _stalling_store(*args, **kwargs):
-        result = _store(*args, **kwargs)
+if os.environ.get("LMS_TEST_STALL_FILE"):
+    # after the persons and employments are written (on PostgreSQL chunk by chunk, by the
+    # import's writer thread), before the rest and the commit
+    _stored = roster._stored
+
+    def _stalling_stored(*args, **kwargs):
+        result = _stored(*args, **kwargs)
         from lms.extensions import db
         db.session.flush()
         Path(os.environ["LMS_TEST_STALL_FILE"]).touch()
         time.sleep(120)
         return result
 
-    roster._store = _stalling_store
+    roster._stored = _stalling_stored
 
 if os.environ.get("LMS_TEST_STALL_BATCH_FILE"):
     from lms.certificates import service as certificates

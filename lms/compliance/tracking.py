@@ -6,8 +6,8 @@ new, changed or deleted employments, ledger entries (the ledger's yearly totals 
 beside them), qualifications (certificates, issued or entered), bans and staff records go into
 `compliance_dirty`. A state machine moves its object with a compare-and-set UPDATE the ORM does
 not see, but records a StateEvent beside it: an event on an employment (ended), a ban or a staff
-record marks that row's person. The roster import writes employments in bulk (COPY), past the ORM; its audit
-record names the import batch, so that batch's people are marked from the employments table.
+record marks that row's person. The roster import writes employments in bulk (COPY), past the ORM,
+and tells us with lms.core.bulk.people_changed, chunk by chunk on its writing connection.
 
 Registered once, when create_app imports lms.compliance.models."""
 
@@ -16,7 +16,8 @@ from __future__ import annotations
 from sqlalchemy import event, literal, select
 from sqlalchemy.orm import Session
 
-from lms.core.models import AuditLog, StateEvent, utcnow
+from lms.core.bulk import chunks, one_of, people_changed
+from lms.core.models import StateEvent, utcnow
 from lms.ledger.models import LedgerEntry
 from lms.registry.models import Ban, Employment, Person, Qualification, StaffRecord
 
@@ -40,7 +41,6 @@ def _insert(dialect: str):
 def _mark_dirty(session: Session, flush_context) -> None:
     person_ids: set[int] = set()
     id_numbers: set[str] = set()
-    batches: set[str] = set()
     moved: dict[str, set[int]] = {}
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, StateEvent) and obj.object_type in MOVED:
@@ -51,11 +51,7 @@ def _mark_dirty(session: Session, flush_context) -> None:
                 person_ids.add(obj.person_id)
             elif isinstance(obj, Ban):
                 id_numbers.add(obj.id_number)
-        elif isinstance(obj, AuditLog) and obj.action == "registry.roster_imported":
-            batch = (obj.details or {}).get("batch")
-            if batch:
-                batches.add(batch)
-    if not (person_ids or id_numbers or batches or moved):
+    if not (person_ids or id_numbers or moved):
         return
     connection = session.connection()
     insert = _insert(connection.dialect.name)
@@ -67,9 +63,6 @@ def _mark_dirty(session: Session, flush_context) -> None:
     sources = []
     if id_numbers:
         sources.append(select(Person.id, literal(now)).where(Person.id_number.in_(sorted(id_numbers))))
-    if batches:
-        sources.append(select(Employment.person_id, literal(now))
-                       .where(Employment.import_batch.in_(sorted(batches))).distinct())
     for table_name, ids in moved.items():
         model = MOVED[table_name]
         sources.append(select(model.person_id, literal(now))
@@ -79,6 +72,18 @@ def _mark_dirty(session: Session, flush_context) -> None:
                            .where(Ban.id.in_(sorted(ids))))
     for source in sources:
         connection.execute(_marked(insert(table).from_select(["person_id", "marked_at"], source)))
+
+
+@people_changed.connect
+def _mark_people(sender, *, connection, person_ids) -> None:
+    """People whose rows were written in bulk (a roster import's employments), marked on the
+    connection that wrote them, in its transaction."""
+    insert = _insert(connection.dialect.name)
+    now = utcnow()
+    for chunk in chunks(sorted(set(person_ids))):
+        connection.execute(_marked(insert(ComplianceDirty.__table__).from_select(
+            ["person_id", "marked_at"],
+            select(Person.id, literal(now)).where(one_of(Person.id, chunk)))))
 
 
 def _marked(statement):

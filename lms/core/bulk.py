@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from blinker import Namespace
 from sqlalchemy import String, Table, any_, bindparam, cast, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeDecorator
@@ -23,6 +24,13 @@ from lms.extensions import db
 
 #: how many keys go into one IN (...) lookup: few round trips, well under SQLite's limit
 CHUNK = 5000
+
+_signals = Namespace()
+#: Sent after rows that decide people's compliance were written in bulk, past the ORM (whose
+#: flush events a higher package listens to): the sender is the table, with `connection` (the
+#: writing transaction's, to write beside them) and `person_ids`. Lower packages may not import
+#: the listeners (DESIGN §3): compliance connects to this signal.
+people_changed = _signals.signal("people-changed")
 
 
 @contextmanager
@@ -89,9 +97,11 @@ def one_of(column, values: list):
     return column.in_(values)
 
 
-def bulk_insert(table: Table, rows: list, keys: list[str] | None = None) -> None:
-    """Insert rows inside the session's transaction: dicts that all carry the same keys, or
-    tuples of the values of `keys` in that order (no dict per row: faster for 100,000 rows)."""
+def bulk_insert(table: Table, rows: list, keys: list[str] | None = None, *,
+                connection=None) -> None:
+    """Insert rows inside the session's transaction (or `connection`'s): dicts that all carry
+    the same keys, or tuples of the values of `keys` in that order (no dict per row: faster for
+    100,000 rows)."""
     if not rows:
         return
     if keys is None:
@@ -101,7 +111,7 @@ def bulk_insert(table: Table, rows: list, keys: list[str] | None = None) -> None
         columns = [list(column) for column in zip(*rows, strict=True)]
         if len(columns) != len(keys):
             raise ValueError(f"{len(keys)} keys for rows of {len(columns)} values")
-    connection = db.session.connection()
+    connection = connection if connection is not None else db.session.connection()
     dialect = connection.dialect
     # column by column: each column's values through its type's processing in one loop, then
     # zipped back into rows

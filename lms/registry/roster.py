@@ -9,17 +9,21 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import islice
 
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.orm import Session
 
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
 from lms.core import audit, jobs
-from lms.core.bulk import bulk_insert, chunks, collector_paused, max_id, one_of
+from lms.core.bulk import bulk_insert, chunks, collector_paused, max_id, one_of, people_changed
 from lms.core.clock import local_today
 from lms.core.crypto import keyring, lookups_remembered
 from lms.core.errors import DomainError
@@ -255,7 +259,6 @@ def _import_roster(actor, org: Organisation, data: bytes, *, today: date | None,
     result = RosterResult()
     births: dict[str, date] = {}
     errors = result.errors
-    parsed = []
     seen_ids: dict[tuple[str, str], int] = {}
     names_by_id: dict[str, tuple[str, int]] = {}
     mobiles: dict[str, tuple[str, int]] = {}
@@ -275,139 +278,294 @@ def _import_roster(actor, org: Organisation, data: bytes, *, today: date | None,
     #: the cells of the optional staff-record groups, which most rows leave empty
     record_cells = [columns[column] for fields in RECORD_COLUMNS.values()
                     for column in fields.values()]
-    for done, (row, values) in enumerate(body, 1):
-        if done % 5000 == 0:
-            progress("validate", done, total)
-        # position `width` is the empty cell a missing optional column reads (a cell past the
-        # last known column, under no header, is never read)
-        values = [*values[:width], *([""] * (width - len(values))), ""]
-        row_ok = True
-        try:
-            start = _parse_date(values[columns["start_date"]])
-        except ValueError:
-            errors.append(RowError(row, "start_date", _("Enter the start date as YYYY-MM-DD.")))
-            row_ok, start = False, None
-        flag = values[columns["direct_manager"]]
-        if isinstance(flag, (int, float)):
-            flag_text = str(int(flag))
-        else:
-            flag_text = flag if flag in YES or flag in NO else clean(flag).lower()
-        if flag_text in YES:
-            manager = True
-        elif flag_text in NO:
-            manager = False
-        else:
-            errors.append(RowError(row, "direct_manager", _("Write 是 or 否.")))
-            row_ok, manager = False, False
-        # the same rules, and the same words, as adding one staff member on the form
-        staff, problems = check_staff_row(
-            name=values[columns["name"]], id_number=values[columns["id_number"]],
-            mobile=values[columns["mobile"]], post=values[columns["post"]], start_date=start,
-            is_direct_manager=manager, today=today)
-        for problem in problems:
-            errors.append(RowError(row, problem.field or "", str(problem)))
-        cells = [values[i] for i in record_cells]
-        # empty cells are '' (calamine) or None; anything else is looked at closely
-        records = ([] if cells.count("") + cells.count(None) == len(cells) or _blank_row(cells)
-                   else _row_records(row, values, columns, today, errors))
-        if staff is None or not row_ok or records is None:
-            continue
-        name, number, mobile, post = staff.name, staff.id_number, staff.mobile, staff.post
-        births[number] = staff.birth_date
-        key = (number, post.value)
-        if key in seen_ids:
-            errors.append(RowError(row, "id_number", _("The same person and post already "
-                                                       "appear in row %(row)d.",
-                                                       row=seen_ids[key])))
-            continue
-        seen_ids[key] = row
-        first = names_by_id.setdefault(number, (name, row))
-        if first[0] != name:
-            errors.append(RowError(row, "name", _("Row %(row)d gives another name for this "
-                                                  "identity number.", row=first[1])))
-            continue
-        if mobile:
-            given = mobile_of.setdefault(number, (mobile, row))
-            if given[0] != mobile:
-                errors.append(RowError(row, "mobile", _("Row %(row)d gives this person "
-                                                        "another mobile number.",
-                                                        row=given[1])))
-                continue
-            owner = mobiles.setdefault(mobile, (number, row))
-            if owner[0] != number:
-                errors.append(RowError(row, "mobile", _("Row %(row)d gives this mobile number "
-                                                        "to another person.", row=owner[1])))
-                continue
-        differs = False
-        for record in records:
-            given = records_of.setdefault(number, {}).setdefault(record.kind, (record, row))
-            if given[0] != record:
-                errors.append(RowError(row, RECORD_COLUMNS[record.kind]["issued_on"],
-                                       _("Row %(row)d gives this person a different record of "
-                                         "this kind.", row=given[1])))
-                differs = True
-        if differs:
-            continue
-        parsed.append((row, name, number, mobile, post, start, staff.is_direct_manager))
-    progress("validate", total, total)
+    registry = _Registry()
+    valid: list[tuple] = []
+    pipeline = _Pipeline(actor, org) if _may_pipeline() else None
+    try:
+        for first in range(0, total, CHUNK_ROWS):
+            known_numbers, known_mobiles = len(names_by_id), len(mobiles)
+            parsed = []
+            for done, (row, values) in enumerate(body[first:first + CHUNK_ROWS], first + 1):
+                if done % 5000 == 0:
+                    progress("validate", done, total)
+                # position `width` is the empty cell a missing optional column reads (a cell
+                # past the last known column, under no header, is never read)
+                values = [*values[:width], *([""] * (width - len(values))), ""]
+                row_ok = True
+                try:
+                    start = _parse_date(values[columns["start_date"]])
+                except ValueError:
+                    errors.append(RowError(row, "start_date",
+                                           _("Enter the start date as YYYY-MM-DD.")))
+                    row_ok, start = False, None
+                flag = values[columns["direct_manager"]]
+                if isinstance(flag, (int, float)):
+                    flag_text = str(int(flag))
+                else:
+                    flag_text = flag if flag in YES or flag in NO else clean(flag).lower()
+                if flag_text in YES:
+                    manager = True
+                elif flag_text in NO:
+                    manager = False
+                else:
+                    errors.append(RowError(row, "direct_manager", _("Write 是 or 否.")))
+                    row_ok, manager = False, False
+                # the same rules, and the same words, as adding one staff member on the form
+                staff, problems = check_staff_row(
+                    name=values[columns["name"]], id_number=values[columns["id_number"]],
+                    mobile=values[columns["mobile"]], post=values[columns["post"]],
+                    start_date=start, is_direct_manager=manager, today=today)
+                for problem in problems:
+                    errors.append(RowError(row, problem.field or "", str(problem)))
+                cells = [values[i] for i in record_cells]
+                # empty cells are '' (calamine) or None; anything else is looked at closely
+                records = ([] if cells.count("") + cells.count(None) == len(cells)
+                           or _blank_row(cells)
+                           else _row_records(row, values, columns, today, errors))
+                if staff is None or not row_ok or records is None:
+                    continue
+                name, number, mobile, post = staff.name, staff.id_number, staff.mobile, staff.post
+                births[number] = staff.birth_date
+                key = (number, post.value)
+                if key in seen_ids:
+                    errors.append(RowError(row, "id_number", _("The same person and post already "
+                                                               "appear in row %(row)d.",
+                                                               row=seen_ids[key])))
+                    continue
+                seen_ids[key] = row
+                given_name = names_by_id.setdefault(number, (name, row))
+                if given_name[0] != name:
+                    errors.append(RowError(row, "name", _("Row %(row)d gives another name for "
+                                                          "this identity number.",
+                                                          row=given_name[1])))
+                    continue
+                if mobile:
+                    given = mobile_of.setdefault(number, (mobile, row))
+                    if given[0] != mobile:
+                        errors.append(RowError(row, "mobile", _("Row %(row)d gives this person "
+                                                                "another mobile number.",
+                                                                row=given[1])))
+                        continue
+                    owner = mobiles.setdefault(mobile, (number, row))
+                    if owner[0] != number:
+                        errors.append(RowError(row, "mobile", _("Row %(row)d gives this mobile "
+                                                                "number to another person.",
+                                                                row=owner[1])))
+                        continue
+                differs = False
+                for record in records:
+                    given = records_of.setdefault(number, {}).setdefault(record.kind,
+                                                                         (record, row))
+                    if given[0] != record:
+                        errors.append(RowError(row, RECORD_COLUMNS[record.kind]["issued_on"],
+                                               _("Row %(row)d gives this person a different "
+                                                 "record of this kind.", row=given[1])))
+                        differs = True
+                if differs:
+                    continue
+                parsed.append((row, name, number, mobile, post, start, staff.is_direct_manager))
 
-    # Against the database: existing persons, mobiles, bans, current employments.
-    numbers = list(names_by_id)
-    existing: dict[str, tuple[int, str, str | None]] = {}
-    for chunk in chunks(numbers):
-        for pid, number, pname, pmobile in db.session.execute(
-                select(Person.id, Person.id_number, Person.name, Person.mobile)
-                .where(one_of(Person.id_number, chunk))):
-            existing[number] = (pid, pname, pmobile)
-    mobile_list = list(mobiles)
-    mobile_owner: dict[str, str] = {}
-    for chunk in chunks(mobile_list):
-        for number, pmobile in db.session.execute(
-                select(Person.id_number, Person.mobile)
-                .where(one_of(Person.mobile, chunk))):
-            mobile_owner[pmobile] = number
-    banned = ban_gate(numbers, today)
-    current: set[tuple[int, str]] = set()
-    elsewhere: set[int] = set()  # people another institution employs now
-    person_ids = [v[0] for v in existing.values()]
-    for chunk in chunks(person_ids):
-        for pid, org_id, post in db.session.execute(
-                select(Employment.person_id, Employment.organisation_id, Employment.post).where(
-                    Employment.end_date.is_(None), one_of(Employment.person_id, chunk))):
-            if org_id == org.id:
-                current.add((pid, post))
-            else:
-                elsewhere.add(pid)
-    progress("check", 1, 1)
+            # against the registry: the people, mobiles, bans and employments this chunk
+            # brings up first
+            registry.learn(pipeline.reader if pipeline else db.session, org,
+                           list(islice(names_by_id, known_numbers, None)),
+                           list(islice(mobiles, known_mobiles, None)), today)
+            checked = registry.refusals(parsed, errors)
+            progress("check", min(first + CHUNK_ROWS, total), total)
+            if pipeline is not None and not errors:
+                pipeline.write(checked, registry.existing, births)
+            valid.extend(checked)
 
-    valid = []
-    for item in parsed:
-        row, name, number, mobile, post, start, manager = item
-        if number in banned:
-            errors.append(RowError(row, "id_number", str(BannedError(banned[number]))))
-            continue
-        known = existing.get(number)
-        if known and known[1] != name:
-            errors.append(RowError(row, "name", str(NAME_DIFFERS)))
-            continue
-        if mobile and mobile_owner.get(mobile, number) != number:
-            errors.append(RowError(row, "mobile", _("This mobile number belongs to another person "
-                                                    "in the registry.")))
-            continue
-        if known and (known[0], post.value) in current:
-            errors.append(RowError(row, "post", str(POST_HELD)))
-            continue
-        valid.append(item)
-
-    if errors:
-        errors.sort(key=lambda e: (e.row, list(COLUMNS).index(e.column) if e.column in COLUMNS else 0))
+        if errors:
+            # nothing stored: what a pipeline wrote before the first error is undone
+            if pipeline is not None:
+                pipeline.abandon()
+            errors.sort(key=lambda e: (e.row, list(COLUMNS).index(e.column)
+                                       if e.column in COLUMNS else 0))
+            return result
+        # someone another institution employs keeps the mobile (sign-in name) they have
+        keep_mobile = {number for number, (pid, _n, pmobile) in registry.existing.items()
+                       if pmobile and pid in registry.elsewhere}
+        records = {number: {kind: given[0] for kind, given in by_kind.items()}
+                   for number, by_kind in records_of.items()}
+        if pipeline is None:
+            return _store(actor, org, valid, registry.existing, births, result, progress,
+                          keep_mobile, records)
+        progress("store", 0, len(valid))
+        pipeline.finish()
+        ids = {number: value[0] for number, value in registry.existing.items()}
+        ids.update(pipeline.ids)
+        _stored(actor, org, valid, registry.existing, ids, pipeline.batch, pipeline.now,
+                result, progress, keep_mobile, records)
+        pipeline.release()
         return result
-    # someone another institution employs keeps the mobile (sign-in name) they have
-    keep_mobile = {number for number, (pid, _n, pmobile) in existing.items()
-                   if pmobile and pid in elsewhere}
-    records = {number: {kind: given[0] for kind, given in by_kind.items()}
-               for number, by_kind in records_of.items()}
-    return _store(actor, org, valid, existing, births, result, progress, keep_mobile, records)
+    except BaseException:
+        if pipeline is not None:
+            pipeline.abandon()
+        raise
+
+
+#: rows read, checked and stored together: the registry's checks of a chunk are a query each,
+#: and on PostgreSQL a chunk is written while the next is checked (_Pipeline)
+CHUNK_ROWS = 5000
+
+
+@dataclass
+class _Registry:
+    """What the registry holds of a roster's people, learnt chunk by chunk: the persons
+    already registered (id, name, mobile), the owners of the mobiles, the bans in force, and
+    the people's current employments here (person, post) and elsewhere (person)."""
+
+    existing: dict[str, tuple[int, str, str | None]] = field(default_factory=dict)
+    mobile_owner: dict[str, str] = field(default_factory=dict)
+    banned: dict[str, object] = field(default_factory=dict)
+    current: set[tuple[int, str]] = field(default_factory=set)
+    elsewhere: set[int] = field(default_factory=set)
+
+    def learn(self, session, org: Organisation, numbers: list[str], mobiles: list[str],
+              today: date) -> None:
+        """Look up the identity numbers and mobiles the roster has not brought up before."""
+        found = []
+        for chunk in chunks(numbers):
+            for pid, number, pname, pmobile in session.execute(
+                    select(Person.id, Person.id_number, Person.name, Person.mobile)
+                    .where(one_of(Person.id_number, chunk))):
+                self.existing[number] = (pid, pname, pmobile)
+                found.append(pid)
+        for chunk in chunks(mobiles):
+            for number, pmobile in session.execute(
+                    select(Person.id_number, Person.mobile).where(one_of(Person.mobile, chunk))):
+                self.mobile_owner[pmobile] = number
+        self.banned.update(ban_gate(numbers, today, session=session))
+        for chunk in chunks(found):
+            for pid, org_id, post in session.execute(
+                    select(Employment.person_id, Employment.organisation_id, Employment.post)
+                    .where(Employment.end_date.is_(None), one_of(Employment.person_id, chunk))):
+                if org_id == org.id:
+                    self.current.add((pid, post))
+                else:
+                    self.elsewhere.add(pid)
+
+    def refusals(self, parsed: list[tuple], errors: list[RowError]) -> list[tuple]:
+        """The rows the registry does not refuse; an error for each one it does."""
+        valid = []
+        for item in parsed:
+            row, name, number, mobile, post, _start, _manager = item
+            if number in self.banned:
+                errors.append(RowError(row, "id_number", str(BannedError(self.banned[number]))))
+                continue
+            known = self.existing.get(number)
+            if known and known[1] != name:
+                errors.append(RowError(row, "name", str(NAME_DIFFERS)))
+                continue
+            if mobile and self.mobile_owner.get(mobile, number) != number:
+                errors.append(RowError(row, "mobile", _("This mobile number belongs to another "
+                                                        "person in the registry.")))
+                continue
+            if known and (known[0], post.value) in self.current:
+                errors.append(RowError(row, "post", str(POST_HELD)))
+                continue
+            valid.append(item)
+        return valid
+
+
+def _may_pipeline() -> bool:
+    """Whether the import may check on a second connection while it writes on the session's:
+    on PostgreSQL, when this transaction has written nothing yet, so that the second
+    connection sees what the session sees (a job's transaction, after its start is
+    committed). Otherwise everything is checked, then stored, on the session."""
+    if db.engine.dialect.name != "postgresql":
+        return False
+    # flushes what the session holds first: anything written gives the transaction an id
+    return bool(db.session.execute(text("SELECT pg_current_xact_id_if_assigned() IS NULL"))
+                .scalar())
+
+
+class _Pipeline:
+    """A roster import on PostgreSQL written while it is checked.
+
+    One thread writes each chunk of checked rows (COPY of the new persons, then of the
+    employments, and the compliance marks beside them) on the session's connection, inside a
+    savepoint of its transaction, while this thread checks the next chunk against the registry
+    on a second, read-only connection. The new persons' ids are drawn from their sequence
+    beforehand, so that a later chunk can employ someone an earlier one registered. The
+    database's work on one chunk (indexes, foreign-key checks) then overlaps Python's on the
+    next, instead of following all of it; the import ends soon after its last row is checked
+    (tests/bench/README.md). A row error stops the writing (the rest is still checked, so that
+    every error is listed) and the savepoint is rolled back: nothing is stored, as before."""
+
+    def __init__(self, actor, org: Organisation):
+        self.actor_id = getattr(actor, "id", None)
+        self.org_id = org.id
+        self.batch = str(uuid.uuid4())
+        self.now = utcnow()
+        #: identity number -> person id, for the persons this import registers
+        self.ids: dict[str, int] = {}
+        self._app = current_app._get_current_object()
+        self._reading = db.engine.connect()
+        self.reader = Session(bind=self._reading)
+        self._savepoint = db.session.begin_nested()
+        self._connection = db.session.connection()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roster-writer")
+        self._written: list[Future] = []
+        self._ring = keyring()
+        #: n values of the persons' id sequence
+        self._sequence = select(func.nextval(func.pg_get_serial_sequence(
+            Person.__tablename__, "id"))).select_from(func.generate_series(1, bindparam("n")))
+
+    def write(self, items: list[tuple], existing: dict, births: dict[str, date]) -> None:
+        """Queue a chunk of checked rows for the writer (an earlier chunk's failure is raised)."""
+        for future in self._written:
+            if future.done() and future.exception() is not None:
+                raise future.exception()
+        new = sorted({number for _r, _n, number, *_x in items
+                      if number not in existing and number not in self.ids},
+                     key=self._ring.lookup)  # in key order, as _store does
+        fresh = self.reader.scalars(self._sequence, {"n": len(new)}).all() if new else []
+        self.ids.update(zip(new, fresh, strict=True))
+        names: dict[str, tuple[str, str]] = {}  # the first row's, as _store takes
+        for _r, name, number, mobile, *_x in items:
+            names.setdefault(number, (name, mobile))
+        people = [(pid, *id_number_columns(number, self._ring), *names[number],
+                   "male" if int(number[16]) % 2 else "female", births[number], self.now,
+                   self.now) for number, pid in zip(new, fresh, strict=True)]
+        employments = sorted(
+            ((self.ids.get(number) or existing[number][0], self.org_id, post.value, "current",
+              manager, start, None, "", self.actor_id, self.batch, self.now)
+             for _row, _name, number, _mobile, post, start, manager in items),
+            key=lambda e: e[0])
+        self._written.append(self._writer.submit(self._write, people, employments))
+
+    def _write(self, people: list[tuple], employments: list[tuple]) -> None:
+        with self._app.app_context():
+            bulk_insert(Person.__table__, people, ["id", *PERSON_COLUMNS],
+                        connection=self._connection)
+            bulk_insert(Employment.__table__, employments, EMPLOYMENT_COLUMNS,
+                        connection=self._connection)
+            people_changed.send(Employment.__table__, connection=self._connection,
+                                person_ids=[e[0] for e in employments])
+
+    def finish(self) -> None:
+        """Wait for the writer (raising its error), and close the second connection."""
+        self._writer.shutdown(wait=True)
+        for future in self._written:
+            future.result()
+        self._close_reader()
+
+    def release(self) -> None:
+        """Keep what was written (the savepoint released into the transaction)."""
+        self._savepoint.commit()
+
+    def abandon(self) -> None:
+        """Stop writing and undo what was written; the session's transaction goes on."""
+        self._writer.shutdown(wait=True, cancel_futures=True)
+        self._close_reader()
+        if self._savepoint.is_active:
+            self._savepoint.rollback()
+
+    def _close_reader(self) -> None:
+        self.reader.close()
+        self._reading.close()
 
 
 #: the columns `_store` writes, in the order of its rows
@@ -433,8 +591,8 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
                 *id_number_columns(number, ring), name, mobile,
                 "male" if int(number[16]) % 2 else "female", births[number], now, now))
     ids = dict((number, value[0]) for number, value in existing.items())
+    progress("store", 0, len(valid))
     if new_people:
-        progress("store", 0, len(valid))
         # one executemany; the new ids are read back by identity number (the ids above the
         # previous highest — rows another transaction adds meanwhile are filtered out)
         floor = max_id(Person.__table__)
@@ -447,17 +605,29 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
         ids.update((wanted[digest], pid) for digest, pid in db.session.connection().execute(
             select(Person.id_number_hash, Person.id).where(Person.id > floor)).all()
             if digest in wanted)
-    # mobiles given for people already in the registry update their record
-    for _row, _name, number, mobile, *_rest in valid:
-        if (mobile and number in existing and existing[number][2] != mobile
-                and number not in keep_mobile):
-            db.session.get(Person, ids[number]).mobile = mobile
     actor_id = getattr(actor, "id", None)
     employments = [(ids[number], org.id, post.value, "current", manager, start, None, "",
                     actor_id, batch, now)
                    for _row, _name, number, _mobile, post, start, manager in valid]
     employments.sort(key=lambda e: e[0])
     bulk_insert(Employment.__table__, employments, EMPLOYMENT_COLUMNS)
+    people_changed.send(Employment.__table__, connection=db.session.connection(),
+                        person_ids=[e[0] for e in employments])
+    return _stored(actor, org, valid, existing, ids, batch, now, result, progress, keep_mobile,
+                   records)
+
+
+def _stored(actor, org, valid, existing, ids: dict[str, int], batch: str, now,
+            result: RosterResult, progress: Progress, keep_mobile: set[str],
+            records: dict[str, dict[StaffRecordKind, StaffRecordRow]]) -> RosterResult:
+    """After the persons and employments are written: the mobiles of people already
+    registered, the staff records, the counts and the audit record."""
+    # mobiles given for people already in the registry update their record
+    for _row, _name, number, mobile, *_rest in valid:
+        if (mobile and number in existing and existing[number][2] != mobile
+                and number not in keep_mobile):
+            db.session.get(Person, ids[number]).mobile = mobile
+    actor_id = getattr(actor, "id", None)
     result.staff_records = _store_records(org, records, ids, existing, actor_id, now)
     progress("store", len(valid) // 2, len(valid))
     # the people this import created have no account yet; those already registered may
@@ -467,9 +637,10 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
         have_account.update(db.session.scalars(select(User.person_id).where(
             one_of(User.person_id, chunk))))
     progress("store", len(valid), len(valid))
+    numbers = {number for _r, _n, number, *_x in valid}
     result.batch_id = batch
-    result.persons_created = len(new_people)
-    result.persons_linked = len({number for _r, _n, number, *_x in valid} - seen_new)
+    result.persons_created = len(numbers - set(existing))
+    result.persons_linked = len(numbers & set(existing))
     result.employments = len(valid)
     # Accounts are made when the institution issues their one-time passwords (an account
     # without a password cannot be used), which also keeps a large import fast.
@@ -479,7 +650,6 @@ def _store(actor, org, valid, existing, births, result: RosterResult,
                  persons_without_account=result.accounts_created,
                  staff_records=result.staff_records)
     return result
-
 
 def _store_records(org, records: dict[str, dict[StaffRecordKind, StaffRecordRow]],
                    ids: dict[str, int], existing, actor_id, now) -> int:

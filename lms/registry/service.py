@@ -114,17 +114,19 @@ def gate_answer(bans: Iterable[Ban]) -> Ban | None:
                               -b.ends_on.toordinal() if b.ends_on is not None else 0, b.id))
 
 
-def ban_gate(id_numbers: Iterable[str], on: date | None = None) -> dict[str, Ban]:
+def ban_gate(id_numbers: Iterable[str], on: date | None = None, *,
+             session=None) -> dict[str, Ban]:
     """THE gate: which of these (normalised) identity numbers are banned on the date.
 
     Every action that lets a person work or benefit asks this function, by identity
-    number, so a ban holds across accounts and organisations.
+    number, so a ban holds across accounts and organisations. `session`: another session than
+    the request's, for a bulk import that checks on one connection while it writes on another.
     """
     on = on or local_today()
     wanted = list(dict.fromkeys(id_numbers))
     held: dict[str, list[Ban]] = {}
     for chunk in chunks(wanted):
-        for ban in db.session.scalars(select(Ban).where(one_of(Ban.id_number, chunk),
+        for ban in (session or db.session).scalars(select(Ban).where(one_of(Ban.id_number, chunk),
                                                         ban_in_force(on))):
             held.setdefault(ban.id_number, []).append(ban)
     return {number: gate_answer(bans) for number, bans in held.items()}

@@ -122,8 +122,9 @@ def test_a_worker_killed_mid_import_leaves_nothing_half_saved(world, worker_app,
     db.session.commit()
     persons, employments = _count(Person), _count(Employment)
     env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONPATH": str(ROOT),
-           "LMS_WORKER_APP": "1",
+           "LMS_WORKER_APP": "1", "LMS_TEST_ROSTER_CHUNK": "7",
            "LMS_TEST_STALL_FILE": str(tmp_path / "stalled")}
+    # 30 rows, written 7 at a time (on PostgreSQL by the import's writer thread, in chunks)
     _killed_mid_import(env, worker_app, world, 30, tmp_path / "stalled")
     db.session.expire_all()
     assert (_count(Person), _count(Employment)) == (persons, employments)  # nothing half-saved
