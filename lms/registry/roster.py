@@ -518,19 +518,20 @@ class _Pipeline:
         for future in self._written:
             if future.done() and future.exception() is not None:
                 raise future.exception()
-        new = sorted({number for _r, _n, number, *_x in items
-                      if number not in existing and number not in self.ids},
-                     key=self._ring.lookup)  # in key order, as _store does
-        fresh = self.reader.scalars(self._sequence, {"n": len(new)}).all() if new else []
-        self.ids.update(zip(new, fresh, strict=True))
-        names: dict[str, tuple[str, str]] = {}  # the first row's, as _store takes
+        ids = self.ids
+        names: dict[str, tuple[str, str]] = {}  # the new people's, from their first row
         for _r, name, number, mobile, *_x in items:
-            names.setdefault(number, (name, mobile))
-        people = [(pid, *id_number_columns(number, self._ring), *names[number],
+            if number not in existing and number not in ids and number not in names:
+                names[number] = (name, mobile)
+        columns = {number: id_number_columns(number, self._ring) for number in names}
+        new = sorted(names, key=lambda number: columns[number][1])  # in key order, as _store
+        fresh = self.reader.scalars(self._sequence, {"n": len(new)}).all() if new else []
+        ids.update(zip(new, fresh, strict=True))
+        people = [(pid, *columns[number], *names[number],
                    "male" if int(number[16]) % 2 else "female", births[number], self.now,
                    self.now) for number, pid in zip(new, fresh, strict=True)]
         employments = sorted(
-            ((self.ids.get(number) or existing[number][0], self.org_id, post.value, "current",
+            ((ids.get(number) or existing[number][0], self.org_id, post.value, "current",
               manager, start, None, "", self.actor_id, self.batch, self.now)
              for _row, _name, number, _mobile, post, start, manager in items),
             key=lambda e: e[0])
