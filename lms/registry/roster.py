@@ -280,8 +280,10 @@ def _import_roster(actor, org: Organisation, data: bytes, *, today: date | None,
                     for column in fields.values()]
     registry = _Registry()
     valid: list[tuple] = []
-    pipeline = _Pipeline(actor, org) if _may_pipeline() else None
+    pipeline = None
     try:
+        if _may_pipeline():
+            pipeline = _Pipeline(actor, org)
         for first in range(0, total, CHUNK_ROWS):
             known_numbers, known_mobiles = len(names_by_id), len(mobiles)
             parsed = []
@@ -503,9 +505,13 @@ class _Pipeline:
         self.ids: dict[str, int] = {}
         self._app = current_app._get_current_object()
         self._reading = db.engine.connect()
-        self.reader = Session(bind=self._reading)
-        self._savepoint = db.session.begin_nested()
-        self._connection = db.session.connection()
+        try:
+            self.reader = Session(bind=self._reading)
+            self._savepoint = db.session.begin_nested()
+            self._connection = db.session.connection()
+        except BaseException:
+            self._reading.close()
+            raise
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roster-writer")
         self._written: list[Future] = []
         self._ring = keyring()
