@@ -13,10 +13,10 @@ Registered once, when create_app imports lms.compliance.models."""
 
 from __future__ import annotations
 
-from sqlalchemy import event, literal, select
+from sqlalchemy import event, literal, select, true
 from sqlalchemy.orm import Session
 
-from lms.core.bulk import chunks, one_of, people_changed
+from lms.core.bulk import chunks, each_of, people_changed
 from lms.core.models import StateEvent, utcnow
 from lms.ledger.models import LedgerEntry
 from lms.registry.models import Ban, Employment, Person, Qualification, StaffRecord
@@ -78,12 +78,14 @@ def _mark_dirty(session: Session, flush_context) -> None:
 def _mark_people(sender, *, connection, person_ids) -> None:
     """People whose rows were written in bulk (a roster import's employments), marked on the
     connection that wrote them, in its transaction."""
-    insert = _insert(connection.dialect.name)
+    dialect = connection.dialect.name
+    insert = _insert(dialect)
     now = utcnow()
     for chunk in chunks(sorted(set(person_ids))):
+        ids = each_of(chunk, dialect)
         connection.execute(_marked(insert(ComplianceDirty.__table__).from_select(
-            ["person_id", "marked_at"],
-            select(Person.id, literal(now)).where(one_of(Person.id, chunk)))))
+            # WHERE: SQLite would read the upsert's ON as a join's without one
+            ["person_id", "marked_at"], select(ids.c.value, literal(now)).where(true()))))
 
 
 def _marked(statement):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from blinker import Namespace
-from sqlalchemy import String, Table, any_, bindparam, cast, func, insert, select
+from sqlalchemy import Integer, String, Table, any_, bindparam, cast, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeDecorator
 
@@ -97,6 +97,17 @@ def one_of(column, values: list):
     return column.in_(values)
 
 
+def each_of(values: list[int], dialect: str):
+    """Integer keys as the rows of a one-column table, `value`, to INSERT ... SELECT from:
+    `unnest` of one comma-joined text on PostgreSQL, `json_each` of one JSON array on SQLite;
+    one parameter either way, as in `one_of`."""
+    if dialect == "postgresql":
+        joined = bindparam(None, ",".join(map(str, values)), type_=String)
+        return func.unnest(cast(func.string_to_array(joined, ","), ARRAY(Integer))).table_valued(
+            "value").render_derived()  # AS anon_1(value): unnest's column named
+    return func.json_each(bindparam(None, json.dumps(values), type_=String)).table_valued("value")
+
+
 def bulk_insert(table: Table, rows: list, keys: list[str] | None = None, *,
                 connection=None) -> None:
     """Insert rows inside the session's transaction (or `connection`'s): dicts that all carry
@@ -104,22 +115,25 @@ def bulk_insert(table: Table, rows: list, keys: list[str] | None = None, *,
     100,000 rows)."""
     if not rows:
         return
-    if keys is None:
-        keys = list(rows[0])
-        columns = [[row[key] for row in rows] for key in keys]
-    else:
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        if len(columns) != len(keys):
-            raise ValueError(f"{len(keys)} keys for rows of {len(columns)} values")
     connection = connection if connection is not None else db.session.connection()
     dialect = connection.dialect
+    if keys is None:
+        keys = list(rows[0])
+        if dialect.name == "postgresql":
+            rows = [tuple(row[key] for key in keys) for row in rows]
+        else:
+            columns = [[row[key] for row in rows] for key in keys]
+    elif dialect.name != "postgresql":
+        columns = [list(column) for column in zip(*rows, strict=True)]
+    if dialect.name == "postgresql":
+        copy_rows(connection, table, keys, copy_ready(table, keys, rows, dialect))
+        return
+    if len(columns) != len(keys):
+        raise ValueError(f"{len(keys)} keys for rows of {len(columns)} values")
     # column by column: each column's values through its type's processing in one loop, then
     # zipped back into rows
-    columns = [_bound(table.c[key].type, column, dialect, driver=dialect.name != "postgresql")
+    columns = [_bound(table.c[key].type, column, dialect, driver=True)
                for key, column in zip(keys, columns, strict=True)]
-    if dialect.name == "postgresql":
-        _copy(connection, table, keys, zip(*columns, strict=True))
-        return
     compiled = insert(table).compile(dialect=dialect, column_keys=keys)
     position = {key: i for i, key in enumerate(keys)}
     order = list(compiled.positiontup) if compiled.positional else keys
@@ -162,6 +176,26 @@ def decorated(table: Table, keys: list[str], dialect) -> list:
     that."""
     return [(lambda value, t=table.c[key].type: t.process_bind_param(value, dialect))
             if isinstance(table.c[key].type, TypeDecorator) else None for key in keys]
+
+
+def copy_ready(table: Table, keys: list[str], rows: list[tuple], dialect) -> list[tuple]:
+    """Rows of `keys`' values as COPY takes them: the columns of a TypeDecorator (encryption)
+    through its own processing, the others as they are (psycopg adapts them). Done apart from
+    `copy_rows` by a writer that hands the copying to another thread (lms.registry.roster)."""
+    decorated = [i for i, key in enumerate(keys) if isinstance(table.c[key].type, TypeDecorator)]
+    if not decorated or not rows:
+        return rows
+    columns = list(zip(*rows, strict=True))
+    if len(columns) != len(keys):
+        raise ValueError(f"{len(keys)} keys for rows of {len(columns)} values")
+    for i in decorated:
+        columns[i] = _bound(table.c[keys[i]].type, list(columns[i]), dialect, driver=False)
+    return list(zip(*columns, strict=True))
+
+
+def copy_rows(connection, table: Table, keys: list[str], rows) -> None:
+    """PostgreSQL's COPY of rows that `copy_ready` gave, on `connection` (in its transaction)."""
+    _copy(connection, table, keys, rows)
 
 
 def _copy(connection, table: Table, keys: list[str], rows) -> None:

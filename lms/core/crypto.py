@@ -188,16 +188,22 @@ _REMEMBERED: ContextVar[dict[bytes, dict[str, str]] | None] = ContextVar("lms_lo
 
 
 @contextmanager
-def lookups_remembered() -> Iterator[None]:
+def lookups_remembered(shared: dict | None = None) -> Iterator[None]:
     """Inside the block each value's lookup hash is computed once. A roster import asks for
     the same 100,000 numbers' hashes several times (the persons already registered, the ban
     gate, the rows it inserts, and the tail hashes repeat); the hashes, and the numbers they
-    are keyed by, are forgotten when the block ends."""
-    token = _REMEMBERED.set({})
+    are keyed by, are forgotten when the block ends. `shared`: what `remembered_lookups` gave
+    inside another thread's block, for a thread working on the same numbers beside it."""
+    token = _REMEMBERED.set(shared if shared is not None else {})
     try:
         yield
     finally:
         _REMEMBERED.reset(token)
+
+
+def remembered_lookups() -> dict | None:
+    """The hashes remembered in this thread's `lookups_remembered` block (None outside one)."""
+    return _REMEMBERED.get()
 
 
 def keyring_from_config(config) -> Keyring:

@@ -23,9 +23,18 @@ from sqlalchemy.orm import Session
 from lms.auth import service as auth_service
 from lms.auth.models import Role, User
 from lms.core import audit, jobs
-from lms.core.bulk import bulk_insert, chunks, collector_paused, max_id, one_of, people_changed
+from lms.core.bulk import (
+    bulk_insert,
+    chunks,
+    collector_paused,
+    copy_ready,
+    copy_rows,
+    max_id,
+    one_of,
+    people_changed,
+)
 from lms.core.clock import local_today
-from lms.core.crypto import keyring, lookups_remembered
+from lms.core.crypto import keyring, lookups_remembered, remembered_lookups
 from lms.core.errors import DomainError
 from lms.core.excel import Limits, read_rows, write_xlsx
 from lms.core.idnumber import (
@@ -281,6 +290,21 @@ def _import_roster(actor, org: Organisation, data: bytes, *, today: date | None,
     registry = _Registry()
     valid: list[tuple] = []
     pipeline = None
+    #: a pipeline's chunk whose registry facts are being looked up: (its rows, its first
+    #: row's index, the lookup)
+    waiting: tuple | None = None
+
+    def settle(parsed: list[tuple], first: int, looked_up: Future | None = None) -> None:
+        """A chunk's rows against the registry's facts; written (in a pipeline) while no row
+        so far has an error."""
+        if looked_up is not None:
+            registry.update(looked_up.result())
+        checked = registry.refusals(parsed, errors)
+        progress("check", min(first + CHUNK_ROWS, total), total)
+        if pipeline is not None and not errors:
+            pipeline.write(checked, registry, births)
+        valid.extend(checked)
+
     try:
         if _may_pipeline():
             pipeline = _Pipeline(actor, org)
@@ -368,15 +392,20 @@ def _import_roster(actor, org: Organisation, data: bytes, *, today: date | None,
                 parsed.append((row, name, number, mobile, post, start, staff.is_direct_manager))
 
             # against the registry: the people, mobiles, bans and employments this chunk
-            # brings up first
-            registry.learn(pipeline.reader if pipeline else db.session, org,
-                           list(islice(names_by_id, known_numbers, None)),
-                           list(islice(mobiles, known_mobiles, None)), today)
-            checked = registry.refusals(parsed, errors)
-            progress("check", min(first + CHUNK_ROWS, total), total)
-            if pipeline is not None and not errors:
-                pipeline.write(checked, registry.existing, births)
-            valid.extend(checked)
+            # brings up first; in a pipeline, looked up on its second connection while this
+            # thread checks the next chunk
+            numbers = list(islice(names_by_id, known_numbers, None))
+            new_mobiles = list(islice(mobiles, known_mobiles, None))
+            if pipeline is None:
+                registry.update(_learn(db.session, org.id, numbers, new_mobiles, today))
+                settle(parsed, first)
+            else:
+                looked_up = pipeline.look_up(numbers, new_mobiles, today)
+                if waiting is not None:
+                    settle(*waiting)
+                waiting = (parsed, first, looked_up)
+        if waiting is not None:
+            settle(*waiting)
 
         if errors:
             # nothing stored: what a pipeline wrote before the first error is undone
@@ -424,29 +453,16 @@ class _Registry:
     current: set[tuple[int, str]] = field(default_factory=set)
     elsewhere: set[int] = field(default_factory=set)
 
-    def learn(self, session, org: Organisation, numbers: list[str], mobiles: list[str],
-              today: date) -> None:
-        """Look up the identity numbers and mobiles the roster has not brought up before."""
-        found = []
-        for chunk in chunks(numbers):
-            for pid, number, pname, pmobile in session.execute(
-                    select(Person.id, Person.id_number, Person.name, Person.mobile)
-                    .where(one_of(Person.id_number, chunk))):
-                self.existing[number] = (pid, pname, pmobile)
-                found.append(pid)
-        for chunk in chunks(mobiles):
-            for number, pmobile in session.execute(
-                    select(Person.id_number, Person.mobile).where(one_of(Person.mobile, chunk))):
-                self.mobile_owner[pmobile] = number
-        self.banned.update(ban_gate(numbers, today, session=session))
-        for chunk in chunks(found):
-            for pid, org_id, post in session.execute(
-                    select(Employment.person_id, Employment.organisation_id, Employment.post)
-                    .where(Employment.end_date.is_(None), one_of(Employment.person_id, chunk))):
-                if org_id == org.id:
-                    self.current.add((pid, post))
-                else:
-                    self.elsewhere.add(pid)
+    #: identity numbers not registered yet -> the person id drawn for each (in a pipeline)
+    reserved: dict[str, int] = field(default_factory=dict)
+
+    def update(self, other: _Registry) -> None:
+        self.existing.update(other.existing)
+        self.mobile_owner.update(other.mobile_owner)
+        self.banned.update(other.banned)
+        self.current |= other.current
+        self.elsewhere |= other.elsewhere
+        self.reserved.update(other.reserved)
 
     def refusals(self, parsed: list[tuple], errors: list[RowError]) -> list[tuple]:
         """The rows the registry does not refuse; an error for each one it does."""
@@ -471,6 +487,42 @@ class _Registry:
         return valid
 
 
+def _learn(session, org_id: int, numbers: list[str], mobiles: list[str], today: date, *,
+           sequence=None) -> _Registry:
+    """What the registry holds of these identity numbers and mobiles (ones the roster had not
+    brought up before); with `sequence` (a pipeline's), a person id drawn for each number not
+    registered yet."""
+    learnt = _Registry()
+    found = []
+    for chunk in chunks(numbers):
+        for pid, number, pname, pmobile in session.execute(
+                select(Person.id, Person.id_number, Person.name, Person.mobile)
+                .where(one_of(Person.id_number, chunk))):
+            learnt.existing[number] = (pid, pname, pmobile)
+            found.append(pid)
+    for chunk in chunks(mobiles):
+        for number, pmobile in session.execute(
+                select(Person.id_number, Person.mobile).where(one_of(Person.mobile, chunk))):
+            learnt.mobile_owner[pmobile] = number
+    learnt.banned.update(ban_gate(numbers, today, session=session))
+    for chunk in chunks(found):
+        for pid, org, post in session.execute(
+                select(Employment.person_id, Employment.organisation_id, Employment.post)
+                .where(Employment.end_date.is_(None), one_of(Employment.person_id, chunk))):
+            if org == org_id:
+                learnt.current.add((pid, post))
+            else:
+                learnt.elsewhere.add(pid)
+    new = [number for number in numbers if number not in learnt.existing]
+    if sequence is not None and new:
+        # in key order (the lookup hash), as the rows will be written; a number whose rows are
+        # all refused leaves its id unused: a gap, as a rollback leaves
+        new.sort(key=keyring().lookup)
+        learnt.reserved.update(zip(new, session.scalars(sequence, {"n": len(new)}),
+                                   strict=True))
+    return learnt
+
+
 def _may_pipeline() -> bool:
     """Whether the import may check on a second connection while it writes on the session's:
     on PostgreSQL, when this transaction has written nothing yet, so that the second
@@ -486,13 +538,15 @@ def _may_pipeline() -> bool:
 class _Pipeline:
     """A roster import on PostgreSQL written while it is checked.
 
-    One thread writes each chunk of checked rows (COPY of the new persons, then of the
-    employments, and the compliance marks beside them) on the session's connection, inside a
-    savepoint of its transaction, while this thread checks the next chunk against the registry
-    on a second, read-only connection. The new persons' ids are drawn from their sequence
-    beforehand, so that a later chunk can employ someone an earlier one registered. The
-    database's work on one chunk (indexes, foreign-key checks) then overlaps Python's on the
-    next, instead of following all of it; the import ends soon after its last row is checked
+    Three threads take turns on the chunks: this one checks a chunk's rows; a reader thread
+    looks up what the registry holds of them (persons, mobiles, bans, employments) on a second,
+    read-only connection, while this thread checks the next chunk; then a writer thread writes
+    the chunk's checked rows (COPY of the new persons, then of the employments, and the
+    compliance marks beside them) on the session's connection, inside a savepoint of its
+    transaction. The new persons' ids are drawn from their sequence when they are looked up,
+    so that a later chunk can employ someone an earlier one registered. The database's work on
+    one chunk (indexes, foreign-key checks, lookups) then overlaps Python's on the next,
+    instead of following all of it; the import ends soon after its last row is checked
     (tests/bench/README.md). A row error stops the writing (the rest is still checked, so that
     every error is listed) and the savepoint is rolled back: nothing is stored, as before."""
 
@@ -504,14 +558,16 @@ class _Pipeline:
         #: identity number -> person id, for the persons this import registers
         self.ids: dict[str, int] = {}
         self._app = current_app._get_current_object()
+        self._memo = remembered_lookups()
         self._reading = db.engine.connect()
         try:
-            self.reader = Session(bind=self._reading)
+            self._reader = Session(bind=self._reading)
             self._savepoint = db.session.begin_nested()
             self._connection = db.session.connection()
         except BaseException:
             self._reading.close()
             raise
+        self._looking = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roster-reader")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roster-writer")
         self._written: list[Future] = []
         self._ring = keyring()
@@ -519,23 +575,31 @@ class _Pipeline:
         self._sequence = select(func.nextval(func.pg_get_serial_sequence(
             Person.__tablename__, "id"))).select_from(func.generate_series(1, bindparam("n")))
 
-    def write(self, items: list[tuple], existing: dict, births: dict[str, date]) -> None:
+    def look_up(self, numbers: list[str], mobiles: list[str], today: date) -> Future:
+        """What the registry holds of these numbers and mobiles, looked up by the reader."""
+        return self._looking.submit(self._look_up, numbers, mobiles, today)
+
+    def _look_up(self, numbers: list[str], mobiles: list[str], today: date) -> _Registry:
+        with self._app.app_context(), lookups_remembered(self._memo):
+            return _learn(self._reader, self.org_id, numbers, mobiles, today,
+                          sequence=self._sequence)
+
+    def write(self, items: list[tuple], registry: _Registry, births: dict[str, date]) -> None:
         """Queue a chunk of checked rows for the writer (an earlier chunk's failure is raised)."""
         for future in self._written:
             if future.done() and future.exception() is not None:
                 raise future.exception()
-        ids = self.ids
-        names: dict[str, tuple[str, str]] = {}  # the new people's, from their first row
+        ids, existing, reserved = self.ids, registry.existing, registry.reserved
+        people = []
         for _r, name, number, mobile, *_x in items:
-            if number not in existing and number not in ids and number not in names:
-                names[number] = (name, mobile)
-        columns = {number: id_number_columns(number, self._ring) for number in names}
-        new = sorted(names, key=lambda number: columns[number][1])  # in key order, as _store
-        fresh = self.reader.scalars(self._sequence, {"n": len(new)}).all() if new else []
-        ids.update(zip(new, fresh, strict=True))
-        people = [(pid, *columns[number], *names[number],
-                   "male" if int(number[16]) % 2 else "female", births[number], self.now,
-                   self.now) for number, pid in zip(new, fresh, strict=True)]
+            if number not in existing and number not in ids:  # its first row registers them
+                ids[number] = reserved[number]
+                people.append((reserved[number], *id_number_columns(number, self._ring), name,
+                               mobile, "male" if int(number[16]) % 2 else "female",
+                               births[number], self.now, self.now))
+        people.sort(key=lambda p: p[2])  # in key order, as _store does
+        # encrypted here: the writer, which the database keeps waiting, is the slower of the two
+        people = copy_ready(Person.__table__, PERSON_KEYS, people, self._connection.dialect)
         employments = sorted(
             ((ids.get(number) or existing[number][0], self.org_id, post.value, "current",
               manager, start, None, "", self.actor_id, self.batch, self.now)
@@ -545,15 +609,15 @@ class _Pipeline:
 
     def _write(self, people: list[tuple], employments: list[tuple]) -> None:
         with self._app.app_context():
-            bulk_insert(Person.__table__, people, ["id", *PERSON_COLUMNS],
-                        connection=self._connection)
-            bulk_insert(Employment.__table__, employments, EMPLOYMENT_COLUMNS,
-                        connection=self._connection)
+            if people:
+                copy_rows(self._connection, Person.__table__, PERSON_KEYS, people)
+            copy_rows(self._connection, Employment.__table__, EMPLOYMENT_COLUMNS, employments)
             people_changed.send(Employment.__table__, connection=self._connection,
                                 person_ids=[e[0] for e in employments])
 
     def finish(self) -> None:
         """Wait for the writer (raising its error), and close the second connection."""
+        self._looking.shutdown(wait=True)
         self._writer.shutdown(wait=True)
         for future in self._written:
             future.result()
@@ -564,20 +628,24 @@ class _Pipeline:
         self._savepoint.commit()
 
     def abandon(self) -> None:
-        """Stop writing and undo what was written; the session's transaction goes on."""
+        """Stop looking up and writing, and undo what was written; the session's transaction
+        goes on."""
+        self._looking.shutdown(wait=True, cancel_futures=True)
         self._writer.shutdown(wait=True, cancel_futures=True)
         self._close_reader()
         if self._savepoint.is_active:
             self._savepoint.rollback()
 
     def _close_reader(self) -> None:
-        self.reader.close()
+        self._reader.close()
         self._reading.close()
 
 
 #: the columns `_store` writes, in the order of its rows
 PERSON_COLUMNS = ["id_number_enc", "id_number_hash", "id_number_tail", "name", "mobile", "gender",
                   "birth_date", "created_at", "updated_at"]
+#: the persons' columns a pipeline writes: their ids are drawn beforehand
+PERSON_KEYS = ["id", *PERSON_COLUMNS]
 EMPLOYMENT_COLUMNS = ["person_id", "organisation_id", "post", "state", "is_direct_manager",
                       "start_date", "end_date", "end_reason", "created_by_id", "import_batch",
                       "created_at"]

@@ -78,7 +78,7 @@ def test_an_error_in_the_last_chunk_undoes_the_chunks_written_before(world):
     db.session.commit()
     before = counts()
     rows = [person_row(n) for n in range(1, 8)]
-    rows[6][4] = "2024-02-30"  # row 8, the fourth chunk: the first three were written
+    rows[6][4] = "2024-02-30"  # row 8, the fourth chunk: the chunks before it were written
     result = run(world, xlsx(rows))
     assert [(e.row, e.column) for e in result.errors] == [(8, "start_date")]
     assert result.batch_id is None and not result.ok
@@ -117,11 +117,11 @@ def test_a_person_registered_meanwhile_fails_the_write_and_leaves_nothing(world,
         assert db.engine.dialect.name == "sqlite"  # one writer, which checks, then stores
         return
     before = counts()
-    learn = roster._Registry.learn
+    learn = roster._learn
     calls = []
 
-    def learn_then_race(self, session, org, numbers, mobiles, today):
-        learn(self, session, org, numbers, mobiles, today)
+    def learn_then_race(session, org_id, numbers, mobiles, today, **kw):
+        learnt = learn(session, org_id, numbers, mobiles, today, **kw)
         calls.append(numbers)
         if len(calls) == 2:  # the second chunk, checked: its first person appears elsewhere
             with db.engine.begin() as other:
@@ -129,15 +129,16 @@ def test_a_person_registered_meanwhile_fails_the_write_and_leaves_nothing(world,
                 other.execute(insert(Person.__table__).values(
                     **id_number_row(pid(3)), name=pname(3), gender="female",
                     birth_date=date(1975, 4, 15), created_at=now, updated_at=now))
+        return learnt
 
-    monkeypatch.setattr(roster._Registry, "learn", learn_then_race)
+    monkeypatch.setattr(roster, "_learn", learn_then_race)
     rows = [person_row(n) for n in range(1, 6)]
     # written by the pipeline's thread: its COPY meets the committed person
     with pytest.raises(Exception, match="duplicate key"):
         run(world, xlsx(rows))
     db.session.rollback()
     assert counts()[:2] == (before[0] + 1, before[1])
-    monkeypatch.setattr(roster._Registry, "learn", learn)
+    monkeypatch.setattr(roster, "_learn", learn)
     result = run(world, xlsx(rows))
     assert result.ok and (result.persons_created, result.persons_linked) == (4, 1)
     db.session.commit()
