@@ -14,9 +14,21 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 
 from blinker import Namespace
-from sqlalchemy import Integer, String, Table, any_, bindparam, cast, func, insert, select
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeDecorator
 
@@ -191,6 +203,60 @@ def copy_ready(table: Table, keys: list[str], rows: list[tuple], dialect) -> lis
     for i in decorated:
         columns[i] = _bound(table.c[keys[i]].type, list(columns[i]), dialect, driver=False)
     return list(zip(*columns, strict=True))
+
+
+#: what `array_insert` joins a column's values with: a control character, which no stored text
+#: holds (names, mobiles and identity numbers are checked before they are stored; a name's
+#: control characters are dropped)
+SEPARATOR = "\x1f"
+
+
+def array_insert(table: Table, keys: list[str], rows: list[tuple], constants: dict | None = None):
+    """PostgreSQL: rows (tuples of `keys`' values, as `copy_ready` gives them) as one
+    `INSERT ... SELECT ... FROM unnest(...)` statement, each column's values joined into one
+    text that the server splits (`string_to_array`) and casts, `constants` the same in every
+    row; or None when a value cannot travel so (an empty or separator-holding text, another
+    type), for COPY to take them instead. Joining a column is one C-level call where COPY
+    formats row by row in Python under the GIL, which a thread waiting on the database for
+    another's work must take turns with (lms.registry.roster)."""
+    columns = list(zip(*rows, strict=True))
+    if len(columns) != len(keys):
+        return None
+    arrays = []
+    for key, values in zip(keys, columns, strict=True):
+        text = _joined(values)
+        if text is None:
+            return None
+        column_type = table.c[key].type
+        if isinstance(column_type, TypeDecorator):
+            column_type = column_type.impl_instance
+        arrays.append(cast(func.string_to_array(bindparam(None, text, type_=String), SEPARATOR,
+                                                ""), ARRAY(column_type)))
+    values = func.unnest(*arrays).table_valued(*keys).render_derived()
+    constants = constants or {}
+    selected = [values.c[key] for key in keys] + [
+        literal(value, table.c[key].type) for key, value in constants.items()]
+    return insert(table).from_select([*keys, *constants], select(*selected))
+
+
+def _joined(values: tuple) -> str | None:
+    kinds = set(map(type, values))
+    nulls = type(None) in kinds
+    kinds.discard(type(None))
+    if kinds == {bool}:
+        texts = ["" if v is None else "t" if v else "f" for v in values]
+    elif kinds == {int} or kinds == {date}:
+        texts = ["" if v is None else str(v) for v in values] if nulls else list(map(str, values))
+    elif kinds == {str}:
+        if "" in values:
+            return None  # it would come back as NULL
+        texts = ["" if v is None else v for v in values] if nulls else values
+    else:
+        return None  # datetimes, decimals, other types: COPY adapts them
+    joined = SEPARATOR.join(texts)
+    if joined.count(SEPARATOR) != len(texts) - 1:
+        return None
+    return joined
 
 
 def copy_rows(connection, table: Table, keys: list[str], rows) -> None:

@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import islice
+from operator import itemgetter
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -24,6 +25,7 @@ from lms.auth import service as auth_service
 from lms.auth.models import Role, User
 from lms.core import audit, jobs
 from lms.core.bulk import (
+    array_insert,
     bulk_insert,
     chunks,
     collector_paused,
@@ -290,17 +292,17 @@ def _import_roster(actor, org: Organisation, data: bytes, *, today: date | None,
     registry = _Registry()
     valid: list[tuple] = []
     pipeline = None
-    #: a pipeline's chunk whose registry facts are being looked up: (its rows, its first
-    #: row's index, the lookup)
+    #: a pipeline's chunk whose registry facts are being looked up: (its rows, the index after
+    #: its last row, the lookup)
     waiting: tuple | None = None
 
-    def settle(parsed: list[tuple], first: int, looked_up: Future | None = None) -> None:
-        """A chunk's rows against the registry's facts; written (in a pipeline) while no row
-        so far has an error."""
+    def settle(parsed: list[tuple], end: int, looked_up: Future | None = None) -> None:
+        """A chunk's rows (up to the `end`th) against the registry's facts; written (in a
+        pipeline) while no row so far has an error."""
         if looked_up is not None:
             registry.update(looked_up.result())
         checked = registry.refusals(parsed, errors)
-        progress("check", min(first + CHUNK_ROWS, total), total)
+        progress("check", end, total)
         if pipeline is not None and not errors:
             pipeline.write(checked, registry, births)
         valid.extend(checked)
@@ -308,10 +310,10 @@ def _import_roster(actor, org: Organisation, data: bytes, *, today: date | None,
     try:
         if _may_pipeline():
             pipeline = _Pipeline(actor, org)
-        for first in range(0, total, CHUNK_ROWS):
+        for first, end in _chunk_bounds(total):
             known_numbers, known_mobiles = len(names_by_id), len(mobiles)
             parsed = []
-            for done, (row, values) in enumerate(body[first:first + CHUNK_ROWS], first + 1):
+            for done, (row, values) in enumerate(body[first:end], first + 1):
                 if done % 5000 == 0:
                     progress("validate", done, total)
                 # position `width` is the empty cell a missing optional column reads (a cell
@@ -398,12 +400,12 @@ def _import_roster(actor, org: Organisation, data: bytes, *, today: date | None,
             new_mobiles = list(islice(mobiles, known_mobiles, None))
             if pipeline is None:
                 registry.update(_learn(db.session, org.id, numbers, new_mobiles, today))
-                settle(parsed, first)
+                settle(parsed, end)
             else:
                 looked_up = pipeline.look_up(numbers, new_mobiles, today)
                 if waiting is not None:
                     settle(*waiting)
-                waiting = (parsed, first, looked_up)
+                waiting = (parsed, end, looked_up)
         if waiting is not None:
             settle(*waiting)
 
@@ -440,6 +442,19 @@ def _import_roster(actor, org: Organisation, data: bytes, *, today: date | None,
 #: and on PostgreSQL a chunk is written while the next is checked (_Pipeline); of 2,500, 5,000
 #: and 10,000 rows, 10,000 made the quickest 100,000-row import (tests/bench/README.md)
 CHUNK_ROWS = 10_000
+
+
+def _chunk_bounds(total: int) -> list[tuple[int, int]]:
+    """(start, end) of each chunk: CHUNK_ROWS rows, but a quarter of that first (the writing
+    starts sooner) and for the last CHUNK_ROWS (less is left to write after the last row is
+    checked)."""
+    quarter = max(1, CHUNK_ROWS // 4)
+    bounds, first = [], 0
+    while first < total:
+        size = CHUNK_ROWS if first and total - first > CHUNK_ROWS else quarter
+        bounds.append((first, min(first + size, total)))
+        first += size
+    return bounds
 
 
 @dataclass
@@ -591,30 +606,46 @@ class _Pipeline:
             if future.done() and future.exception() is not None:
                 raise future.exception()
         ids, existing, reserved = self.ids, registry.existing, registry.reserved
+        ring, now = self._ring, self.now
         people = []
         for _r, name, number, mobile, *_x in items:
             if number not in existing and number not in ids:  # its first row registers them
-                ids[number] = reserved[number]
-                people.append((reserved[number], *id_number_columns(number, self._ring), name,
-                               mobile, "male" if int(number[16]) % 2 else "female",
-                               births[number], self.now, self.now))
-        people.sort(key=lambda p: p[2])  # in key order, as _store does
-        # encrypted here: the writer, which the database keeps waiting, is the slower of the two
-        people = copy_ready(Person.__table__, PERSON_KEYS, people, self._connection.dialect)
-        employments = sorted(
-            ((ids.get(number) or existing[number][0], self.org_id, post.value, "current",
-              manager, start, None, "", self.actor_id, self.batch, self.now)
-             for _row, _name, number, _mobile, post, start, manager in items),
-            key=lambda e: e[0])
-        self._written.append(self._writer.submit(self._write, people, employments))
+                pid = ids[number] = reserved[number]
+                people.append((pid, *id_number_columns(number, ring), name, mobile,
+                               "male" if int(number[16]) % 2 else "female", births[number]))
+        people.sort(key=itemgetter(2))  # in key order, as _store does
+        employments = [(ids[number] if number in ids else existing[number][0], post.value,
+                        manager, start)
+                       for _row, _name, number, _mobile, post, start, manager in items]
+        employments.sort(key=itemgetter(0))
+        # made ready here (encrypted, joined): the writer, whom the database keeps waiting, is
+        # the slower of the two
+        writes = [self._ready(Person.__table__, _NEW_PERSON_KEYS, people,
+                              {"created_at": now, "updated_at": now}),
+                  self._ready(Employment.__table__, _NEW_EMPLOYMENT_KEYS, employments, {
+                      "organisation_id": self.org_id, "state": "current", "end_date": None,
+                      "end_reason": "", "created_by_id": self.actor_id,
+                      "import_batch": self.batch, "created_at": now})]
+        self._written.append(self._writer.submit(self._write, writes,
+                                                 [e[0] for e in employments]))
 
-    def _write(self, people: list[tuple], employments: list[tuple]) -> None:
+    def _ready(self, table, keys: list[str], rows: list[tuple], constants: dict):
+        """The statement that inserts the rows, or what COPY takes instead (bulk.array_insert)."""
+        rows = copy_ready(table, keys, rows, self._connection.dialect)
+        statement = array_insert(table, keys, rows, constants) if rows else None
+        if statement is not None or not rows:
+            return statement
+        return table, [*keys, *constants], [(*row, *constants.values()) for row in rows]
+
+    def _write(self, writes: list, person_ids: list[int]) -> None:
         with self._app.app_context():
-            if people:
-                copy_rows(self._connection, Person.__table__, PERSON_KEYS, people)
-            copy_rows(self._connection, Employment.__table__, EMPLOYMENT_COLUMNS, employments)
+            for write in writes:
+                if isinstance(write, tuple):
+                    copy_rows(self._connection, *write)
+                elif write is not None:
+                    self._connection.execute(write)
             people_changed.send(Employment.__table__, connection=self._connection,
-                                person_ids=[e[0] for e in employments])
+                                person_ids=person_ids)
 
     def finish(self) -> None:
         """Wait for the writer (raising its error), and close the second connection."""
@@ -645,8 +676,11 @@ class _Pipeline:
 #: the columns `_store` writes, in the order of its rows
 PERSON_COLUMNS = ["id_number_enc", "id_number_hash", "id_number_tail", "name", "mobile", "gender",
                   "birth_date", "created_at", "updated_at"]
-#: the persons' columns a pipeline writes: their ids are drawn beforehand
-PERSON_KEYS = ["id", *PERSON_COLUMNS]
+#: the columns of a pipeline's rows, which vary from row to row (the ids of new persons are
+#: drawn beforehand); the others are the same for the whole import
+_NEW_PERSON_KEYS = ["id", "id_number_enc", "id_number_hash", "id_number_tail", "name", "mobile",
+                    "gender", "birth_date"]
+_NEW_EMPLOYMENT_KEYS = ["person_id", "post", "is_direct_manager", "start_date"]
 EMPLOYMENT_COLUMNS = ["person_id", "organisation_id", "post", "state", "is_direct_manager",
                       "start_date", "end_date", "end_reason", "created_by_id", "import_batch",
                       "created_at"]

@@ -1,6 +1,7 @@
 """lms.core.bulk.bulk_insert stores what the ORM stores: dict rows and tuple rows alike, the
 dialect's processing (dates and times as text on SQLite) and the column types' own (encryption)
-applied, on SQLite (executemany) and PostgreSQL (COPY)."""
+applied, on SQLite (executemany) and PostgreSQL (COPY); array_insert stores what COPY stores,
+and leaves to COPY what it cannot carry."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import date, datetime
 
 from sqlalchemy import select, text
 
-from lms.core.bulk import _bound, bulk_insert, one_of
+from lms.core.bulk import SEPARATOR, _bound, array_insert, bulk_insert, copy_ready, one_of
 from lms.core.crypto import keyring
 from lms.extensions import db
 from lms.registry.models import Employment, Person, id_number_columns
@@ -112,3 +113,31 @@ def test_a_column_is_processed_once_per_distinct_value_with_the_same_result():
         processor = column_type.dialect_impl(dialect).bind_processor(dialect)
         assert _bound(column_type, values, dialect, driver=True) == [processor(v) for v in values]
         assert _bound(column_type, values, dialect, driver=False) == values
+
+
+def test_array_insert_stores_what_copy_stores_and_leaves_the_rest_to_copy(world):
+    keys = ["id_number_enc", "id_number_hash", "id_number_tail", "name", "mobile", "gender",
+            "birth_date"]
+    table = Person.__table__
+    rows = [tuple(_person_values(n, NOW)[k] for k in keys) for n in (4, 5, 6)]
+    # what a column cannot carry as joined text: an empty text (it would come back NULL), the
+    # separator, a type COPY adapts instead; then the caller writes that chunk with COPY
+    for bad in ("", f"张{SEPARATOR}4"):
+        assert array_insert(table, keys, [(*rows[0][:3], bad, *rows[0][4:]), *rows[1:]]) is None
+    assert array_insert(table, ["created_at"], [(NOW,)]) is None
+    statement = array_insert(table, keys, copy_ready(table, keys, rows, db.engine.dialect),
+                             {"created_at": NOW, "updated_at": LATER})
+    assert statement is not None
+    if db.engine.dialect.name != "postgresql":
+        assert db.engine.dialect.name == "sqlite"  # SQLite has no unnest: bulk_insert is used
+        return
+    db.session.execute(statement)
+    people = {p.name: p for p in db.session.scalars(select(Person).where(
+        Person.name.in_(["张4", "张5", "张6"])))}
+    assert {name: (p.id_number, p.mobile, p.birth_date, p.created_at, p.updated_at)
+            for name, p in people.items()} == {
+        f"张{n}": (id_number("320102", f"1990030{n}", n), None if n % 2 else f"1391234567{n}",
+                  date(1990, 3, n), NOW, LATER) for n in (4, 5, 6)}
+    # found by the lookup hash the statement stored, the number decrypted from its ciphertext
+    assert db.session.scalar(select(Person.name).where(
+        Person.id_number == id_number("320102", "19900305", 5))) == "张5"

@@ -57,7 +57,7 @@ def test_rows_of_different_chunks_make_one_person_and_are_marked_for_compliance(
     db.session.commit()
     before = counts()
     rows = [person_row(n) for n in range(1, 7)]
-    rows.append(person_row(2, post="育婴员"))  # row 8: chunk 4, the person of row 3 (chunk 1)
+    rows.append(person_row(2, post="育婴员"))  # row 8: the person of row 3, chunks before
     rows.append([world.staff.name, world.staff.id_number, "", "育婴员", "2024-05-01", "否"])
     result = run(world, xlsx(rows))
     assert result.ok, [(e.row, e.column, e.message) for e in result.errors]
@@ -78,7 +78,7 @@ def test_an_error_in_the_last_chunk_undoes_the_chunks_written_before(world):
     db.session.commit()
     before = counts()
     rows = [person_row(n) for n in range(1, 8)]
-    rows[6][4] = "2024-02-30"  # row 8, the fourth chunk: the chunks before it were written
+    rows[6][4] = "2024-02-30"  # row 8, the last chunk: the chunks before it were written
     result = run(world, xlsx(rows))
     assert [(e.row, e.column) for e in result.errors] == [(8, "start_date")]
     assert result.batch_id is None and not result.ok
@@ -99,9 +99,9 @@ def test_an_error_in_the_last_chunk_undoes_the_chunks_written_before(world):
 def test_every_error_is_listed_though_writing_stopped_at_the_first(world):
     before = counts()
     rows = [person_row(n) for n in range(1, 10)]
-    rows[1][3] = "园长助理"  # row 3, chunk 1: an unknown post
-    rows[5] = person_row(6, manager="也许")  # row 7, chunk 3
-    rows[8] = [pname(1) + "某", pid(1), "", "育婴员", "2024-03-01", "否"]  # row 10, chunk 5
+    rows[1][3] = "园长助理"  # row 3, the second chunk: an unknown post
+    rows[5] = person_row(6, manager="也许")  # row 7, a later chunk
+    rows[8] = [pname(1) + "某", pid(1), "", "育婴员", "2024-03-01", "否"]  # row 10, the last
     result = run(world, xlsx(rows))
     assert [(e.row, e.column) for e in result.errors] == [
         (3, "post"), (7, "direct_manager"), (10, "name")]
@@ -119,21 +119,23 @@ def test_a_person_registered_meanwhile_fails_the_write_and_leaves_nothing(world,
     before = counts()
     learn = roster._learn
     calls = []
+    which = {pid(n): n for n in range(1, 6)}
 
     def learn_then_race(session, org_id, numbers, mobiles, today, **kw):
         learnt = learn(session, org_id, numbers, mobiles, today, **kw)
         calls.append(numbers)
         if len(calls) == 2:  # the second chunk, checked: its first person appears elsewhere
+            n = which[numbers[0]]
             with db.engine.begin() as other:
                 now = utcnow()
                 other.execute(insert(Person.__table__).values(
-                    **id_number_row(pid(3)), name=pname(3), gender="female",
-                    birth_date=date(1975, 4, 15), created_at=now, updated_at=now))
+                    **id_number_row(pid(n)), name=pname(n), gender="female",
+                    birth_date=date(1975, 1 + n % 9, 15), created_at=now, updated_at=now))
         return learnt
 
     monkeypatch.setattr(roster, "_learn", learn_then_race)
     rows = [person_row(n) for n in range(1, 6)]
-    # written by the pipeline's thread: its COPY meets the committed person
+    # written by the pipeline's thread: its INSERT meets the committed person
     with pytest.raises(Exception, match="duplicate key"):
         run(world, xlsx(rows))
     db.session.rollback()
@@ -143,3 +145,16 @@ def test_a_person_registered_meanwhile_fails_the_write_and_leaves_nothing(world,
     assert result.ok and (result.persons_created, result.persons_linked) == (4, 1)
     db.session.commit()
     assert counts()[:2] == (before[0] + 5, before[1] + 5)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 4, 9, 10_000])
+@pytest.mark.parametrize("total", [1, 2, 3, 7, 8, 9, 10_000, 100_000, 100_001])
+def test_the_chunks_cover_every_row_once_and_end_small(monkeypatch, chunk, total):
+    monkeypatch.setattr(roster, "CHUNK_ROWS", chunk)
+    bounds = roster._chunk_bounds(total)
+    assert bounds[0][0] == 0 and bounds[-1][1] == total
+    assert all(end == start for (_s, end), (start, _e) in zip(bounds, bounds[1:], strict=False))
+    assert all(0 < end - start <= chunk for start, end in bounds)
+    # a small first chunk (written soon) and little left to write after the last
+    assert bounds[0][1] - bounds[0][0] <= max(1, chunk // 4)
+    assert bounds[-1][1] - bounds[-1][0] <= max(1, chunk // 4)
