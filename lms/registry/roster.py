@@ -402,7 +402,8 @@ def _import_roster(actor, org: Organisation, data: bytes, *, today: date | None,
                 registry.update(_learn(db.session, org.id, numbers, new_mobiles, today))
                 settle(parsed, end)
             else:
-                looked_up = pipeline.look_up(numbers, new_mobiles, today)
+                # no ids drawn for an import that will store nothing
+                looked_up = pipeline.look_up(numbers, new_mobiles, today, reserve=not errors)
                 if waiting is not None:
                     settle(*waiting)
                 waiting = (parsed, end, looked_up)
@@ -591,14 +592,17 @@ class _Pipeline:
         self._sequence = select(func.nextval(func.pg_get_serial_sequence(
             Person.__tablename__, "id"))).select_from(func.generate_series(1, bindparam("n")))
 
-    def look_up(self, numbers: list[str], mobiles: list[str], today: date) -> Future:
-        """What the registry holds of these numbers and mobiles, looked up by the reader."""
-        return self._looking.submit(self._look_up, numbers, mobiles, today)
+    def look_up(self, numbers: list[str], mobiles: list[str], today: date, *,
+                reserve: bool = True) -> Future:
+        """What the registry holds of these numbers and mobiles, looked up by the reader (with
+        `reserve`, an id drawn for each person to register)."""
+        return self._looking.submit(self._look_up, numbers, mobiles, today, reserve)
 
-    def _look_up(self, numbers: list[str], mobiles: list[str], today: date) -> _Registry:
+    def _look_up(self, numbers: list[str], mobiles: list[str], today: date,
+                 reserve: bool) -> _Registry:
         with self._app.app_context(), lookups_remembered(self._memo):
             return _learn(self._reader, self.org_id, numbers, mobiles, today,
-                          sequence=self._sequence)
+                          sequence=self._sequence if reserve else None)
 
     def write(self, items: list[tuple], registry: _Registry, births: dict[str, date]) -> None:
         """Queue a chunk of checked rows for the writer (an earlier chunk's failure is raised)."""
