@@ -426,21 +426,17 @@ def main() -> int:
     # call, validation with its last "validate" call (the final one), the database checks
     # with "check"; storing runs from there to the end of the call
     breakdown = []
-    if db.engine.dialect.name == "postgresql" and {"read", "check"} <= set(last_call):
-        # on PostgreSQL the rows are checked chunk by chunk (the stages take turns) while a
-        # thread writes the chunks checked before
+    if {"read", "check"} <= set(last_call):
+        # the rows are checked chunk by chunk against the registry (the stages take turns); on
+        # PostgreSQL threads write the chunks checked before meanwhile, on SQLite the store
+        # follows
+        pipelined = db.engine.dialect.name == "postgresql"
         boundaries = [("read (check + calamine)", last_call.get("job", started), last_call["read"]),
-                      ("checked in chunks, stored meanwhile", last_call["read"],
-                       last_call["check"]),
-                      ("store: chunks left, the rest, commit", last_call["check"], call_done)]
-        if "job" in last_call:
-            boundaries.insert(0, ("job: file stored, task started", started, last_call["job"]))
-        breakdown = [(label, end - begin) for label, begin, end in boundaries]
-    elif {"read", "validate", "check"} <= set(last_call):
-        boundaries = [("read (check + calamine)", last_call.get("job", started), last_call["read"]),
-                      ("validate rows", last_call["read"], last_call["validate"]),
-                      ("database checks", last_call["validate"], last_call["check"]),
-                      ("store (insert + audit)", last_call["check"], call_done)]
+                      ("checked in chunks, stored meanwhile" if pipelined else
+                       "checked in chunks", last_call["read"], last_call["check"]),
+                      ("store: chunks left, the rest, commit" if pipelined and args.job else
+                       "store: chunks left, the rest" if pipelined else "store (insert + audit)",
+                       last_call["check"], call_done)]
         if "job" in last_call:
             boundaries.insert(0, ("job: file stored, task started", started, last_call["job"]))
         breakdown = [(label, end - begin) for label, begin, end in boundaries]
