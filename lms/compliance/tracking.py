@@ -6,7 +6,7 @@ new, changed or deleted employments, ledger entries (the ledger's yearly totals 
 beside them), qualifications (certificates, issued or entered), bans and staff records go into
 `compliance_dirty`. A state machine moves its object with a compare-and-set UPDATE the ORM does
 not see, but records a StateEvent beside it: an event on an employment (ended), a ban or a staff
-record marks that row's person. The roster import writes employments in bulk (COPY), past the ORM,
+record marks that row's person. The roster import writes employments in bulk, past the ORM,
 and tells us with lms.core.bulk.people_changed, chunk by chunk on its writing connection.
 
 Registered once, when create_app imports lms.compliance.models."""
