@@ -558,14 +558,15 @@ class _Pipeline:
     Three threads take turns on the chunks: this one checks a chunk's rows; a reader thread
     looks up what the registry holds of them (persons, mobiles, bans, employments) on a second,
     read-only connection, while this thread checks the next chunk; then a writer thread writes
-    the chunk's checked rows (the new persons, then the employments, and the
-    compliance marks beside them) on the session's connection, inside a savepoint of its
-    transaction. The new persons' ids are drawn from their sequence when they are looked up,
-    so that a later chunk can employ someone an earlier one registered. The database's work on
-    one chunk (indexes, foreign-key checks, lookups) then overlaps Python's on the next,
-    instead of following all of it; the import ends when the writer has written the last chunk,
-    which its serial work on one connection decides (tests/bench/README.md). A row error stops the writing (the rest is still checked, so that
-    every error is listed) and the savepoint is rolled back: nothing is stored, as before."""
+    the chunk's checked rows (the new persons, then the employments, and the compliance marks
+    beside them) on the session's connection, inside a savepoint of its transaction. The new
+    persons' ids are drawn from their sequence when they are looked up, so that a later chunk
+    can employ someone an earlier one registered. The database's work on one chunk (indexes,
+    foreign-key checks, lookups) then overlaps Python's on the next, instead of following all
+    of it; the import ends when the writer has written the last chunk, which its serial work
+    on one connection decides (tests/bench/README.md). A row error stops the writing (the rest
+    is still checked, so that every error is listed) and the savepoint is rolled back: nothing
+    is stored, as before."""
 
     def __init__(self, actor, org: Organisation):
         self.actor_id = getattr(actor, "id", None)
@@ -764,6 +765,7 @@ def _stored(actor, org, valid, existing, ids: dict[str, int], batch: str, now,
                  persons_without_account=result.accounts_created,
                  staff_records=result.staff_records)
     return result
+
 
 def _store_records(org, records: dict[str, dict[StaffRecordKind, StaffRecordRow]],
                    ids: dict[str, int], existing, actor_id, now) -> int:
